@@ -1,0 +1,153 @@
+// The one source of truth for configuration: this schema gives the TypeScript type,
+// the validator, the defaults and the documentation (`visor config docs`).
+import { Type, type Static } from '@sinclair/typebox';
+
+const Id = Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'Lower-case letters, digits, "-" and "_"; unique.' });
+
+export const Size = Type.Object(
+  {
+    width: Type.Integer({ minimum: 8, maximum: 4096 }),
+    height: Type.Integer({ minimum: 8, maximum: 4096 }),
+  },
+  { additionalProperties: false },
+);
+
+export const Roi = Type.Object(
+  {
+    x: Type.Number({ minimum: 0, maximum: 1, description: 'Left edge as a fraction of the frame width.' }),
+    y: Type.Number({ minimum: 0, maximum: 1, description: 'Top edge as a fraction of the frame height.' }),
+    width: Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'Width as a fraction of the frame width.' }),
+    height: Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'Height as a fraction of the frame height.' }),
+  },
+  { additionalProperties: false, description: 'Region of interest: only this part of the frame is inspected.' },
+);
+
+export const ThresholdOverrides = Type.Object(
+  {
+    defect: Type.Optional(Type.Number({ description: 'Score at or above which a frame is a defect. Default: the model package\'s calibrated threshold.' })),
+    uncertainBand: Type.Optional(Type.Number({ minimum: 0, description: 'Width of the band below the defect threshold whose scores are "uncertain". Default: the model package\'s.' })),
+  },
+  { additionalProperties: false },
+);
+
+export const Watchdog = Type.Object(
+  {
+    stallSeconds: Type.Number({ exclusiveMinimum: 0, default: 10, description: 'Restart the source when no frame arrived for this long.' }),
+    backoffInitialMs: Type.Integer({ minimum: 10, default: 500, description: 'First reconnect delay; doubles on every failed attempt (with ±20% jitter).' }),
+    backoffMaxMs: Type.Integer({ minimum: 10, default: 30000, description: 'Cap of the reconnect delay.' }),
+    offlineAfterFailures: Type.Integer({ minimum: 1, default: 5, description: 'Consecutive failed attempts after which the camera is reported offline (it keeps retrying).' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const Camera = Type.Object(
+  {
+    id: Id,
+    source: Type.String({
+      minLength: 1,
+      description:
+        'rtsp://… or rtsps://… (IP camera), /dev/videoN (V4L2 device), a video file, a folder of images, or http(s)://… (snapshot URL polled at `fps`). Relative paths are resolved against the config file.',
+    }),
+    kind: Type.Union([Type.Literal('auto'), Type.Literal('rtsp'), Type.Literal('v4l2'), Type.Literal('file'), Type.Literal('folder'), Type.Literal('http')], {
+      default: 'auto',
+      description: 'Source kind; "auto" infers it from `source`.',
+    }),
+    rtspTransport: Type.Union([Type.Literal('tcp'), Type.Literal('udp')], { default: 'tcp', description: 'RTSP transport.' }),
+    fps: Type.Number({ exclusiveMinimum: 0, maximum: 120, default: 5, description: 'Frame-rate cap (and replay rate for folders, poll rate for snapshot URLs).' }),
+    loop: Type.Boolean({ default: true, description: 'Replay video files and image folders from the start when they end.' }),
+    inferenceSize: Type.Optional(Type.Intersect([Size], { description: 'Size frames are scaled to for inference. Default: the model\'s input size.' })),
+    roi: Type.Optional(Roi),
+    fullResolution: Type.Boolean({ default: true, description: 'Keep each frame at full resolution too, so stored images are sharp (costs a second ffmpeg output).' }),
+    thresholds: Type.Optional(ThresholdOverrides),
+    watchdog: Watchdog,
+  },
+  { additionalProperties: false },
+);
+
+export const ModelSection = Type.Object(
+  {
+    package: Type.String({ minLength: 1, default: 'models/elpv-cells', description: 'Model package folder (model.json + model.onnx). Relative paths are resolved against the config file, then the install folder.' }),
+    executionProviders: Type.Array(Type.Union([Type.Literal('cpu'), Type.Literal('cuda'), Type.Literal('tensorrt'), Type.Literal('dml'), Type.Literal('coreml')]), {
+      minItems: 1,
+      default: ['cpu'],
+      description: 'onnxruntime execution providers, in order. An unavailable provider is an error at start-up, not a silent fallback.',
+    }),
+    threads: Type.Integer({ minimum: 0, default: 1, description: 'Intra-op threads for onnxruntime (0 = onnxruntime decides).' }),
+    thresholds: Type.Optional(ThresholdOverrides),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const StoreSection = Type.Object(
+  {
+    dataDir: Type.String({ minLength: 1, default: 'data', description: 'Folder for the SQLite database and images. Relative paths are resolved against the config file.' }),
+    maxDiskMb: Type.Number({ exclusiveMinimum: 0, default: 2048, description: 'Quota for stored images; the oldest go first when it is exceeded.' }),
+    retentionDays: Type.Number({ exclusiveMinimum: 0, default: 30, description: 'Inspections and images older than this are deleted.' }),
+    okSampleFraction: Type.Number({ minimum: 0, maximum: 1, default: 0.02, description: 'Fraction of ok frames whose image is stored (defect and uncertain frames are always stored).' }),
+    jpegQuality: Type.Integer({ minimum: 1, maximum: 100, default: 90 }),
+    retentionIntervalSeconds: Type.Number({ exclusiveMinimum: 0, default: 300, description: 'How often retention runs.' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const ReviewSection = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true }),
+    host: Type.String({ default: '127.0.0.1', description: 'Interface the review UI binds to. Only localhost by default: anything reachable from the network needs authentication.' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: '0 picks a free port.' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const EventsSection = Type.Object(
+  {
+    connectionString: Type.Optional(Type.String({ description: 'IoT Hub device connection string (secret; never logged). Unset and not running under IoT Edge: events go to `localSink`.' })),
+    transport: Type.Union([Type.Literal('mqtt'), Type.Literal('mqtt-ws'), Type.Literal('amqp')], { default: 'mqtt' }),
+    outputName: Type.String({ default: 'defects', description: 'IoT Edge module output that events are sent on.' }),
+    sendUncertain: Type.Boolean({ default: false, description: 'Also send uncertain inspections as events.' }),
+    localSink: Type.String({ default: 'events.jsonl', description: 'JSON-lines file (under the data dir) for events when no IoT Hub is configured.' }),
+    outboxMaxMessages: Type.Integer({ minimum: 1, default: 100000 }),
+    outboxMaxAgeHours: Type.Number({ exclusiveMinimum: 0, default: 168 }),
+    healthIntervalSeconds: Type.Number({ exclusiveMinimum: 0, default: 300 }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const UploadSection = Type.Object(
+  {
+    enabled: Type.Boolean({ default: false }),
+    connectionString: Type.Optional(Type.String({ description: 'Blob Storage connection string (secret; never logged).' })),
+    sasUrl: Type.Optional(Type.String({ description: 'Container SAS URL (secret; never logged).' })),
+    container: Type.String({ default: 'visor-samples' }),
+    line: Type.String({ default: 'line-1', description: 'Production line name, the first part of every blob name.' }),
+    okSampleFraction: Type.Number({ minimum: 0, maximum: 1, default: 0.01 }),
+    maxPerHourPerCamera: Type.Integer({ minimum: 0, default: 600 }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    cameras: Type.Array(Camera, { minItems: 1, description: 'The cameras of this line.' }),
+    model: ModelSection,
+    store: StoreSection,
+    review: ReviewSection,
+    events: EventsSection,
+    upload: UploadSection,
+    log: Type.Object(
+      { level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }) },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+export type CameraConfig = Static<typeof Camera>;
+export type ModelConfig = Static<typeof ModelSection>;
+export type StoreConfig = Static<typeof StoreSection>;
+export type ReviewConfig = Static<typeof ReviewSection>;
+export type EventsConfig = Static<typeof EventsSection>;
+export type UploadConfig = Static<typeof UploadSection>;
+export type RoiConfig = Static<typeof Roi>;
+export type WatchdogConfig = Static<typeof Watchdog>;

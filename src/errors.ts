@@ -1,0 +1,53 @@
+// Named errors with a stable code; `retryable` tells callers whether trying again can help.
+
+export class VisorError extends Error {
+  readonly code: string;
+  readonly retryable: boolean;
+
+  constructor(code: string, message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+/** Configuration is invalid; `issues` lists every problem as "path: message". */
+export class ConfigError extends VisorError {
+  readonly issues: string[];
+  constructor(issues: string[], source?: string) {
+    super('CONFIG_INVALID', `invalid configuration${source ? ` in ${source}` : ''}:\n  ${issues.join('\n  ')}`);
+    this.issues = issues;
+  }
+}
+
+/** A model package is missing, corrupt, or its manifest disagrees with its graph. */
+export class ModelPackageError extends VisorError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('MODEL_PACKAGE_INVALID', message, options);
+  }
+}
+
+/** A camera source failed (process exit, stall, unreachable URL); the watchdog retries. */
+export class CaptureError extends VisorError {
+  constructor(message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
+    super('CAPTURE_FAILED', message, { retryable: true, ...options });
+  }
+}
+
+/** One image could not be decoded; it is counted and skipped. */
+export class CorruptFrameError extends VisorError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('FRAME_CORRUPT', message, options);
+  }
+}
+
+export class StoreError extends VisorError {
+  constructor(message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
+    super('STORE_FAILED', message, options);
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
