@@ -1,0 +1,36 @@
+// The `visor` command.
+import { Command } from 'commander';
+import { runCommand } from './run.js';
+import { inspectCommand } from './inspect.js';
+import { configCheckCommand, configDocsCommand } from './config.js';
+import { VERSION } from '../version.js';
+
+const program = new Command()
+  .name('visor')
+  .description('Computer-vision quality inspection at the edge')
+  .version(VERSION)
+  .showHelpAfterError();
+
+program
+  .command('run')
+  .description('Run the inspection line until SIGINT/SIGTERM (no --config: the demo line)')
+  .option('-c, --config <file>', 'config file (YAML or JSON)')
+  .action(runCommand);
+
+program
+  .command('inspect')
+  .description('Inspect image files with a model package; prints one JSON line per image')
+  .requiredOption('-m, --model <dir>', 'model package folder')
+  .option('--threads <n>', 'onnxruntime intra-op threads', (v) => Number.parseInt(v, 10), 1)
+  .argument('<images...>', 'image files')
+  .action(inspectCommand);
+
+const config = program.command('config').description('Configuration tools');
+config
+  .command('check')
+  .description('Validate a config file (with VISOR_* overrides); prints every error by key path')
+  .requiredOption('-c, --config <file>', 'config file (YAML or JSON)')
+  .action(configCheckCommand);
+config.command('docs').description('Print the configuration reference (Markdown)').action(configDocsCommand);
+
+await program.parseAsync(process.argv);

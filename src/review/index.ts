@@ -1,0 +1,1 @@
+export { buildReviewServer, type ReviewDeps, type ModelInfo } from './server.js';

@@ -1,0 +1,134 @@
+// The whole line in one process: a camera, the shipped model, the store and the review server.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp, type App } from '../../src/app.js';
+import { parseConfig } from '../../src/config/index.js';
+import { createInferencer, loadModelPackage, type Inferencer } from '../../src/inference/index.js';
+import { silentLogger } from '../../src/log.js';
+import type { Inspection } from '../../src/types.js';
+import { makeFixtureVideo } from '../helpers/media.js';
+import { DEMO_MODEL, FIXTURES } from '../helpers/paths.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'visor-line-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = fn();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('the line, end to end', () => {
+  let app: App;
+  const seen: Inspection[] = [];
+
+  afterAll(async () => {
+    await app?.stop();
+  });
+
+  it('turns folder frames into stored inspections with images, served by the review API', async () => {
+    const config = parseConfig({
+      cameras: [{ id: 'cells', source: FIXTURES, fps: 20, loop: true }],
+      model: { package: DEMO_MODEL },
+      store: { dataDir: path.join(dir, 'data'), okSampleFraction: 1 },
+      review: { port: 0 },
+      log: { level: 'silent' },
+    });
+    app = await createApp({ config, baseDir: dir, log: silentLogger(), onInspection: (i) => seen.push(i) });
+    await app.start();
+    await until('two passes over the 12 fixture cells', () => seen.length >= 24);
+
+    const byFile = new Map<string, Inspection>();
+    for (const i of seen) byFile.set(path.basename(i.sourceFile ?? ''), i);
+    expect(byFile.size).toBe(12);
+    // Every inspection is stored, with its image (okSampleFraction 1), before listeners hear of it.
+    for (const i of seen.slice(0, 24)) {
+      const stored = app.store.get(i.id);
+      expect(stored).toMatchObject({ id: i.id, verdict: i.verdict, cameraId: 'cells', model: { name: 'elpv-cells' } });
+      expect(stored!.imagePath).toBeTruthy();
+      const meta = await sharp(app.store.imageFile(stored!.imagePath!)).metadata();
+      expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', 300, 300]);
+    }
+    // The same cell gets the same verdict on every pass: frames are not mixed up.
+    for (const i of seen.slice(0, 24)) expect(byFile.get(path.basename(i.sourceFile!))!.score).toBeCloseTo(i.score, 4);
+
+    const base = app.reviewUrl!;
+    expect(base).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const list = (await (await fetch(`${base}/api/inspections?limit=5`)).json()) as { items: { id: string; imageUrl?: string }[] };
+    expect(list.items).toHaveLength(5);
+    const image = await fetch(`${base}${list.items[0]!.imageUrl}`);
+    expect(image.headers.get('content-type')).toBe('image/jpeg');
+    expect((await sharp(Buffer.from(await image.arrayBuffer())).metadata()).width).toBe(300);
+
+    const health = (await (await fetch(`${base}/healthz`)).json()) as { status: string; cameras: { state: string }[] };
+    expect(health).toMatchObject({ status: 'ok', cameras: [{ state: 'online' }] });
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/visor_camera_frames_total\{camera="cells"\} [1-9]/);
+    expect(metrics).toMatch(/visor_inspections_total\{camera="cells",verdict="\w+"\} [1-9]/);
+    expect(metrics).toMatch(/visor_inference_seconds_count\{camera="cells"\} [1-9]/);
+  });
+
+  it('rejects bad API input with a 400 naming the problem', async () => {
+    const res = await fetch(`${app.reviewUrl}/api/inspections?limit=100000&verdict=maybe`);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toMatch(/limit|verdict/);
+    expect((await fetch(`${app.reviewUrl}/api/inspections/00000000-0000-7000-8000-000000000000`)).status).toBe(404);
+  });
+});
+
+describe('newest frame wins', () => {
+  it('drops and counts frames behind a slow model, and memory stays bounded', async () => {
+    const video = await makeFixtureVideo(path.join(dir, 'cells.mp4'), { fps: 25, repeat: 2 });
+    const real = await createInferencer({ pkg: await loadModelPackage(DEMO_MODEL), log: silentLogger() });
+    // A deliberately slow model: every frame takes 250 ms longer than the real one.
+    const slow: Inferencer = {
+      ...real,
+      manifest: real.manifest,
+      inputSize: real.inputSize,
+      infer: async (image) => {
+        await new Promise((r) => setTimeout(r, 250));
+        return real.infer(image);
+      },
+      close: () => real.close(),
+      runRaw: (input) => real.runRaw(input),
+    };
+    const config = parseConfig({
+      cameras: [{ id: 'fast', source: video, fps: 25, loop: true }],
+      store: { dataDir: path.join(dir, 'slow-data'), okSampleFraction: 0 },
+      review: { enabled: false },
+    });
+    const seqs: number[] = [];
+    const app = await createApp({ config, baseDir: dir, log: silentLogger(), inferencer: slow, onInspection: (i) => seqs.push(i.frameSeq) });
+    await app.start();
+    try {
+      await until('a few slow inspections', () => seqs.length >= 4);
+      const rssStart = process.memoryUsage().rss;
+      await until('more slow inspections', () => seqs.length >= 16);
+      const rssGrowth = process.memoryUsage().rss - rssStart;
+      const status = app.cameras[0]!.status();
+      // About 25 frames arrive per 0.25 s inference: most are dropped, and every drop is counted.
+      expect(status.framesDropped).toBeGreaterThan(seqs.length * 2);
+      expect(status.framesIn).toBeGreaterThanOrEqual(status.framesDropped + seqs.length);
+      // The model always gets a recent frame: sequence numbers jump ahead.
+      const gaps = seqs.slice(1).map((s, i) => s - seqs[i]!);
+      expect(Math.max(...gaps)).toBeGreaterThan(1);
+      expect(gaps.every((g) => g > 0)).toBe(true);
+      // Dropped frames are not kept anywhere: 100+ dropped 300x300 frames (full + scaled) would be tens of MB.
+      expect(rssGrowth).toBeLessThan(40 * 1024 * 1024);
+    } finally {
+      await app.stop();
+    }
+  });
+});

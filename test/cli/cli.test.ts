@@ -1,0 +1,147 @@
+// The `visor` command as a user runs it: separate processes, real files.
+import { execFile, spawn } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, DEMO_MODEL, FIXTURES } from '../helpers/paths.js';
+
+const exec = promisify(execFile);
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'visor-cli-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function visor(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, [...CLI, ...args], { env: { ...process.env, ...env }, timeout: 60_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('visor config check', () => {
+  it('prints every error by key path and exits non-zero', async () => {
+    const file = path.join(dir, 'bad.yaml');
+    await writeFile(file, ['cameras:', '  - id: Line 1', '    source: ""', '    fps: -3', 'review:', '    port: http', 'store:', '  quota: 5', ''].join('\n'));
+    const { code, stderr } = await visor(['config', 'check', '--config', file]);
+    expect(code).toBe(2);
+    for (const key of ['cameras[0].id', 'cameras[0].source', 'cameras[0].fps', 'review.port', 'store.quota']) expect(stderr).toContain(`${key}: `);
+  });
+
+  it('passes a good file and reports environment overrides that break it', async () => {
+    const file = path.join(dir, 'good.yaml');
+    await writeFile(file, `cameras:\n  - id: line-1\n    source: ${FIXTURES}\n`);
+    expect(await visor(['config', 'check', '--config', file])).toMatchObject({ code: 0, stdout: expect.stringContaining('ok (1 camera)') });
+    const broken = await visor(['config', 'check', '--config', file], { VISOR_CAMERAS__0__FPS: '0' });
+    expect(broken.code).toBe(2);
+    expect(broken.stderr).toContain('cameras[0].fps: ');
+  });
+});
+
+describe('visor inspect', () => {
+  it('prints one JSON line per image with verdict, score and timings', async () => {
+    const images = ['cell0480.png', 'cell0020.png', 'cell0076.png'].map((f) => path.join(FIXTURES, f));
+    const { code, stdout } = await visor(['inspect', '--model', DEMO_MODEL, ...images]);
+    expect(code).toBe(0);
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { file: string; verdict: string; score: number; timings: { inferenceMs: number } });
+    expect(lines.map((l) => l.file)).toEqual(images);
+    for (const line of lines) {
+      expect(['ok', 'uncertain', 'defect']).toContain(line.verdict);
+      expect(Number.isFinite(line.score)).toBe(true);
+      expect(line.timings.inferenceMs).toBeGreaterThan(0);
+    }
+  });
+
+  it('reports an unreadable image on its line, goes on, and exits 1', async () => {
+    const broken = path.join(dir, 'broken.png');
+    await writeFile(broken, (await readFile(path.join(FIXTURES, 'cell0480.png'))).subarray(0, 200));
+    const { code, stdout } = await visor(['inspect', '--model', DEMO_MODEL, broken, path.join(FIXTURES, 'cell0480.png')]);
+    expect(code).toBe(1);
+    const [first, second] = stdout.trim().split('\n').map((l) => JSON.parse(l) as { error?: string; verdict?: string });
+    expect(first!.error).toBeTruthy();
+    expect(second!.verdict).toBeTruthy();
+  });
+});
+
+describe('visor run', () => {
+  it('refuses at start-up a model package whose file does not match its manifest', async () => {
+    const model = path.join(dir, 'tampered-model');
+    await cp(DEMO_MODEL, model, { recursive: true });
+    const onnx = await readFile(path.join(model, 'model.onnx'));
+    onnx[onnx.length - 1] ^= 0xff;
+    await writeFile(path.join(model, 'model.onnx'), onnx);
+    const file = path.join(dir, 'tampered.yaml');
+    await writeFile(file, `cameras:\n  - id: a\n    source: ${FIXTURES}\nmodel:\n  package: ${model}\nstore:\n  dataDir: ${path.join(dir, 'tampered-data')}\nreview:\n  enabled: false\n`);
+    const { code, stderr } = await visor(['run', '--config', file]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/sha256/);
+  });
+
+  it('killed with SIGKILL, leaves a database holding every inspection it logged as stored', async () => {
+    const data = path.join(dir, 'crash-data');
+    const file = path.join(dir, 'crash.yaml');
+    await writeFile(file, `cameras:\n  - id: a\n    source: ${FIXTURES}\n    fps: 20\nstore:\n  dataDir: ${data}\n  okSampleFraction: 1\nreview:\n  port: 0\n`);
+    const child = spawn(process.execPath, [...CLI, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const logged: string[] = [];
+    let buffer = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no inspections logged; stderr: ${stderr}`)), 60_000);
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.stdout.on('data', (d: Buffer) => {
+        buffer += d.toString();
+        const lines = buffer.split('\n');
+        buffer = lines.pop()!;
+        for (const line of lines) {
+          const entry = JSON.parse(line) as { msg: string; inspectionId?: string };
+          if (entry.msg === 'inspection stored') logged.push(entry.inspectionId!);
+        }
+        if (logged.length >= 15) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    // Kill the whole process group at once, mid-run.
+    process.kill(-child.pid!, 'SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+
+    const db = new Database(path.join(data, 'visor.db'));
+    try {
+      expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+      const ids = new Set((db.prepare('SELECT id FROM inspections').all() as { id: string }[]).map((r) => r.id));
+      for (const id of logged) expect(ids.has(id), `inspection ${id} was logged as stored`).toBe(true);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('stops cleanly on SIGTERM: exit 0, database closed', async () => {
+    const data = path.join(dir, 'term-data');
+    const file = path.join(dir, 'term.yaml');
+    await writeFile(file, `cameras:\n  - id: a\n    source: ${FIXTURES}\n    fps: 10\nstore:\n  dataDir: ${data}\nreview:\n  port: 0\n`);
+    const child = spawn(process.execPath, [...CLI, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    await new Promise<void>((resolve) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('"inspection stored"')) resolve();
+      });
+    });
+    child.kill('SIGTERM');
+    const code = await new Promise((r) => child.once('exit', r));
+    expect(code).toBe(0);
+    expect(out).toContain('"msg":"stopped"');
+    // A cleanly closed WAL database leaves no -wal file behind.
+    await expect(readFile(path.join(data, 'visor.db-wal'))).rejects.toThrow(/ENOENT/);
+  });
+});
