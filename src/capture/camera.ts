@@ -1,0 +1,262 @@
+// A camera: source sessions driven by a watchdog (restart on exit or stall, exponential
+// backoff with jitter, online/reconnecting/offline), feeding a one-frame slot.
+import type { CameraConfig } from '../config/schema.js';
+import { ConfigError, errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { CameraState, CameraStatus, Frame } from '../types.js';
+import { backoffDelay } from './backoff.js';
+import { buildFfmpegArgs, startFfmpegSession } from './ffmpeg.js';
+import { startFolderSession, startHttpSession } from './images.js';
+import { FramePools } from './pool.js';
+import type { FrameParts, SessionHooks, SessionOutcome, SourceSession, Timers } from './session.js';
+import { realTimers, releaseParts } from './session.js';
+import { FrameSlot } from './slot.js';
+import { normalizeRoi, redactUrl, resolveInput, resolveSourceKind, type SourceKind } from './source.js';
+
+export interface CameraDeps {
+  /** From src/config/schema.ts, defaults already applied. */
+  config: CameraConfig;
+  inferenceSize: { width: number; height: number };
+  /** Relative file and folder sources resolve against this. */
+  baseDir: string;
+  log: Logger;
+  /** Default 'ffmpeg' (from PATH). */
+  ffmpegPath?: string;
+  /** Jitter source for the backoff; default Math.random. */
+  random?: () => number;
+  /** Called on every state change. */
+  onStatus?: (status: CameraStatus) => void;
+  /** Clock for timestamps and the stall watchdog; default Date.now. */
+  now?: () => number;
+  /** Timers for backoff, stall checks and frame pacing; default the global ones. */
+  timers?: Timers;
+  /** fetch for HTTP snapshot sources; default the global fetch. */
+  fetch?: typeof fetch;
+  /** Buffers per pool (inference frames, full frames). Default 4: one being read, one in the slot, one or two with the consumer. */
+  poolSize?: number;
+  /** Time ffmpeg gets after SIGTERM before SIGKILL. Default 2000 ms. */
+  killGraceMs?: number;
+}
+
+export interface Camera {
+  readonly id: string;
+  start(): void;
+  /** Stops the source; resolves once its ffmpeg process (if any) has exited. */
+  stop(): Promise<void>;
+  status(): CameraStatus;
+  /** Newest frame not yet taken; waits until one arrives; resolves undefined once stopped or when signal aborts. */
+  next(signal?: AbortSignal): Promise<Frame | undefined>;
+}
+
+export function createCamera(deps: CameraDeps): Camera {
+  const { config, inferenceSize } = deps;
+  const id = config.id;
+  const kind: SourceKind = config.kind === 'auto' ? resolveSourceKind(config.source, deps.baseDir) : config.kind;
+  const input = resolveInput(kind, config.source, deps.baseDir);
+  const roi = normalizeRoi(config.roi);
+  if (roi && (roi.width <= 0 || roi.height <= 0)) {
+    throw new ConfigError([`cameras[${id}].roi: the region lies outside the frame (x + width and y + height must stay within 0..1)`]);
+  }
+  const log = deps.log.child({ module: 'capture', cameraId: id });
+  const timers = deps.timers ?? realTimers;
+  const now = deps.now ?? Date.now;
+  const random = deps.random ?? Math.random;
+  const killGraceMs = deps.killGraceMs ?? 2000;
+  const stallMs = config.watchdog.stallSeconds * 1000;
+  // Files and folders that do not loop simply end; everything else is expected to run forever.
+  const finite = (kind === 'file' || kind === 'folder') && !config.loop;
+
+  const pools = new FramePools(inferenceSize.width * inferenceSize.height * 3, Math.max(2, deps.poolSize ?? 4));
+  const slot = new FrameSlot();
+  const state: Omit<CameraStatus, 'framesDropped'> = {
+    cameraId: id,
+    state: 'stopped',
+    framesIn: 0,
+    framesCorrupt: 0,
+    reconnects: 0,
+  };
+  let poolDrops = 0;
+  let seq = 0;
+  let failures = 0;
+  let started = false;
+  let stopped = false;
+  let stopPromise: Promise<void> | undefined;
+  let session: SourceSession | undefined;
+  /** Identifies the current attempt; callbacks from older attempts are ignored. */
+  let generation = 0;
+  let lastProgressAt = 0;
+  let retryTimer: unknown;
+  let stallTimer: unknown;
+  let warnedPoolExhausted = false;
+
+  const status = (): CameraStatus => ({ ...state, framesDropped: slot.dropped + poolDrops });
+
+  const setState = (next: CameraState): void => {
+    if (state.state === next) return;
+    state.state = next;
+    if (!deps.onStatus) return;
+    try {
+      deps.onStatus(status());
+    } catch (err) {
+      log.warn({ err }, 'camera status listener failed');
+    }
+  };
+
+  /** A frame was read from the source: the source is alive, and the backoff starts over. */
+  const progress = (): number => {
+    const t = now();
+    seq += 1;
+    state.framesIn += 1;
+    state.lastFrameAt = t;
+    lastProgressAt = t;
+    failures = 0;
+    if (state.state !== 'online') {
+      log.info({ seq }, 'camera online');
+      setState('online');
+    }
+    return t;
+  };
+
+  const deliver = (gen: number, parts: FrameParts): void => {
+    if (gen !== generation || stopped) {
+      releaseParts(pools, parts);
+      return;
+    }
+    const capturedAt = progress();
+    let released = false;
+    const frame: Frame = {
+      cameraId: id,
+      seq,
+      capturedAt,
+      width: inferenceSize.width,
+      height: inferenceSize.height,
+      pixelFormat: 'rgb24',
+      data: parts.inference,
+      release: () => {
+        if (released) return;
+        released = true;
+        releaseParts(pools, parts);
+      },
+    };
+    if (parts.full) frame.full = { width: parts.full.width, height: parts.full.height, pixelFormat: 'rgb24', data: parts.full.data };
+    if (parts.sourceFile) frame.sourceFile = parts.sourceFile;
+    slot.put(frame);
+  };
+
+  const dropped = (gen: number): void => {
+    if (gen !== generation || stopped) return;
+    progress();
+    poolDrops += 1;
+    if (!warnedPoolExhausted) {
+      warnedPoolExhausted = true;
+      log.warn({ poolSize: pools.inference.capacity }, 'all frame buffers are held by consumers; frames are dropped (is release() called?)');
+    }
+  };
+
+  const openSession = (hooks: SessionHooks): SourceSession => {
+    const decode = { pools, inferenceSize, fullResolution: config.fullResolution, ...(roi ? { roi } : {}) };
+    if (kind === 'folder') return startFolderSession({ ...decode, dir: input, loop: config.loop, fps: config.fps, hooks, timers, now });
+    if (kind === 'http') {
+      return startHttpSession({ ...decode, url: input, fps: config.fps, hooks, timers, now, fetch: deps.fetch ?? globalThis.fetch, timeoutMs: stallMs });
+    }
+    const args = buildFfmpegArgs({ kind, input, fps: config.fps, loop: config.loop, rtspTransport: config.rtspTransport, inferenceSize, fullResolution: config.fullResolution, ...(roi ? { roi } : {}) });
+    const ffmpegPath = deps.ffmpegPath ?? 'ffmpeg';
+    const s = startFfmpegSession({ ffmpegPath, args, inferenceBytes: pools.inference.bytes, fullResolution: config.fullResolution, pools, hooks, log, timers, killGraceMs });
+    log.debug({ pid: s.pid, args: args.map(redactUrl) }, 'ffmpeg started');
+    return s;
+  };
+
+  const clearStall = (): void => {
+    if (stallTimer !== undefined) timers.clearTimeout(stallTimer);
+    stallTimer = undefined;
+  };
+
+  const checkStall = (): void => {
+    stallTimer = undefined;
+    if (!session || stopped) return;
+    const idle = now() - lastProgressAt;
+    if (idle >= stallMs) {
+      session.abort(`no frame for ${config.watchdog.stallSeconds}s`);
+      return;
+    }
+    stallTimer = timers.setTimeout(checkStall, stallMs - idle);
+  };
+
+  const ended = (gen: number, outcome: SessionOutcome): void => {
+    if (gen !== generation || stopped) return;
+    session = undefined;
+    clearStall();
+    if (outcome.ok && finite) {
+      log.info('source ended');
+      stopped = true;
+      setState('stopped');
+      // The last frame stays takeable; after it, next() resolves undefined.
+      slot.end();
+      return;
+    }
+    const error = outcome.ok ? 'source ended' : outcome.error;
+    failures += 1;
+    state.reconnects += 1;
+    state.lastError = error;
+    const delayMs = backoffDelay(failures, { initialMs: config.watchdog.backoffInitialMs, maxMs: config.watchdog.backoffMaxMs }, random);
+    log.warn({ error, failures, delayMs }, 'camera source failed; reconnecting');
+    setState(failures >= config.watchdog.offlineAfterFailures ? 'offline' : 'reconnecting');
+    retryTimer = timers.setTimeout(launch, delayMs);
+  };
+
+  function launch(): void {
+    retryTimer = undefined;
+    if (stopped) return;
+    generation += 1;
+    const gen = generation;
+    lastProgressAt = now();
+    warnedPoolExhausted = false;
+    const hooks: SessionHooks = {
+      frame: (parts) => deliver(gen, parts),
+      dropped: () => dropped(gen),
+      corrupt: (what, err) => {
+        if (gen !== generation || stopped) return;
+        state.framesCorrupt += 1;
+        log.warn({ file: redactUrl(what), error: errorMessage(err) }, 'image could not be decoded; skipped');
+      },
+      end: (outcome) => ended(gen, outcome),
+    };
+    try {
+      session = openSession(hooks);
+    } catch (err) {
+      // Synchronous start failures (e.g. spawn arguments) go through the same retry path.
+      ended(gen, { ok: false, error: errorMessage(err) });
+      return;
+    }
+    clearStall();
+    stallTimer = timers.setTimeout(checkStall, stallMs);
+  }
+
+  return {
+    id,
+    start(): void {
+      if (started || stopped) return;
+      started = true;
+      log.info({ kind, source: redactUrl(config.source) }, 'camera starting');
+      setState('starting');
+      launch();
+    },
+    stop(): Promise<void> {
+      stopPromise ??= (async () => {
+        stopped = true;
+        generation += 1;
+        if (retryTimer !== undefined) timers.clearTimeout(retryTimer);
+        retryTimer = undefined;
+        clearStall();
+        const current = session;
+        session = undefined;
+        setState('stopped');
+        slot.close();
+        await current?.stop();
+      })();
+      return stopPromise;
+    },
+    status,
+    next: (signal) => slot.take(signal),
+  };
+}

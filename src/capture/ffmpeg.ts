@@ -1,0 +1,218 @@
+// ffmpeg-backed sources (RTSP, V4L2, video files): one child process per attempt, raw rgb24
+// frames at inference size on stdout and, optionally, full-resolution PPM frames on fd 3.
+import { spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import type { Logger } from '../log.js';
+import type { FramePools } from './pool.js';
+import { PpmFrameReader, RawFrameReader, type PpmFrame } from './readers.js';
+import type { SessionHooks, SourceSession, Timers } from './session.js';
+import { redactUrl, type Roi } from './source.js';
+
+export interface FfmpegInput {
+  kind: 'rtsp' | 'v4l2' | 'file';
+  /** URL, device path or absolute file path. */
+  input: string;
+  fps: number;
+  loop: boolean;
+  rtspTransport: 'tcp' | 'udp';
+  inferenceSize: { width: number; height: number };
+  roi?: Roi;
+  fullResolution: boolean;
+}
+
+function num(value: number): string {
+  // Plain decimal notation: ffmpeg's expression parser does not need exponents here.
+  return Number(value.toFixed(6)).toString();
+}
+
+export function buildFfmpegArgs(o: FfmpegInput): string[] {
+  const args = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'warning'];
+  // A live stream needs little probing; the default 5 s analysis delays the first frame by seconds.
+  if (o.kind === 'rtsp') args.push('-rtsp_transport', o.rtspTransport, '-analyzeduration', '1000000');
+  if (o.kind === 'v4l2') args.push('-f', 'v4l2');
+  // -re: replay files at their own frame rate, as a camera would deliver them.
+  if (o.kind === 'file') args.push('-re', ...(o.loop ? ['-stream_loop', '-1'] : []));
+  args.push('-i', o.input);
+
+  const { width, height } = o.inferenceSize;
+  const crop = o.roi ? `crop=w=iw*${num(o.roi.width)}:h=ih*${num(o.roi.height)}:x=iw*${num(o.roi.x)}:y=ih*${num(o.roi.y)},` : '';
+  const toInference = `${crop}scale=${width}:${height}:flags=area,format=rgb24`;
+  const fps = `fps=${num(o.fps)}`;
+  // passthrough: one output frame per filtered frame, never duplicated or dropped by the muxer,
+  // so the n-th inference frame and the n-th full frame are the same picture.
+  const rawOut = ['-an', '-sn', '-dn', '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
+  if (!o.fullResolution) {
+    args.push('-map', '0:v:0', '-vf', `${fps},${toInference}`, ...rawOut);
+    return args;
+  }
+  args.push(
+    '-filter_complex',
+    `[0:v:0]${fps},split=2[inf0][full0];[inf0]${toInference}[inf];[full0]format=rgb24[full]`,
+    '-map',
+    '[inf]',
+    ...rawOut,
+    // PPM carries the frame size in every frame: no probing, and a resolution change is harmless.
+    '-map',
+    '[full]',
+    '-fps_mode',
+    'passthrough',
+    '-c:v',
+    'ppm',
+    '-f',
+    'image2pipe',
+    'pipe:3',
+  );
+  return args;
+}
+
+export interface FfmpegSessionDeps {
+  ffmpegPath: string;
+  args: string[];
+  inferenceBytes: number;
+  fullResolution: boolean;
+  pools: FramePools;
+  hooks: SessionHooks;
+  log: Logger;
+  timers: Timers;
+  /** How long ffmpeg gets to exit after SIGTERM before SIGKILL. */
+  killGraceMs: number;
+}
+
+const STDERR_LINES = 10;
+/** Bound on frames read from one output while the other lags behind; beyond it the pipes are out of step. */
+const MAX_UNPAIRED = 32;
+
+export interface FfmpegSession extends SourceSession {
+  readonly pid: number | undefined;
+}
+
+export function startFfmpegSession(deps: FfmpegSessionDeps): FfmpegSession {
+  const { pools, hooks, log, timers } = deps;
+  const child = spawn(deps.ffmpegPath, deps.args, {
+    stdio: deps.fullResolution ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
+  });
+
+  let closed = false;
+  let stopping = false;
+  let abortReason: string | undefined;
+  let abortTail = '';
+  let resolveClosed!: () => void;
+  const closedPromise = new Promise<void>((resolve) => (resolveClosed = resolve));
+
+  // Last lines of ffmpeg's stderr: the best explanation of a failure.
+  const stderrTail: string[] = [];
+  let stderrPartial = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (text: string) => {
+    const lines = (stderrPartial + text).split(/\r?\n|\r/);
+    stderrPartial = lines.pop() ?? '';
+    for (const raw of lines) {
+      const line = redactUrl(raw.trim()).slice(0, 500);
+      if (!line) continue;
+      log.debug({ line }, 'ffmpeg');
+      stderrTail.push(line);
+      if (stderrTail.length > STDERR_LINES) stderrTail.shift();
+    }
+  });
+
+  const inferenceQueue: (Buffer | undefined)[] = [];
+  const fullQueue: PpmFrame[] = [];
+
+  const pair = (): void => {
+    while (inferenceQueue.length > 0 && (!deps.fullResolution || fullQueue.length > 0)) {
+      const inference = inferenceQueue.shift();
+      const full = deps.fullResolution ? fullQueue.shift() : undefined;
+      if (stopping || closed || !inference || (full && !full.data)) {
+        if (inference) pools.inference.release(inference);
+        if (full?.data) pools.releaseFull(full.data);
+        if (!stopping && !closed) hooks.dropped();
+        continue;
+      }
+      hooks.frame({ inference, ...(full?.data ? { full: { width: full.width, height: full.height, data: full.data } } : {}) });
+    }
+    if (inferenceQueue.length > MAX_UNPAIRED || fullQueue.length > MAX_UNPAIRED) abort('ffmpeg outputs out of step');
+  };
+
+  const rawReader = new RawFrameReader(
+    deps.inferenceBytes,
+    () => pools.inference.acquire(),
+    (data) => {
+      inferenceQueue.push(data);
+      pair();
+    },
+  );
+  child.stdout!.on('data', (chunk: Buffer) => rawReader.push(chunk));
+
+  let ppmReader: PpmFrameReader | undefined;
+  if (deps.fullResolution) {
+    ppmReader = new PpmFrameReader(
+      (width, height) => pools.full(width, height).acquire(),
+      (frame) => {
+        fullQueue.push(frame);
+        pair();
+      },
+      (message) => abort(message),
+    );
+    (child.stdio[3] as Readable).on('data', (chunk: Buffer) => ppmReader?.push(chunk));
+  }
+
+  const finish = (outcome: { code: number | null; signal: NodeJS.Signals | null } | { spawnError: Error }): void => {
+    if (closed) return;
+    closed = true;
+    // Buffers still queued or half filled go back to their pools.
+    for (const buf of inferenceQueue.splice(0)) if (buf) pools.inference.release(buf);
+    for (const f of fullQueue.splice(0)) if (f.data) pools.releaseFull(f.data);
+    const partial = rawReader.takePartial();
+    if (partial) pools.inference.release(partial);
+    const partialFull = ppmReader?.takePartial();
+    if (partialFull) pools.releaseFull(partialFull);
+    resolveClosed();
+    if (stopping) return;
+    const tail = stderrTail.slice(-3).join(' | ');
+    if ('spawnError' in outcome) {
+      hooks.end({ ok: false, error: `cannot start ${deps.ffmpegPath}: ${outcome.spawnError.message}` });
+    } else if (abortReason) {
+      hooks.end({ ok: false, error: abortTail ? `${abortReason} (ffmpeg: ${abortTail})` : abortReason });
+    } else if (outcome.code === 0) {
+      hooks.end({ ok: true });
+    } else {
+      const how = outcome.signal ? `was killed by ${outcome.signal}` : `exited with code ${outcome.code}`;
+      hooks.end({ ok: false, error: `ffmpeg ${how}${tail ? `: ${tail}` : ''}` });
+    }
+  };
+
+  // 'close' comes after the process exited and its pipes are drained, so the last frames are read.
+  child.once('close', (code, signal) => finish({ code, signal }));
+  child.once('error', (err) => {
+    if (child.pid === undefined) finish({ spawnError: err });
+    else log.warn({ err }, 'ffmpeg process error');
+  });
+
+  const terminate = async (): Promise<void> => {
+    if (closed) return closedPromise;
+    child.kill('SIGTERM');
+    // ffmpeg normally exits promptly on SIGTERM; a hung one (stuck on a network read) gets SIGKILL.
+    const killTimer = timers.setTimeout(() => {
+      if (!closed) child.kill('SIGKILL');
+    }, deps.killGraceMs);
+    await closedPromise;
+    timers.clearTimeout(killTimer);
+  };
+
+  function abort(reason: string): void {
+    if (closed || abortReason !== undefined) return;
+    abortReason = reason;
+    // What ffmpeg said before it was told to stop; what it says while stopping is noise.
+    abortTail = stderrTail.slice(-3).join(' | ');
+    void terminate();
+  }
+
+  return {
+    pid: child.pid,
+    abort,
+    async stop(): Promise<void> {
+      stopping = true;
+      await terminate();
+    },
+  };
+}

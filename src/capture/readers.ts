@@ -1,0 +1,138 @@
+// Split ffmpeg's output pipes into frames, copying each frame's bytes straight into a pooled
+// buffer. When the pool is exhausted the frame's bytes are skipped (no scratch allocation) and
+// the frame is reported as undefined, so the caller can count it as dropped.
+
+export type FrameCallback = (data: Buffer | undefined) => void;
+
+/** Fixed-size frames (rawvideo: width*height*3 bytes each). */
+export class RawFrameReader {
+  private current: Buffer | undefined;
+  private filled = 0;
+
+  constructor(
+    private readonly frameBytes: number,
+    private readonly acquire: () => Buffer | undefined,
+    private readonly onFrame: FrameCallback,
+  ) {}
+
+  push(chunk: Buffer): void {
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (this.filled === 0) this.current = this.acquire();
+      const n = Math.min(this.frameBytes - this.filled, chunk.length - offset);
+      if (this.current) chunk.copy(this.current, this.filled, offset, offset + n);
+      this.filled += n;
+      offset += n;
+      if (this.filled === this.frameBytes) {
+        const done = this.current;
+        this.current = undefined;
+        this.filled = 0;
+        this.onFrame(done);
+      }
+    }
+  }
+
+  /** The partly filled buffer, if any (stream ended mid-frame), so it can go back to its pool. */
+  takePartial(): Buffer | undefined {
+    const partial = this.current;
+    this.current = undefined;
+    this.filled = 0;
+    return partial;
+  }
+}
+
+export interface PpmFrame {
+  width: number;
+  height: number;
+  data: Buffer | undefined;
+}
+
+const MAX_HEADER = 64;
+
+function isSpace(byte: number): boolean {
+  return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
+}
+
+/**
+ * Binary PPM (P6) frames as written by `-c:v ppm -f image2pipe`: each frame carries its own
+ * size, so the full-resolution output needs no probing and survives a resolution change.
+ */
+export class PpmFrameReader {
+  private readonly header = Buffer.alloc(MAX_HEADER);
+  private headerLen = 0;
+  private tokens = 0;
+  private inBody = false;
+  private width = 0;
+  private height = 0;
+  private frameBytes = 0;
+  private current: Buffer | undefined;
+  private filled = 0;
+  private failed = false;
+
+  constructor(
+    private readonly acquire: (width: number, height: number) => Buffer | undefined,
+    private readonly onFrame: (frame: PpmFrame) => void,
+    private readonly onError: (message: string) => void,
+  ) {}
+
+  push(chunk: Buffer): void {
+    let offset = 0;
+    while (offset < chunk.length && !this.failed) {
+      if (!this.inBody) {
+        const byte = chunk[offset]!;
+        offset += 1;
+        if (this.headerLen >= MAX_HEADER) {
+          this.fail('full-resolution output: PPM header too long');
+          return;
+        }
+        const prevWasToken = this.headerLen > 0 && !isSpace(this.header[this.headerLen - 1]!);
+        this.header[this.headerLen++] = byte;
+        if (isSpace(byte) && prevWasToken && ++this.tokens === 4 && !this.startBody()) return;
+        continue;
+      }
+      const n = Math.min(this.frameBytes - this.filled, chunk.length - offset);
+      if (this.current) chunk.copy(this.current, this.filled, offset, offset + n);
+      this.filled += n;
+      offset += n;
+      if (this.filled === this.frameBytes) {
+        const frame: PpmFrame = { width: this.width, height: this.height, data: this.current };
+        this.current = undefined;
+        this.filled = 0;
+        this.inBody = false;
+        this.headerLen = 0;
+        this.tokens = 0;
+        this.onFrame(frame);
+      }
+    }
+  }
+
+  takePartial(): Buffer | undefined {
+    const partial = this.current;
+    this.current = undefined;
+    return partial;
+  }
+
+  private fail(message: string): void {
+    // The stream is out of step; nothing after this point can be trusted.
+    this.failed = true;
+    this.onError(message);
+  }
+
+  private startBody(): boolean {
+    const parts = this.header.toString('latin1', 0, this.headerLen).trim().split(/\s+/);
+    const [magic, w, h, max] = parts;
+    const width = Number(w);
+    const height = Number(h);
+    if (magic !== 'P6' || max !== '255' || !Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
+      this.fail(`full-resolution output: unexpected PPM header ${JSON.stringify(parts.join(' '))}`);
+      return false;
+    }
+    this.width = width;
+    this.height = height;
+    this.frameBytes = width * height * 3;
+    this.current = this.acquire(width, height);
+    this.filled = 0;
+    this.inBody = true;
+    return true;
+  }
+}

@@ -1,0 +1,117 @@
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCamera, type Camera } from '../../src/capture/index.js';
+import { silentLogger } from '../../src/log.js';
+import { cameraConfig, childProcesses, ffmpeg, isAlive, makeClip, mean, meanAbsDiff, takeFrames, tempDir } from './helpers.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let clip: string;
+const cameras: Camera[] = [];
+
+beforeAll(async () => {
+  ({ dir, cleanup } = await tempDir());
+  clip = await makeClip(dir);
+});
+
+afterAll(async () => {
+  await Promise.all(cameras.map((c) => c.stop()));
+  await cleanup();
+});
+
+function camera(config: Record<string, unknown>, inferenceSize = { width: 64, height: 64 }): Camera {
+  // Relative source: resolved against baseDir.
+  const cam = createCamera({ config: cameraConfig(config), inferenceSize, baseDir: dir, log: silentLogger() });
+  cameras.push(cam);
+  return cam;
+}
+
+describe('video file source', () => {
+  it('replays a looping file: frames at inference size, increasing seq, camera online', async () => {
+    const cam = camera({ id: 'loop', source: 'clip.mp4', fps: 10, loop: true, fullResolution: false });
+    cam.start();
+    // The clip has 12 frames: more than 12 means it looped.
+    const frames = await takeFrames(cam, 16);
+    for (const f of frames) {
+      expect([f.width, f.height, f.data.length]).toEqual([64, 64, 64 * 64 * 3]);
+      expect(f.full).toBeUndefined();
+    }
+    for (let i = 1; i < frames.length; i++) expect(frames[i]!.seq).toBeGreaterThan(frames[i - 1]!.seq);
+    expect(frames.at(-1)!.seq).toBeGreaterThan(12);
+    expect(cam.status()).toMatchObject({ cameraId: 'loop', state: 'online', reconnects: 0 });
+
+    const pids = await childProcesses(clip);
+    expect(pids.length).toBe(1);
+    await cam.stop();
+    expect(cam.status().state).toBe('stopped');
+    expect(pids.filter(isAlive)).toEqual([]);
+    expect(await cam.next()).toBeUndefined();
+  });
+
+  it('plays a non-looping file once, then reports stopped and next() resolves undefined', async () => {
+    const cam = camera({ id: 'once', source: clip, fps: 10, loop: false, fullResolution: false });
+    cam.start();
+    const seqs: number[] = [];
+    for (;;) {
+      const frame = await cam.next(AbortSignal.timeout(15_000));
+      if (!frame) break;
+      seqs.push(frame.seq);
+      frame.release();
+    }
+    expect(seqs.length).toBeGreaterThanOrEqual(10);
+    expect(seqs.at(-1)).toBeLessThanOrEqual(12);
+    expect(cam.status()).toMatchObject({ state: 'stopped', reconnects: 0 });
+  });
+
+  it('pairs every inference frame with the full-resolution frame of the same picture', async () => {
+    const cam = camera({ id: 'full', source: clip, fps: 10, fullResolution: true });
+    cam.start();
+    const frames = await takeFrames(cam, 8);
+    const own: number[] = [];
+    const other: number[] = [];
+    for (let i = 0; i < frames.length; i++) {
+      const f = frames[i]!;
+      expect([f.width, f.height]).toEqual([64, 64]);
+      expect(f.full && [f.full.width, f.full.height, f.full.data.length]).toEqual([300, 300, 300 * 300 * 3]);
+      const shrunk = await sharp(f.full!.data, { raw: { width: 300, height: 300, channels: 3 } }).resize(64, 64, { fit: 'fill' }).raw().toBuffer();
+      own.push(meanAbsDiff(shrunk, f.data));
+      other.push(meanAbsDiff(shrunk, frames[(i + 1) % frames.length]!.data));
+    }
+    for (let i = 0; i < own.length; i++) {
+      expect(own[i]).toBeLessThan(6);
+      expect(own[i]).toBeLessThan(other[i]!);
+    }
+    // Consecutive frames show different solar cells, so a frame paired with its neighbour's full image would differ clearly.
+    expect(Math.max(...other)).toBeGreaterThan(Math.max(...own) + 5);
+  });
+
+  it('crops the region of interest before scaling (two cameras at once, each its own ffmpeg)', async () => {
+    const img = path.join(dir, 'halves.png');
+    const width = 200;
+    const height = 100;
+    const pixels = Buffer.alloc(width * height * 3);
+    for (let y = 0; y < height; y++) for (let x = 0; x < width / 2; x++) pixels.fill(255, (y * width + x) * 3, (y * width + x) * 3 + 3);
+    await sharp(pixels, { raw: { width, height, channels: 3 } }).png().toFile(img);
+    const video = path.join(dir, 'halves.mp4');
+    await ffmpeg(['-loop', '1', '-framerate', '10', '-t', '1', '-i', img, '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '10', '-pix_fmt', 'yuv420p', video]);
+
+    const left = camera({ id: 'left', source: video, fps: 10, roi: { x: 0.05, y: 0.1, width: 0.4, height: 0.8 } }, { width: 32, height: 32 });
+    const right = camera({ id: 'right', source: video, fps: 10, roi: { x: 0.55, y: 0.1, width: 0.4, height: 0.8 } }, { width: 32, height: 32 });
+    left.start();
+    right.start();
+    const [l] = await takeFrames(left, 1);
+    const [r] = await takeFrames(right, 1);
+    expect(Math.min(...l!.data)).toBeGreaterThan(200);
+    expect(mean(l!.data)).toBeGreaterThan(245);
+    expect(Math.max(...r!.data)).toBeLessThan(55);
+    expect(mean(r!.data)).toBeLessThan(10);
+    // The full image is the whole field of view, both halves.
+    expect(l!.full).toMatchObject({ width: 200, height: 100 });
+    expect(mean(l!.full!.data)).toBeGreaterThan(100);
+    expect(mean(l!.full!.data)).toBeLessThan(155);
+    expect((await childProcesses(video)).length).toBe(2);
+    await Promise.all([left.stop(), right.stop()]);
+    expect(await childProcesses(video)).toEqual([]);
+  });
+});
