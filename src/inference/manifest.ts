@@ -54,7 +54,7 @@ export const ManifestSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
-    /** classification: whether `logits` are already probabilities. */
+    /** classification: apply softmax to the logits output (default true); false when the graph already outputs probabilities, which are used as they are. */
     softmax: Type.Optional(Type.Boolean()),
     labels: Type.Array(Type.String(), { default: [] }),
     /** classification / detection: labels that count as defects (default: every label except "good"/"ok"). */

@@ -1,0 +1,17 @@
+// Public API of the inference module: model packages, sessions, decisions and overlays.
+export type { ModelManifest } from './manifest.js';
+export { ManifestSchema } from './manifest.js';
+export { loadModelPackage, parseManifest, defectLabelsOf, sha256File, type ModelPackage } from './package.js';
+export {
+  createInferencer,
+  mapExecutionProviders,
+  ExecutionProviderError,
+  type Inferencer,
+  type InferencerDeps,
+  type InferenceResult,
+} from './session.js';
+export { createPreprocessor, normalizeInto, resizeImage, type Preprocessor } from './preprocess.js';
+export { createPostprocessor, nms, iou, softmax, DETECTION_DEFAULTS, type OutputTensor, type OutputTensors } from './postprocess.js';
+export { decide, resolveThresholds, type ThresholdOverrides } from './decision.js';
+export { renderOverlay, type OverlayOptions } from './overlay.js';
+export { imageFromFile } from './image.js';

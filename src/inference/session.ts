@@ -1,0 +1,275 @@
+// onnxruntime session for one model package: explicit execution providers, graph checked
+// against the manifest and a warm-up run, all at start-up so a bad package never sees a frame.
+import { performance } from 'node:perf_hooks';
+import * as ort from 'onnxruntime-node';
+import { ModelPackageError, VisorError, errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ModelOutput, RawImage } from '../types.js';
+import type { ModelManifest } from './manifest.js';
+import { channelCount, type ModelPackage } from './package.js';
+import { createPostprocessor, type OutputTensors } from './postprocess.js';
+import { createPreprocessor } from './preprocess.js';
+
+export interface InferencerDeps {
+  pkg: ModelPackage;
+  /** Config names ('cpu' | 'cuda' | 'tensorrt' | 'dml' | 'coreml'), in order of preference. Default ['cpu']. */
+  executionProviders?: string[];
+  /** Intra-op threads; 0 or absent lets onnxruntime decide. */
+  threads?: number;
+  log: Logger;
+}
+
+export interface InferenceResult {
+  output: ModelOutput;
+  preprocessMs: number;
+  inferenceMs: number;
+  postprocessMs: number;
+}
+
+export interface Inferencer {
+  readonly manifest: ModelManifest;
+  readonly inputSize: { width: number; height: number };
+  infer(image: RawImage): Promise<InferenceResult>;
+  /** bare session.run on an already prepared input, for benchmarks */
+  runRaw(input: Float32Array): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Config name → onnxruntime-node backend name, and the native provider name for messages. */
+const PROVIDERS: Record<string, { ort: string; native: string }> = {
+  cpu: { ort: 'cpu', native: 'CPUExecutionProvider' },
+  cuda: { ort: 'cuda', native: 'CUDAExecutionProvider' },
+  tensorrt: { ort: 'tensorrt', native: 'TensorrtExecutionProvider' },
+  dml: { ort: 'dml', native: 'DmlExecutionProvider' },
+  coreml: { ort: 'coreml', native: 'CoreMLExecutionProvider' },
+};
+
+export class ExecutionProviderError extends VisorError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('EXECUTION_PROVIDER_UNAVAILABLE', message, options);
+  }
+}
+
+export function mapExecutionProviders(names: readonly string[]): string[] {
+  if (names.length === 0) throw new ExecutionProviderError('no execution provider configured (use at least "cpu")');
+  const unknown = names.filter((n) => !(n in PROVIDERS));
+  if (unknown.length > 0) {
+    throw new ExecutionProviderError(`unknown execution provider ${unknown.map((n) => `"${n}"`).join(', ')} (known: ${Object.keys(PROVIDERS).join(', ')})`);
+  }
+  // Providers this onnxruntime-node build cannot even attempt fail here with a clear list.
+  const supported = ort.listSupportedBackends().map((b) => b.name);
+  const missing = names.filter((n) => !supported.includes(PROVIDERS[n]!.ort));
+  if (missing.length > 0) {
+    throw new ExecutionProviderError(
+      `execution provider ${missing.map((n) => `"${n}" (${PROVIDERS[n]!.native})`).join(', ')} is not available on this platform (onnxruntime-node here offers: ${supported.join(', ')})`,
+    );
+  }
+  return names.map((n) => PROVIDERS[n]!.ort);
+}
+
+export async function createInferencer(deps: InferencerDeps): Promise<Inferencer> {
+  const { pkg } = deps;
+  const manifest = pkg.manifest;
+  const names = deps.executionProviders ?? ['cpu'];
+  const log = deps.log.child({ module: 'inference', model: manifest.name, version: manifest.version });
+  const providers = mapExecutionProviders(names);
+
+  const options: ort.InferenceSession.SessionOptions = {
+    executionProviders: providers,
+    graphOptimizationLevel: 'all',
+    // Errors come back as exceptions; onnxruntime's own warnings would only duplicate them on stderr.
+    logSeverityLevel: 3,
+  };
+  if (deps.threads && deps.threads > 0) options.intraOpNumThreads = deps.threads;
+
+  const session = await openSession(pkg, options, names);
+  try {
+    validateGraph(manifest, session);
+  } catch (err) {
+    await session.release().catch(() => undefined);
+    throw err;
+  }
+
+  const pre = createPreprocessor(manifest.input);
+  const post = createPostprocessor(manifest);
+  const inputTensor = new ort.Tensor('float32', pre.data, [...pre.dims]);
+  const fetches = outputNames(manifest);
+
+  const run = async (feed: ort.Tensor): Promise<OutputTensors> => {
+    const results = await session.run({ [manifest.input.name]: feed }, fetches);
+    const out: Record<string, { dims: readonly number[]; data: ArrayLike<number> }> = {};
+    for (const [name, value] of Object.entries(results)) {
+      out[name] = { dims: value.dims, data: value.data as ArrayLike<number> };
+    }
+    return out;
+  };
+
+  // Warm-up with a zero input: allocates buffers, and output shapes that only show at run time
+  // (dynamic dims) are checked by the post-processor now rather than on the first frame.
+  const warmStart = performance.now();
+  try {
+    post(await run(inputTensor));
+  } catch (err) {
+    await session.release().catch(() => undefined);
+    if (err instanceof ModelPackageError) throw new ModelPackageError(`${pkg.dir}: ${err.message}`, { cause: err });
+    throw new ModelPackageError(`${pkg.dir}: warm-up run of model.onnx failed: ${errorMessage(err)}`, { cause: err });
+  }
+  log.info(
+    { providers: names, threads: deps.threads ?? 0, input: pre.dims, outputs: fetches, warmupMs: Math.round(performance.now() - warmStart) },
+    'model loaded',
+  );
+
+  // One session.run at a time per inferencer: the input buffer is shared between cameras.
+  let chain: Promise<unknown> = Promise.resolve();
+  let closed = false;
+  const serialize = <T>(task: () => Promise<T>): Promise<T> => {
+    if (closed) return Promise.reject(new VisorError('INFERENCER_CLOSED', `inferencer for ${manifest.name} is closed`));
+    const p = chain.then(task);
+    chain = p.catch(() => undefined);
+    return p;
+  };
+
+  return {
+    manifest,
+    inputSize: { width: manifest.input.width, height: manifest.input.height },
+    infer(image) {
+      return serialize(async () => {
+        const t0 = performance.now();
+        await pre.run(image);
+        const t1 = performance.now();
+        const outputs = await run(inputTensor);
+        const t2 = performance.now();
+        const output = post(outputs);
+        const t3 = performance.now();
+        return { output, preprocessMs: t1 - t0, inferenceMs: t2 - t1, postprocessMs: t3 - t2 };
+      });
+    },
+    runRaw(input) {
+      if (input.length !== pre.data.length) {
+        return Promise.reject(new RangeError(`input has ${input.length} values, the model needs ${pre.data.length} (${pre.dims.join('x')})`));
+      }
+      return serialize(async () => {
+        await run(new ort.Tensor('float32', input, [...pre.dims]));
+      });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await chain;
+      await session.release();
+    },
+  };
+}
+
+async function openSession(pkg: ModelPackage, options: ort.InferenceSession.SessionOptions, names: string[]): Promise<ort.InferenceSession> {
+  try {
+    return await ort.InferenceSession.create(pkg.onnxPath, options);
+  } catch (err) {
+    const accelerators = names.filter((n) => n !== 'cpu');
+    if (accelerators.length > 0) {
+      // Tell a provider that cannot start (missing CUDA libraries, no GPU) from a broken model:
+      // if the CPU alone can open the model, the provider is the problem.
+      const cpuOnly = await ort.InferenceSession.create(pkg.onnxPath, { ...options, executionProviders: ['cpu'] }).catch(() => undefined);
+      if (cpuOnly) {
+        await cpuOnly.release().catch(() => undefined);
+        throw new ExecutionProviderError(
+          `execution provider ${accelerators.map((n) => `"${n}" (${PROVIDERS[n]!.native})`).join(', ')} could not be started: ${firstLine(err)}. ` +
+            'Install its runtime libraries and drivers, or remove it from model.executionProviders (Visor does not fall back silently).',
+          { cause: err },
+        );
+      }
+    }
+    throw new ModelPackageError(`${pkg.onnxPath} could not be loaded by onnxruntime: ${firstLine(err)}`, { cause: err });
+  }
+}
+
+function firstLine(err: unknown): string {
+  return errorMessage(err).split('\n')[0]!.trim();
+}
+
+/** The outputs the task reads, in manifest order. */
+function outputNames(manifest: ModelManifest): string[] {
+  const o = manifest.outputs;
+  switch (manifest.task) {
+    case 'anomaly':
+      return [o.score, o.heatmap].filter((n): n is string => n !== undefined);
+    case 'classification':
+      return [o.logits!];
+    case 'detection':
+      return [o.detections!];
+  }
+}
+
+const quote = (names: readonly string[]) => names.map((n) => `"${n}"`).join(', ') || '(none)';
+const dimsText = (shape: ReadonlyArray<number | string>) => `[${shape.join(',')}]`;
+
+/** Throws a ModelPackageError listing every way the graph disagrees with model.json. */
+export function validateGraph(
+  manifest: ModelManifest,
+  session: Pick<ort.InferenceSession, 'inputNames' | 'outputNames' | 'inputMetadata' | 'outputMetadata'>,
+): void {
+  const issues: string[] = [];
+  const input = manifest.input;
+
+  const inputMeta = session.inputMetadata.find((m) => m.name === input.name);
+  if (!inputMeta) {
+    issues.push(`model.json input "${input.name}" is not in the graph (graph inputs: ${quote(session.inputNames)})`);
+  } else if (!inputMeta.isTensor) {
+    issues.push(`graph input "${input.name}" is not a tensor`);
+  } else {
+    if (inputMeta.type !== 'float32') issues.push(`graph input "${input.name}" is ${inputMeta.type} but Visor feeds float32`);
+    const shape = inputMeta.shape;
+    const planes = channelCount(input.channels);
+    const expected = [1, planes, input.height, input.width];
+    const agrees = shape.length === 0 || (shape.length === 4 && shape.every((d, i) => typeof d === 'string' || d === expected[i]));
+    if (!agrees) {
+      issues.push(
+        `model.json input "${input.name}" is ${dimsText(expected)} (NCHW: 1, ${planes} for ${input.channels}, height ${input.height}, width ${input.width}) ` +
+          `but the graph input is ${dimsText(shape)}`,
+      );
+    }
+  }
+  const extraInputs = session.inputNames.filter((n) => n !== input.name);
+  if (extraInputs.length > 0) issues.push(`the graph has inputs ${quote(extraInputs)} that model.json does not describe (Visor feeds only "${input.name}")`);
+
+  for (const [role, name] of Object.entries(manifest.outputs)) {
+    if (name !== undefined && !session.outputNames.includes(name)) {
+      issues.push(`model.json output ${role} "${name}" is not in the graph (graph outputs: ${quote(session.outputNames)})`);
+    }
+  }
+
+  const meta = (name: string | undefined) => {
+    const m = session.outputMetadata.find((x) => x.name === name);
+    return m?.isTensor ? m : undefined;
+  };
+  if (manifest.task === 'classification') {
+    const m = meta(manifest.outputs.logits);
+    const last = m?.shape[m.shape.length - 1];
+    if (typeof last === 'number' && last !== manifest.labels.length) {
+      issues.push(
+        `graph output "${m!.name}" ${dimsText(m!.shape)} has ${last} classes but model.json lists ${manifest.labels.length} labels (${manifest.labels.join(', ')})`,
+      );
+    }
+  }
+  if (manifest.task === 'detection') {
+    const m = meta(manifest.outputs.detections);
+    const k = 4 + manifest.labels.length;
+    if (m && m.shape.length === 3) {
+      const [, a, b] = m.shape;
+      const fits = [a, b].some((d) => typeof d === 'string' || d === k);
+      if (!fits) issues.push(`graph output "${m.name}" is ${dimsText(m.shape)} but 4 + ${manifest.labels.length} labels = ${k} fits neither [1,${k},N] nor [1,N,${k}]`);
+    } else if (m && m.shape.length !== 0) {
+      issues.push(`graph output "${m.name}" is ${dimsText(m.shape)}; expected [1,${k},N] or [1,N,${k}]`);
+    }
+  }
+  if (manifest.task === 'anomaly' && manifest.outputs.heatmap) {
+    const m = meta(manifest.outputs.heatmap);
+    if (m && m.shape.length !== 0 && (m.shape.length < 2 || m.shape.length > 4)) {
+      issues.push(`graph output "${m.name}" is ${dimsText(m.shape)}; a heat map must be [1,1,h,w], [1,h,w] or [h,w]`);
+    }
+  }
+
+  if (issues.length > 0) {
+    throw new ModelPackageError(`model.json and model.onnx of ${manifest.name} ${manifest.version} disagree:\n  ${issues.join('\n  ')}`);
+  }
+}

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { ModelPackageError } from '../../src/errors.js';
+import { createPostprocessor, iou, nms } from '../../src/inference/index.js';
+import type { Box } from '../../src/types.js';
+import { baseManifest } from './helpers.js';
+
+const box = (x1: number, y1: number, size: number, label: string, score: number): Box => ({ x1, y1, x2: x1 + size, y2: y1 + size, label, score });
+
+describe('nms', () => {
+  it('computes IoU', () => {
+    expect(iou(box(0, 0, 10, 'a', 1), box(5, 0, 10, 'a', 1))).toBeCloseTo(50 / 150, 6);
+    expect(iou(box(0, 0, 10, 'a', 1), box(10, 0, 10, 'a', 1))).toBe(0);
+  });
+
+  it('keeps the best of overlapping same-class boxes, other classes and distant boxes', () => {
+    const kept = nms([box(1, 1, 10, 'crack', 0.8), box(0, 0, 10, 'crack', 0.9), box(0, 0, 10, 'chip', 0.5), box(40, 40, 10, 'crack', 0.3)], 0.45, 10);
+    expect(kept.map((b) => [b.label, b.score])).toEqual([['crack', 0.9], ['chip', 0.5], ['crack', 0.3]]);
+  });
+
+  it('keeps boxes whose overlap is at or under the IoU threshold', () => {
+    const kept = nms([box(0, 0, 10, 'crack', 0.9), box(5, 0, 10, 'crack', 0.8)], 0.4, 10);
+    expect(kept).toHaveLength(2);
+  });
+
+  it('stops at maxBoxes, highest scores first', () => {
+    const boxes = [0.2, 0.9, 0.5, 0.7].map((s, i) => box(i * 20, 0, 10, 'crack', s));
+    expect(nms(boxes, 0.5, 2).map((b) => b.score)).toEqual([0.9, 0.7]);
+  });
+});
+
+describe('post-processing shape checks', () => {
+  it('refuses a detection tensor whose dims fit neither YOLO layout', () => {
+    const post = createPostprocessor(baseManifest('detection'));
+    expect(() => post({ detections: { dims: [1, 7, 3], data: new Float32Array(21) } })).toThrow(ModelPackageError);
+    expect(() => post({ detections: { dims: [1, 7, 3], data: new Float32Array(21) } })).toThrow('4 + 2 labels = 6 fits neither [1,6,N] nor [1,N,6]');
+  });
+
+  it('clips boxes to the input frame', () => {
+    const post = createPostprocessor(baseManifest('detection'));
+    const { boxes } = post({ detections: { dims: [1, 6, 1], data: Float32Array.from([60, 2, 20, 10, 0, 0.9]) } });
+    expect(boxes![0]).toMatchObject({ x1: 50, y1: 0, x2: 64, y2: 7 });
+  });
+
+  it('refuses an anomaly score output with more than one value', () => {
+    const post = createPostprocessor(baseManifest('anomaly'));
+    expect(() => post({ score: { dims: [2], data: [1, 2] }, heatmap: { dims: [1, 1, 1, 1], data: [0] } })).toThrow(/expected one value/);
+  });
+});
