@@ -1,0 +1,118 @@
+// Image files: JPEG encoding, where files live, and durable (atomic) writes.
+import fs from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { StoreError } from '../errors.js';
+import type { RawImage } from '../types.js';
+
+/** Folder under the data dir that holds every image; stored paths start with it. */
+export const IMAGES_DIR = 'images';
+
+/** Ids and camera ids become path segments: only these characters, so no "..", "/" or "." tricks. */
+const SAFE_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+
+export function isSafeSegment(value: string): boolean {
+  return SAFE_SEGMENT.test(value);
+}
+
+/**
+ * Encodes raw pixels as JPEG. `image.data` may be a view into a reused frame buffer:
+ * do not release the frame until the promise settles.
+ */
+export async function encodeJpeg(image: RawImage, quality: number): Promise<Buffer> {
+  const channels = image.pixelFormat === 'gray' ? 1 : 3;
+  const expected = image.width * image.height * channels;
+  if (image.data.length !== expected) {
+    throw new StoreError(`raw ${image.pixelFormat} image ${image.width}x${image.height} needs ${expected} bytes, got ${image.data.length}`);
+  }
+  let pipeline = sharp(image.data, { raw: { width: image.width, height: image.height, channels } });
+  // Keep gray frames single-channel: sharp would otherwise widen them to sRGB.
+  if (channels === 1) pipeline = pipeline.toColourspace('b-w');
+  return pipeline.jpeg({ quality: Math.min(100, Math.max(1, Math.round(quality))) }).toBuffer();
+}
+
+export function isJpeg(buffer: Buffer): boolean {
+  return buffer.length >= 3 && buffer[0] === 0xff && buffer[1] === 0xd8 && buffer[2] === 0xff;
+}
+
+export type ImageKind = 'image' | 'overlay';
+
+/** `images/<cameraId>/<yyyy-mm-dd>/<id>.jpg` (or `.overlay.jpg`), always with "/"; the day is UTC. */
+export function imageRelPath(cameraId: string, capturedAt: number, id: string, kind: ImageKind): string {
+  const day = new Date(capturedAt).toISOString().slice(0, 10);
+  return [IMAGES_DIR, cameraId, day, `${id}${kind === 'overlay' ? '.overlay.jpg' : '.jpg'}`].join('/');
+}
+
+/** For a file name written by this module, the inspection id and kind; undefined for anything else. */
+export function parseImageFileName(name: string): { id: string; kind: ImageKind } | undefined {
+  const kind: ImageKind = name.endsWith('.overlay.jpg') ? 'overlay' : 'image';
+  const id = name.slice(0, name.length - (kind === 'overlay' ? '.overlay.jpg' : '.jpg').length);
+  if (!name.endsWith('.jpg') || !isSafeSegment(id)) return undefined;
+  return { id, kind };
+}
+
+/** The temporary name a file is written under before it is renamed into place. */
+export function tmpPathFor(file: string): string {
+  return `${file}.tmp`;
+}
+
+export const TMP_SUFFIX = '.tmp';
+
+/** fsync a directory so a rename or a new entry in it survives power loss. */
+function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Writes `data` to `file` so that after a crash or power loss the file is either absent or
+ * complete: write a temporary file, fsync it, rename it over the final name, fsync the folder.
+ * `root` is the highest folder this may create; new folders below it are made durable too.
+ */
+export function writeFileAtomic(root: string, file: string, data: Buffer): void {
+  const dir = path.dirname(file);
+  const firstCreated = fs.mkdirSync(dir, { recursive: true });
+  if (firstCreated !== undefined) {
+    // New folders are entries in their parents; sync each parent up to the root.
+    for (let d = dir; d.length >= firstCreated.length && d !== root; d = path.dirname(d)) fsyncDir(path.dirname(d));
+  }
+  const tmp = tmpPathFor(file);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(tmp, 'w');
+    let offset = 0;
+    while (offset < data.length) offset += fs.writeSync(fd, data, offset, data.length - offset);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    if (fd !== undefined) closeQuietly(fd);
+    removeQuietly(tmp);
+    throw err;
+  }
+  fsyncDir(dir);
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // already failing; the original error is the one to report
+  }
+}
+
+/** Deletes a file; returns its size, or undefined if it was not there (or could not be removed). */
+export function removeQuietly(file: string): number | undefined {
+  try {
+    const size = fs.statSync(file).size;
+    fs.unlinkSync(file);
+    return size;
+  } catch {
+    return undefined;
+  }
+}

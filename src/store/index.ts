@@ -1,0 +1,423 @@
+// The local store: inspections in SQLite (<dataDir>/visor.db) and their JPEGs under
+// <dataDir>/images. An inspection is durable once save() returns.
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import Database from 'better-sqlite3';
+import type { StoreConfig } from '../config/schema.js';
+import { StoreError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Inspection, Verdict } from '../types.js';
+import { IMAGES_DIR, imageRelPath, isJpeg, isSafeSegment, parseImageFileName, removeQuietly, writeFileAtomic, type ImageKind } from './images.js';
+import { applyMigrations, migrations } from './migrations.js';
+import { createRetention, type RetentionResult } from './retention.js';
+
+export { encodeJpeg } from './images.js';
+export { migrations, type Migration } from './migrations.js';
+export type { RetentionResult } from './retention.js';
+
+export const DB_FILE = 'visor.db';
+export const LIST_DEFAULT_LIMIT = 50;
+export const LIST_MAX_LIMIT = 500;
+const BUSY_TIMEOUT_MS = 5000;
+/** At most one image-write error line per this interval; the rest are counted (a full disk would flood the log). */
+const IMAGE_ERROR_LOG_INTERVAL_MS = 10_000;
+/** setInterval treats anything longer as 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export interface StoreDeps {
+  /** With defaults applied. `config.dataDir` is ignored in favour of the resolved `dataDir`. */
+  config: StoreConfig;
+  /** Absolute. */
+  dataDir: string;
+  log: Logger;
+  now?: () => number;
+  random?: () => number;
+}
+
+export interface ImagesToStore {
+  /** JPEG. */
+  image: Buffer;
+  /** JPEG. */
+  overlay?: Buffer;
+}
+
+export interface ListQuery {
+  limit?: number;
+  /** Id cursor: only inspections older than this one. */
+  before?: string;
+  cameraId?: string;
+  verdict?: Verdict;
+}
+
+export interface StoreStats {
+  inspections: number;
+  /** Bytes of the images and overlays rows still refer to (what the quota counts). */
+  imageBytes: number;
+  /** Image or overlay writes that failed since open (the inspections were stored without them). */
+  imageWriteErrors: number;
+  /** What retention removed since open (including quota evictions triggered by save()). */
+  retention: RetentionResult;
+}
+
+export interface Store {
+  readonly dataDir: string;
+  /**
+   * Writes the images (if any), then the row, in that order; returns the inspection with
+   * imagePath/overlayPath set (relative to dataDir) and timings.storeMs (time spent on the
+   * images and preparing the row; the commit itself cannot be in the row it commits).
+   * A failed image write is logged and counted and the row is stored without it; a failed
+   * row write throws StoreError (retryable unless the row itself is invalid).
+   */
+  save(inspection: Inspection, images?: ImagesToStore): Inspection;
+  get(id: string): Inspection | undefined;
+  /** Newest first; limit defaults to 50, at most 500. */
+  list(query?: ListQuery): Inspection[];
+  countByVerdict(): Record<Verdict, number>;
+  /** Absolute path for a stored relative image path; throws ImagePathError on path traversal or paths no inspection refers to. */
+  imageFile(relPath: string): string;
+  /** Defect and uncertain always; ok with probability okSampleFraction. */
+  shouldStoreImage(verdict: Verdict): boolean;
+  runRetention(): RetentionResult;
+  stats(): StoreStats;
+  /** For later modules' queries; their tables come from migrations.ts. */
+  readonly db: Database.Database;
+  close(): void;
+}
+
+/** imageFile() refused a path: `invalid` (malformed, traversal) or `unknown` (no inspection has it). */
+export class ImagePathError extends StoreError {
+  readonly reason: 'invalid' | 'unknown';
+  constructor(reason: 'invalid' | 'unknown', relPath: string) {
+    super(`${reason === 'invalid' ? 'invalid' : 'unknown'} image path ${JSON.stringify(relPath.slice(0, 200))}`);
+    this.reason = reason;
+  }
+}
+
+interface InspectionRow {
+  id: string;
+  camera_id: string;
+  frame_seq: number;
+  captured_at: number;
+  inferred_at: number;
+  decided_at: number;
+  verdict: Verdict;
+  score: number;
+  classes: string | null;
+  boxes: string | null;
+  model_name: string;
+  model_version: string;
+  model_task: Inspection['model']['task'];
+  thresholds: string;
+  timings: string;
+  image_path: string | null;
+  overlay_path: string | null;
+  image_bytes: number;
+  source_file: string | null;
+}
+
+function toRow(i: Inspection, imageBytes: number): InspectionRow {
+  return {
+    id: i.id,
+    camera_id: i.cameraId,
+    frame_seq: i.frameSeq,
+    captured_at: i.capturedAt,
+    inferred_at: i.inferredAt,
+    decided_at: i.decidedAt,
+    verdict: i.verdict,
+    score: i.score,
+    classes: i.classes === undefined ? null : JSON.stringify(i.classes),
+    boxes: i.boxes === undefined ? null : JSON.stringify(i.boxes),
+    model_name: i.model.name,
+    model_version: i.model.version,
+    model_task: i.model.task,
+    thresholds: JSON.stringify(i.thresholds),
+    timings: JSON.stringify(i.timings),
+    image_path: i.imagePath ?? null,
+    overlay_path: i.overlayPath ?? null,
+    image_bytes: imageBytes,
+    source_file: i.sourceFile ?? null,
+  };
+}
+
+function fromRow(r: InspectionRow): Inspection {
+  const i: Inspection = {
+    id: r.id,
+    cameraId: r.camera_id,
+    frameSeq: r.frame_seq,
+    capturedAt: r.captured_at,
+    inferredAt: r.inferred_at,
+    decidedAt: r.decided_at,
+    verdict: r.verdict,
+    score: r.score,
+    model: { name: r.model_name, version: r.model_version, task: r.model_task },
+    thresholds: JSON.parse(r.thresholds) as Inspection['thresholds'],
+    timings: JSON.parse(r.timings) as Inspection['timings'],
+  };
+  if (r.classes !== null) i.classes = JSON.parse(r.classes) as NonNullable<Inspection['classes']>;
+  if (r.boxes !== null) i.boxes = JSON.parse(r.boxes) as NonNullable<Inspection['boxes']>;
+  if (r.image_path !== null) i.imagePath = r.image_path;
+  if (r.overlay_path !== null) i.overlayPath = r.overlay_path;
+  if (r.source_file !== null) i.sourceFile = r.source_file;
+  return i;
+}
+
+/** Constraint failures (duplicate id, bad verdict) will fail again; I/O, full disk and busy may not. */
+function isRetryableSqliteError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return !(typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT'));
+}
+
+function openDatabase(file: string, log: Logger, now: () => number): Database.Database {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file);
+    const mode = db.pragma('journal_mode = WAL', { simple: true });
+    if (mode !== 'wal') log.warn({ journalMode: mode }, 'SQLite could not switch to WAL; writes will be slower');
+    // FULL: in WAL mode, NORMAL only syncs the WAL at checkpoints, so the last commits can
+    // vanish on power loss. A defect must still be there after the line loses power, so every
+    // commit is synced before save() returns.
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    // Later modules (review server, exporters) may open the same file; wait instead of failing.
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    applyMigrations(db, migrations, log, now);
+    return db;
+  } catch (err) {
+    db?.close();
+    if (err instanceof StoreError) throw err;
+    throw new StoreError(`cannot open database ${file}`, { cause: err });
+  }
+}
+
+export function openStore(deps: StoreDeps): Store {
+  const { config, dataDir } = deps;
+  const log = deps.log; // the composition root hands in a child logger for this module
+  const now = deps.now ?? Date.now;
+  const random = deps.random ?? Math.random;
+  if (!path.isAbsolute(dataDir)) throw new StoreError(`store dataDir must be absolute, got ${dataDir}`);
+  try {
+    fs.mkdirSync(dataDir, { recursive: true });
+  } catch (err) {
+    throw new StoreError(`cannot create data folder ${dataDir}`, { cause: err });
+  }
+  const imagesRoot = path.join(dataDir, IMAGES_DIR);
+  try {
+    fs.mkdirSync(imagesRoot, { recursive: true });
+  } catch (err) {
+    // Inspections can still be stored without images; each save will count the failure.
+    log.error({ err, dir: imagesRoot }, 'cannot create the images folder; inspections will be stored without images');
+  }
+
+  const db = openDatabase(path.join(dataDir, DB_FILE), log, now);
+
+  const insert = db.prepare<[InspectionRow]>(`INSERT INTO inspections (
+      id, camera_id, frame_seq, captured_at, inferred_at, decided_at, verdict, score, classes, boxes,
+      model_name, model_version, model_task, thresholds, timings, image_path, overlay_path, image_bytes, source_file
+    ) VALUES (
+      @id, @camera_id, @frame_seq, @captured_at, @inferred_at, @decided_at, @verdict, @score, @classes, @boxes,
+      @model_name, @model_version, @model_task, @thresholds, @timings, @image_path, @overlay_path, @image_bytes, @source_file
+    )`);
+  const selectById = db.prepare<[string], InspectionRow>('SELECT * FROM inspections WHERE id = ?');
+  const existsById = db.prepare<[string], { found: number }>('SELECT 1 AS found FROM inspections WHERE id = ?');
+  const countRows = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM inspections');
+  const countVerdicts = db.prepare<[], { verdict: Verdict; n: number }>('SELECT verdict, COUNT(*) AS n FROM inspections GROUP BY verdict');
+  const listStatements = new Map<string, Database.Statement<unknown[], InspectionRow>>();
+
+  const retention = createRetention({ db, dataDir, config, log, now });
+  const quotaBytes = config.maxDiskMb * 1024 * 1024;
+  // Running total of stored image bytes (re-read from SQL after each quota pass); lets save() enforce the quota without a query per save.
+  let imageBytesEstimate = retention.imageBytes();
+  let imageWriteErrors = 0;
+  let lastImageErrorLogAt = Number.NEGATIVE_INFINITY;
+  let suppressedImageErrors = 0;
+  const retentionTotals: RetentionResult = { deletedInspections: 0, deletedImages: 0, freedBytes: 0, orphansRemoved: 0 };
+  let timer: NodeJS.Timeout | undefined;
+
+  function imageWriteFailed(err: unknown, inspection: Inspection, kind: ImageKind): void {
+    imageWriteErrors += 1;
+    const t = now();
+    if (t - lastImageErrorLogAt < IMAGE_ERROR_LOG_INTERVAL_MS) {
+      suppressedImageErrors += 1;
+      return;
+    }
+    log.error(
+      { err, inspectionId: inspection.id, cameraId: inspection.cameraId, kind, imageWriteErrors, suppressedSinceLastLog: suppressedImageErrors },
+      'could not write image; the inspection is stored without it',
+    );
+    lastImageErrorLogAt = t;
+    suppressedImageErrors = 0;
+  }
+
+  /** Writes one JPEG; returns its relative path, or undefined (counted and logged) if it failed. */
+  function writeImage(inspection: Inspection, kind: ImageKind, jpeg: Buffer, written: string[]): string | undefined {
+    const rel = imageRelPath(inspection.cameraId, inspection.capturedAt, inspection.id, kind);
+    const abs = path.join(dataDir, ...rel.split('/'));
+    try {
+      if (!isJpeg(jpeg)) throw new StoreError(`${kind} is not a JPEG (${jpeg.length} bytes)`);
+      writeFileAtomic(imagesRoot, abs, jpeg);
+      written.push(abs);
+      return rel;
+    } catch (err) {
+      imageWriteFailed(err, inspection, kind);
+      return undefined;
+    }
+  }
+
+  function runRetention(): RetentionResult {
+    const result = retention.run();
+    imageBytesEstimate = retention.imageBytes();
+    retentionTotals.deletedInspections += result.deletedInspections;
+    retentionTotals.deletedImages += result.deletedImages;
+    retentionTotals.freedBytes += result.freedBytes;
+    retentionTotals.orphansRemoved += result.orphansRemoved;
+    return result;
+  }
+
+  function runRetentionLogged(): void {
+    try {
+      runRetention();
+    } catch (err) {
+      log.error({ err }, 'retention failed; will try again at the next interval');
+    }
+  }
+
+  const store: Store = {
+    dataDir,
+    db,
+
+    save(inspection, images) {
+      const started = performance.now();
+      if (!isSafeSegment(inspection.id)) throw new StoreError(`inspection id ${JSON.stringify(inspection.id)} is not a safe file name`);
+      if (!isSafeSegment(inspection.cameraId)) throw new StoreError(`camera id ${JSON.stringify(inspection.cameraId)} is not a safe folder name`);
+      // Checked before writing files: a second save with the same id must not overwrite the first one's images.
+      if (existsById.get(inspection.id) !== undefined) throw new StoreError(`inspection ${inspection.id} is already stored`);
+
+      const written: string[] = [];
+      let imagePath: string | undefined;
+      let overlayPath: string | undefined;
+      if (images !== undefined) {
+        imagePath = writeImage(inspection, 'image', images.image, written);
+        // An overlay without its image is no use to anyone.
+        if (imagePath !== undefined && images.overlay !== undefined) overlayPath = writeImage(inspection, 'overlay', images.overlay, written);
+      }
+      const imageBytes = (imagePath === undefined ? 0 : images!.image.length) + (overlayPath === undefined ? 0 : images!.overlay!.length);
+
+      const { imagePath: _ignoredImage, overlayPath: _ignoredOverlay, ...rest } = inspection;
+      const stored: Inspection = { ...rest, timings: { ...inspection.timings, storeMs: performance.now() - started } };
+      if (imagePath !== undefined) stored.imagePath = imagePath;
+      if (overlayPath !== undefined) stored.overlayPath = overlayPath;
+      try {
+        insert.run(toRow(stored, imageBytes));
+      } catch (err) {
+        for (const file of written) removeQuietly(file);
+        throw new StoreError(`could not store inspection ${inspection.id}`, { cause: err, retryable: isRetryableSqliteError(err) });
+      }
+
+      imageBytesEstimate += imageBytes;
+      if (imageBytesEstimate > quotaBytes) {
+        try {
+          const evicted = retention.enforceQuota();
+          retentionTotals.deletedImages += evicted.deletedImages;
+          retentionTotals.freedBytes += evicted.freedBytes;
+          imageBytesEstimate = retention.imageBytes();
+        } catch (err) {
+          log.error({ err }, 'disk quota enforcement failed');
+        }
+      }
+      return stored;
+    },
+
+    get(id) {
+      const row = selectById.get(id);
+      return row === undefined ? undefined : fromRow(row);
+    },
+
+    list(query = {}) {
+      const requested = query.limit === undefined || !Number.isFinite(query.limit) ? LIST_DEFAULT_LIMIT : Math.floor(query.limit);
+      const limit = Math.min(LIST_MAX_LIMIT, Math.max(1, requested));
+      const where: string[] = [];
+      const params: unknown[] = [];
+      if (query.before !== undefined) {
+        where.push('id < ?');
+        params.push(query.before);
+      }
+      if (query.cameraId !== undefined) {
+        where.push('camera_id = ?');
+        params.push(query.cameraId);
+      }
+      if (query.verdict !== undefined) {
+        where.push('verdict = ?');
+        params.push(query.verdict);
+      }
+      const sql = `SELECT * FROM inspections${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+      let statement = listStatements.get(sql);
+      if (statement === undefined) {
+        statement = db.prepare<unknown[], InspectionRow>(sql);
+        listStatements.set(sql, statement);
+      }
+      return statement.all(...params, limit).map(fromRow);
+    },
+
+    countByVerdict() {
+      const counts: Record<Verdict, number> = { ok: 0, uncertain: 0, defect: 0 };
+      for (const { verdict, n } of countVerdicts.all()) counts[verdict] = n;
+      return counts;
+    },
+
+    imageFile(relPath) {
+      if (typeof relPath !== 'string') throw new ImagePathError('invalid', String(relPath));
+      const parts = relPath.split('/');
+      const [root, camera, day, name] = parts;
+      const wellFormed =
+        parts.length === 4 &&
+        root === IMAGES_DIR &&
+        isSafeSegment(camera!) &&
+        /^\d{4}-\d{2}-\d{2}$/.test(day!) &&
+        parseImageFileName(name!) !== undefined;
+      if (!wellFormed) throw new ImagePathError('invalid', relPath);
+      const abs = path.resolve(dataDir, ...parts);
+      if (!abs.startsWith(imagesRoot + path.sep)) throw new ImagePathError('invalid', relPath);
+      const { id, kind } = parseImageFileName(name!)!;
+      const row = selectById.get(id);
+      const stored = row === undefined ? undefined : kind === 'overlay' ? row.overlay_path : row.image_path;
+      if (stored !== relPath) throw new ImagePathError('unknown', relPath);
+      return abs;
+    },
+
+    shouldStoreImage(verdict) {
+      if (verdict !== 'ok') return true;
+      return random() < config.okSampleFraction;
+    },
+
+    runRetention,
+
+    stats() {
+      return {
+        inspections: countRows.get()!.n,
+        imageBytes: retention.imageBytes(),
+        imageWriteErrors,
+        retention: { ...retentionTotals },
+      };
+    },
+
+    close() {
+      if (timer !== undefined) clearInterval(timer);
+      timer = undefined;
+      if (!db.open) return;
+      try {
+        db.pragma('optimize');
+      } catch {
+        // best effort; closing matters more
+      }
+      db.close();
+    },
+  };
+
+  runRetentionLogged();
+  timer = setInterval(runRetentionLogged, Math.min(MAX_TIMER_MS, config.retentionIntervalSeconds * 1000));
+  timer.unref(); // retention must never keep the process alive on shutdown
+
+  log.info({ dataDir, inspections: store.stats().inspections, imageBytes: imageBytesEstimate }, 'store open');
+  return store;
+}

@@ -1,0 +1,176 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { StoreConfig } from '../../src/config/schema.js';
+import { newId } from '../../src/ids.js';
+import { silentLogger } from '../../src/log.js';
+import { openStore, type Store } from '../../src/store/index.js';
+import { DAY_MS, makeInspection, noiseJpeg, storeConfig, tempDir } from './helpers.js';
+
+let tmp: ReturnType<typeof tempDir>;
+let store: Store | undefined;
+let clock: number;
+
+beforeEach(() => {
+  tmp = tempDir();
+  clock = Date.UTC(2024, 5, 30, 12);
+});
+afterEach(() => {
+  vi.useRealTimers();
+  store?.close();
+  store = undefined;
+  tmp.cleanup();
+});
+
+function open(overrides: Partial<StoreConfig> = {}, now?: () => number): Store {
+  store?.close();
+  store = openStore({ config: storeConfig(overrides), dataDir: tmp.dir, log: silentLogger(), ...(now ? { now } : {}) });
+  return store;
+}
+
+const abs = (rel: string): string => path.join(tmp.dir, ...rel.split('/'));
+const MB = 1024 * 1024;
+
+describe('retention by age', () => {
+  it('deletes rows and files older than retentionDays, on demand, at open and on its timer', async () => {
+    const s = open({ retentionDays: 7 }, () => clock);
+    const image = await noiseJpeg();
+    const overlay = await noiseJpeg(48, 48, 2);
+    const old = [10, 9, 8].map((days) => s.save(makeInspection({ capturedAt: clock - days * DAY_MS }), { image, overlay }));
+    const middle = s.save(makeInspection({ capturedAt: clock - 5 * DAY_MS }), { image });
+    const fresh = s.save(makeInspection({ capturedAt: clock - DAY_MS, verdict: 'ok' }));
+
+    const result = s.runRetention();
+    expect(result).toEqual({ deletedInspections: 3, deletedImages: 6, freedBytes: 3 * (image.length + overlay.length), orphansRemoved: 0 });
+    for (const i of old) {
+      expect(s.get(i.id)).toBeUndefined();
+      expect(fs.existsSync(abs(i.imagePath!))).toBe(false);
+      expect(fs.existsSync(abs(i.overlayPath!))).toBe(false);
+      // Emptied day folders go too.
+      expect(fs.existsSync(path.dirname(abs(i.imagePath!)))).toBe(false);
+    }
+    expect(s.get(middle.id)).toEqual(middle);
+    expect(fs.existsSync(abs(middle.imagePath!))).toBe(true);
+    expect(s.get(fresh.id)).toEqual(fresh);
+    expect(s.stats()).toMatchObject({ inspections: 2, imageBytes: image.length });
+
+    // Three days later, reopening removes `middle` (5 + 3 > 7) before anything else happens.
+    clock += 3 * DAY_MS;
+    const reopened = open({ retentionDays: 7 }, () => clock);
+    expect(reopened.get(middle.id)).toBeUndefined();
+    expect(fs.existsSync(abs(middle.imagePath!))).toBe(false);
+    expect(reopened.stats().retention.deletedInspections).toBe(1);
+
+    // And the timer catches `fresh` once it is old enough.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const timed = open({ retentionDays: 7, retentionIntervalSeconds: 60 }, () => clock);
+    clock += 7 * DAY_MS;
+    expect(timed.get(fresh.id)).toEqual(fresh);
+    vi.advanceTimersByTime(60_000);
+    expect(timed.get(fresh.id)).toBeUndefined();
+    expect(timed.stats().inspections).toBe(0);
+  });
+});
+
+describe('retention by disk quota', () => {
+  it('deletes the oldest images first and keeps their inspections', async () => {
+    const image = await noiseJpeg(48, 48, 7);
+    const size = image.length;
+    // Room for three and a half images.
+    const s = open({ maxDiskMb: (3.5 * size) / MB }, () => clock);
+    const saved = Array.from({ length: 8 }, (_, i) => s.save(makeInspection({ capturedAt: clock - (8 - i) * 60_000, frameSeq: i }), { image }));
+
+    // Enforced as images are saved, not only when the timer fires.
+    expect(s.stats().imageBytes).toBe(3 * size);
+    const evicted = saved.slice(0, 5);
+    const kept = saved.slice(5);
+    for (const i of evicted) {
+      const row = s.get(i.id)!;
+      expect(row.imagePath).toBeUndefined();
+      const { imagePath: _, ...metadata } = i;
+      expect(row).toEqual(metadata); // statistics keep every other field
+      expect(fs.existsSync(abs(i.imagePath!))).toBe(false);
+      expect(() => s.imageFile(i.imagePath!)).toThrow();
+    }
+    for (const i of kept) {
+      expect(s.get(i.id)!.imagePath).toBe(i.imagePath);
+      expect(fs.existsSync(s.imageFile(i.imagePath!))).toBe(true);
+    }
+    expect(s.stats()).toMatchObject({ inspections: 8, imageBytes: 3 * size, retention: { deletedImages: 5, freedBytes: 5 * size, deletedInspections: 0 } });
+    expect(s.countByVerdict().defect).toBe(8);
+
+    // A smaller quota takes effect at open: only the newest image stays.
+    const smaller = open({ maxDiskMb: (1.5 * size) / MB }, () => clock);
+    expect(smaller.list().map((i) => i.imagePath !== undefined)).toEqual([true, false, false, false, false, false, false, false]);
+    expect(smaller.stats().imageBytes).toBe(size);
+    expect(smaller.runRetention()).toEqual({ deletedInspections: 0, deletedImages: 0, freedBytes: 0, orphansRemoved: 0 });
+  });
+
+  it('removes an image and its overlay together', async () => {
+    const image = await noiseJpeg(48, 48, 3);
+    const overlay = await noiseJpeg(48, 48, 4);
+    const s = open({ maxDiskMb: 1000 }, () => clock);
+    const older = s.save(makeInspection({ capturedAt: clock - 2000 }), { image, overlay });
+    const newer = s.save(makeInspection({ capturedAt: clock - 1000 }), { image, overlay });
+    const tight = open({ maxDiskMb: (1.5 * (image.length + overlay.length)) / MB }, () => clock);
+    expect(tight.get(older.id)).not.toHaveProperty('overlayPath');
+    expect(fs.existsSync(abs(older.overlayPath!))).toBe(false);
+    expect(fs.existsSync(abs(older.imagePath!))).toBe(false);
+    expect(tight.get(newer.id)).toEqual(newer);
+    expect(tight.stats().retention.deletedImages).toBe(2);
+  });
+});
+
+describe('orphan files', () => {
+  it('removes old image and temp files no inspection refers to, and nothing else', async () => {
+    const s = open();
+    const image = await noiseJpeg();
+    const kept = s.save(makeInspection({ capturedAt: Date.now() - 3_600_000 }), { image });
+    const dayDir = path.dirname(abs(kept.imagePath!));
+    const otherDay = path.join(tmp.dir, 'images', 'cam-1', '2000-01-01');
+    fs.mkdirSync(otherDay, { recursive: true });
+    const twoMinutesAgo = new Date(Date.now() - 120_000);
+    const plant = (file: string, old: boolean): string => {
+      fs.writeFileSync(file, image);
+      if (old) fs.utimesSync(file, twoMinutesAgo, twoMinutesAgo);
+      return file;
+    };
+    const orphanId = newId();
+    const removed = [
+      plant(path.join(dayDir, `${orphanId}.jpg`), true), // crash between image write and row insert
+      plant(path.join(dayDir, `${orphanId}.overlay.jpg`), true),
+      plant(path.join(dayDir, `${newId()}.jpg.tmp`), true), // crash during the write
+      plant(path.join(otherDay, `${kept.id}.jpg`), true), // the id exists, but the row points elsewhere
+    ];
+    const left = [
+      plant(path.join(dayDir, `${newId()}.jpg`), false), // may belong to a save in progress
+      plant(path.join(dayDir, 'notes.txt'), true), // not ours
+    ];
+    fs.utimesSync(abs(kept.imagePath!), twoMinutesAgo, twoMinutesAgo);
+
+    const result = s.runRetention();
+    expect(result).toEqual({ deletedInspections: 0, deletedImages: 0, freedBytes: removed.length * image.length, orphansRemoved: removed.length });
+    for (const f of removed) expect(fs.existsSync(f), f).toBe(false);
+    for (const f of left) expect(fs.existsSync(f), f).toBe(true);
+    expect(fs.readFileSync(s.imageFile(kept.imagePath!)).equals(image)).toBe(true);
+    expect(fs.existsSync(otherDay)).toBe(false);
+  });
+});
+
+describe('a failing pass', () => {
+  it('does not stop the others: rows another table still references stay, the quota is still enforced', async () => {
+    const image = await noiseJpeg(48, 48, 5);
+    const s = open({ retentionDays: 7, maxDiskMb: 1000 }, () => clock);
+    const old = s.save(makeInspection({ capturedAt: clock - 10 * DAY_MS }));
+    const images = [2, 1].map((minutes) => s.save(makeInspection({ capturedAt: clock - minutes * 60_000 }), { image }));
+    // A later module's table without ON DELETE CASCADE blocks deleting the old row.
+    s.db.exec('CREATE TABLE pinned (inspection_id TEXT NOT NULL REFERENCES inspections (id))');
+    s.db.prepare('INSERT INTO pinned VALUES (?)').run(old.id);
+
+    const tight = open({ retentionDays: 7, maxDiskMb: (1.5 * image.length) / MB }, () => clock);
+    expect(tight.get(old.id)).toEqual(old);
+    expect(tight.get(images[0]!.id)!.imagePath).toBeUndefined();
+    expect(tight.get(images[1]!.id)!.imagePath).toBe(images[1]!.imagePath);
+    expect(tight.runRetention()).toMatchObject({ deletedInspections: 0, deletedImages: 0 });
+  });
+});
