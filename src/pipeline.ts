@@ -74,7 +74,14 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const hasOverlay = result.output.heatMap !== undefined || (result.output.boxes?.length ?? 0) > 0;
       const [image, overlay] = await Promise.all([
         encodeJpeg(picture, deps.jpegQuality),
-        hasOverlay ? renderOverlay(picture, result.output, { roi: frame.full ? deps.roi(frame.cameraId) : undefined }) : undefined,
+        hasOverlay
+          ? renderOverlay(picture, result.output, {
+              roi: frame.full ? deps.roi(frame.cameraId) : undefined,
+              inputSize: inferencer.inputSize,
+              // Colour relative to the threshold, so an ok frame stays faint.
+              range: [0, thresholds.defect],
+            })
+          : undefined,
       ]);
       images = { image, overlay };
     }

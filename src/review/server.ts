@@ -1,5 +1,5 @@
 // The review server: built by a factory so tests use app.inject() without sockets.
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/index.js';
@@ -23,7 +23,10 @@ export interface ReviewDeps {
 }
 
 export function buildReviewServer(deps: ReviewDeps): FastifyInstance {
-  const app = Fastify({ loggerInstance: deps.log.child({ module: 'review' }), disableRequestLogging: true });
+  const app = Fastify({ loggerInstance: deps.log.child({ module: 'review' }) as FastifyBaseLogger, 
+    // Per-request lines would flood the log at the page's refresh rate; errors are logged below.
+    logController: new LogController({ disableRequestLogging: true }),
+  });
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
     const status = err.statusCode ?? 500;
     if (status >= 500) request.log.error({ err }, 'request failed');

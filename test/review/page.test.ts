@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 // The page of recent inspections, in a real browser.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -77,7 +78,7 @@ describe('review page', () => {
     expect(figures[1]!.text).toMatch(/defect\s*1\.700/i);
     expect(figures[2]!.text).toContain('no image stored');
     // Images really load (the browser decoded them).
-    await page.waitForFunction(() => [...document.querySelectorAll('figure img')].every((i) => (i as HTMLImageElement).naturalWidth > 0));
+    await page.waitForFunction(() => Array.from(document.querySelectorAll("figure img")).every((i) => (i as HTMLImageElement).naturalWidth > 0));
     const widths = await page.$$eval('figure img', (imgs) => imgs.map((i) => (i as HTMLImageElement).naturalWidth));
     expect(widths).toEqual([300, 300]);
     expect(await page.textContent('[data-camera="dock"]')).toContain('reconnecting');
