@@ -80,10 +80,18 @@ export interface Store {
   shouldStoreImage(verdict: Verdict): boolean;
   runRetention(): RetentionResult;
   stats(): StoreStats;
+  /**
+   * Registers a hook that runs inside the transaction that inserts each inspection, so
+   * what it writes (an outbox row, an upload job) commits or rolls back with it. A hook
+   * that throws makes save() fail. Returns a function that removes the hook.
+   */
+  onSave(hook: SaveHook): () => void;
   /** For later modules' queries; their tables come from migrations.ts. */
   readonly db: Database.Database;
   close(): void;
 }
+
+export type SaveHook = (inspection: Inspection, db: Database.Database) => void;
 
 /** imageFile() refused a path: `invalid` (malformed, traversal) or `unknown` (no inspection has it). */
 export class ImagePathError extends StoreError {
@@ -218,6 +226,11 @@ export function openStore(deps: StoreDeps): Store {
       @id, @camera_id, @frame_seq, @captured_at, @inferred_at, @decided_at, @verdict, @score, @classes, @boxes,
       @model_name, @model_version, @model_task, @thresholds, @timings, @image_path, @overlay_path, @image_bytes, @source_file
     )`);
+  const saveHooks = new Set<SaveHook>();
+  const commit = db.transaction((row: InspectionRow, stored: Inspection) => {
+    insert.run(row);
+    for (const hook of saveHooks) hook(stored, db);
+  });
   const selectById = db.prepare<[string], InspectionRow>('SELECT * FROM inspections WHERE id = ?');
   const existsById = db.prepare<[string], { found: number }>('SELECT 1 AS found FROM inspections WHERE id = ?');
   const countRows = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM inspections');
@@ -308,7 +321,7 @@ export function openStore(deps: StoreDeps): Store {
       if (imagePath !== undefined) stored.imagePath = imagePath;
       if (overlayPath !== undefined) stored.overlayPath = overlayPath;
       try {
-        insert.run(toRow(stored, imageBytes));
+        commit(toRow(stored, imageBytes), stored);
       } catch (err) {
         for (const file of written) removeQuietly(file);
         throw new StoreError(`could not store inspection ${inspection.id}`, { cause: err, retryable: isRetryableSqliteError(err) });
@@ -326,6 +339,11 @@ export function openStore(deps: StoreDeps): Store {
         }
       }
       return stored;
+    },
+
+    onSave(hook) {
+      saveHooks.add(hook);
+      return () => saveHooks.delete(hook);
     },
 
     get(id) {

@@ -1,11 +1,14 @@
-// Schema migrations. To change the schema, append an entry with the next version number;
-// never edit or reorder one that has shipped (devices in the field have already applied it).
+// Schema migrations. To change the schema, add an entry with a new version number; never
+// edit one that has shipped (devices in the field have already applied it). Versions need
+// not be contiguous: each module has its own range (core 1–99, events 100–199, upload
+// 200–299, review 300–399), so modules can add tables independently. Pending migrations run
+// in ascending version order.
 import type { Database } from 'better-sqlite3';
 import { StoreError } from '../errors.js';
 import type { Logger } from '../log.js';
 
 export interface Migration {
-  /** 1, 2, 3, … in order, no gaps. Stored in `PRAGMA user_version` and `schema_migrations`. */
+  /** Unique; in the owning module's range. Recorded in `schema_migrations`; the highest applied one in `PRAGMA user_version`. */
   version: number;
   name: string;
   /** SQL to run, or a function for data migrations. Runs inside the migration's transaction. */
@@ -57,10 +60,12 @@ export interface MigrationResult {
 
 /** Applies the pending migrations, each in its own IMMEDIATE transaction (so two processes opening at once cannot both apply one). */
 export function applyMigrations(db: Database, list: readonly Migration[], log: Logger, now: () => number = Date.now): MigrationResult {
-  list.forEach((m, i) => {
-    if (m.version !== i + 1) throw new StoreError(`migration list is out of order: entry ${i} has version ${m.version}, expected ${i + 1}`);
+  const ordered = [...list].sort((a, b) => a.version - b.version);
+  ordered.forEach((m, i) => {
+    if (!Number.isInteger(m.version) || m.version < 1) throw new StoreError(`migration ${m.name} has an invalid version ${m.version}`);
+    if (i > 0 && ordered[i - 1]!.version === m.version) throw new StoreError(`migrations ${ordered[i - 1]!.name} and ${m.name} share version ${m.version}`);
   });
-  const latest = list.length;
+  const latest = ordered.at(-1)?.version ?? 0;
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER PRIMARY KEY,
     name       TEXT NOT NULL,
@@ -68,19 +73,24 @@ export function applyMigrations(db: Database, list: readonly Migration[], log: L
   )`);
   const currentVersion = (): number => db.pragma('user_version', { simple: true }) as number;
   const from = currentVersion();
-  if (from > latest) {
-    throw new StoreError(`database schema version ${from} is newer than this Visor understands (${latest}); refusing to open it (downgrade?)`);
+  const known = new Set(ordered.map((m) => m.version));
+  const unknown = (db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[]).filter((v) => !known.has(v));
+  if (from > latest || unknown.length > 0) {
+    throw new StoreError(
+      `database schema (version ${Math.max(from, ...unknown)}) is newer than this Visor understands (${latest}); refusing to open it (downgrade?)`,
+    );
   }
+  const isApplied = db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').pluck();
   const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
   const applied: number[] = [];
-  for (const m of list.slice(from)) {
+  for (const m of ordered) {
     const apply = db.transaction(() => {
-      if (currentVersion() >= m.version) return false; // another process got there first
+      if (isApplied.get(m.version) !== undefined) return false; // applied before, or by another process just now
       if (typeof m.up === 'string') db.exec(m.up);
       else m.up(db);
       record.run(m.version, m.name, now());
       // PRAGMA does not take bound parameters; version is an integer we checked above.
-      db.pragma(`user_version = ${m.version}`);
+      if (m.version > currentVersion()) db.pragma(`user_version = ${m.version}`);
       return true;
     });
     let didApply: boolean;

@@ -7,7 +7,7 @@ import { StoreError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { ImagePathError, openStore, type Store } from '../../src/store/index.js';
 import { encodeJpeg } from '../../src/store/images.js';
-import { migrations } from '../../src/store/migrations.js';
+import { applyMigrations, migrations } from '../../src/store/migrations.js';
 import type { Inspection } from '../../src/types.js';
 import { makeInspection, noiseJpeg, storeConfig, tempDir } from './helpers.js';
 
@@ -214,15 +214,15 @@ describe('database and migrations', () => {
   it('records the schema version and applies migrations once', () => {
     const s = open();
     const saved = s.save(makeInspection());
-    const latest = migrations.length;
+    const latest = Math.max(...migrations.map((m) => m.version));
     expect(s.db.pragma('user_version', { simple: true })).toBe(latest);
     const recorded = s.db.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all();
-    expect(recorded).toEqual(migrations.map((m) => ({ version: m.version, name: m.name })));
+    expect(recorded).toEqual([...migrations].sort((a, b) => a.version - b.version).map((m) => ({ version: m.version, name: m.name })));
     s.close();
 
     const again = open();
     expect(again.db.pragma('user_version', { simple: true })).toBe(latest);
-    expect(again.db.prepare('SELECT COUNT(*) AS n FROM schema_migrations').get()).toEqual({ n: latest });
+    expect(again.db.prepare('SELECT COUNT(*) AS n FROM schema_migrations').get()).toEqual({ n: migrations.length });
     expect(again.get(saved.id)).toEqual(saved);
   });
 
@@ -230,8 +230,44 @@ describe('database and migrations', () => {
     open().close();
     store = undefined;
     const raw = new Database(path.join(tmp.dir, 'visor.db'));
-    raw.pragma(`user_version = ${migrations.length + 1}`);
+    raw.pragma(`user_version = ${Math.max(...migrations.map((m) => m.version)) + 1}`);
     raw.close();
     expect(() => open()).toThrow(/newer/);
+  });
+});
+
+describe('migrations from several modules', () => {
+  it('applies pending migrations in version order, each once, whatever order the list is in', () => {
+    const db = new Database(':memory:');
+    const list = [
+      { version: 200, name: 'b', up: 'CREATE TABLE b (x INTEGER)' },
+      { version: 1, name: 'a', up: 'CREATE TABLE a (x INTEGER)' },
+    ];
+    expect(applyMigrations(db, list, silentLogger()).applied).toEqual([1, 200]);
+    // A module's migration with a lower version than one already applied still runs.
+    const later = [...list, { version: 100, name: 'c', up: 'CREATE TABLE c (x INTEGER REFERENCES a (x))' }];
+    expect(applyMigrations(db, later, silentLogger())).toEqual({ from: 200, to: 200, applied: [100] });
+    expect(applyMigrations(db, later, silentLogger()).applied).toEqual([]);
+    expect(() => applyMigrations(db, list, silentLogger())).toThrow(/newer than this Visor understands/);
+    expect(() => applyMigrations(new Database(':memory:'), [...list, { version: 1, name: 'dup', up: '' }], silentLogger())).toThrow(/share version 1/);
+  });
+});
+
+describe('save hooks', () => {
+  it('commit with the inspection, and a failing hook rolls the inspection back', () => {
+    const s = open();
+    s.db.exec('CREATE TABLE side (inspection_id TEXT)');
+    const remove = s.onSave((i, db) => {
+      db.prepare('INSERT INTO side VALUES (?)').run(i.id);
+      if (i.verdict === 'defect') throw new Error('hook refused');
+    });
+    const ok = s.save(makeInspection({ verdict: 'ok' }));
+    const defect = makeInspection({ verdict: 'defect' });
+    expect(() => s.save(defect)).toThrow(StoreError);
+    expect(s.get(defect.id)).toBeUndefined();
+    expect(s.db.prepare('SELECT inspection_id FROM side').pluck().all()).toEqual([ok.id]);
+    remove();
+    s.save(defect);
+    expect(s.get(defect.id)?.verdict).toBe('defect');
   });
 });
