@@ -54,8 +54,9 @@ async function pipeline(fps: number, dir: string, source: string, fullResolution
     store: { dataDir: path.join(dir, `data-${fps}`) },
     review: { enabled: false },
   });
-  const seen: Inspection[] = [];
-  const app = await createApp({ config, baseDir: dir, log, onInspection: (i) => seen.push(i) });
+  const seen: { inspection: Inspection; storedAt: number }[] = [];
+  const app = await createApp({ config, baseDir: dir, log });
+  app.bus.on('inspection', ({ inspection, storedAt }) => seen.push({ inspection, storedAt }));
   await app.start();
   // Skip start-up: count from the first inspection.
   while (seen.length === 0) await new Promise((r) => setTimeout(r, 20));
@@ -66,13 +67,14 @@ async function pipeline(fps: number, dir: string, source: string, fullResolution
   const elapsed = (Date.now() - t0) / 1000;
   const dropped = app.cameras[0]!.status().framesDropped;
   await app.stop();
-  const latencies = counted.map((i) => i.decidedAt - i.capturedAt + (i.timings.storeMs ?? 0)).sort((a, b) => a - b);
-  const mean = (pick: (i: Inspection) => number) => Number((counted.reduce((sum, i) => sum + pick(i), 0) / counted.length).toFixed(2));
+  const latencies = counted.map((e) => e.storedAt - e.inspection.capturedAt).sort((a, b) => a - b);
+  const mean = (pick: (i: Inspection) => number) => Number((counted.reduce((sum, e) => sum + pick(e.inspection), 0) / counted.length).toFixed(2));
   const stages = {
     queue: mean((i) => i.timings.queueMs),
     preprocess: mean((i) => i.timings.preprocessMs),
     inference: mean((i) => i.timings.inferenceMs),
     postprocess: mean((i) => i.timings.postprocessMs),
+    encode: mean((i) => i.timings.encodeMs ?? 0),
     store: mean((i) => i.timings.storeMs ?? 0),
   };
   return { fps: counted.length / elapsed, latencies, dropped, stages };

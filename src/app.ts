@@ -1,21 +1,46 @@
 // Composition root: builds every part from the config, starts them in order and stops
-// them in reverse. Nothing else creates long-lived parts.
+// them in reverse. Features beyond the core line (review UI, IoT Hub events, uploads)
+// are extensions with start/stop; a failing extension is logged, not fatal.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
-import type { FastifyInstance } from 'fastify';
+import { createBus, type Bus } from './bus.js';
 import { createCamera, type Camera } from './capture/index.js';
 import type { Config } from './config/schema.js';
-import { createInferencer, loadModelPackage, resolveThresholds, type Inferencer } from './inference/index.js';
+import { createLineControl, type LineControl } from './control.js';
+import { createInferencer, loadModelPackage, type Inferencer } from './inference/index.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
-import { buildReviewServer } from './review/index.js';
+import { createReviewExtension } from './review/index.js';
 import { openStore, type Store } from './store/index.js';
-import type { Inspection, Thresholds } from './types.js';
 
 /** The installed package's root folder (holds models/ and config/). */
 export const INSTALL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** What every extension gets. */
+export interface AppContext {
+  config: Config;
+  baseDir: string;
+  log: Logger;
+  store: Store;
+  bus: Bus;
+  metrics: Metrics;
+  cameras: Camera[];
+  pipeline: Pipeline;
+  control: LineControl;
+}
+
+export interface Extension {
+  readonly name: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Builds an extension, or returns undefined when its part of the config leaves it off. */
+export type ExtensionFactory = (ctx: AppContext) => Extension | undefined | Promise<Extension | undefined>;
+
+export const DEFAULT_EXTENSIONS: ExtensionFactory[] = [createReviewExtension];
 
 export interface AppDeps {
   config: Config;
@@ -24,14 +49,12 @@ export interface AppDeps {
   log: Logger;
   /** Replace the model (tests inject a deliberately slow one). */
   inferencer?: Inferencer;
-  onInspection?: (inspection: Inspection) => void;
+  /** Defaults to DEFAULT_EXTENSIONS. */
+  extensions?: ExtensionFactory[];
 }
 
-export interface App {
-  readonly store: Store;
-  readonly metrics: Metrics;
-  readonly cameras: Camera[];
-  readonly pipeline: Pipeline;
+export interface App extends AppContext {
+  readonly extensions: Extension[];
   /** Address the review UI listens on, once started (undefined when disabled). */
   readonly reviewUrl: string | undefined;
   start(): Promise<void>;
@@ -50,10 +73,11 @@ export function resolvePath(baseDir: string, p: string): string {
 /** Builds everything that can fail on bad input (model package, database) before anything starts. */
 export async function createApp(deps: AppDeps): Promise<App> {
   const { config, baseDir, log } = deps;
+  const modelDir = resolvePath(baseDir, config.model.package);
   const inferencer =
     deps.inferencer ??
     (await createInferencer({
-      pkg: await loadModelPackage(resolvePath(baseDir, config.model.package)),
+      pkg: await loadModelPackage(modelDir),
       executionProviders: config.model.executionProviders,
       threads: config.model.threads,
       log: log.child({ module: 'inference' }),
@@ -61,7 +85,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const manifest = inferencer.manifest;
   log.info({ model: manifest.name, version: manifest.version, task: manifest.task }, 'model loaded');
 
+  const bus = createBus(log.child({ module: 'bus' }));
   const store = openStore({ config: config.store, dataDir: path.resolve(baseDir, config.store.dataDir), log: log.child({ module: 'store' }) });
+  const control = createLineControl({ config, inferencer, modelDir, bus, log });
 
   const cameras = config.cameras.map((camera) =>
     createCamera({
@@ -69,47 +95,50 @@ export async function createApp(deps: AppDeps): Promise<App> {
       inferenceSize: camera.inferenceSize ?? inferencer.inputSize,
       baseDir,
       log: log.child({ module: 'capture', cameraId: camera.id }),
+      onStatus: (status) => bus.emit('cameraStatus', status),
     }),
   );
   const metrics = createMetrics({ cameras: () => cameras.map((c) => c.status()) });
-
-  const thresholds = new Map<string, Thresholds>(
-    config.cameras.map((camera) => [camera.id, resolveThresholds(manifest.thresholds, config.model.thresholds, camera.thresholds)]),
-  );
   const pipeline = createPipeline({
     cameras,
-    inferencer: () => inferencer,
-    thresholds: (id) => thresholds.get(id)!,
+    inferencer: () => control.inferencer,
+    thresholds: (id) => control.thresholds(id),
     roi: (id) => config.cameras.find((c) => c.id === id)?.roi,
     store,
     jpegQuality: config.store.jpegQuality,
     metrics,
+    bus,
     log,
-    onInspection: deps.onInspection,
   });
 
-  let server: FastifyInstance | undefined;
-  let reviewUrl: string | undefined;
+  const ctx: AppContext = { config, baseDir, log, store, bus, metrics, cameras, pipeline, control };
+  const extensions: Extension[] = [];
+  try {
+    for (const factory of deps.extensions ?? DEFAULT_EXTENSIONS) {
+      const extension = await factory(ctx);
+      if (extension) extensions.push(extension);
+    }
+  } catch (err) {
+    store.close();
+    await control.close();
+    throw err;
+  }
+  const started: Extension[] = [];
 
   return {
-    store,
-    metrics,
-    cameras,
-    pipeline,
+    ...ctx,
+    extensions,
     get reviewUrl() {
-      return reviewUrl;
+      return (extensions.find((e) => e.name === 'review') as { url?: string } | undefined)?.url;
     },
     async start() {
-      if (config.review.enabled) {
-        server = buildReviewServer({
-          store,
-          metrics,
-          cameras: () => cameras.map((c) => c.status()),
-          model: () => ({ name: manifest.name, version: manifest.version, task: manifest.task }),
-          log,
-        });
-        reviewUrl = await server.listen({ host: config.review.host, port: config.review.port });
-        log.info({ url: reviewUrl }, 'review UI listening');
+      for (const extension of extensions) {
+        try {
+          await extension.start();
+          started.push(extension);
+        } catch (err) {
+          log.error({ err, extension: extension.name }, 'extension failed to start; the line runs without it');
+        }
       }
       for (const camera of cameras) camera.start();
       pipeline.start();
@@ -119,8 +148,14 @@ export async function createApp(deps: AppDeps): Promise<App> {
       log.info('stopping');
       await Promise.all(cameras.map((c) => c.stop()));
       await pipeline.stopped();
-      await server?.close();
-      await inferencer.close();
+      for (const extension of started.reverse()) {
+        try {
+          await extension.stop();
+        } catch (err) {
+          log.error({ err, extension: extension.name }, 'extension failed to stop cleanly');
+        }
+      }
+      await control.close();
       store.close();
       log.info({ inspected: pipeline.inspected }, 'stopped');
     },

@@ -7,8 +7,8 @@ const STATES: CameraState[] = ['starting', 'online', 'reconnecting', 'offline', 
 
 export interface Metrics {
   readonly registry: Registry;
-  /** Records a decided inspection (verdict counter, latency histograms). */
-  observeInspection(inspection: Inspection): void;
+  /** Records a stored inspection (verdict counter, latency histograms); storedAt is when its commit returned. */
+  observeInspection(inspection: Inspection, storedAt: number): void;
   observeFailure(): void;
 }
 
@@ -16,19 +16,18 @@ export function createMetrics(deps: { cameras: () => CameraStatus[]; defaultMetr
   const registry = new Registry();
   if (deps.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'visor_' });
 
-  const perCamera = (name: string, help: string, pick: (s: CameraStatus) => number, type: 'counter' | 'gauge' = 'counter') => {
-    const Metric = type === 'counter' ? Counter : Gauge;
-    return new Metric({
+  // Counters owned by the cameras, read at scrape time.
+  const perCamera = (name: string, help: string, pick: (s: CameraStatus) => number) =>
+    new Counter({
       name,
       help,
       labelNames: ['camera'],
       registers: [registry],
-      collect(this: Counter<'camera'> | Gauge<'camera'>) {
+      collect() {
         this.reset();
-        for (const s of deps.cameras()) (this as Gauge<'camera'>).set ? (this as Gauge<'camera'>).set({ camera: s.cameraId }, pick(s)) : (this as Counter<'camera'>).inc({ camera: s.cameraId }, pick(s));
+        for (const s of deps.cameras()) this.inc({ camera: s.cameraId }, pick(s));
       },
     });
-  };
   perCamera('visor_camera_frames_total', 'Frames read from the camera.', (s) => s.framesIn);
   perCamera('visor_camera_frames_dropped_total', 'Frames dropped because a newer one arrived before inference took it.', (s) => s.framesDropped);
   perCamera('visor_camera_frames_corrupt_total', 'Frames that could not be decoded and were skipped.', (s) => s.framesCorrupt);
@@ -63,10 +62,10 @@ export function createMetrics(deps: { cameras: () => CameraStatus[]; defaultMetr
 
   return {
     registry,
-    observeInspection(i) {
+    observeInspection(i, storedAt) {
       inspections.inc({ camera: i.cameraId, verdict: i.verdict });
       inference.observe({ camera: i.cameraId }, i.timings.inferenceMs / 1000);
-      endToEnd.observe({ camera: i.cameraId }, Math.max(0, i.decidedAt - i.capturedAt + (i.timings.storeMs ?? 0)) / 1000);
+      endToEnd.observe({ camera: i.cameraId }, Math.max(0, storedAt - i.capturedAt) / 1000);
     },
     observeFailure() {
       failures.inc();

@@ -1,27 +1,28 @@
 // The inspection loop, one per camera: newest frame → model → decision → stored
-// inspection → listeners. A defect is in SQLite before anything else sees it.
+// inspection → bus. A defect is in SQLite before anything else sees it.
+import type { Bus } from './bus.js';
 import type { Camera } from './capture/index.js';
+import type { RoiConfig } from './config/schema.js';
+import { VisorError, errorMessage } from './errors.js';
+import { newId } from './ids.js';
 import { decide, renderOverlay, type Inferencer } from './inference/index.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { encodeJpeg, type ImagesToStore, type Store } from './store/index.js';
-import { newId } from './ids.js';
-import { errorMessage } from './errors.js';
 import type { Frame, Inspection, Thresholds } from './types.js';
-import type { RoiConfig } from './config/schema.js';
 
 export interface PipelineDeps {
   cameras: Camera[];
   /** The model in use; a getter so a swapped model takes effect on the next frame. */
   inferencer: () => Inferencer;
+  /** Thresholds in force for a camera; a getter so runtime changes apply to the next frame. */
   thresholds: (cameraId: string) => Thresholds;
   roi: (cameraId: string) => RoiConfig | undefined;
   store: Store;
   jpegQuality: number;
   metrics: Metrics;
+  bus: Bus;
   log: Logger;
-  /** Called after an inspection is stored (live view, events, upload). A throwing listener is logged. */
-  onInspection?: (inspection: Inspection) => void;
   now?: () => number;
 }
 
@@ -29,16 +30,28 @@ export interface Pipeline {
   start(): void;
   /** Resolves when every camera loop has finished its in-flight frame (call after the cameras stop). */
   stopped(): Promise<void>;
+  /**
+   * Stores the next frame of a camera with its image whatever its verdict, for collecting
+   * retraining data on demand; resolves with the stored inspection.
+   */
+  requestSample(cameraId: string, options?: { timeoutMs?: number }): Promise<Inspection>;
   /** Frames inspected so far. */
   readonly inspected: number;
+}
+
+interface SampleRequest {
+  resolve: (inspection: Inspection) => void;
+  reject: (err: Error) => void;
 }
 
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const now = deps.now ?? Date.now;
   const loops: Promise<void>[] = [];
+  const sampleRequests = new Map<string, SampleRequest[]>();
   let inspected = 0;
+  let stopping = false;
 
-  async function inspect(frame: Frame): Promise<Inspection> {
+  async function inspect(frame: Frame, requested: boolean): Promise<Inspection> {
     const inferencer = deps.inferencer();
     const startedAt = now();
     const result = await inferencer.infer(frame);
@@ -68,8 +81,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       sourceFile: frame.sourceFile,
     };
     let images: ImagesToStore | undefined;
-    if (deps.store.shouldStoreImage(verdict)) {
+    if (requested || deps.store.shouldStoreImage(verdict)) {
       // Encode only frames that are kept; the full-resolution copy when the source has one.
+      const encodeStarted = performance.now();
       const picture = frame.full ?? frame;
       const hasOverlay = result.output.heatMap !== undefined || (result.output.boxes?.length ?? 0) > 0;
       const [image, overlay] = await Promise.all([
@@ -84,8 +98,20 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           : undefined,
       ]);
       images = { image, overlay };
+      inspection.timings.encodeMs = performance.now() - encodeStarted;
     }
-    return deps.store.save(inspection, images);
+    const stored = deps.store.save(inspection, images);
+    const storedAt = now();
+    inspected++;
+    deps.metrics.observeInspection(stored, storedAt);
+    deps.bus.emit('inspection', { inspection: stored, frame, output: result.output, storedAt, requested });
+    return stored;
+  }
+
+  function takeSampleRequests(cameraId: string): SampleRequest[] {
+    const pending = sampleRequests.get(cameraId) ?? [];
+    sampleRequests.delete(cameraId);
+    return pending;
   }
 
   async function run(camera: Camera): Promise<void> {
@@ -93,19 +119,15 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     for (;;) {
       const frame = await camera.next();
       if (!frame) return;
+      const samples = takeSampleRequests(camera.id);
       try {
-        const stored = await inspect(frame);
-        inspected++;
-        log.info({ inspectionId: stored.id, seq: stored.frameSeq, verdict: stored.verdict, score: Number(stored.score.toFixed(4)) }, 'inspection stored');
-        deps.metrics.observeInspection(stored);
-        try {
-          deps.onInspection?.(stored);
-        } catch (err) {
-          log.error({ err }, 'inspection listener failed');
-        }
+        const stored = await inspect(frame, samples.length > 0);
+        log.info({ inspectionId: stored.id, seq: frame.seq, verdict: stored.verdict, score: Number(stored.score.toFixed(4)) }, 'inspection stored');
+        for (const s of samples) s.resolve(stored);
       } catch (err) {
         deps.metrics.observeFailure();
         log.error({ err, seq: frame.seq, detail: errorMessage(err) }, 'frame could not be inspected');
+        for (const s of samples) s.reject(new VisorError('SAMPLE_FAILED', `sample from camera ${camera.id} failed: ${errorMessage(err)}`, { cause: err, retryable: true }));
       } finally {
         frame.release();
       }
@@ -117,7 +139,36 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       for (const camera of deps.cameras) loops.push(run(camera));
     },
     async stopped() {
+      stopping = true;
       await Promise.all(loops);
+      for (const cameraId of [...sampleRequests.keys()]) {
+        for (const s of takeSampleRequests(cameraId)) s.reject(new VisorError('STOPPING', 'the line is stopping'));
+      }
+    },
+    requestSample(cameraId, options = {}) {
+      if (!deps.cameras.some((c) => c.id === cameraId)) return Promise.reject(new VisorError('UNKNOWN_CAMERA', `no camera "${cameraId}"`));
+      if (stopping) return Promise.reject(new VisorError('STOPPING', 'the line is stopping'));
+      const timeoutMs = options.timeoutMs ?? 15_000;
+      return new Promise<Inspection>((resolve, reject) => {
+        const request: SampleRequest = {
+          resolve: (i) => {
+            clearTimeout(timer);
+            resolve(i);
+          },
+          reject: (err) => {
+            clearTimeout(timer);
+            reject(err);
+          },
+        };
+        const timer = setTimeout(() => {
+          const list = sampleRequests.get(cameraId);
+          list?.splice(list.indexOf(request), 1);
+          reject(new VisorError('SAMPLE_TIMEOUT', `no frame from camera ${cameraId} within ${timeoutMs} ms`, { retryable: true }));
+        }, timeoutMs);
+        const list = sampleRequests.get(cameraId) ?? [];
+        list.push(request);
+        sampleRequests.set(cameraId, list);
+      });
     },
     get inspected() {
       return inspected;

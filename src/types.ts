@@ -62,6 +62,8 @@ export interface StageTimings {
   preprocessMs: number;
   inferenceMs: number;
   postprocessMs: number;
+  /** ms to encode the stored JPEG (and overlay), for frames whose image is kept. */
+  encodeMs?: number;
   /** ms to write the inspection (and image) to the store; set by the store. */
   storeMs?: number;
 }

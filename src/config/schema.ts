@@ -1,6 +1,11 @@
 // The one source of truth for configuration: this schema gives the TypeScript type,
 // the validator, the defaults and the documentation (`visor config docs`).
 import { Type, type Static } from '@sinclair/typebox';
+import { EventsSection } from './events.js';
+import { ReviewSection } from './review.js';
+import { CameraUpload, UploadSection } from './upload.js';
+
+export { EventsSection, ReviewSection, UploadSection, CameraUpload };
 
 const Id = Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'Lower-case letters, digits, "-" and "_"; unique.' });
 
@@ -59,6 +64,7 @@ export const Camera = Type.Object(
     roi: Type.Optional(Roi),
     fullResolution: Type.Boolean({ default: true, description: 'Keep each frame at full resolution too, so stored images are sharp (costs a second ffmpeg output).' }),
     thresholds: Type.Optional(ThresholdOverrides),
+    upload: Type.Optional(CameraUpload),
     watchdog: Watchdog,
   },
   { additionalProperties: false },
@@ -90,41 +96,8 @@ export const StoreSection = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
-export const ReviewSection = Type.Object(
-  {
-    enabled: Type.Boolean({ default: true }),
-    host: Type.String({ default: '127.0.0.1', description: 'Interface the review UI binds to. Only localhost by default: anything reachable from the network needs authentication.' }),
-    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: '0 picks a free port.' }),
-  },
-  { additionalProperties: false, default: {} },
-);
 
-export const EventsSection = Type.Object(
-  {
-    connectionString: Type.Optional(Type.String({ description: 'IoT Hub device connection string (secret; never logged). Unset and not running under IoT Edge: events go to `localSink`.' })),
-    transport: Type.Union([Type.Literal('mqtt'), Type.Literal('mqtt-ws'), Type.Literal('amqp')], { default: 'mqtt' }),
-    outputName: Type.String({ default: 'defects', description: 'IoT Edge module output that events are sent on.' }),
-    sendUncertain: Type.Boolean({ default: false, description: 'Also send uncertain inspections as events.' }),
-    localSink: Type.String({ default: 'events.jsonl', description: 'JSON-lines file (under the data dir) for events when no IoT Hub is configured.' }),
-    outboxMaxMessages: Type.Integer({ minimum: 1, default: 100000 }),
-    outboxMaxAgeHours: Type.Number({ exclusiveMinimum: 0, default: 168 }),
-    healthIntervalSeconds: Type.Number({ exclusiveMinimum: 0, default: 300 }),
-  },
-  { additionalProperties: false, default: {} },
-);
 
-export const UploadSection = Type.Object(
-  {
-    enabled: Type.Boolean({ default: false }),
-    connectionString: Type.Optional(Type.String({ description: 'Blob Storage connection string (secret; never logged).' })),
-    sasUrl: Type.Optional(Type.String({ description: 'Container SAS URL (secret; never logged).' })),
-    container: Type.String({ default: 'visor-samples' }),
-    line: Type.String({ default: 'line-1', description: 'Production line name, the first part of every blob name.' }),
-    okSampleFraction: Type.Number({ minimum: 0, maximum: 1, default: 0.01 }),
-    maxPerHourPerCamera: Type.Integer({ minimum: 0, default: 600 }),
-  },
-  { additionalProperties: false, default: {} },
-);
 
 export const ConfigSchema = Type.Object(
   {

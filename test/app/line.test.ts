@@ -46,7 +46,8 @@ describe('the line, end to end', () => {
       review: { port: 0 },
       log: { level: 'silent' },
     });
-    app = await createApp({ config, baseDir: dir, log: silentLogger(), onInspection: (i) => seen.push(i) });
+    app = await createApp({ config, baseDir: dir, log: silentLogger() });
+    app.bus.on('inspection', ({ inspection }) => seen.push(inspection));
     await app.start();
     await until('two passes over the 12 fixture cells', () => seen.length >= 24);
 
@@ -110,7 +111,8 @@ describe('newest frame wins', () => {
       review: { enabled: false },
     });
     const seqs: number[] = [];
-    const app = await createApp({ config, baseDir: dir, log: silentLogger(), inferencer: slow, onInspection: (i) => seqs.push(i.frameSeq) });
+    const app = await createApp({ config, baseDir: dir, log: silentLogger(), inferencer: slow });
+    app.bus.on('inspection', ({ inspection }) => seqs.push(inspection.frameSeq));
     await app.start();
     try {
       await until('a few slow inspections', () => seqs.length >= 4);
