@@ -50,11 +50,14 @@ describe('thresholds at runtime', () => {
   it('a model-wide change applies from the next frame to cameras without their own override', async () => {
     const changes: string[] = [];
     const off = app.bus.on('thresholds', (e) => changes.push(`${e.cameraId}:${e.thresholds.defect}:${e.source}`));
+    const changedAt = Date.now();
     const result = app.control.setThresholds({ defect: 0.01, uncertainBand: 0 }, { source: 'test' });
     off();
     expect(result).toEqual({ a: { defect: 0.01, uncertainBand: 0 }, b: { defect: 5, uncertainBand: 0 } });
     expect(changes).toEqual(['a:0.01:test', 'b:5:test']);
-    const next = await nextInspections(6);
+    // A frame decided just before the change may still be on its way to the store.
+    const next = (await nextInspections(8)).filter((i) => i.decidedAt >= changedAt);
+    expect(next.length).toBeGreaterThanOrEqual(4);
     for (const i of next.filter((x) => x.cameraId === 'a')) expect(i).toMatchObject({ verdict: 'defect', thresholds: { defect: 0.01 } });
     for (const i of next.filter((x) => x.cameraId === 'b')) expect(i).toMatchObject({ verdict: 'ok', thresholds: { defect: 5 } });
   });
@@ -89,8 +92,11 @@ describe('model swap', () => {
     app.bus.on('model', (e) => models.push(e.manifest.version));
 
     expect((await app.control.swapModel(next)).version).toBe('0.2.0-test');
+    const swappedAt = Date.now();
     expect(models).toEqual(['0.2.0-test']);
-    const after = await nextInspections(4);
+    // A frame that ran on the old model just before the swap may still be on its way to the store.
+    const after = (await nextInspections(6)).filter((i) => i.inferredAt >= swappedAt);
+    expect(after.length).toBeGreaterThanOrEqual(4);
     expect(after.every((i) => i.model.version === '0.2.0-test')).toBe(true);
 
     const corrupt = path.join(dir, 'model-corrupt');
