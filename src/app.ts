@@ -12,7 +12,10 @@ import { createInferencer, loadModelPackage, type Inferencer } from './inference
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
+import { createEventsExtension } from './events/index.js';
+import { createHealthRegistry, type HealthRegistry } from './health.js';
 import { createReviewExtension } from './review/index.js';
+import { createUploadExtension } from './upload/index.js';
 import { openStore, type Store } from './store/index.js';
 
 /** The installed package's root folder (holds models/ and config/). */
@@ -29,6 +32,7 @@ export interface AppContext {
   cameras: Camera[];
   pipeline: Pipeline;
   control: LineControl;
+  health: HealthRegistry;
 }
 
 export interface Extension {
@@ -40,7 +44,8 @@ export interface Extension {
 /** Builds an extension, or returns undefined when its part of the config leaves it off. */
 export type ExtensionFactory = (ctx: AppContext) => Extension | undefined | Promise<Extension | undefined>;
 
-export const DEFAULT_EXTENSIONS: ExtensionFactory[] = [createReviewExtension];
+// Order matters: started in this order, stopped in reverse (events and uploads flush before the UI goes).
+export const DEFAULT_EXTENSIONS: ExtensionFactory[] = [createReviewExtension, createUploadExtension, createEventsExtension];
 
 export interface AppDeps {
   config: Config;
@@ -111,7 +116,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     log,
   });
 
-  const ctx: AppContext = { config, baseDir, log, store, bus, metrics, cameras, pipeline, control };
+  const health = createHealthRegistry();
+  const ctx: AppContext = { config, baseDir, log, store, bus, metrics, cameras, pipeline, control, health };
   const extensions: Extension[] = [];
   try {
     for (const factory of deps.extensions ?? DEFAULT_EXTENSIONS) {

@@ -17,7 +17,18 @@ export interface InspectionEvent {
   requested: boolean;
 }
 
+/** A reviewer's verdict on an inspection (stored in the `reviews` table before this is emitted). */
+export interface ReviewEvent {
+  inspectionId: string;
+  decision: 'confirmed' | 'rejected' | 'relabeled' | 'needs-expert' | 'undone';
+  /** The inspection's label after this verdict: 'defect', 'good' or a class name; undefined when unknown (needs-expert, or undone back to no review). */
+  label: string | undefined;
+  user: string;
+  at: number;
+}
+
 export interface BusEvents {
+  review: ReviewEvent;
   inspection: InspectionEvent;
   cameraStatus: CameraStatus;
   thresholds: { cameraId: string; thresholds: Thresholds; source: string };

@@ -4,6 +4,9 @@ import { runCommand } from './run.js';
 import { inspectCommand } from './inspect.js';
 import { configCheckCommand, configDocsCommand } from './config.js';
 import { VERSION } from '../version.js';
+import { registerDatasetCommands } from './dataset.js';
+import { registerFitCommands } from './fit.js';
+import { registerUserCommands } from './user.js';
 
 const program = new Command()
   .name('visor')
@@ -32,5 +35,9 @@ config
   .requiredOption('-c, --config <file>', 'config file (YAML or JSON)')
   .action(configCheckCommand);
 config.command('docs').description('Print the configuration reference (Markdown)').action(configDocsCommand);
+
+registerFitCommands(program);
+registerDatasetCommands(program);
+registerUserCommands(program);
 
 await program.parseAsync(process.argv);

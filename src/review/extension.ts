@@ -23,6 +23,7 @@ export function createReviewExtension(ctx: AppContext): ReviewExtension | undefi
         store: ctx.store,
         metrics: ctx.metrics,
         cameras: () => ctx.cameras.map((c) => c.status()),
+        components: () => ctx.health.report(),
         model: () => {
           const m = ctx.control.inferencer.manifest;
           return { name: m.name, version: m.version, task: m.task };

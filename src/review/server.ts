@@ -3,6 +3,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/index.js';
+import type { ComponentHealth } from '../health.js';
 import type { CameraStatus } from '../types.js';
 import { healthRoutes } from './routes/health.js';
 import { inspectionRoutes } from './routes/inspections.js';
@@ -19,6 +20,8 @@ export interface ReviewDeps {
   cameras: () => CameraStatus[];
   model: () => ModelInfo;
   metrics: Metrics;
+  /** Health of the other components (IoT Hub, uploads, …). */
+  components?: () => Record<string, ComponentHealth>;
   log: Logger;
 }
 

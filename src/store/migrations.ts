@@ -6,16 +6,13 @@
 import type { Database } from 'better-sqlite3';
 import { StoreError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { Migration } from './schema/migration.js';
+import { eventsMigrations } from './schema/events.js';
+import { reviewMigrations } from './schema/review.js';
+import { uploadMigrations } from './schema/upload.js';
 
-export interface Migration {
-  /** Unique; in the owning module's range. Recorded in `schema_migrations`; the highest applied one in `PRAGMA user_version`. */
-  version: number;
-  name: string;
-  /** SQL to run, or a function for data migrations. Runs inside the migration's transaction. */
-  up: string | ((db: Database) => void);
-}
 
-export const migrations: readonly Migration[] = [
+const coreMigrations: readonly Migration[] = [
   {
     version: 1,
     name: 'inspections',
@@ -51,6 +48,9 @@ export const migrations: readonly Migration[] = [
     `,
   },
 ];
+
+/** Every table of the database: the core's, then each module's own range. */
+export const migrations: readonly Migration[] = [...coreMigrations, ...eventsMigrations, ...uploadMigrations, ...reviewMigrations];
 
 export interface MigrationResult {
   from: number;
@@ -106,3 +106,5 @@ export function applyMigrations(db: Database, list: readonly Migration[], log: L
   }
   return { from, to: currentVersion(), applied };
 }
+
+export type { Migration };

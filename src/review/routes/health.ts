@@ -17,15 +17,17 @@ const HealthSchema = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
   model: Type.Object({ name: Type.String(), version: Type.String(), task: Type.String() }),
   cameras: Type.Array(CameraStatusSchema),
+  components: Type.Record(Type.String(), Type.Object({ ok: Type.Boolean() }, { additionalProperties: true })),
 });
 
 export const healthRoutes: FastifyPluginAsync<ReviewDeps> = async (app, deps) => {
-  // Healthy while the process serves and at least one camera delivers frames; a camera
-  // that is reconnecting makes it "degraded" (still 200: restarting the module would not help).
+  // "degraded" while a camera is not online or a component is not ok (still 200: restarting
+  // the module would not help, and the line keeps inspecting what it can).
   app.get('/healthz', { schema: { response: { 200: HealthSchema } } }, async () => {
     const cameras = deps.cameras();
-    const allOnline = cameras.every((c) => c.state === 'online');
-    return { status: allOnline ? 'ok' : 'degraded', model: deps.model(), cameras };
+    const components = deps.components?.() ?? {};
+    const healthy = cameras.every((c) => c.state === 'online') && Object.values(components).every((c) => c.ok);
+    return { status: healthy ? 'ok' : 'degraded', model: deps.model(), cameras, components };
   });
 
   app.get('/metrics', async (_request, reply) => {
