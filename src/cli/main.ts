@@ -6,6 +6,7 @@ import { configCheckCommand, configDocsCommand } from './config.js';
 import { VERSION } from '../version.js';
 import { registerDatasetCommands } from './dataset.js';
 import { registerFitCommands } from './fit.js';
+import { registerManifestCommands } from './manifest.js';
 import { registerUserCommands } from './user.js';
 
 const program = new Command()
@@ -39,5 +40,6 @@ config.command('docs').description('Print the configuration reference (Markdown)
 registerFitCommands(program);
 registerDatasetCommands(program);
 registerUserCommands(program);
+registerManifestCommands(program);
 
 await program.parseAsync(process.argv);

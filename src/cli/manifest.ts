@@ -1,0 +1,43 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { INSTALL_DIR } from '../app.js';
+import { fillDeployment } from '../deploy/manifest.js';
+import { ConfigError } from '../errors.js';
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+export function registerManifestCommands(program: Command): void {
+  program
+    .command('manifest')
+    .description('Fill the IoT Edge deployment template from the environment and --set values, and check it')
+    .option('-t, --template <file>', 'deployment template', path.join(INSTALL_DIR, 'edge-manifest', 'deployment.template.json'))
+    .option('-o, --out <file>', 'where to write the deployment manifest (default: standard output)')
+    .option('--set <NAME=VALUE>', 'a placeholder value (repeatable); the environment is read too', collect, [])
+    .option('--device <path>', 'a V4L2 device to pass into the module, e.g. /dev/video0 (repeatable)', collect, [])
+    .action((options: { template: string; out?: string; set: string[]; device: string[] }) => {
+      const vars: Record<string, string | undefined> = { ...process.env };
+      for (const pair of options.set) {
+        const eq = pair.indexOf('=');
+        if (eq < 1) {
+          process.stderr.write(`--set ${pair}: expected NAME=VALUE\n`);
+          process.exitCode = 2;
+          return;
+        }
+        vars[pair.slice(0, eq)] = pair.slice(eq + 1);
+      }
+      try {
+        const template = JSON.parse(readFileSync(options.template, 'utf8'));
+        const manifest = fillDeployment(template, { vars, devices: options.device, moduleConfigFile: path.join(INSTALL_DIR, 'config', 'edge.yaml') });
+        const text = `${JSON.stringify(manifest, null, 2)}\n`;
+        if (options.out) writeFileSync(options.out, text);
+        else process.stdout.write(text);
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        process.stderr.write(`${err.message}\n`);
+        process.exitCode = 2;
+      }
+    });
+}

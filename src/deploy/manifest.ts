@@ -1,0 +1,141 @@
+// Fills edge-manifest/deployment.template.json into a deployment manifest for IoT Hub:
+// ${NAME} and ${NAME:-default} placeholders from variables, V4L2 devices added to the
+// Visor module, createOptions turned into the strings IoT Edge expects, and the result
+// checked (every createOptions parses, routes name real outputs, the module's settings and
+// desired properties pass Visor's config schema).
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { applyEnvOverrides, parseConfig } from '../config/index.js';
+import { parseConfigText } from '../config/load.js';
+import { ConfigError } from '../errors.js';
+
+export const MODULE_NAME = 'visor';
+/** IoT Edge reads createOptions in chunks of at most 512 characters: createOptions, createOptions01, … */
+const CREATE_OPTIONS_CHUNK = 512;
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export interface FillOptions {
+  /** Values for ${NAME} placeholders. */
+  vars: Record<string, string | undefined>;
+  /** V4L2 devices to pass into the Visor module (e.g. /dev/video0). */
+  devices?: string[];
+  /** The module's config file inside the image (config/edge.yaml), to check the module's environment against. */
+  moduleConfigFile: string;
+  /** Checks the Visor module's desired properties; throws ConfigError listing problems. */
+  checkDesired?: (desired: unknown) => void;
+}
+
+const PLACEHOLDER = /\$\{([A-Z][A-Z0-9_]*)(?::-([^}]*))?\}/g;
+
+function substitute(value: Json, vars: FillOptions['vars'], missing: Set<string>): Json {
+  if (typeof value === 'string') {
+    return value.replace(PLACEHOLDER, (_, name: string, fallback: string | undefined) => {
+      const v = vars[name];
+      if (v !== undefined && v !== '') return v;
+      if (fallback !== undefined) return fallback;
+      missing.add(name);
+      return '';
+    });
+  }
+  if (Array.isArray(value)) return value.map((v) => substitute(v, vars, missing));
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substitute(v, vars, missing)]));
+  return value;
+}
+
+function splitCreateOptions(settings: Record<string, Json>): void {
+  const options = settings.createOptions;
+  if (options === undefined || typeof options === 'string') return;
+  const text = JSON.stringify(options);
+  delete settings.createOptions;
+  for (let i = 0; i * CREATE_OPTIONS_CHUNK < text.length || i === 0; i++) {
+    const key = i === 0 ? 'createOptions' : `createOptions${String(i).padStart(2, '0')}`;
+    settings[key] = text.slice(i * CREATE_OPTIONS_CHUNK, (i + 1) * CREATE_OPTIONS_CHUNK);
+  }
+}
+
+/** Joins createOptions, createOptions01, … back into the object (for checks and tests). */
+export function readCreateOptions(settings: Record<string, unknown>): unknown {
+  const keys = Object.keys(settings)
+    .filter((k) => /^createOptions(\d\d)?$/.test(k))
+    .sort();
+  return JSON.parse(keys.map((k) => settings[k] as string).join('') || '{}');
+}
+
+type Modules = Record<string, { settings: Record<string, Json>; env?: Record<string, { value: string }> }>;
+
+function agentOf(manifest: Record<string, Json>): { systemModules: Modules; modules: Modules } {
+  const content = manifest.modulesContent as Record<string, Record<string, Json>>;
+  return content.$edgeAgent!['properties.desired'] as unknown as { systemModules: Modules; modules: Modules };
+}
+
+export function fillDeployment(template: Json, options: FillOptions): Record<string, Json> {
+  const missing = new Set<string>();
+  const manifest = substitute(template, options.vars, missing) as Record<string, Json>;
+  const issues = [...missing].sort().map((name) => `\${${name}}: no value (set it in the environment or with --set ${name}=…)`);
+
+  const agent = agentOf(manifest);
+  const visor = agent.modules[MODULE_NAME];
+  if (!visor) throw new ConfigError([`modules.${MODULE_NAME}: the template has no Visor module`]);
+  if (options.devices?.length) {
+    const created = visor.settings.createOptions as Record<string, Record<string, Json>>;
+    created.HostConfig = created.HostConfig ?? {};
+    created.HostConfig.Devices = options.devices.map((d) => ({ PathOnHost: d, PathInContainer: d, CgroupPermissions: 'rwm' }));
+  }
+  for (const module of [...Object.values(agent.systemModules), ...Object.values(agent.modules)]) splitCreateOptions(module.settings);
+
+  issues.push(...checkDeployment(manifest, options));
+  if (issues.length > 0) throw new ConfigError(issues, 'deployment manifest');
+  return manifest;
+}
+
+/** Problems with a filled deployment manifest, as "path: message". */
+export function checkDeployment(manifest: Record<string, Json>, options: Pick<FillOptions, 'moduleConfigFile' | 'checkDesired'>): string[] {
+  const issues: string[] = [];
+  const agent = agentOf(manifest);
+  for (const [group, modules] of [['systemModules', agent.systemModules], ['modules', agent.modules]] as const) {
+    for (const [name, module] of Object.entries(modules)) {
+      try {
+        readCreateOptions(module.settings);
+      } catch (err) {
+        issues.push(`${group}.${name}.settings.createOptions: not valid JSON (${(err as Error).message})`);
+      }
+    }
+  }
+
+  // The module's environment must make a valid Visor config.
+  const visor = agent.modules[MODULE_NAME]!;
+  const env = Object.fromEntries(Object.entries(visor.env ?? {}).map(([k, v]) => [k, v.value]));
+  let outputName = 'defects';
+  try {
+    const file = options.moduleConfigFile;
+    const { value, issues: envIssues } = applyEnvOverrides(parseConfigText(readFileSync(file, 'utf8'), file), env);
+    issues.push(...envIssues.map((i) => `modules.${MODULE_NAME}.env: ${i}`));
+    const config = parseConfig(value, path.basename(file));
+    outputName = config.events.outputName;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    issues.push(...err.issues.map((i) => `modules.${MODULE_NAME}.env → ${i}`));
+  }
+
+  // Routes from the Visor module must name the output it sends on.
+  const hub = (manifest.modulesContent as Record<string, Record<string, Json>>).$edgeHub!['properties.desired'] as { routes: Record<string, Json> };
+  for (const [name, route] of Object.entries(hub.routes ?? {})) {
+    const text = typeof route === 'string' ? route : String((route as { route: string }).route);
+    const match = /FROM \/messages\/modules\/([^/\s]+)\/outputs\/([^\s]+)/i.exec(text);
+    if (match && match[1] === MODULE_NAME && match[2] !== '*' && match[2] !== outputName) {
+      issues.push(`$edgeHub.routes.${name}: Visor sends on output "${outputName}", not "${match[2]}"`);
+    }
+  }
+
+  const desired = (manifest.modulesContent as Record<string, Record<string, Json>>)[MODULE_NAME]?.['properties.desired'];
+  if (desired !== undefined && options.checkDesired) {
+    try {
+      options.checkDesired(desired);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      issues.push(...err.issues.map((i) => `${MODULE_NAME}.properties.desired: ${i}`));
+    }
+  }
+  return issues;
+}
