@@ -14,6 +14,8 @@ export const REDACT_PATHS = [
   '*.*.sasUrl',
   '*.*.accountKey',
   '*.*.symmetricKey',
+  'config.events.dps.symmetricKey',
+  '*.sharedAccessKey',
   'config.events.connectionString',
   'config.upload.connectionString',
 ];
