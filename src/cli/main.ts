@@ -4,6 +4,7 @@ import { runCommand } from './run.js';
 import { inspectCommand } from './inspect.js';
 import { configCheckCommand, configDocsCommand } from './config.js';
 import { VERSION } from '../version.js';
+import { registerBackboneCommands } from './backbone.js';
 import { registerDatasetCommands } from './dataset.js';
 import { registerFitCommands } from './fit.js';
 import { registerManifestCommands } from './manifest.js';
@@ -38,6 +39,7 @@ config
 config.command('docs').description('Print the configuration reference (Markdown)').action(configDocsCommand);
 
 registerFitCommands(program);
+registerBackboneCommands(program);
 registerDatasetCommands(program);
 registerUserCommands(program);
 registerManifestCommands(program);
