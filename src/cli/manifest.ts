@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { INSTALL_DIR } from '../app.js';
 import { fillDeployment } from '../deploy/manifest.js';
 import { ConfigError } from '../errors.js';
+import { checkDesiredProperties } from '../events/index.js';
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -30,7 +31,7 @@ export function registerManifestCommands(program: Command): void {
       }
       try {
         const template = JSON.parse(readFileSync(options.template, 'utf8'));
-        const manifest = fillDeployment(template, { vars, devices: options.device, moduleConfigFile: path.join(INSTALL_DIR, 'config', 'edge.yaml') });
+        const manifest = fillDeployment(template, { vars, devices: options.device, moduleConfigFile: path.join(INSTALL_DIR, 'config', 'edge.yaml'), checkDesired: checkDesiredProperties });
         const text = `${JSON.stringify(manifest, null, 2)}\n`;
         if (options.out) writeFileSync(options.out, text);
         else process.stdout.write(text);

@@ -19,7 +19,7 @@ import { createTwinApplier, type ConfigReport } from './twin.js';
 
 export { selectHubMode, isIotEdgeEnvironment } from './hub.js';
 export { fetchModelPackage, ModelReference, ModelUpdateError } from './model-update.js';
-export { TwinDesired } from './twin.js';
+export { TwinDesired, checkDesiredProperties } from './twin.js';
 export type { InspectionEventBody } from './message.js';
 
 export interface EventsExtension extends Extension {

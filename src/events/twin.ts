@@ -7,7 +7,7 @@ import { Value } from '@sinclair/typebox/value';
 import type { Bus } from '../bus.js';
 import { ThresholdOverrides, UploadSection } from '../config/schema.js';
 import type { LineControl } from '../control.js';
-import { errorMessage } from '../errors.js';
+import { ConfigError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { ModelReference, safeUrl } from './model-update.js';
 
@@ -120,4 +120,10 @@ export function createTwinApplier(deps: TwinApplierDeps) {
       return { version, status: 'applied', at };
     },
   };
+}
+
+/** Checks a module twin's desired properties (as in a deployment manifest); throws ConfigError listing every problem. */
+export function checkDesiredProperties(desired: unknown): void {
+  const issues = validationErrors(TwinDesired, stripMetadata(desired));
+  if (issues.length > 0) throw new ConfigError(issues, 'desired properties');
 }

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { checkDeployment, fillDeployment, readCreateOptions } from '../../src/deploy/manifest.js';
 import { ConfigError } from '../../src/errors.js';
+import { checkDesiredProperties } from '../../src/events/index.js';
 import { CLI, REPO } from '../helpers/paths.js';
 
 const exec = promisify(execFile);
@@ -24,6 +25,20 @@ type Manifest = ReturnType<typeof fillDeployment>;
 const agent = (m: Manifest) => (m.modulesContent as any).$edgeAgent['properties.desired'];
 
 describe('deployment template', () => {
+  it("gives the Visor module desired properties that the module twin accepts, and reports ones it would refuse", () => {
+    const m = fillDeployment(template(), { vars, moduleConfigFile: MODULE_CONFIG, checkDesired: checkDesiredProperties });
+    expect((m.modulesContent as any).visor['properties.desired']).toMatchObject({ upload: { okSampleFraction: 0.01 } });
+    const bad = template();
+    bad.modulesContent.visor['properties.desired'] = { thresholds: { defect: 'high' }, fps: 5 };
+    let error: ConfigError | undefined;
+    try {
+      fillDeployment(bad, { vars, moduleConfigFile: MODULE_CONFIG, checkDesired: checkDesiredProperties });
+    } catch (err) {
+      error = err as ConfigError;
+    }
+    expect(error?.issues.sort()).toEqual(['visor.properties.desired: fps: Unexpected property', 'visor.properties.desired: thresholds.defect: Expected number']);
+  });
+
   it('fills into a manifest whose createOptions all parse, with the module image and env', () => {
     const m = fillDeployment(template(), { vars, moduleConfigFile: MODULE_CONFIG });
     const a = agent(m);
