@@ -1,4 +1,108 @@
-import type { Command } from 'commander';
+// `visor dataset pull`: retraining data for ML teams, from the container Visor uploads to.
+import { Option, type Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { ConfigError, errorMessage } from '../errors.js';
+import { redactText } from '../log.js';
+import { containerFromArgument } from '../upload/blob.js';
+import { LABELS_FILE, RECORDS_FILE, pullDataset } from '../upload/pull.js';
 
-/** Adds this module's commands to `visor` (none yet). */
-export function registerDatasetCommands(_program: Command): void {}
+interface PullCliOptions {
+  container?: string;
+  containerName: string;
+  out: string;
+  since?: string;
+  until?: string;
+  camera?: string;
+  label?: string;
+  reviewedOnly?: boolean;
+  model?: string;
+  modelName?: string;
+  line?: string;
+  concurrency: number;
+  tags: boolean;
+  progress: boolean;
+}
+
+function parseDate(flag: string, value: string | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) throw new ConfigError([`${flag}: not a date or time (expected e.g. 2025-03-01 or 2025-03-01T06:00:00Z): ${value}`]);
+  return date;
+}
+
+export async function datasetPullCommand(options: PullCliOptions): Promise<void> {
+  let result;
+  let bar: cliProgress.SingleBar | undefined;
+  try {
+    if (!options.container) throw new ConfigError(['--container: required (or set VISOR_DATASET_CONTAINER)']);
+    const target = containerFromArgument(options.container, options.containerName, { timeoutMs: 120_000 });
+    const since = parseDate('--since', options.since);
+    const until = parseDate('--until', options.until);
+    // Progress goes to stderr, and only to a terminal: stdout carries the summary for scripts.
+    if (options.progress && process.stderr.isTTY) {
+      bar = new cliProgress.SingleBar({ stream: process.stderr, format: 'pull [{bar}] {value}/{total} samples | {eta_formatted} left', hideCursor: true }, cliProgress.Presets.shades_classic);
+    }
+    const abort = new AbortController();
+    process.once('SIGINT', () => abort.abort(new Error('interrupted')));
+    result = await pullDataset({
+      target,
+      out: options.out,
+      since,
+      until,
+      camera: options.camera,
+      label: options.label,
+      reviewedOnly: options.reviewedOnly,
+      modelVersion: options.model,
+      modelName: options.modelName,
+      line: options.line,
+      concurrency: options.concurrency,
+      useTags: options.tags,
+      signal: abort.signal,
+      onProgress: (done, total) => {
+        if (!bar) return;
+        if (done === 0) bar.start(total, 0);
+        else bar.update(done);
+      },
+    });
+  } catch (err) {
+    bar?.stop();
+    process.stderr.write(`visor dataset pull: ${redactText(errorMessage(err))}\n`);
+    process.exitCode = err instanceof ConfigError ? 2 : 1;
+    return;
+  }
+  bar?.stop();
+  const { failed, ...summary } = result;
+  process.stdout.write(`${JSON.stringify({ ...summary, failed: failed.length, out: options.out, manifests: [LABELS_FILE, RECORDS_FILE] })}\n`);
+  for (const f of failed.slice(0, 20)) process.stderr.write(`failed: ${f.blob}: ${redactText(f.error)}\n`);
+  if (failed.length > 0) {
+    process.stderr.write(`${failed.length} sample(s) failed; run the same command again to fetch what is missing\n`);
+    process.exitCode = 1;
+  }
+}
+
+/** Adds `visor dataset …` to the program. */
+export function registerDatasetCommands(program: Command): void {
+  const dataset = program.command('dataset').description('Retraining data uploaded by Visor lines');
+  dataset
+    .command('pull')
+    .description('Download the samples matching a filter with labels.csv and records.jsonl; resumable (run again to fetch what is missing)')
+    .addOption(
+      new Option('--container <url-or-connection>', 'container URL (https://ACCOUNT.blob.core.windows.net/CONTAINER?SAS; needs r, l and f permissions) or a storage connection string').env(
+        'VISOR_DATASET_CONTAINER',
+      ),
+    )
+    .option('--container-name <name>', 'container, when --container is a connection string', 'visor-samples')
+    .requiredOption('-o, --out <dir>', 'output folder')
+    .option('--since <date>', 'captured at or after (ISO date or time; UTC unless an offset is given)')
+    .option('--until <date>', 'captured before')
+    .option('--camera <id>', 'only this camera')
+    .option('--label <label>', 'only this label (good, defect, uncertain or a class)')
+    .option('--reviewed-only', 'only samples a reviewer has labelled')
+    .option('--model <version>', 'only samples scored by this model version')
+    .option('--model-name <name>', 'only samples scored by this model')
+    .option('--line <line>', 'only this production line')
+    .option('--concurrency <n>', 'parallel downloads', (v) => Number.parseInt(v, 10), 8)
+    .option('--no-tags', 'list the container and filter locally instead of querying index tags')
+    .option('--no-progress', 'no progress bar (it is shown only when stderr is a terminal)')
+    .action(datasetPullCommand);
+}

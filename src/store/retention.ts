@@ -52,9 +52,14 @@ export function createRetention(deps: RetentionDeps): Retention {
   const imagesRoot = path.join(dataDir, IMAGES_DIR);
   const quotaBytes = config.maxDiskMb * 1024 * 1024;
 
+  // Inspections with a job in the upload queue (src/upload) are kept past retentionDays:
+  // only the quota pass below may take their images, and it counts them.
   const selectExpired = db.prepare<[number, number], ImageRow>(
-    'SELECT id, image_path, overlay_path, image_bytes FROM inspections WHERE captured_at < ? ORDER BY captured_at LIMIT ?',
+    `SELECT id, image_path, overlay_path, image_bytes FROM inspections WHERE captured_at < ?
+       AND NOT EXISTS (SELECT 1 FROM upload_queue q WHERE q.inspection_id = inspections.id)
+     ORDER BY captured_at LIMIT ?`,
   );
+  const isAwaitingUpload = db.prepare<[string], { found: number }>(`SELECT 1 AS found FROM upload_queue WHERE inspection_id = ? AND kind = 'sample'`);
   const deleteRow = db.prepare<[string]>('DELETE FROM inspections WHERE id = ?');
   const sumImageBytes = db.prepare<[], { total: number }>('SELECT COALESCE(SUM(image_bytes), 0) AS total FROM inspections WHERE image_bytes > 0');
   const selectOldestImages = db.prepare<[number], ImageRow>(
@@ -108,6 +113,7 @@ export function createRetention(deps: RetentionDeps): Retention {
     let images = 0;
     let bytes = 0;
     let rowsCleared = 0;
+    let awaitingUpload = 0;
     while (used > quotaBytes) {
       const candidates = selectOldestImages.all(BATCH);
       if (candidates.length === 0) break;
@@ -117,6 +123,7 @@ export function createRetention(deps: RetentionDeps): Retention {
         victims.push(row);
         used -= row.image_bytes;
       }
+      for (const row of victims) if (isAwaitingUpload.get(row.id) !== undefined) awaitingUpload += 1;
       clearRows(victims);
       const removed = removeFiles(victims);
       rowsCleared += victims.length;
@@ -126,7 +133,7 @@ export function createRetention(deps: RetentionDeps): Retention {
     if (rowsCleared > 0) {
       // Visible on purpose: images are being lost because the quota is too small for the defect rate.
       log.warn(
-        { inspections: rowsCleared, deletedImages: images, freedBytes: bytes, maxDiskMb: config.maxDiskMb },
+        { inspections: rowsCleared, deletedImages: images, freedBytes: bytes, maxDiskMb: config.maxDiskMb, awaitingUpload },
         'disk quota exceeded: deleted the oldest images (their inspections are kept without image)',
       );
     }
