@@ -129,10 +129,9 @@ function semanticIssues(config: Config): string[] {
     if (camera.watchdog.backoffMaxMs < camera.watchdog.backoffInitialMs)
       issues.push(`cameras[${i}].watchdog.backoffMaxMs: must be at least backoffInitialMs (${camera.watchdog.backoffInitialMs})`);
   });
-  if (config.review.enabled && !isLoopback(config.review.host))
-    issues.push(`review.host: "${config.review.host}" is reachable from the network, and the review UI has no authentication yet; bind to 127.0.0.1 or ::1`);
-  if (config.upload.enabled && !config.upload.connectionString && !config.upload.sasUrl)
-    issues.push('upload: enabled needs connectionString or sasUrl');
+  // review.host may be any interface: the review UI requires sign-in (src/review/auth.ts) for everything but /healthz.
+  if (config.upload.enabled && !config.upload.connectionString && !config.upload.sasUrl && !(config.upload.accountName && config.upload.accountKey))
+    issues.push('upload: enabled needs connectionString, sasUrl, or accountName + accountKey');
   return issues;
 }
 

@@ -1,11 +1,33 @@
 // Config section `review` (the review UI), owned by src/review.
 import { Type } from '@sinclair/typebox';
 
+export const ReviewAuth = Type.Object(
+  {
+    sessionTtlHours: Type.Number({ exclusiveMinimum: 0, maximum: 720, default: 12, description: 'A sign-in lasts this long (hours), then the user signs in again.' }),
+    secureCookies: Type.Union([Type.Literal('auto'), Type.Literal('always'), Type.Literal('never')], {
+      default: 'auto',
+      description: 'Mark the session cookie Secure: "auto" when the request came over HTTPS (directly, or through a trusted proxy), "always" behind a TLS-terminating proxy that is not trusted for headers.',
+    }),
+    trustProxy: Type.Boolean({ default: false, description: 'Trust X-Forwarded-* headers (only behind your own reverse proxy): client address for rate limits, https for Secure cookies.' }),
+    firstAdminSetup: Type.Boolean({
+      default: true,
+      description: 'While no user exists and the UI is bound to a loopback address, the UI offers to create the first admin. Otherwise create users with `visor user add`.',
+    }),
+    loginAttemptsPerMinute: Type.Integer({ minimum: 1, maximum: 1000, default: 10, description: 'Sign-in attempts allowed per client address per minute.' }),
+    publicMetrics: Type.Boolean({ default: false, description: 'Serve /metrics without a session or API token (for scrapers that cannot send a bearer token). /healthz is always public.' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const ReviewSection = Type.Object(
   {
     enabled: Type.Boolean({ default: true }),
-    host: Type.String({ default: '127.0.0.1', description: 'Interface the review UI binds to. Only localhost by default: anything reachable from the network needs authentication.' }),
+    host: Type.String({
+      default: '127.0.0.1',
+      description: 'Interface the review UI binds to. Only localhost by default; every page except /healthz needs a signed-in user or an API token. Put a TLS proxy in front when binding beyond localhost.',
+    }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: '0 picks a free port.' }),
+    auth: ReviewAuth,
   },
   { additionalProperties: false, default: {} },
 );

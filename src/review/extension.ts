@@ -1,5 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext, Extension } from '../app.js';
+import { errorMessage } from '../errors.js';
+import { createLiveFrames, type LiveFrames } from './live.js';
+import { savedThresholds } from './routes/settings.js';
 import { buildReviewServer } from './server.js';
 
 export interface ReviewExtension extends Extension {
@@ -7,11 +10,12 @@ export interface ReviewExtension extends Extension {
   readonly url: string | undefined;
 }
 
-/** Serves the review page, API, /healthz and /metrics while the line runs. */
+/** Serves the review UI, its API, /healthz and /metrics while the line runs. */
 export function createReviewExtension(ctx: AppContext): ReviewExtension | undefined {
   const { config, log } = ctx;
   if (!config.review.enabled) return undefined;
   let server: FastifyInstance | undefined;
+  let live: LiveFrames | undefined;
   let url: string | undefined;
   return {
     name: 'review',
@@ -19,8 +23,21 @@ export function createReviewExtension(ctx: AppContext): ReviewExtension | undefi
       return url;
     },
     async start() {
+      // Thresholds changed in the UI before a restart still hold (a later twin update may override them).
+      for (const [cameraId, thresholds] of Object.entries(savedThresholds(ctx.store.db))) {
+        try {
+          ctx.control.setThresholds(thresholds, { cameraId, source: 'review:saved' });
+        } catch (err) {
+          log.warn({ cameraId, detail: errorMessage(err) }, 'saved thresholds no longer apply; ignored');
+        }
+      }
+      live = createLiveFrames({ bus: ctx.bus });
       server = buildReviewServer({
         store: ctx.store,
+        bus: ctx.bus,
+        config: config.review,
+        control: ctx.control,
+        live,
         metrics: ctx.metrics,
         cameras: () => ctx.cameras.map((c) => c.status()),
         components: () => ctx.health.report(),
@@ -34,6 +51,7 @@ export function createReviewExtension(ctx: AppContext): ReviewExtension | undefi
       log.info({ url }, 'review UI listening');
     },
     async stop() {
+      live?.close();
       await server?.close();
     },
   };

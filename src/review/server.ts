@@ -1,13 +1,33 @@
 // The review server: built by a factory so tests use app.inject() without sockets.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import fastifyCookie from '@fastify/cookie';
+import fastifyRateLimit from '@fastify/rate-limit';
+import type { Bus } from '../bus.js';
+import type { ReviewConfig } from '../config/schema.js';
+import type { ComponentHealth } from '../health.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/index.js';
-import type { ComponentHealth } from '../health.js';
-import type { CameraStatus } from '../types.js';
+import type { CameraStatus, Thresholds } from '../types.js';
+import { registerAuth } from './auth.js';
+import type { LiveFrames } from './live.js';
+import { createReviewQueue, type ReviewQueue } from './queue.js';
+import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { inspectionRoutes } from './routes/inspections.js';
+import { liveRoutes } from './routes/live.js';
 import { pageRoutes } from './routes/page.js';
+import { settingsRoutes } from './routes/settings.js';
+import { statsRoutes } from './routes/stats.js';
+import { userRoutes } from './routes/users.js';
+import { createSseHub, type SseHub } from './sse.js';
+import { createUserStore, type UserStore } from './users.js';
+
+/** Built UI assets (vite build → dist/ui at the repository or install root). */
+export const DEFAULT_UI_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/ui');
 
 export interface ModelInfo {
   name: string;
@@ -15,29 +35,99 @@ export interface ModelInfo {
   task: string;
 }
 
+/** The part of LineControl the settings page uses. */
+export interface ThresholdControl {
+  thresholds(cameraId: string): Thresholds;
+  setThresholds(overrides: unknown, options: { cameraId?: string; source: string }): Record<string, Thresholds>;
+}
+
 export interface ReviewDeps {
   store: Store;
+  bus: Bus;
+  /** The `review` config section, with defaults. */
+  config: ReviewConfig;
   cameras: () => CameraStatus[];
   model: () => ModelInfo;
   metrics: Metrics;
+  /** Runtime thresholds; without it the settings routes answer 503. */
+  control?: ThresholdControl;
+  live?: LiveFrames;
   /** Health of the other components (IoT Hub, uploads, …). */
   components?: () => Record<string, ComponentHealth>;
+  /** Folder of the built UI; default dist/ui. */
+  uiDir?: string;
   log: Logger;
+  now?: () => number;
+}
+
+/** What the route plugins get: the deps plus the services built from them. */
+export interface ReviewContext extends ReviewDeps {
+  users: UserStore;
+  queue: ReviewQueue;
+  sse: SseHub;
+  uiDir: string;
 }
 
 export function buildReviewServer(deps: ReviewDeps): FastifyInstance {
-  const app = Fastify({ loggerInstance: deps.log.child({ module: 'review' }) as FastifyBaseLogger, 
-    // Per-request lines would flood the log at the page's refresh rate; errors are logged below.
+  const app = Fastify({
+    loggerInstance: deps.log.child({ module: 'review' }) as FastifyBaseLogger,
+    // Per-request lines would flood the log at the UI's refresh rate; errors are logged below.
     logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: deps.config.auth.trustProxy,
+    bodyLimit: 256 * 1024,
+    // Unknown fields are an error, not silently dropped (fastify's default strips them).
+    ajv: { customOptions: { removeAdditional: false } },
   });
+  const ctx: ReviewContext = {
+    ...deps,
+    users: createUserStore({ db: deps.store.db, now: deps.now }),
+    queue: createReviewQueue({ store: deps.store, now: deps.now }),
+    sse: createSseHub(),
+    uiDir: deps.uiDir ?? DEFAULT_UI_DIR,
+  };
+  if (!existsSync(path.join(ctx.uiDir, 'index.html'))) {
+    app.log.error({ uiDir: ctx.uiDir }, 'the review UI is not built (run `npm run build`); the API works, the page answers 503');
+  }
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
     const status = err.statusCode ?? 500;
     if (status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ err: { message: err.message, code: err.code } }, 'request rejected');
     void reply.status(status).send({ error: status >= 500 ? 'internal error' : err.message, code: err.code ?? 'ERROR' });
   });
-  void app.register(healthRoutes, deps);
-  void app.register(inspectionRoutes, deps);
-  void app.register(pageRoutes, deps);
+  // What open browsers hear about: every stored inspection (small summary), camera states,
+  // threshold changes from anywhere (UI, module twin), and new live frames (throttled).
+  const unsubscribe = [
+    deps.bus.on('inspection', ({ inspection, storedAt }) =>
+      ctx.sse.send('inspection', {
+        id: inspection.id,
+        cameraId: inspection.cameraId,
+        verdict: inspection.verdict,
+        score: inspection.score,
+        capturedAt: inspection.capturedAt,
+        storedAt,
+      }),
+    ),
+    deps.bus.on('cameraStatus', (status) => ctx.sse.send('cameraStatus', status)),
+    deps.bus.on('thresholds', ({ cameraId, thresholds }) => ctx.sse.send('thresholds', { cameraId, thresholds })),
+    deps.live?.onFrame((info) => ctx.sse.send('frame', info)) ?? (() => {}),
+  ];
+  // Open event streams would keep close() waiting for ever.
+  app.addHook('preClose', async () => {
+    for (const off of unsubscribe) off();
+    ctx.sse.close();
+  });
+
+  void app.register(fastifyCookie);
+  void app.register(fastifyRateLimit, { global: false });
+  // After the cookie plugin, so its hook has parsed the cookies when ours looks at them.
+  app.after(() => registerAuth(app, { users: ctx.users }));
+  void app.register(healthRoutes, ctx);
+  void app.register(authRoutes, ctx);
+  void app.register(inspectionRoutes, ctx);
+  void app.register(liveRoutes, ctx);
+  void app.register(statsRoutes, ctx);
+  void app.register(settingsRoutes, ctx);
+  void app.register(userRoutes, ctx);
+  void app.register(pageRoutes, ctx);
   return app;
 }

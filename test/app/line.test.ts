@@ -8,6 +8,7 @@ import { createApp, type App } from '../../src/app.js';
 import { parseConfig } from '../../src/config/index.js';
 import { createInferencer, loadModelPackage, type Inferencer } from '../../src/inference/index.js';
 import { silentLogger } from '../../src/log.js';
+import { createUserStore } from '../../src/review/index.js';
 import type { Inspection } from '../../src/types.js';
 import { makeFixtureVideo } from '../helpers/media.js';
 import { DEMO_MODEL, FIXTURES } from '../helpers/paths.js';
@@ -33,6 +34,8 @@ async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs
 describe('the line, end to end', () => {
   let app: App;
   const seen: Inspection[] = [];
+  // The review API needs a signed-in user or an API token (src/review/auth.ts).
+  let auth: { authorization: string };
 
   afterAll(async () => {
     await app?.stop();
@@ -48,6 +51,9 @@ describe('the line, end to end', () => {
     });
     app = await createApp({ config, baseDir: dir, log: silentLogger() });
     app.bus.on('inspection', ({ inspection }) => seen.push(inspection));
+    const users = createUserStore({ db: app.store.db });
+    await users.add({ name: 'ci', role: 'operator', password: 'ci-password' });
+    auth = { authorization: `Bearer ${users.createToken('ci', 'line test').token}` };
     await app.start();
     await until('two passes over the 12 fixture cells', () => seen.length >= 24);
 
@@ -67,25 +73,26 @@ describe('the line, end to end', () => {
 
     const base = app.reviewUrl!;
     expect(base).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    const list = (await (await fetch(`${base}/api/inspections?limit=5`)).json()) as { items: { id: string; imageUrl?: string }[] };
+    const list = (await (await fetch(`${base}/api/inspections?limit=5`, { headers: auth })).json()) as { items: { id: string; imageUrl?: string }[] };
     expect(list.items).toHaveLength(5);
-    const image = await fetch(`${base}${list.items[0]!.imageUrl}`);
+    const image = await fetch(`${base}${list.items[0]!.imageUrl}`, { headers: auth });
     expect(image.headers.get('content-type')).toBe('image/jpeg');
     expect((await sharp(Buffer.from(await image.arrayBuffer())).metadata()).width).toBe(300);
 
     const health = (await (await fetch(`${base}/healthz`)).json()) as { status: string; cameras: { state: string }[] };
     expect(health).toMatchObject({ status: 'ok', cameras: [{ state: 'online' }] });
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const metrics = await (await fetch(`${base}/metrics`, { headers: auth })).text();
     expect(metrics).toMatch(/visor_camera_frames_total\{camera="cells"\} [1-9]/);
     expect(metrics).toMatch(/visor_inspections_total\{camera="cells",verdict="\w+"\} [1-9]/);
     expect(metrics).toMatch(/visor_inference_seconds_count\{camera="cells"\} [1-9]/);
   });
 
   it('rejects bad API input with a 400 naming the problem', async () => {
-    const res = await fetch(`${app.reviewUrl}/api/inspections?limit=100000&verdict=maybe`);
+    const res = await fetch(`${app.reviewUrl}/api/inspections?limit=100000&verdict=maybe`, { headers: auth });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: string }).error).toMatch(/limit|verdict/);
-    expect((await fetch(`${app.reviewUrl}/api/inspections/00000000-0000-7000-8000-000000000000`)).status).toBe(404);
+    expect((await fetch(`${app.reviewUrl}/api/inspections/00000000-0000-7000-8000-000000000000`, { headers: auth })).status).toBe(404);
+    expect((await fetch(`${app.reviewUrl}/api/inspections?limit=5`)).status).toBe(401);
   });
 });
 

@@ -1,26 +1,29 @@
 /// <reference lib="dom" />
-// The page of recent inspections, in a real browser.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+// The review page in a real browser, over a seeded store: sign-in first, then the queue.
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBus } from '../../src/bus.js';
 import { parseConfig } from '../../src/config/index.js';
 import { newId } from '../../src/ids.js';
 import { silentLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics.js';
-import { buildReviewServer } from '../../src/review/index.js';
+import { buildReviewServer, createUserStore } from '../../src/review/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import type { CameraStatus, Inspection, Verdict } from '../../src/types.js';
 import { launchBrowser } from '../helpers/browser.js';
 import { FIXTURES } from '../helpers/paths.js';
+import { ensureUiBuilt } from './ui-build.js';
 
 let dir: string;
 let store: Store;
 let server: FastifyInstance;
 let url: string;
 let browser: Browser;
+const bus = createBus(silentLogger());
 const cameras: CameraStatus[] = [
   { cameraId: 'cells', state: 'online', framesIn: 42, framesDropped: 3, framesCorrupt: 0, reconnects: 0 },
   { cameraId: 'dock', state: 'reconnecting', lastError: 'connection refused', framesIn: 0, framesDropped: 0, framesCorrupt: 0, reconnects: 2 },
@@ -44,17 +47,22 @@ function inspection(verdict: Verdict, score: number, seq: number): Inspection {
 }
 
 beforeAll(async () => {
+  const uiDir = await ensureUiBuilt();
   dir = await mkdtemp(path.join(os.tmpdir(), 'visor-page-'));
   store = openStore({ config: parseConfig({ cameras: [{ id: 'x', source: 'x' }] }).store, dataDir: dir, log: silentLogger() });
   const jpeg = await import('sharp').then(({ default: sharp }) => sharp(path.join(FIXTURES, 'cell0020.png')).jpeg().toBuffer());
   store.save(inspection('ok', 0.4, 1));
   store.save(inspection('defect', 1.7, 2), { image: jpeg });
   store.save(inspection('uncertain', 0.9, 3), { image: jpeg });
+  await createUserStore({ db: store.db }).add({ name: 'olga', role: 'operator', password: 'olga-password' });
   server = buildReviewServer({
     store,
+    bus,
+    config: parseConfig({ cameras: [{ id: 'x', source: 'x' }] }).review,
     cameras: () => cameras,
     model: () => ({ name: 'elpv-cells', version: '0.1.0', task: 'anomaly' }),
     metrics: createMetrics({ cameras: () => cameras, defaultMetrics: false }),
+    uiDir,
     log: silentLogger(),
   });
   url = await server.listen({ host: '127.0.0.1', port: 0 });
@@ -69,36 +77,39 @@ afterAll(async () => {
 });
 
 describe('review page', () => {
-  it('shows recent inspections newest first, with their images and the camera states', async () => {
+  it('shows only a sign-in form to a visitor, and no images', async () => {
     const page = await browser.newPage();
     await page.goto(url);
-    await page.waitForSelector('figure.inspection');
-    const figures = await page.$$eval('figure.inspection', (els) => els.map((e) => ({ cls: e.className, text: e.textContent ?? '' })));
-    expect(figures.map((f) => f.cls)).toEqual(['inspection uncertain', 'inspection defect', 'inspection ok']);
-    expect(figures[1]!.text).toMatch(/defect\s*1\.700/i);
-    expect(figures[2]!.text).toContain('no image stored');
-    // Images really load (the browser decoded them).
-    await page.waitForFunction(() => Array.from(document.querySelectorAll("figure img")).every((i) => (i as HTMLImageElement).naturalWidth > 0));
-    const widths = await page.$$eval('figure img', (imgs) => imgs.map((i) => (i as HTMLImageElement).naturalWidth));
-    expect(widths).toEqual([300, 300]);
-    expect(await page.textContent('[data-camera="dock"]')).toContain('reconnecting');
-    expect(await page.textContent('#counts')).toBe('ok 1 · uncertain 1 · defect 1');
+    await page.waitForSelector('form.login');
+    expect(await page.$$('img')).toHaveLength(0);
+    expect(await page.textContent('form.login')).not.toContain('first admin');
     await page.close();
   });
 
-  it('a new inspection appears without reloading', async () => {
+  it('after sign-in, shows flagged inspections newest first with their images, and new ones without reloading', async () => {
     const page = await browser.newPage();
     await page.goto(url);
+    await page.fill('input[name=name]', 'olga');
+    await page.fill('input[name=password]', 'olga-password');
+    await page.click('button[type=submit]');
     await page.waitForSelector('figure.inspection');
+    const figures = await page.$$eval('figure.inspection', (els) => els.map((e) => ({ cls: e.className, text: e.textContent ?? '' })));
+    expect(figures.map((f) => f.cls.split(' ').slice(0, 3).join(' '))).toEqual(['card inspection uncertain', 'card inspection defect']);
+    expect(figures[1]!.text).toMatch(/defect\s*1\.700/i);
+    await page.waitForFunction(() => Array.from(document.querySelectorAll('figure img')).every((i) => (i as HTMLImageElement).naturalWidth > 0));
+    expect(await page.$$eval('figure img', (imgs) => imgs.map((i) => (i as HTMLImageElement).naturalWidth))).toEqual([300, 300]);
+
     const fresh = store.save(inspection('defect', 2.5, 4));
+    bus.emit('inspection', { inspection: fresh, frame: undefined as never, output: { score: 2.5 }, storedAt: Date.now(), requested: false });
     await page.waitForSelector(`figure[data-id="${fresh.id}"]`, { timeout: 10_000 });
+    await page.goto(`${url}/#/live`);
+    await expect.poll(() => page.textContent('[data-camera="dock"] .state')).toBe('reconnecting');
     await page.close();
   });
 
   it('serves the page with a content security policy and never an image outside the data folder', async () => {
     const res = await fetch(url);
     expect(res.headers.get('content-security-policy')).toContain("default-src 'self'");
-    expect((await fetch(`${url}/api/inspections/..%2F..%2Fvisor.db/image`)).status).toBe(400);
-    await expect(readFile(path.join(dir, 'visor.db'))).resolves.toBeTruthy();
+    expect((await fetch(`${url}/api/inspections/..%2F..%2Fvisor.db/image`)).status).toBe(401);
   });
 });

@@ -1,58 +1,54 @@
-import type { FastifyPluginAsync } from 'fastify';
-import type { ReviewDeps } from '../server.js';
+// The single-page UI, built by vite into dist/ui (`npm run build`). The shell and its assets
+// are public (they hold no data); everything they show comes from the signed-in API.
+import { createReadStream, existsSync } from 'node:fs';
+import path from 'node:path';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import type { ReviewContext } from '../server.js';
 
-// A plain page of recent inspections; the full review UI is its own piece of work.
-// It renders from the JSON API, so what it shows is what the API serves.
-const PAGE = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Visor</title>
-<style>
-  body { font: 14px/1.4 system-ui, sans-serif; margin: 0; background: #111; color: #eee; }
-  header { padding: 12px 16px; background: #1c1c1c; display: flex; gap: 24px; align-items: baseline; flex-wrap: wrap; }
-  h1 { font-size: 18px; margin: 0; }
-  .cam { padding: 2px 8px; border-radius: 4px; background: #333; }
-  .online { color: #7d7; } .reconnecting, .starting { color: #dd7; } .offline, .stopped { color: #e77; }
-  main { display: grid; grid-template-columns: repeat(auto-fill, minmax(180px, 1fr)); gap: 12px; padding: 16px; }
-  figure { margin: 0; background: #1c1c1c; border-radius: 6px; overflow: hidden; border: 2px solid transparent; }
-  figure.defect { border-color: #e55; } figure.uncertain { border-color: #db3; }
-  figure img { width: 100%; aspect-ratio: 1; object-fit: contain; background: #000; display: block; }
-  figure .noimg { aspect-ratio: 1; display: grid; place-items: center; color: #777; }
-  figcaption { padding: 6px 8px; font-size: 12px; }
-  .verdict { font-weight: 600; text-transform: uppercase; }
-</style>
-</head>
-<body>
-<header><h1>Visor</h1><span id="model"></span><span id="cameras"></span><span id="counts"></span></header>
-<main id="list" aria-live="polite"></main>
-<script>
-const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
-async function refresh() {
-  const [status, list] = await Promise.all([fetch('/api/status').then((r) => r.json()), fetch('/api/inspections?limit=60').then((r) => r.json())]);
-  document.getElementById('model').textContent = 'model ' + status.model.name + ' ' + status.model.version;
-  document.getElementById('cameras').innerHTML = status.cameras.map((c) =>
-    '<span class="cam ' + esc(c.state) + '" data-camera="' + esc(c.cameraId) + '">' + esc(c.cameraId) + ': ' + esc(c.state) + ' · ' + c.framesIn + ' frames · ' + c.framesDropped + ' dropped</span>').join(' ');
-  document.getElementById('counts').textContent = 'ok ' + status.counts.ok + ' · uncertain ' + status.counts.uncertain + ' · defect ' + status.counts.defect;
-  document.getElementById('list').innerHTML = list.items.map((i) => {
-    const src = i.overlayUrl || i.imageUrl;
-    const img = src ? '<img loading="lazy" alt="' + esc(i.verdict) + ' frame" src="' + esc(src) + '">' : '<div class="noimg">no image stored</div>';
-    return '<figure class="inspection ' + esc(i.verdict) + '" data-id="' + esc(i.id) + '">' + img + '<figcaption><span class="verdict">' + esc(i.verdict) +
-      '</span> ' + i.score.toFixed(3) + '<br>' + esc(i.cameraId) + ' #' + i.frameSeq + '<br>' + new Date(i.capturedAt).toLocaleTimeString() + '</figcaption></figure>';
-  }).join('');
+const CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' blob: data:",
+  "connect-src 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+].join('; ');
+
+const TYPES: Record<string, string> = {
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.woff2': 'font/woff2',
+  '.map': 'application/json',
+};
+
+// One path segment, no leading dot: "../" cannot be expressed.
+const AssetParams = Type.Object({ file: Type.String({ pattern: '^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$' }) });
+
+function secure(reply: FastifyReply): FastifyReply {
+  return reply.header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer').header('x-frame-options', 'DENY');
 }
-refresh().catch(console.error);
-setInterval(() => refresh().catch(console.error), 2000);
-</script>
-</body>
-</html>`;
 
-export const pageRoutes: FastifyPluginAsync<ReviewDeps> = async (app) => {
-  app.get('/', async (_request, reply) =>
-    reply
-      .type('text/html; charset=utf-8')
-      .header('content-security-policy', "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline'; img-src 'self'")
-      .send(PAGE),
-  );
+export const pageRoutes: FastifyPluginAsync<ReviewContext> = async (app, ctx) => {
+  const index = path.join(ctx.uiDir, 'index.html');
+  const assets = path.join(ctx.uiDir, 'assets');
+
+  app.get('/', { config: { access: 'public' } }, async (_request, reply) => {
+    secure(reply).header('content-security-policy', CSP).header('cache-control', 'no-cache');
+    if (!existsSync(index))
+      return reply.status(503).type('text/plain; charset=utf-8').send('The review UI is not built. Run `npm run build` in the Visor folder, then restart.\n');
+    return reply.type('text/html; charset=utf-8').send(createReadStream(index));
+  });
+
+  app.get<{ Params: Static<typeof AssetParams> }>('/assets/:file', { config: { access: 'public' }, schema: { params: AssetParams } }, async (request, reply) => {
+    const file = path.join(assets, request.params.file);
+    const type = TYPES[path.extname(file)];
+    if (!type || path.dirname(file) !== assets || !existsSync(file)) return reply.status(404).send({ error: 'not found', code: 'NOT_FOUND' });
+    // Vite puts a content hash in every asset name: cache for good.
+    return secure(reply).type(type).header('cache-control', 'public, max-age=31536000, immutable').send(createReadStream(file));
+  });
 };

@@ -1,0 +1,55 @@
+/// <reference lib="dom" />
+import { h } from 'preact';
+import { useState } from 'preact/hooks';
+import { api } from './api.js';
+
+/** Sign-in, or on a fresh local install, creating the first admin. */
+export function LoginPage({ setup, onSignedIn }: { setup: boolean; onSignedIn: () => void }) {
+  const [name, setName] = useState(setup ? 'admin' : '');
+  const [password, setPassword] = useState('');
+  const [again, setAgain] = useState('');
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setError('');
+    if (setup && password !== again) return setError('The passwords differ.');
+    setBusy(true);
+    try {
+      await api(setup ? '/api/auth/setup' : '/api/auth/login', { method: 'POST', body: { name, password } });
+      onSignedIn();
+    } catch (err) {
+      setError((err as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return h(
+    'form',
+    { class: 'login', onSubmit: submit },
+    h('h1', null, 'Visor review'),
+    setup
+      ? h('p', { class: 'hint' }, 'No user exists yet. Create the first admin for this device (offered only on this machine, while no user exists).')
+      : null,
+    h('label', null, 'User name', h('input', { name: 'name', autocomplete: 'username', required: true, value: name, onInput: (e: Event) => setName((e.target as HTMLInputElement).value) })),
+    h(
+      'label',
+      null,
+      'Password',
+      h('input', {
+        name: 'password',
+        type: 'password',
+        autocomplete: setup ? 'new-password' : 'current-password',
+        required: true,
+        minLength: setup ? 8 : 1,
+        value: password,
+        onInput: (e: Event) => setPassword((e.target as HTMLInputElement).value),
+      }),
+    ),
+    setup
+      ? h('label', null, 'Password again', h('input', { name: 'again', type: 'password', autocomplete: 'new-password', required: true, value: again, onInput: (e: Event) => setAgain((e.target as HTMLInputElement).value) }))
+      : null,
+    error ? h('p', { class: 'error', role: 'alert' }, error) : null,
+    h('button', { type: 'submit', disabled: busy }, setup ? 'Create admin and sign in' : 'Sign in'),
+  );
+}

@@ -1,0 +1,602 @@
+// The review API through app.inject(): auth, roles, CSRF, validation, the queue, verdicts, settings, users.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBus, type Bus } from '../../src/bus.js';
+import { parseConfig, type ReviewConfig } from '../../src/config/index.js';
+import { newId } from '../../src/ids.js';
+import { silentLogger } from '../../src/log.js';
+import { createMetrics } from '../../src/metrics.js';
+import { buildReviewServer, createLiveFrames, createUserStore, type ThresholdControl } from '../../src/review/index.js';
+import { openStore, type Store } from '../../src/store/index.js';
+import type { CameraStatus, Inspection, Thresholds, Verdict } from '../../src/types.js';
+import type { ReviewEvent } from '../../src/bus.js';
+import { FIXTURES } from '../helpers/paths.js';
+import { ensureUiBuilt } from './ui-build.js';
+
+const cameras: CameraStatus[] = [
+  { cameraId: 'cells', state: 'online', framesIn: 10, framesDropped: 1, framesCorrupt: 0, reconnects: 0 },
+  { cameraId: 'dock', state: 'reconnecting', framesIn: 0, framesDropped: 0, framesCorrupt: 0, reconnects: 2 },
+];
+const PASSWORDS = { admin: 'admin-pass-1', engineer: 'engineer-pass', operator: 'operator-pass' };
+
+let dir: string;
+let store: Store;
+let bus: Bus;
+let jpeg: Buffer;
+const reviews: ReviewEvent[] = [];
+const inspections: Inspection[] = [];
+const thresholds = new Map<string, Thresholds>([
+  ['cells', { defect: 1, uncertainBand: 0.2 }],
+  ['dock', { defect: 1, uncertainBand: 0.2 }],
+]);
+// Thresholds at runtime (LineControl's part the UI uses), validated like the real one.
+const control: ThresholdControl = {
+  thresholds: (id) => thresholds.get(id)!,
+  setThresholds(overrides, { cameraId }) {
+    const o = overrides as Partial<Thresholds>;
+    thresholds.set(cameraId!, { ...thresholds.get(cameraId!)!, ...o });
+    return Object.fromEntries(thresholds);
+  },
+};
+
+function reviewConfig(review: Record<string, unknown> = {}): ReviewConfig {
+  return parseConfig({ cameras: [{ id: 'cells', source: 'x' }], review }).review;
+}
+
+function build(config = reviewConfig(), extra: { uiDir?: string } = {}): FastifyInstance {
+  return buildReviewServer({
+    store,
+    bus,
+    config,
+    control,
+    live: createLiveFrames({ bus, minIntervalMs: 0 }),
+    cameras: () => cameras,
+    model: () => ({ name: 'elpv-cells', version: '0.1.0', task: 'anomaly' }),
+    metrics: createMetrics({ cameras: () => cameras, defaultMetrics: false }),
+    uiDir: extra.uiDir ?? path.join(dir, 'no-ui'),
+    log: silentLogger(),
+  });
+}
+
+function inspection(verdict: Verdict, score: number, seq: number, at: number, camera = 'cells', version = '0.1.0'): Inspection {
+  return {
+    id: newId(at),
+    cameraId: camera,
+    frameSeq: seq,
+    capturedAt: at,
+    inferredAt: at + 5,
+    decidedAt: at + 6,
+    verdict,
+    score,
+    model: { name: 'elpv-cells', version, task: 'anomaly' },
+    thresholds: { defect: 1, uncertainBand: 0.2 },
+    timings: { queueMs: 1, preprocessMs: 1, inferenceMs: 3, postprocessMs: 1 },
+  };
+}
+
+interface Session {
+  cookie: string;
+  csrf: string;
+}
+
+async function signIn(app: FastifyInstance, name: keyof typeof PASSWORDS): Promise<Session> {
+  const res = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { name, password: PASSWORDS[name] } });
+  expect(res.statusCode).toBe(200);
+  return { cookie: String(res.headers['set-cookie']).split(';')[0]!, csrf: res.json<{ csrf: string }>().csrf };
+}
+
+const as = (s: Session, csrf = true) => ({ cookie: s.cookie, ...(csrf ? { 'x-csrf-token': s.csrf } : {}) });
+
+const T0 = Date.UTC(2026, 0, 5, 8, 0, 0);
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'visor-review-api-'));
+  store = openStore({ config: parseConfig({ cameras: [{ id: 'x', source: 'x' }] }).store, dataDir: dir, log: silentLogger() });
+  bus = createBus(silentLogger());
+  bus.on('review', (r) => reviews.push(r));
+  jpeg = await sharp(path.join(FIXTURES, 'cell0020.png')).jpeg().toBuffer();
+  // 60 inspections a minute apart: every 3rd a defect, every 3rd+1 uncertain, the rest ok; the last 10 on "dock" with another model.
+  for (let i = 0; i < 60; i++) {
+    const verdict: Verdict = i % 3 === 0 ? 'defect' : i % 3 === 1 ? 'uncertain' : 'ok';
+    const score = verdict === 'defect' ? 1 + i / 100 : verdict === 'uncertain' ? 0.8 + i / 1000 : 0.3 + i / 1000;
+    const camera = i >= 50 ? 'dock' : 'cells';
+    inspections.push(store.save(inspection(verdict, score, i, T0 + i * 60_000, camera, i >= 50 ? '0.2.0' : '0.1.0'), verdict === 'ok' ? undefined : { image: jpeg, overlay: jpeg }));
+  }
+  const users = createUserStore({ db: store.db });
+  for (const role of ['admin', 'engineer', 'operator'] as const) await users.add({ name: role, role, password: PASSWORDS[role] });
+});
+
+afterAll(async () => {
+  store?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('authentication', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = build();
+    await app.ready();
+  });
+  afterAll(() => app.close());
+
+  it('answers 401 on every route but /healthz, the page shell and sign-in', async () => {
+    const id = inspections[0]!.id;
+    const routes: [string, string][] = [
+      ['GET', '/api/inspections'],
+      ['GET', `/api/inspections/${id}`],
+      ['GET', `/api/inspections/${id}/neighbours`],
+      ['GET', `/api/inspections/${id}/image`],
+      ['GET', `/api/inspections/${id}/overlay`],
+      ['GET', '/api/status'],
+      ['GET', '/api/filters'],
+      ['GET', '/api/events'],
+      ['GET', '/api/live'],
+      ['GET', '/api/live/cells/frame.jpg'],
+      ['GET', '/api/stats'],
+      ['GET', '/api/settings/thresholds'],
+      ['POST', '/api/settings/thresholds/cells/preview'],
+      ['PUT', '/api/settings/thresholds/cells'],
+      ['GET', '/api/audit'],
+      ['GET', '/api/users'],
+      ['POST', '/api/users'],
+      ['PATCH', '/api/users/operator'],
+      ['GET', '/api/tokens'],
+      ['POST', '/api/tokens'],
+      ['DELETE', '/api/tokens/1'],
+      ['POST', '/api/reviews'],
+      ['POST', '/api/reviews/undo'],
+      ['POST', '/api/auth/logout'],
+      ['GET', '/metrics'],
+    ];
+    for (const [method, url] of routes) {
+      const res = await app.inject({ method: method as 'GET', url, payload: method === 'GET' ? undefined : {} });
+      expect([url, res.statusCode]).toEqual([url, 401]);
+      // A cookie that is not a session is no better.
+      const forged = await app.inject({ method: method as 'GET', url, headers: { cookie: 'visor_session=forged' }, payload: method === 'GET' ? undefined : {} });
+      expect([url, forged.statusCode]).toEqual([url, 401]);
+    }
+    expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/api/auth/state' })).json()).toEqual({ setupAvailable: false });
+  });
+
+  it('sets an HttpOnly, SameSite=Strict session cookie; Secure when configured; refuses wrong passwords alike', async () => {
+    const ok = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { name: 'operator', password: PASSWORDS.operator } });
+    const cookie = String(ok.headers['set-cookie']);
+    expect(cookie).toMatch(/^visor_session=[\w-]{40,};/);
+    expect(cookie).toContain('HttpOnly');
+    expect(cookie).toContain('SameSite=Strict');
+    expect(cookie).not.toContain('Secure');
+    const wrong = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { name: 'operator', password: 'nope-nope' } });
+    const nobody = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { name: 'nobody', password: 'nope-nope' } });
+    expect([wrong.statusCode, nobody.statusCode]).toEqual([401, 401]);
+    expect(wrong.json()).toEqual(nobody.json());
+    // Only a hash of the cookie is stored.
+    const token = cookie.split(';')[0]!.split('=')[1]!;
+    expect(store.db.prepare('SELECT COUNT(*) FROM sessions WHERE token_hash = ?').pluck().get(token)).toBe(0);
+
+    const secure = build(reviewConfig({ auth: { secureCookies: 'always' } }));
+    const res = await secure.inject({ method: 'POST', url: '/api/auth/login', payload: { name: 'operator', password: PASSWORDS.operator } });
+    expect(String(res.headers['set-cookie'])).toContain('Secure');
+    await secure.close();
+  });
+
+  it('limits sign-in attempts per client address', async () => {
+    const limited = build(reviewConfig({ auth: { loginAttemptsPerMinute: 3 } }));
+    const codes: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await limited.inject({ method: 'POST', url: '/api/auth/login', remoteAddress: '10.0.0.9', payload: { name: 'operator', password: 'guess-' + i } });
+      codes.push(res.statusCode);
+    }
+    expect(codes).toEqual([401, 401, 401, 429, 429]);
+    // Even the right password waits out the window; another address is not affected.
+    expect((await limited.inject({ method: 'POST', url: '/api/auth/login', remoteAddress: '10.0.0.9', payload: { name: 'operator', password: PASSWORDS.operator } })).statusCode).toBe(429);
+    expect((await limited.inject({ method: 'POST', url: '/api/auth/login', remoteAddress: '10.0.0.10', payload: { name: 'operator', password: PASSWORDS.operator } })).statusCode).toBe(200);
+    await limited.close();
+  });
+
+  it('requires the CSRF token on state-changing requests made with a session', async () => {
+    const s = await signIn(app, 'operator');
+    const body = { ids: [inspections[3]!.id], decision: 'needs-expert' };
+    expect((await app.inject({ method: 'POST', url: '/api/reviews', headers: as(s, false), payload: body })).statusCode).toBe(403);
+    expect((await app.inject({ method: 'POST', url: '/api/reviews', headers: { ...as(s, false), 'x-csrf-token': 'x'.repeat(32) }, payload: body })).statusCode).toBe(403);
+    expect((await app.inject({ method: 'POST', url: '/api/reviews', headers: as(s), payload: body })).statusCode).toBe(200);
+    await app.inject({ method: 'POST', url: '/api/reviews/undo', headers: as(s), payload: { ids: body.ids } });
+  });
+
+  it('signs out: the session no longer works', async () => {
+    const s = await signIn(app, 'operator');
+    expect((await app.inject({ method: 'POST', url: '/api/auth/logout', headers: as(s) })).statusCode).toBe(204);
+    expect((await app.inject({ url: '/api/status', headers: as(s) })).statusCode).toBe(401);
+  });
+
+  it('accepts API tokens without CSRF, until revoked; /metrics too', async () => {
+    const admin = await signIn(app, 'admin');
+    const created = await app.inject({ method: 'POST', url: '/api/tokens', headers: as(admin), payload: { user: 'operator', label: 'mes' } });
+    expect(created.statusCode).toBe(201);
+    const { id, token } = created.json<{ id: number; token: string }>();
+    expect(token).toMatch(/^visor_[\w-]{40,}$/);
+    const bearer = { authorization: `Bearer ${token}` };
+    expect((await app.inject({ url: '/metrics', headers: bearer })).body).toContain('visor_camera_frames_total');
+    expect((await app.inject({ method: 'POST', url: '/api/reviews', headers: bearer, payload: { ids: [inspections[6]!.id], decision: 'needs-expert' } })).statusCode).toBe(200);
+    // It acts with its user's role.
+    expect((await app.inject({ url: '/api/users', headers: bearer })).statusCode).toBe(403);
+    expect((await app.inject({ method: 'DELETE', url: `/api/tokens/${id}`, headers: as(admin) })).statusCode).toBe(204);
+    expect((await app.inject({ url: '/api/status', headers: bearer })).statusCode).toBe(401);
+    expect((await app.inject({ url: '/api/status', headers: { authorization: 'Bearer visor_made-up' } })).statusCode).toBe(401);
+    expect(reviews.at(-1)).toMatchObject({ inspectionId: inspections[6]!.id, decision: 'needs-expert', user: 'operator' });
+  });
+
+  it('serves /metrics without auth only when publicMetrics is set', async () => {
+    const open = build(reviewConfig({ auth: { publicMetrics: true } }));
+    expect((await open.inject({ url: '/metrics' })).statusCode).toBe(200);
+    await open.close();
+  });
+});
+
+describe('first admin on a fresh install', () => {
+  let freshDir: string;
+  let fresh: Store;
+  beforeAll(async () => {
+    freshDir = await mkdtemp(path.join(os.tmpdir(), 'visor-review-setup-'));
+    fresh = openStore({ config: parseConfig({ cameras: [{ id: 'x', source: 'x' }] }).store, dataDir: freshDir, log: silentLogger() });
+  });
+  afterAll(async () => {
+    fresh.close();
+    await rm(freshDir, { recursive: true, force: true });
+  });
+  const make = (review: Record<string, unknown> = {}) =>
+    buildReviewServer({
+      store: fresh,
+      bus: createBus(silentLogger()),
+      config: reviewConfig(review),
+      cameras: () => cameras,
+      model: () => ({ name: 'm', version: '1', task: 'anomaly' }),
+      metrics: createMetrics({ cameras: () => [], defaultMetrics: false }),
+      log: silentLogger(),
+    });
+
+  it('is offered only from this machine, while bound to loopback, and only once', async () => {
+    const app = make();
+    const payload = { name: 'boss', password: 'first-admin-pw' };
+    expect((await app.inject({ url: '/api/auth/state', remoteAddress: '192.168.1.20' })).json()).toEqual({ setupAvailable: false });
+    expect((await app.inject({ method: 'POST', url: '/api/auth/setup', remoteAddress: '192.168.1.20', payload })).statusCode).toBe(403);
+    const exposed = make({ host: '0.0.0.0' });
+    expect((await exposed.inject({ method: 'POST', url: '/api/auth/setup', payload })).statusCode).toBe(403);
+    const off = make({ auth: { firstAdminSetup: false } });
+    expect((await off.inject({ method: 'POST', url: '/api/auth/setup', payload })).statusCode).toBe(403);
+    expect((await app.inject({ method: 'POST', url: '/api/auth/setup', payload: { name: 'boss', password: 'short' } })).statusCode).toBe(400);
+
+    expect((await app.inject({ url: '/api/auth/state' })).json()).toEqual({ setupAvailable: true });
+    const res = await app.inject({ method: 'POST', url: '/api/auth/setup', payload });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ user: { name: 'boss', role: 'admin' } });
+    expect(String(res.headers['set-cookie'])).toContain('HttpOnly');
+    expect((await app.inject({ method: 'POST', url: '/api/auth/setup', payload: { name: 'other', password: 'second-admin' } })).statusCode).toBe(403);
+    expect(fresh.db.prepare("SELECT user, action FROM audit WHERE action = 'user.setup'").get()).toEqual({ user: 'boss', action: 'user.setup' });
+    await Promise.all([app.close(), exposed.close(), off.close()]);
+  });
+});
+
+describe('roles', () => {
+  let app: FastifyInstance;
+  const s: Record<string, Session> = {};
+  beforeAll(async () => {
+    app = build();
+    for (const role of ['admin', 'engineer', 'operator'] as const) s[role] = await signIn(app, role);
+  });
+  afterAll(() => app.close());
+
+  it('operator reviews; engineer also sets thresholds; admin also manages users', async () => {
+    const cases: [string, string, string, unknown, Record<string, number>][] = [
+      ['GET', '/api/inspections', '', undefined, { operator: 200, engineer: 200, admin: 200 }],
+      ['GET', '/api/settings/thresholds', '', undefined, { operator: 403, engineer: 200, admin: 200 }],
+      ['POST', '/api/settings/thresholds/cells/preview', '', { thresholds: { defect: 1, uncertainBand: 0.2 } }, { operator: 403, engineer: 200, admin: 200 }],
+      ['GET', '/api/audit', '', undefined, { operator: 403, engineer: 200, admin: 200 }],
+      ['GET', '/api/users', '', undefined, { operator: 403, engineer: 403, admin: 200 }],
+      ['GET', '/api/tokens', '', undefined, { operator: 403, engineer: 403, admin: 200 }],
+      ['POST', '/api/users', '', { name: 'x1', role: 'admin', password: 'whatever-1' }, { operator: 403, engineer: 403 }],
+    ];
+    for (const [method, url, , payload, expected] of cases) {
+      for (const [role, code] of Object.entries(expected)) {
+        const res = await app.inject({ method: method as 'GET', url, headers: as(s[role]!), payload: payload as object });
+        expect([method, url, role, res.statusCode]).toEqual([method, url, role, code]);
+      }
+    }
+  });
+});
+
+describe('queue', () => {
+  let app: FastifyInstance;
+  let s: Session;
+  beforeAll(async () => {
+    app = build();
+    s = await signIn(app, 'operator');
+  });
+  afterAll(() => app.close());
+  const list = async (q: string) => {
+    const res = await app.inject({ url: `/api/inspections?${q}`, headers: as(s) });
+    expect([q, res.statusCode]).toEqual([q, 200]);
+    return res.json<{ items: (Inspection & { imageUrl?: string; review?: { decision: string } })[]; next?: string }>();
+  };
+
+  it('lists flagged inspections newest first and pages them with a cursor, without gaps or repeats', async () => {
+    const flagged = inspections.filter((i) => i.verdict !== 'ok').reverse();
+    const seen: string[] = [];
+    let next: string | undefined;
+    do {
+      const page = await list(`verdict=flagged&limit=7${next ? `&before=${next}` : ''}`);
+      seen.push(...page.items.map((i) => i.id));
+      next = page.next;
+    } while (next);
+    expect(seen).toEqual(flagged.map((i) => i.id));
+    const first = (await list('verdict=flagged&limit=1')).items[0]!;
+    expect(first.imageUrl).toBe(`/api/inspections/${first.id}/image`);
+    expect(first).not.toHaveProperty('imagePath');
+  });
+
+  it('filters by camera, verdict, score range, time, model and review state', async () => {
+    const ids = (items: { id: string }[]) => items.map((i) => i.id);
+    const expectIds = (items: { id: string }[], pick: (i: Inspection) => boolean) => expect(ids(items)).toEqual(inspections.filter(pick).reverse().map((i) => i.id));
+    expectIds((await list('verdict=flagged&camera=dock')).items, (i) => i.verdict !== 'ok' && i.cameraId === 'dock');
+    expectIds((await list('verdict=uncertain&limit=500')).items, (i) => i.verdict === 'uncertain');
+    // A score range below the defect threshold: the uncertain ones, and with all verdicts the near-misses too.
+    expectIds((await list('verdict=flagged&minScore=0.8&maxScore=0.99')).items, (i) => i.verdict !== 'ok' && i.score >= 0.8 && i.score <= 0.99);
+    expectIds((await list('verdict=all&minScore=0.33&maxScore=0.99&limit=500')).items, (i) => i.score >= 0.33 && i.score <= 0.99);
+    expectIds((await list(`verdict=all&from=${T0 + 10 * 60_000}&to=${T0 + 20 * 60_000}`)).items, (i) => i.capturedAt >= T0 + 10 * 60_000 && i.capturedAt <= T0 + 20 * 60_000);
+    expectIds((await list('verdict=all&model=0.2.0')).items, (i) => i.model.version === '0.2.0');
+
+    const target = inspections[9]!;
+    const op = await signIn(app, 'operator');
+    await app.inject({ method: 'POST', url: '/api/reviews', headers: as(op), payload: { ids: [target.id], decision: 'confirmed' } });
+    expect(ids((await list('verdict=flagged&review=confirmed')).items)).toEqual([target.id]);
+    expect(ids((await list('verdict=flagged&review=unreviewed&limit=500')).items)).not.toContain(target.id);
+    await app.inject({ method: 'POST', url: '/api/reviews/undo', headers: as(op), payload: { ids: [target.id] } });
+    expect(ids((await list('verdict=flagged&review=unreviewed&limit=500')).items)).toContain(target.id);
+  });
+
+  it('rejects bad query parameters with a 400 naming them', async () => {
+    for (const q of ['limit=0', 'limit=501', 'verdict=maybe', 'before=../../etc', 'camera=Bad%20Cam', 'minScore=abc', 'review=later', 'from=-5', 'extra=1']) {
+      const res = await app.inject({ url: `/api/inspections?${q}`, headers: as(s) });
+      expect([q, res.statusCode]).toEqual([q, 400]);
+      expect(res.json<{ error: string }>().error).toMatch(new RegExp(`${q.split('=')[0]}|additional properties`));
+    }
+    expect((await app.inject({ url: '/api/inspections/not-an-id', headers: as(s) })).statusCode).toBe(400);
+    expect((await app.inject({ url: '/api/inspections/00000000-0000-7000-8000-000000000000', headers: as(s) })).statusCode).toBe(404);
+    expect((await app.inject({ url: '/api/stats?from=10&to=5', headers: as(s) })).statusCode).toBe(400);
+  });
+
+  it('serves images only through the stored row: path traversal gets nowhere', async () => {
+    const flagged = inspections.find((i) => i.verdict === 'defect')!;
+    const ok = await app.inject({ url: `/api/inspections/${flagged.id}/image`, headers: as(s) });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.headers['content-type']).toBe('image/jpeg');
+    expect(ok.rawPayload.subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
+    for (const url of [
+      `/api/inspections/..%2F..%2Fvisor.db/image`,
+      `/api/inspections/${flagged.id}/..%2F..%2Fvisor.db`,
+      `/api/inspections/${flagged.id}/image%00`,
+      `/api/inspections/%2e%2e/image`,
+      `/api/live/..%2F..%2Fvisor.db/frame.jpg`,
+      `/assets/..%2F..%2Fvisor.db`,
+      `/assets/.env`,
+    ]) {
+      const res = await app.inject({ url, headers: as(s) });
+      // Refused by the schema (400), or matching no route at all (404): never a file.
+      expect([url, [400, 404].includes(res.statusCode)]).toEqual([url, true]);
+      expect(res.headers['content-type']).toMatch(/^application\/json/);
+    }
+    // A row whose path was tampered with to point outside the images folder is refused too.
+    const victim = inspections.find((i) => i.verdict === 'uncertain')!;
+    store.db.prepare('UPDATE inspections SET image_path = ? WHERE id = ?').run('images/../visor.db', victim.id);
+    expect((await app.inject({ url: `/api/inspections/${victim.id}/image`, headers: as(s) })).statusCode).toBe(404);
+    store.db.prepare('UPDATE inspections SET image_path = ? WHERE id = ?').run(victim.imagePath, victim.id);
+    const ok2 = inspections.find((i) => i.verdict === 'ok')!;
+    expect((await app.inject({ url: `/api/inspections/${ok2.id}/image`, headers: as(s) })).statusCode).toBe(404);
+  });
+
+  it('shows one inspection with its history and neighbours from the same camera', async () => {
+    const mid = inspections[20]!;
+    const res = await app.inject({ url: `/api/inspections/${mid.id}/neighbours?count=2`, headers: as(s) });
+    expect(res.json()).toMatchObject({ before: [{ id: inspections[19]!.id }, { id: inspections[18]!.id }], after: [{ id: inspections[21]!.id }, { id: inspections[22]!.id }] });
+    expect((await app.inject({ url: `/api/inspections/${mid.id}/neighbours?count=99`, headers: as(s) })).statusCode).toBe(400);
+    const detail = await app.inject({ url: `/api/inspections/${mid.id}`, headers: as(s) });
+    expect(detail.json()).toMatchObject({ id: mid.id, score: mid.score, thresholds: mid.thresholds, history: [] });
+  });
+});
+
+describe('verdicts', () => {
+  let app: FastifyInstance;
+  let s: Session;
+  beforeAll(async () => {
+    app = build();
+    s = await signIn(app, 'operator');
+  });
+  afterAll(() => app.close());
+  const post = (url: string, payload: unknown): Promise<LightMyRequestResponse> => app.inject({ method: 'POST', url, headers: as(s), payload: payload as object });
+
+  it('stores each verdict with user and time, then announces it on the bus with the label', async () => {
+    const [a, b, c] = inspections.filter((i) => i.verdict === 'defect').slice(6, 9) as [Inspection, Inspection, Inspection];
+    const before = reviews.length;
+    expect((await post('/api/reviews', { ids: [a.id, b.id], decision: 'rejected', note: 'glare' })).statusCode).toBe(200);
+    expect((await post('/api/reviews', { ids: [c.id], decision: 'relabeled', label: 'crack' })).statusCode).toBe(200);
+    const rows = store.db.prepare('SELECT inspection_id, decision, label, user, note, created_at FROM reviews WHERE inspection_id IN (?, ?, ?) ORDER BY id').all(a.id, b.id, c.id);
+    expect(rows).toMatchObject([
+      { inspection_id: a.id, decision: 'rejected', label: 'good', user: 'operator', note: 'glare' },
+      { inspection_id: b.id, decision: 'rejected', label: 'good', user: 'operator' },
+      { inspection_id: c.id, decision: 'relabeled', label: 'crack', user: 'operator' },
+    ]);
+    expect(reviews.slice(before).map((r) => [r.inspectionId, r.decision, r.label, r.user])).toEqual([
+      [a.id, 'rejected', 'good', 'operator'],
+      [b.id, 'rejected', 'good', 'operator'],
+      [c.id, 'relabeled', 'crack', 'operator'],
+    ]);
+
+    // Undo pops the latest: back to the previous verdict's label, then to no review.
+    await post('/api/reviews', { ids: [c.id], decision: 'confirmed' });
+    const undo1 = await post('/api/reviews/undo', { ids: [c.id] });
+    expect(undo1.json()).toMatchObject({ reviews: [{ inspectionId: c.id, decision: 'undone', label: 'crack' }] });
+    const undo2 = await post('/api/reviews/undo', { ids: [c.id] });
+    expect(undo2.json<{ reviews: { label?: string }[] }>().reviews[0]!.label).toBeUndefined();
+    expect((await post('/api/reviews/undo', { ids: [c.id] })).json()).toEqual({ reviews: [] });
+    expect(reviews.at(-1)).toMatchObject({ inspectionId: c.id, decision: 'undone', label: undefined });
+    const detail = await app.inject({ url: `/api/inspections/${c.id}`, headers: as(s) });
+    expect(detail.json()).not.toHaveProperty('review');
+    expect(detail.json<{ history: unknown[] }>().history).toHaveLength(4);
+  });
+
+  it('rejects bad bodies and unknown ids, storing nothing', async () => {
+    const id = inspections[0]!.id;
+    const count = () => store.db.prepare('SELECT COUNT(*) FROM reviews').pluck().get();
+    const n = count();
+    for (const body of [
+      {},
+      { ids: [], decision: 'confirmed' },
+      { ids: [id], decision: 'maybe' },
+      { ids: [id, id], decision: 'confirmed' },
+      { ids: ['../x'], decision: 'confirmed' },
+      { ids: [id], decision: 'relabeled' },
+      { ids: [id], decision: 'confirmed', label: 'crack' },
+      { ids: [id], decision: 'relabeled', label: '<script>' },
+      { ids: [id], decision: 'confirmed', user: 'someone-else' },
+      { ids: Array.from({ length: 501 }, () => id), decision: 'confirmed' },
+    ]) {
+      const res = await post('/api/reviews', body);
+      expect([JSON.stringify(body).slice(0, 60), res.statusCode]).toEqual([JSON.stringify(body).slice(0, 60), 400]);
+    }
+    const res = await post('/api/reviews', { ids: [id, '00000000-0000-7000-8000-000000000000'], decision: 'confirmed' });
+    expect(res.statusCode).toBe(404);
+    expect(count()).toBe(n);
+    // What an HTML form could send cross-site is not even parsed.
+    expect((await app.inject({ method: 'POST', url: '/api/reviews', headers: { ...as(s), 'content-type': 'application/x-www-form-urlencoded' }, payload: `ids=${id}` })).statusCode).toBe(415);
+  });
+});
+
+describe('settings', () => {
+  let app: FastifyInstance;
+  let s: Session;
+  beforeAll(async () => {
+    app = build();
+    s = await signIn(app, 'engineer');
+  });
+  afterAll(() => app.close());
+
+  it('previews how many recent inspections of the running model would change verdict', async () => {
+    const res = await app.inject({ method: 'POST', url: '/api/settings/thresholds/cells/preview', headers: as(s), payload: { thresholds: { defect: 1.2, uncertainBand: 0.2 } } });
+    const mine = inspections.filter((i) => i.cameraId === 'cells');
+    const expected = mine.filter((i) => {
+      const v = i.score >= 1.2 ? 'defect' : i.score >= 1.0 ? 'uncertain' : 'ok';
+      return v !== i.verdict;
+    });
+    expect(res.json()).toMatchObject({ considered: mine.length, changed: expected.length });
+    expect(expected.length).toBeGreaterThan(0);
+  });
+
+  it('applies thresholds through the line control, saves and audits them; rejects bad values', async () => {
+    const res = await app.inject({ method: 'PUT', url: '/api/settings/thresholds/cells', headers: as(s), payload: { defect: 1.3, uncertainBand: 0.1 } });
+    expect(res.statusCode).toBe(200);
+    expect(control.thresholds('cells')).toEqual({ defect: 1.3, uncertainBand: 0.1 });
+    const audit = await app.inject({ url: '/api/audit', headers: as(s) });
+    expect(audit.json<{ entries: unknown[] }>().entries[0]).toMatchObject({
+      user: 'engineer',
+      action: 'thresholds.set',
+      target: 'cells',
+      detail: { before: { defect: 1, uncertainBand: 0.2 }, after: { defect: 1.3, uncertainBand: 0.1 } },
+    });
+    expect(store.db.prepare("SELECT value FROM review_settings WHERE key = 'thresholds.cells'").pluck().get()).toBe('{"defect":1.3,"uncertainBand":0.1}');
+    for (const [url, body] of [
+      ['/api/settings/thresholds/cells', { defect: 'high', uncertainBand: 0.1 }],
+      ['/api/settings/thresholds/cells', { defect: 1, uncertainBand: -1 }],
+      ['/api/settings/thresholds/cells', { defect: 1 }],
+      ['/api/settings/thresholds/Cells!', { defect: 1, uncertainBand: 0.1 }],
+    ] as const) {
+      expect((await app.inject({ method: 'PUT', url, headers: as(s), payload: body })).statusCode).toBe(400);
+    }
+    expect((await app.inject({ method: 'PUT', url: '/api/settings/thresholds/nowhere', headers: as(s), payload: { defect: 1, uncertainBand: 0 } })).statusCode).toBe(404);
+  });
+});
+
+describe('users', () => {
+  let app: FastifyInstance;
+  let s: Session;
+  beforeAll(async () => {
+    app = build();
+    s = await signIn(app, 'admin');
+  });
+  afterAll(() => app.close());
+
+  it('adds users, refuses duplicates and weak passwords, and disabling ends their sessions', async () => {
+    const add = (payload: object) => app.inject({ method: 'POST', url: '/api/users', headers: as(s), payload });
+    expect((await add({ name: 'sam', role: 'operator', password: 'sam-password' })).statusCode).toBe(201);
+    expect((await add({ name: 'SAM', role: 'operator', password: 'sam-password' })).statusCode).toBe(409);
+    expect((await add({ name: 'kim', role: 'operator', password: 'short' })).statusCode).toBe(400);
+    expect((await add({ name: 'kim', role: 'root', password: 'kim-password' })).statusCode).toBe(400);
+    expect((await add({ name: '../kim', role: 'operator', password: 'kim-password' })).statusCode).toBe(400);
+    const sam = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { name: 'sam', password: 'sam-password' } });
+    const samCookie = String(sam.headers['set-cookie']).split(';')[0]!;
+    expect((await app.inject({ url: '/api/status', headers: { cookie: samCookie } })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'PATCH', url: '/api/users/sam', headers: as(s), payload: { disabled: true } })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/api/status', headers: { cookie: samCookie } })).statusCode).toBe(401);
+    expect((await app.inject({ method: 'POST', url: '/api/auth/login', payload: { name: 'sam', password: 'sam-password' } })).statusCode).toBe(401);
+    expect((await app.inject({ method: 'PATCH', url: '/api/users/admin', headers: as(s), payload: { role: 'operator' } })).statusCode).toBe(409);
+    expect((await app.inject({ method: 'PATCH', url: '/api/users/nobody', headers: as(s), payload: { role: 'operator' } })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'PATCH', url: '/api/users/sam', headers: as(s), payload: {} })).statusCode).toBe(400);
+    const actions = store.db.prepare("SELECT action, target FROM audit WHERE user = 'admin' AND action LIKE 'user.%' ORDER BY id").all();
+    expect(actions).toEqual([
+      { action: 'user.add', target: 'sam' },
+      { action: 'user.update', target: 'sam' },
+    ]);
+    // Passwords never reach the audit log or the API.
+    expect(JSON.stringify(store.db.prepare('SELECT detail FROM audit').pluck().all())).not.toContain('sam-password');
+    expect((await app.inject({ url: '/api/users', headers: as(s) })).body).not.toContain('scrypt');
+  });
+});
+
+describe('live frames and the page', () => {
+  it('serves the newest frame of a camera with its overlay, encoded on request', async () => {
+    const app = build();
+    const s = await signIn(app, 'operator');
+    expect((await app.inject({ url: '/api/live/cells/frame.jpg', headers: as(s) })).statusCode).toBe(404);
+    const { data, info } = await sharp(path.join(FIXTURES, 'cell0030.png')).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    const pixels = Buffer.from(data);
+    const stored = inspections.find((i) => i.cameraId === 'cells')!;
+    bus.emit('inspection', {
+      inspection: stored,
+      frame: { cameraId: 'cells', seq: 77, capturedAt: Date.now(), width: info.width, height: info.height, pixelFormat: 'rgb24', data: pixels, release() {} },
+      output: { score: 1.5, heatMap: { width: 4, height: 4, data: new Float32Array(16).fill(0.5) } },
+      storedAt: Date.now(),
+      requested: false,
+    });
+    // The pool buffer is reused by the next frame: the live view kept its own copy.
+    pixels.fill(0);
+    const res = await app.inject({ url: '/api/live/cells/frame.jpg', headers: as(s) });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['x-frame-seq']).toBe('77');
+    const stats = await sharp(res.rawPayload).stats();
+    expect(stats.channels[0]!.mean).toBeGreaterThan(20);
+    const live = await app.inject({ url: '/api/live', headers: as(s) });
+    expect(live.json()).toMatchObject({ cameras: [{ cameraId: 'cells', state: 'online', latest: { seq: 77 } }, { cameraId: 'dock', state: 'reconnecting' }] });
+    await app.close();
+  });
+
+  it('answers 503 with the fix when the UI is not built, and serves it with a strict CSP when it is', async () => {
+    const app = build();
+    const res = await app.inject({ url: '/' });
+    expect(res.statusCode).toBe(503);
+    expect(res.body).toContain('npm run build');
+    await app.close();
+
+    const built = build(reviewConfig(), { uiDir: await ensureUiBuilt() });
+    const page = await built.inject({ url: '/' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-security-policy']).toContain("script-src 'self'");
+    expect(page.headers['content-security-policy']).not.toContain('unsafe-inline');
+    const script = /src="(\/assets\/[^"]+\.js)"/.exec(page.body)![1]!;
+    const asset = await built.inject({ url: script });
+    expect([asset.statusCode, asset.headers['content-type']]).toEqual([200, 'text/javascript; charset=utf-8']);
+    await built.close();
+  });
+});
