@@ -11,6 +11,10 @@ import type { Metrics } from './metrics.js';
 import { encodeJpeg, type ImagesToStore, type Store } from './store/index.js';
 import type { Frame, Inspection, Thresholds } from './types.js';
 
+/** Heat-map colour scale as fractions of the defect threshold (see renderOverlay). */
+const HEAT_FLOOR = 0.7;
+const HEAT_CEILING = 1.3;
+
 export interface PipelineDeps {
   cameras: Camera[];
   /** The model in use; a getter so a swapped model takes effect on the next frame. */
@@ -92,8 +96,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           ? renderOverlay(picture, result.output, {
               roi: frame.full ? deps.roi(frame.cameraId) : undefined,
               inputSize: inferencer.inputSize,
-              // Colour relative to the threshold, so an ok frame stays faint.
-              range: [0, thresholds.defect],
+              // Colour relative to the threshold: patches well below it (the normal texture) stay
+              // clear, the colour ramps up through the threshold, full red well above it.
+              range: [HEAT_FLOOR * thresholds.defect, HEAT_CEILING * thresholds.defect],
             })
           : undefined,
       ]);
