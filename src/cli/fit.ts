@@ -1,4 +1,145 @@
-import type { Command } from 'commander';
+// `visor fit` and `visor eval`.
+import os from 'node:os';
+import path from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { VisorError, errorMessage } from '../errors.js';
+import { createLogger } from '../log.js';
+import { DEFAULTS as FIT_DEFAULTS, SCALINGS, type ScalingName } from '../inference/fit/defaults.js';
+import type { LabelledImage } from '../inference/fit/index.js';
 
-/** Adds this module's commands to `visor` (none yet). */
-export function registerFitCommands(_program: Command): void {}
+// Loaded on use: fitting needs onnx-proto and the rest of the fit code, `visor run` does not.
+const fitApi = () => import('../inference/fit/index.js');
+
+const int = (name: string) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer`);
+  return n;
+};
+const num = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError('must be a number');
+  return n;
+};
+const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
+
+interface FitCliOptions {
+  good: string;
+  out: string;
+  labels?: string;
+  fromStore?: boolean;
+  config?: string;
+  name?: string;
+  version?: string;
+  backbone: string;
+  layers?: string[];
+  inputSize?: number;
+  scaling?: ScalingName;
+  falseAlarmRate: number;
+  perPosition: number;
+  grid?: number;
+  modes: number;
+  threads: number;
+  verbose?: boolean;
+}
+
+interface EvalCliOptions {
+  model: string;
+  data: string;
+  out?: string;
+  threads: number;
+  worst: number;
+}
+
+export function registerFitCommands(program: Command): void {
+  program
+    .command('fit')
+    .description('Fit an anomaly model package (model.onnx + model.json) on a folder of good images; prints a JSON summary')
+    .requiredOption('-g, --good <dir>', 'folder of good images')
+    .requiredOption('-o, --out <dir>', 'output model package folder')
+    .option('--labels <csv>', 'labelled images for supervised refinement (columns file,label; label good or defect; paths relative to the CSV)')
+    .option('--from-store', 'also use verdicts reviewers gave in the store (needs --config)')
+    .option('-c, --config <file>', 'config file whose store --from-store reads')
+    .option('--name <name>', 'model name (default: the output folder name)')
+    .option('--version <version>', 'model version (default: the date)')
+    .option('--backbone <nameOrPath>', 'built-in backbone name, backbone folder, or ONNX file', FIT_DEFAULTS.backbone)
+    .option('--layers <l1,l2>', 'feature layers (tensor names in the backbone graph; default: the backbone’s)', list)
+    .option('--input-size <n>', 'square input side in pixels (default: the backbone’s)', int('--input-size'))
+    .option('--scaling <kind>', `input scaling: ${Object.keys(SCALINGS).join(', ')} (default: the backbone’s; imagenet for a bare ONNX file)`)
+    .option('--false-alarm-rate <r>', 'target false-alarm rate the threshold is calibrated to', num, FIT_DEFAULTS.targetFalseAlarmRate)
+    .option('--per-position <n>', 'good patches kept per grid position (coreset size)', int('--per-position'), FIT_DEFAULTS.perPosition)
+    .option('--grid <n>', 'feature grid side (default: input size / 32)', int('--grid'))
+    .option('--modes <k>', 'kinds of good image calibrated separately (1 = one threshold)', int('--modes'), FIT_DEFAULTS.modes)
+    .option('--threads <n>', 'onnxruntime threads for feature extraction', int('--threads'), Math.min(4, os.availableParallelism()))
+    .option('-v, --verbose', 'log progress details to stderr')
+    .action(fitCommand);
+
+  program
+    .command('eval')
+    .description('Evaluate a model package on a labelled folder (labels.csv: file,label); prints a JSON report')
+    .requiredOption('-m, --model <dir>', 'model package folder')
+    .requiredOption('-d, --data <dir>', 'folder with labels.csv (file,label; paths relative to it)')
+    .option('-o, --out <dir>', 'write scores.csv and heat-map overlays of the worst misses here')
+    .option('--worst <n>', 'overlays per kind of miss', int('--worst'), 5)
+    .option('--threads <n>', 'onnxruntime intra-op threads (1 measures one core)', int('--threads'), 1)
+    .action(evalCommand);
+}
+
+async function fitCommand(o: FitCliOptions): Promise<void> {
+  const log = createLogger({ level: o.verbose ? 'info' : 'warn', destination: process.stderr });
+  try {
+    const { fitModel, readLabelsCsv, readStoreLabels, terminalProgress } = await fitApi();
+    if (o.scaling !== undefined && !(o.scaling in SCALINGS)) throw new VisorError('FIT_INPUT_INVALID', `--scaling must be one of ${Object.keys(SCALINGS).join(', ')} (got "${o.scaling}")`);
+    if (o.fromStore && !o.config) throw new VisorError('FIT_INPUT_INVALID', '--from-store needs --config FILE (the store of that config is read)');
+    const labelled: LabelledImage[] = [];
+    if (o.labels) {
+      const { images, ignored } = await readLabelsCsv(o.labels);
+      labelled.push(...images);
+      if (ignored > 0) process.stderr.write(`${o.labels}: ${ignored} row(s) not labelled good/defect ignored\n`);
+    }
+    if (o.fromStore) {
+      const { images, skipped } = readStoreLabels(o.config!);
+      labelled.push(...images);
+      process.stderr.write(`store: ${images.length} reviewed inspection(s) used, ${skipped} skipped (no label or image gone)\n`);
+    }
+    const name = o.name ?? path.basename(path.resolve(o.out)).toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+/, '');
+    const result = await fitModel(
+      {
+        goodDir: o.good,
+        outDir: o.out,
+        name: name || 'model',
+        version: o.version,
+        labelled,
+        backbone: o.backbone,
+        layers: o.layers,
+        inputSize: o.inputSize,
+        scaling: o.scaling,
+        targetFalseAlarmRate: o.falseAlarmRate,
+        perPosition: o.perPosition,
+        grid: o.grid,
+        modes: o.modes,
+        threads: o.threads,
+      },
+      { log, progress: terminalProgress() },
+    );
+    for (const note of result.notes) process.stderr.write(`note: ${note}\n`);
+    const m = result.manifest;
+    process.stdout.write(
+      `${JSON.stringify({ dir: result.dir, name: m.name, version: m.version, seconds: result.seconds, thresholds: { defect: m.thresholds.defect, uncertainBand: m.thresholds.uncertainBand }, crossValidation: result.crossValidation, notes: result.notes })}\n`,
+    );
+  } catch (err) {
+    process.stderr.write(`visor fit: ${errorMessage(err)}\n`);
+    process.exitCode = err instanceof VisorError ? 2 : 1;
+  }
+}
+
+async function evalCommand(o: EvalCliOptions): Promise<void> {
+  const log = createLogger({ level: 'warn', destination: process.stderr });
+  try {
+    const { evaluateModel, terminalProgress } = await fitApi();
+    const { report } = await evaluateModel({ modelDir: o.model, dataDir: o.data, outDir: o.out, threads: o.threads, worst: o.worst }, { log, progress: terminalProgress() });
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  } catch (err) {
+    process.stderr.write(`visor eval: ${errorMessage(err)}\n`);
+    process.exitCode = err instanceof VisorError ? 2 : 1;
+  }
+}

@@ -94,7 +94,7 @@ describe('visor run', () => {
     const logged: string[] = [];
     let buffer = '';
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no inspections logged; stderr: ${stderr}`)), 60_000);
+      const timer = setTimeout(() => reject(new Error(`only ${logged.length} inspections logged; stderr: ${stderr}`)), 45_000);
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       child.stdout.on('data', (d: Buffer) => {

@@ -13,11 +13,15 @@ import { createUserStore } from '../../src/review/index.js';
 import type { Inspection } from '../../src/types.js';
 import { launchBrowser } from '../helpers/browser.js';
 import { DEMO_MODEL, FIXTURES, REPO } from '../helpers/paths.js';
+import { thresholdsForMix } from '../helpers/scores.js';
 import { ensureUiBuilt } from './ui-build.js';
 
 const ARTIFACTS = path.join(REPO, 'test/review/artifacts');
-// Scores of the 12 fixture cells run from 0.72 to 1.52: 4 defects, 4 uncertain, 4 ok.
-const THRESHOLDS = { defect: 0.95, uncertainBand: 0.1 };
+const round = (x: number) => Number(x.toFixed(4));
+// Set from the model's own scores of the 12 fixture cells: 4 defects, 4 uncertain, 4 ok.
+let THRESHOLDS: { defect: number; uncertainBand: number };
+// A stricter threshold for the Settings test: only the 2 highest-scoring cells stay defects.
+let STRICTER: number;
 
 let dir: string;
 let app: App;
@@ -26,6 +30,9 @@ let page: Page;
 const seen: Inspection[] = [];
 
 beforeAll(async () => {
+  const mix = await thresholdsForMix(4, 4);
+  THRESHOLDS = { defect: round(mix.defect), uncertainBand: round(mix.uncertainBand) };
+  STRICTER = round((await thresholdsForMix(2, 0)).defect);
   await ensureUiBuilt();
   dir = await mkdtemp(path.join(os.tmpdir(), 'visor-review-e2e-'));
   const config = parseConfig({
@@ -149,18 +156,18 @@ describe('review UI on a running line', () => {
   it('changes a threshold in Settings, previews the effect, applies it and audits it', async () => {
     await page.goto(`${app.reviewUrl}/#/settings`);
     await page.waitForSelector('.threshold-row[data-camera="cells"]');
-    await page.fill('.threshold-row input[name=defect]', '1.1');
+    await page.fill('.threshold-row input[name=defect]', String(STRICTER));
     await expect.poll(() => page.textContent('.threshold-row .preview')).toMatch(/^[1-9]\d* of the last \d+ inspections would change verdict \(.*defect → /);
     await page.click('.threshold-row button.apply');
     await expect.poll(() => page.textContent('#audit tbody')).toContain('thresholds.set');
-    expect(app.control.thresholds('cells')).toEqual({ defect: 1.1, uncertainBand: THRESHOLDS.uncertainBand });
+    expect(app.control.thresholds('cells')).toEqual({ defect: STRICTER, uncertainBand: THRESHOLDS.uncertainBand });
     const audit = app.store.db.prepare("SELECT user, target, detail FROM audit WHERE action = 'thresholds.set'").get() as { user: string; target: string; detail: string };
     expect(audit.user).toBe('quinn');
     expect(audit.target).toBe('cells');
-    expect(JSON.parse(audit.detail)).toEqual({ before: THRESHOLDS, after: { defect: 1.1, uncertainBand: THRESHOLDS.uncertainBand } });
+    expect(JSON.parse(audit.detail)).toEqual({ before: THRESHOLDS, after: { defect: STRICTER, uncertainBand: THRESHOLDS.uncertainBand } });
     // The line uses it: the next stored inspections carry the new threshold.
     const count = seen.length;
-    await until('an inspection with the new threshold', () => seen.slice(count).find((i) => i.thresholds.defect === 1.1));
+    await until('an inspection with the new threshold', () => seen.slice(count).find((i) => i.thresholds.defect === STRICTER));
     await page.screenshot({ path: path.join(ARTIFACTS, 'settings.png') });
   });
 

@@ -9,12 +9,35 @@ import { silentLogger } from '../../src/log.js';
 import type { Inspection } from '../../src/types.js';
 import { blobBaseName, createUploadExtension, type UploadExtension } from '../../src/upload/index.js';
 import { DEMO_MODEL, FIXTURES } from '../helpers/paths.js';
+import { fixtureScores, thresholdsForMix } from '../helpers/scores.js';
 import { startAzurite, type Azurite } from './azurite.js';
 import { blobNames, until } from './helpers.js';
 
 let azurite: Azurite;
 let dir: string;
+let thresholds: { defect: number; uncertainBand: number };
+/** Verdicts of the 12 cells in folder (file name) order, and how many ok ones. */
+let okCount: number;
+let maxPerHour: number;
+/** Ok frames draw these in turn: with upload 0.5 of a store keeping all, every second one is sampled. */
+const DRAWS = [0.9, 0.1];
 beforeAll(async () => {
+  // Thresholds from the model's own scores: 3 defects, and enough ok cells that the 9th cell
+  // in folder order (the one a sample is requested for) is ok, so the request is what uploads it.
+  const scores = await fixtureScores();
+  const files = [...scores.keys()].sort();
+  const ascending = [...scores.values()].sort((a, b) => a - b);
+  okCount = Math.max(4, ascending.indexOf(scores.get(files[8]!)!) + 1);
+  thresholds = await thresholdsForMix(3, 12 - 3 - okCount);
+  // The hourly cap: one less than what the policy selects in the pass, so exactly one frame meets it.
+  let okSeen = 0;
+  let selected = 0;
+  for (const file of files) {
+    const score = scores.get(file)!;
+    const verdict = score >= thresholds.defect ? 'defect' : score >= thresholds.defect - thresholds.uncertainBand ? 'uncertain' : 'ok';
+    if (verdict !== 'ok' || DRAWS[okSeen++ % 2]! < 0.5) selected++;
+  }
+  maxPerHour = selected - 1;
   dir = await mkdtemp(path.join(os.tmpdir(), 'visor-upload-line-'));
   azurite = await startAzurite();
 });
@@ -23,10 +46,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** The 12 fixture cells once each; thresholds chosen so the pass has 3 defects, 5 uncertain, 4 ok. */
+/** The 12 fixture cells once each, with the thresholds and cap worked out above. */
 function lineConfig(name: string, upload: Record<string, unknown>, fps: number) {
   return parseConfig({
-    cameras: [{ id: 'cells', source: FIXTURES, fps, loop: false, thresholds: { defect: 1, uncertainBand: 0.15 }, upload: { maxPerHour: 9 } }],
+    cameras: [{ id: 'cells', source: FIXTURES, fps, loop: false, thresholds, upload: { maxPerHour } }],
     model: { package: DEMO_MODEL },
     store: { dataDir: path.join(dir, name), okSampleFraction: 1 },
     review: { enabled: false },
@@ -64,9 +87,8 @@ describe('uploads from a running line', () => {
   });
 
   it('uploads exactly what the policy says: every defect and uncertain cell, half the ok ones, the requested one, up to the hourly cap', async () => {
-    // Ok frames draw 0.9, 0.1, 0.9, 0.1: with upload 0.5 of a store keeping all, every second one is sampled.
     let draw = 0;
-    const draws = [0.9, 0.1];
+    const draws = DRAWS;
     line = await startLine('policy', { okSampleFraction: 0.5 }, 4, () => draws[draw++ % 2]!);
     await line.start();
     await until('8 inspections', () => line.seen.length >= 8);
@@ -76,7 +98,8 @@ describe('uploads from a running line', () => {
     await until('the queue to drain', () => line.upload().status().queueDepth === 0 && selectedIds(line.app).size > 0);
 
     const inspections = [...line.seen].sort((a, b) => (a.id < b.id ? -1 : 1));
-    expect(inspections.map((i) => i.verdict).sort()).toEqual(['defect', 'defect', 'defect', 'ok', 'ok', 'ok', 'ok', 'uncertain', 'uncertain', 'uncertain', 'uncertain', 'uncertain']);
+    const verdicts = inspections.map((i) => i.verdict);
+    expect([verdicts.filter((v) => v === 'defect').length, verdicts.filter((v) => v === 'ok').length]).toEqual([3, okCount]);
     // The policy, worked out independently of the code under test.
     const expected = new Map<string, { reason: string; override: string | null }>();
     let okDraw = 0;
@@ -84,7 +107,7 @@ describe('uploads from a running line', () => {
     for (const i of inspections) {
       let reason = i.verdict === 'ok' ? (draws[okDraw++ % 2]! < 0.5 ? 'ok-sampled' : 'ok-not-sampled') : i.verdict;
       const wanted = reason !== 'ok-not-sampled';
-      if (wanted && selected >= 9) reason = 'hourly-cap';
+      if (wanted && selected >= maxPerHour) reason = 'hourly-cap';
       else if (wanted) selected++;
       const isSelected = reason !== 'ok-not-sampled' && reason !== 'hourly-cap';
       expected.set(i.id, { reason, override: i.id === requested.id && !isSelected ? 'requested' : null });
@@ -153,7 +176,8 @@ describe('Blob Storage outage', () => {
       expect(line.app.health.report().upload).toMatchObject({ ok: true, connected: true });
 
       const selected = line.seen.filter((i) => selectedIds(line.app).has(i.id));
-      expect(selected.map((i) => i.verdict).sort()).toEqual(['defect', 'defect', 'defect', 'uncertain', 'uncertain', 'uncertain', 'uncertain', 'uncertain']);
+      // Every defect and uncertain cell (no ok ones at fraction 0), none twice.
+      expect(selected.map((i) => i.verdict).sort()).toEqual([...Array(3).fill('defect'), ...Array(9 - okCount).fill('uncertain')]);
       expect(await blobNames(azurite.container('outage'))).toEqual(selected.flatMap(blobsOf).sort());
     } finally {
       await line.app.stop();

@@ -1,5 +1,8 @@
-// Small helpers to cut and extend ONNX graphs with onnx-proto (no Python here).
+// Small helpers to cut and extend ONNX graphs with onnx-proto (no Python here). The head is
+// written for whatever opset the backbone uses (11 or newer): ops whose attributes became
+// inputs (ReduceSum in 13, the other reductions in 18) are emitted in the right form.
 import onnxProto from 'onnx-proto';
+import { ModelPackageError } from '../../errors.js';
 
 const { onnx } = onnxProto;
 export type ModelProto = InstanceType<typeof onnx.ModelProto>;
@@ -10,15 +13,35 @@ export type GraphProto = InstanceType<typeof onnx.GraphProto>;
 
 /** The model's graph; decoded models always have one, with every repeated field as an array. */
 export function graphOf(model: ModelProto): GraphProto {
-  if (model.graph == null) throw new Error('model has no graph');
+  if (model.graph == null) throw new ModelPackageError('ONNX model has no graph');
   return model.graph as GraphProto;
 }
 
 export const FLOAT = onnx.TensorProto.DataType.FLOAT;
 export const INT64 = onnx.TensorProto.DataType.INT64;
 
-export function decodeModel(buf: Uint8Array): ModelProto {
-  return onnx.ModelProto.decode(buf);
+export function decodeModel(buf: Uint8Array, source = 'ONNX model'): ModelProto {
+  try {
+    return onnx.ModelProto.decode(buf);
+  } catch (err) {
+    throw new ModelPackageError(`${source} is not a readable ONNX file: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Version of the default ("ai.onnx") operator set the model imports. */
+export function opsetOf(model: ModelProto): number {
+  const entry = (model.opsetImport ?? []).find((o) => (o.domain ?? '') === '' || o.domain === 'ai.onnx');
+  return entry ? Number(entry.version) : 1;
+}
+
+/** An empty model (IR 7, given opset) whose graph has one float input. */
+export function emptyModel(opset: number, inputName: string, dims: readonly number[]): ModelProto {
+  return onnx.ModelProto.create({
+    irVersion: 7,
+    producerName: 'visor fit',
+    opsetImport: [{ domain: '', version: opset }],
+    graph: onnx.GraphProto.create({ name: 'visor', input: [floatValueInfo(inputName, dims)], node: [], initializer: [], output: [], valueInfo: [] }),
+  });
 }
 
 export function encodeModel(model: ModelProto): Buffer {
@@ -42,7 +65,11 @@ export function pruneToOutputs(model: ModelProto, outputs: readonly string[]): v
     needed.add(n);
     for (const i of n.input ?? []) if (i !== '') stack.push(i);
   }
-  for (const o of outputs) if (!producer.has(o)) throw new Error(`no node produces ${o}`);
+  const missing = outputs.filter((o) => !producer.has(o));
+  if (missing.length > 0) {
+    const sample = [...producer.keys()].slice(0, 8).map((n) => `"${n}"`).join(', ');
+    throw new ModelPackageError(`the graph has no tensor named ${missing.map((m) => `"${m}"`).join(', ')} (tensor names look like ${sample}, …)`);
+  }
   graph.node = graph.node.filter((n) => needed.has(n as NodeProto));
   graph.initializer = graph.initializer.filter((t) => seen.has(t.name!));
   graph.valueInfo = graph.valueInfo.filter((v) => seen.has(v.name!));
@@ -77,8 +104,22 @@ function attribute(name: string, value: AttrValue, isFloat: boolean): AttributeP
 /** Appends nodes and initializers to a graph with generated, prefixed node names. */
 export function graphBuilder(model: ModelProto, prefix: string) {
   const graph = graphOf(model);
+  const opset = opsetOf(model);
   let count = 0;
+  let constants = 0;
   return {
+    opset,
+    /**
+     * ReduceSum/Min/Max/Mean over `axes`: attribute before the opset where axes became an input
+     * (13 for ReduceSum, 18 for the others), input from then on.
+     */
+    reduce(op: 'ReduceSum' | 'ReduceMin' | 'ReduceMax' | 'ReduceMean', input: string, axes: number[], keepdims: 0 | 1, output: string): string {
+      const asInput = opset >= (op === 'ReduceSum' ? 13 : 18);
+      if (!asInput) return this.node(op, [input], output, { axes, keepdims });
+      constants += 1;
+      const axesName = this.init(int64Tensor(`${prefix}.axes.${constants}`, axes));
+      return this.node(op, [input, axesName], output, { keepdims });
+    },
     init(t: TensorProto): string {
       graph.initializer.push(t);
       return t.name!;
@@ -115,9 +156,11 @@ export function floatValueInfo(name: string, dims: readonly number[]) {
 export const FLOAT16 = onnx.TensorProto.DataType.FLOAT16;
 
 /** IEEE 754 half precision bits of a float (round to nearest even; no NaN handling needed here). */
+const scratchF32 = new Float32Array(1);
+const scratchU32 = new Uint32Array(scratchF32.buffer);
 export function toHalfBits(value: number): number {
-  const f32 = new Float32Array([value]);
-  const x = new Uint32Array(f32.buffer)[0]!;
+  scratchF32[0] = value;
+  const x = scratchU32[0]!;
   const sign = (x >>> 16) & 0x8000;
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;

@@ -1,0 +1,156 @@
+// Cross-validated quality and cost of `visor fit` on the ELPV dev cells, measured with
+// `visor eval`'s code on images not used for fitting.
+//   npx tsx bench/fit.ts [--backbone NAME_OR_PATH] [--layers A,B] [--input-size N] [--scaling S]
+//                        [--grid N] [--modes K] [--per-position M]
+//                        [--mode unsupervised|supervised|both] [--folds 5] [--run K] [--threads 2]
+// Unsupervised: 5 fixed folds over the good cells; fit on 4/5 of the good cells, evaluate on the
+// other 1/5 plus every defect cell. Supervised: stratified 5 folds over good + defect cells;
+// fit (good folder + labels) on 4/5, evaluate on the other 1/5. The 12 fixture files and the
+// uncertain cells are never used. Prints one JSON line per fold and a summary.
+// Env: VISOR_ELPV_DIR (default <repo>/../shared/datasets/elpv-dev).
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { silentLogger } from '../src/log.js';
+import type { ScalingName } from '../src/inference/backbones/load.js';
+import { evaluateModel } from '../src/inference/fit/eval.js';
+import { fitModel } from '../src/inference/fit/fit.js';
+import { kFolds } from '../src/inference/fit/stats.js';
+import { stratifiedFolds } from '../src/inference/fit/logistic.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { values: args } = parseArgs({
+  options: {
+    backbone: { type: 'string', default: 'pplcnet' },
+    layers: { type: 'string' },
+    'input-size': { type: 'string' },
+    scaling: { type: 'string' },
+    mode: { type: 'string', default: 'both' },
+    folds: { type: 'string', default: '5' },
+    run: { type: 'string' },
+    threads: { type: 'string', default: '2' },
+    'per-position': { type: 'string' },
+    grid: { type: 'string' },
+    modes: { type: 'string' },
+  },
+});
+const SEED = 7;
+const dataDir = process.env.VISOR_ELPV_DIR ?? path.resolve(repoRoot, '../shared/datasets/elpv-dev');
+
+interface Row {
+  file: string;
+  cellType: string;
+  label: string;
+}
+
+async function readDataset(): Promise<Row[]> {
+  const lines = (await fs.readFile(path.join(dataDir, 'labels.csv'), 'utf8')).trim().split(/\r?\n/);
+  const h = lines[0]!.split(',');
+  const fixtures = new Set((await fs.readdir(path.join(repoRoot, 'test/fixtures/elpv'))).filter((f) => f.endsWith('.png')));
+  return lines
+    .slice(1)
+    .map((l) => l.split(','))
+    .map((c) => ({ file: c[h.indexOf('file')]!, cellType: c[h.indexOf('cell_type')]!, label: c[h.indexOf('label')]! }))
+    .filter((r) => (r.label === 'good' || r.label === 'defect') && !fixtures.has(path.basename(r.file)));
+}
+
+/** A folder of symlinks (so the fit sees a plain folder of good images) and a labels.csv. */
+async function stage(dir: string, rows: readonly Row[], withCsv: boolean): Promise<void> {
+  await fs.mkdir(dir, { recursive: true });
+  for (const r of rows) await fs.symlink(path.join(dataDir, r.file), path.join(dir, path.basename(r.file)));
+  if (withCsv) await fs.writeFile(path.join(dir, 'labels.csv'), `file,label\n${rows.map((r) => `${path.basename(r.file)},${r.label}`).join('\n')}\n`);
+}
+
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+const std = (xs: number[]): number => Math.sqrt(mean(xs.map((x) => (x - mean(xs)) ** 2)));
+const r3 = (v: number): number => Math.round(v * 1000) / 1000;
+
+async function runMode(mode: 'unsupervised' | 'supervised', rows: Row[]): Promise<void> {
+  const k = Number(args.folds);
+  const goods = rows.filter((r) => r.label === 'good');
+  const defects = rows.filter((r) => r.label === 'defect');
+  const folds =
+    mode === 'unsupervised'
+      ? kFolds(goods.length, k, SEED).map((f) => {
+          const held = new Set(f);
+          return { train: goods.filter((_, i) => !held.has(i)), test: [...f.map((i) => goods[i]!), ...defects] };
+        })
+      : stratifiedFolds(rows.map((r) => (r.label === 'defect' ? 1 : 0)), k, SEED).map((f) => {
+          const held = new Set(f);
+          return { train: rows.filter((_, i) => !held.has(i)), test: f.map((i) => rows[i]!) };
+        });
+  const results: Record<string, number>[] = [];
+  const only = args.run === undefined ? undefined : Number(args.run);
+  for (const [fi, fold] of folds.entries()) {
+    if (only !== undefined && fi !== only) continue;
+    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'visor-bench-fit-'));
+    try {
+      const good = fold.train.filter((r) => r.label === 'good');
+      await stage(path.join(tmp, 'good'), good, false);
+      await stage(path.join(tmp, 'train'), fold.train, true);
+      await stage(path.join(tmp, 'test'), fold.test, true);
+      const labelled =
+        mode === 'supervised' ? fold.train.map((r) => ({ file: path.join(tmp, 'good', path.basename(r.file)), label: r.label as 'good' | 'defect' })) : undefined;
+      // Labelled defects are not in the good folder: point them at the train folder's links.
+      if (labelled) for (const l of labelled) if (l.label === 'defect') l.file = path.join(tmp, 'train', path.basename(l.file));
+      const fit = await fitModel(
+        {
+          goodDir: path.join(tmp, 'good'),
+          outDir: path.join(tmp, 'model'),
+          name: 'bench',
+          labelled,
+          backbone: args.backbone,
+          layers: args.layers?.split(','),
+          inputSize: args['input-size'] ? Number(args['input-size']) : undefined,
+          scaling: args.scaling as ScalingName | undefined,
+          perPosition: args['per-position'] ? Number(args['per-position']) : undefined,
+          grid: args.grid ? Number(args.grid) : undefined,
+          modes: args.modes ? Number(args.modes) : undefined,
+          threads: Number(args.threads),
+        },
+        { log: silentLogger() },
+      );
+      const { report, scored } = await evaluateModel({ modelDir: path.join(tmp, 'model'), dataDir: path.join(tmp, 'test') }, { log: silentLogger() });
+      const typeOf = new Map(fold.test.map((r) => [path.basename(r.file), r.cellType]));
+      const byType = (t: string): number => {
+        const s = scored.filter((x) => typeOf.get(path.basename(x.file)) === t);
+        const g = s.filter((x) => x.label === 'good').map((x) => x.score);
+        const d = s.filter((x) => x.label === 'defect').map((x) => x.score);
+        let wins = 0;
+        for (const a of d) for (const b of g) wins += a > b ? 1 : a === b ? 0.5 : 0;
+        return wins / (g.length * d.length);
+      };
+      const row = {
+        fold: fi,
+        fitSeconds: fit.seconds,
+        fitImages: good.length,
+        auroc: report.auroc,
+        mono: r3(byType('mono')),
+        poly: r3(byType('poly')),
+        ap: report.ap,
+        accuracy: report.accuracy,
+        recall_at_fpr_5pct: report.recall_at_fpr_5pct,
+        false_alarm_rate: r3(report.confusion.fp / report.n_good),
+        recall: r3(report.confusion.tp / report.n_defect),
+        ms_per_image: report.ms_per_image,
+        modelMb: r3((await fs.stat(path.join(tmp, 'model/model.onnx'))).size / 1e6),
+      };
+      results.push(row);
+      console.log(JSON.stringify({ mode, ...row }));
+    } finally {
+      await fs.rm(tmp, { recursive: true, force: true });
+    }
+  }
+  const summary: Record<string, string> = {};
+  for (const key of ['auroc', 'mono', 'poly', 'accuracy', 'recall_at_fpr_5pct', 'false_alarm_rate', 'fitSeconds', 'ms_per_image']) {
+    const xs = results.map((r) => r[key]!);
+    summary[key] = `${r3(mean(xs))} ± ${r3(std(xs))}`;
+  }
+  console.log(JSON.stringify({ mode, backbone: args.backbone, layers: args.layers ?? 'default', folds: results.length, summary }));
+}
+
+const rows = await readDataset();
+console.log(`[bench/fit] ${dataDir}: ${rows.filter((r) => r.label === 'good').length} good, ${rows.filter((r) => r.label === 'defect').length} defect (fixtures and uncertain excluded)`);
+for (const mode of ['unsupervised', 'supervised'] as const) if (args.mode === 'both' || args.mode === mode) await runMode(mode, rows);

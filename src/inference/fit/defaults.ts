@@ -1,0 +1,23 @@
+// Defaults and named input scalings of `visor fit`, kept free of heavy imports so the CLI can
+// describe its options without loading onnxruntime or onnx-proto.
+
+export const DEFAULTS = {
+  backbone: 'pplcnet',
+  perPosition: 128,
+  topK: 3,
+  modes: 2,
+  folds: 5,
+  targetFalseAlarmRate: 0.05,
+  seed: 20261126,
+} as const;
+
+/** Named input scalings for backbones without a manifest (or to override one). */
+export const SCALINGS = {
+  /** x/255, then ImageNet mean/std (torchvision models, PP-LCNet). */
+  imagenet: { scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
+  /** x/255 (Keras InceptionV3 cut early, many TF models). */
+  unit: { scale: 1 / 255, mean: [0], std: [1] },
+  /** x/127.5 − 1 (Keras MobileNetV2). */
+  symmetric: { scale: 1 / 127.5, mean: [1], std: [1] },
+} as const;
+export type ScalingName = keyof typeof SCALINGS;

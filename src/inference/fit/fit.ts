@@ -1,0 +1,444 @@
+// `visor fit`: backbone features of good images → position-restricted nearest-neighbour head,
+// calibrated on good images held out of the fit (k-fold), optionally refined with labelled
+// images (a logistic head on pooled features + the anomaly score). Writes one ONNX graph
+// (backbone cut + head) and its model.json.
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { ModelPackageError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { cloneScaling, resolveBackbone, sha256Of, type Backbone, type ResolveBackboneOptions, type ScalingName } from '../backbones/load.js';
+import { parseManifest } from '../package.js';
+import type { ModelManifest } from '../manifest.js';
+import { FitInputError, forEachImage, listImages, mixedSizesNote, type LabelledImage } from './data.js';
+import { buildFeatureGraph, createFeatureExtractor, FEATURES, manifestInput, sessionOptions, type FeatureLayout, type FeatureSpec } from './features.js';
+import { ANOMALY_SCORE, appendHead, fitCoresets, HEATMAP, kMeans, meanPooled, type HeadShape } from './head.js';
+import { chooseLambda, crossValidatedLogits, fitLogistic, type LogisticModel } from './logistic.js';
+import { decodeModel, emptyModel, encodeModel, floatTensor, floatValueInfo, graphBuilder, graphOf, int64Tensor, opsetOf, type ModelProto } from './onnx-graph.js';
+import { auroc, kFolds, quantile } from './stats.js';
+import { DEFAULTS } from './defaults.js';
+
+export const SCORE = 'score';
+export const MIN_GOOD = 10;
+/** Good images a mode needs for its own threshold. */
+export const MIN_PER_MODE = 20;
+/** Labelled defects needed before the supervised head is used. */
+export const MIN_LABELLED_DEFECTS = 8;
+export { DEFAULTS };
+
+export interface Progress {
+  tick(): void;
+  stop(): void;
+}
+export type ProgressFactory = (label: string, total: number) => Progress;
+const noProgress: ProgressFactory = () => ({ tick: () => undefined, stop: () => undefined });
+
+export interface FitOptions {
+  /** Folder of good images (the only images the anomaly head learns from). */
+  goodDir: string;
+  outDir: string;
+  name: string;
+  version?: string;
+  description?: string;
+  /** Labelled images for the supervised refinement (CSV and/or the store). */
+  labelled?: readonly LabelledImage[];
+  /** Built-in backbone name, backbone folder or .onnx path. */
+  backbone?: string;
+  layers?: readonly string[];
+  inputSize?: number;
+  scaling?: ScalingName;
+  /** Feature grid side (default: input size / 32). */
+  grid?: number;
+  perPosition?: number;
+  topK?: number;
+  /** Kinds of good image calibrated separately (k-means on pooled features); 1 = one threshold. */
+  modes?: number;
+  folds?: number;
+  targetFalseAlarmRate?: number;
+  seed?: number;
+  /** onnxruntime intra-op threads for feature extraction. */
+  threads?: number;
+  /** Extra provenance for model.json (dataset name, licence, …). */
+  provenance?: Record<string, unknown>;
+}
+
+export interface FitDeps {
+  log: Logger;
+  progress?: ProgressFactory;
+  backbones?: ResolveBackboneOptions;
+}
+
+export interface FitResult {
+  dir: string;
+  manifest: ModelManifest;
+  /** Notes for the user (mixed sizes, skipped files, supervised head unused …). */
+  notes: string[];
+  seconds: number;
+  /** Cross-validated figures found while fitting (out-of-fold). */
+  crossValidation: Record<string, number>;
+}
+
+interface Sample {
+  file: string;
+  features: Float32Array;
+  projected: Float32Array;
+}
+
+export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResult> {
+  const t0 = performance.now();
+  const log = deps.log.child({ module: 'fit' });
+  const progress = deps.progress ?? noProgress;
+  const notes: string[] = [];
+  const o = {
+    perPosition: opts.perPosition ?? DEFAULTS.perPosition,
+    topK: opts.topK ?? DEFAULTS.topK,
+    modes: opts.modes ?? DEFAULTS.modes,
+    folds: opts.folds ?? DEFAULTS.folds,
+    far: opts.targetFalseAlarmRate ?? DEFAULTS.targetFalseAlarmRate,
+    seed: opts.seed ?? DEFAULTS.seed,
+    threads: opts.threads ?? 1,
+  };
+  if (!(o.far > 0 && o.far < 0.5)) throw new FitInputError(`target false-alarm rate must be in (0, 0.5), got ${o.far}`);
+
+  const goodFiles = await listImages(opts.goodDir);
+  if (goodFiles.length < MIN_GOOD) {
+    throw new FitInputError(`only ${goodFiles.length} good image(s) in ${path.resolve(opts.goodDir)}; visor fit needs at least ${MIN_GOOD} (a few hundred is better)`);
+  }
+  const backbone = await resolveBackbone(opts.backbone ?? DEFAULTS.backbone, deps.backbones);
+  const spec = { ...featureSpec(backbone, opts), grid: opts.grid };
+  const extractor = await createFeatureExtractor(spec, o.threads);
+  const { layout, projectionDims } = extractor;
+  log.info({ backbone: backbone.origin, layers: spec.layers, inputSize: spec.inputSize, grid: [layout.height, layout.width], channels: layout.channels }, 'backbone ready');
+
+  // Features of every image, once.
+  const goods: Sample[] = [];
+  const labelled: (Sample & { label: number })[] = [];
+  const goodSet = new Set(goodFiles);
+  const extraLabelled = (opts.labelled ?? []).filter((l) => !goodSet.has(path.resolve(l.file)));
+  const labelOf = new Map((opts.labelled ?? []).map((l) => [path.resolve(l.file), l.label === 'defect' ? 1 : 0]));
+  try {
+    const bar = progress('features', goodFiles.length + extraLabelled.length);
+    const sizes: Record<string, number> = {};
+    const add = (r: { sizes: Record<string, number> }): void => {
+      for (const [k, v] of Object.entries(r.sizes)) sizes[k] = (sizes[k] ?? 0) + v;
+    };
+    const r1 = await forEachImage(goodFiles, async ({ file, image }) => {
+      goods.push({ file, ...(await extractor.extract(image)) });
+    }, bar.tick);
+    add(r1);
+    const r2 = await forEachImage(extraLabelled.map((l) => path.resolve(l.file)), async ({ file, image }) => {
+      labelled.push({ file, ...(await extractor.extract(image)), label: labelOf.get(file)! });
+    }, bar.tick);
+    add(r2);
+    bar.stop();
+    const unreadable = [...r1.unreadable, ...r2.unreadable];
+    if (unreadable.length > 0) {
+      notes.push(`skipped ${unreadable.length} unreadable image(s): ${unreadable.slice(0, 3).map((u) => path.basename(u.file)).join(', ')}${unreadable.length > 3 ? ', …' : ''}`);
+    }
+    const mixed = mixedSizesNote(sizes, spec.inputSize);
+    if (mixed) notes.push(mixed);
+  } finally {
+    await extractor.close();
+  }
+  if (goods.length < MIN_GOOD) {
+    throw new FitInputError(`only ${goods.length} readable good image(s) in ${path.resolve(opts.goodDir)}; visor fit needs at least ${MIN_GOOD}`);
+  }
+  // Goods that also carry a label take part in the supervised head with their out-of-fold score.
+  const goodLabels = goods.map((g) => labelOf.get(g.file));
+  log.info({ good: goods.length, labelled: labelled.length + goodLabels.filter((l) => l !== undefined).length, seconds: secs(t0) }, 'features extracted');
+
+  // k-fold over the good images: fit on k−1 folds, score the held-out fold (and, round robin,
+  // the labelled images that are not fit images) → out-of-fold raw scores for calibration.
+  const shape: HeadShape = { channels: layout.channels, height: layout.height, width: layout.width, perPosition: 0, topK: o.topK };
+  const folds = Math.min(o.folds, goods.length);
+  const foldSets = kFolds(goods.length, folds, o.seed);
+  const fitSize = goods.length - Math.ceil(goods.length / folds);
+  shape.perPosition = Math.min(o.perPosition, fitSize);
+  const oofGood = new Array<number>(goods.length).fill(0);
+  const oofLabelled = new Array<number>(labelled.length).fill(0);
+  const opset = opsetOf(decodeModel(backbone.onnx, backbone.origin));
+  const bar = progress('calibration', folds + 1);
+  for (let f = 0; f < folds; f++) {
+    const held = new Set(foldSets[f]);
+    const train = goods.filter((_, i) => !held.has(i));
+    const bank = fitCoresets(shape, train.map((g) => g.features), train.map((g) => g.projected), projectionDims);
+    const scorer = await headScorer(opset, shape, bank);
+    try {
+      for (const i of held) oofGood[i] = (await scorer.score(goods[i]!.features)).score;
+      for (let j = f; j < labelled.length; j += folds) oofLabelled[j] = (await scorer.score(labelled[j]!.features)).score;
+    } finally {
+      await scorer.close();
+    }
+    bar.tick();
+  }
+  const finalShape = { ...shape, perPosition: Math.min(o.perPosition, goods.length) };
+  const finalBank = fitCoresets(finalShape, goods.map((g) => g.features), goods.map((g) => g.projected), projectionDims);
+  bar.tick();
+  bar.stop();
+
+  // Modes: k-means over the good images' mean-pooled features; each mode gets its own raw
+  // threshold at the target false-alarm rate. Too small a mode → one threshold for all.
+  let modes = Math.max(1, Math.floor(o.modes));
+  let centroids: Float32Array | undefined;
+  let goodMode = goods.map(() => 0);
+  if (modes > 1) {
+    const km = kMeans(goods.map((g) => meanPooled(g.features, layout.channels)), modes);
+    const sizes = Array.from({ length: modes }, (_, k) => km.assign.filter((a) => a === k).length);
+    if (Math.min(...sizes) < MIN_PER_MODE) {
+      notes.push(`one threshold for all images: ${modes} modes of good images would leave one with ${Math.min(...sizes)} image(s) (< ${MIN_PER_MODE})`);
+      modes = 1;
+    } else {
+      centroids = km.centroids;
+    }
+  }
+  // The mode as the graph will compute it (nearest float32 centroid).
+  const modeOf = (features: Float32Array): number => (centroids ? nearest(meanPooled(features, layout.channels), centroids, modes) : 0);
+  goodMode = goods.map((g) => modeOf(g.features));
+  if (modes > 1 && Array.from({ length: modes }, (_, k) => goodMode.filter((m) => m === k).length).some((n) => n < MIN_PER_MODE)) {
+    notes.push('one threshold for all images: the modes of good images did not settle');
+    modes = 1;
+    centroids = undefined;
+    goodMode = goods.map(() => 0);
+  }
+  const rawThresholds = Array.from({ length: modes }, (_, k) => quantile(oofGood.filter((_, i) => goodMode[i] === k), 1 - o.far));
+  if (!rawThresholds.every((t) => t > 0)) throw new ModelPackageError('calibration failed: held-out good images all score 0 (are the good images identical?)');
+  const norms = Float32Array.from(rawThresholds, (t) => 1 / t);
+  const goodNorm = oofGood.map((s, i) => s * norms[goodMode[i]!]!);
+  const rawThreshold = rawThresholds.length === 1 ? rawThresholds[0]! : rawThresholds;
+  const crossValidation: Record<string, number> = {};
+
+  // Supervised refinement.
+  let logistic: { model: LogisticModel; threshold: number; band: number; heldOutGood: number; heldOutDefect: number; aurocs: Record<string, number> } | undefined;
+  const sup = [
+    ...goods.flatMap((g, i) => (goodLabels[i] === undefined ? [] : [{ sample: g, score: goodNorm[i]!, y: goodLabels[i]! }])),
+    ...labelled.map((l, j) => ({ sample: l, score: oofLabelled[j]! * norms[modeOf(l.features)]!, y: l.label })),
+  ];
+  const nDefect = sup.filter((s) => s.y === 1).length;
+  const nLabelledGood = sup.length - nDefect;
+  if (sup.length > 0) {
+    const unsupervisedAuc = auroc(sup.filter((s) => s.y === 0).map((s) => s.score), sup.filter((s) => s.y === 1).map((s) => s.score));
+    if (Number.isFinite(unsupervisedAuc)) crossValidation.anomalyAurocOnLabelled = round3(unsupervisedAuc);
+  }
+  if (sup.length > 0 && (nDefect < MIN_LABELLED_DEFECTS || nLabelledGood < MIN_LABELLED_DEFECTS)) {
+    notes.push(`supervised head not used: needs at least ${MIN_LABELLED_DEFECTS} labelled defect and ${MIN_LABELLED_DEFECTS} labelled good images (got ${nDefect} and ${nLabelledGood})`);
+  } else if (sup.length > 0) {
+    const x = sup.map((s) => supervisedRow(s.sample, layout, s.score));
+    const y = sup.map((s) => s.y);
+    const sbar = progress('supervised head', 1);
+    const choice = chooseLambda(x, y, folds, o.seed);
+    const z = crossValidatedLogits(x, y, choice.lambda, folds, o.seed + 7);
+    const zGood = z.filter((_, i) => y[i] === 0);
+    const zDefect = z.filter((_, i) => y[i] === 1);
+    const threshold = quantile(zGood, 1 - o.far);
+    const normalised = (v: number): number => sigmoid(v) / sigmoid(threshold);
+    const band = bandOf(zGood.map(normalised), o.far);
+    const model = fitLogistic(x, y, choice.lambda);
+    sbar.tick();
+    sbar.stop();
+    crossValidation.supervisedAuroc = round3(auroc(zGood, zDefect));
+    crossValidation.supervisedAccuracyAtThreshold = round3((zGood.filter((v) => v < threshold).length + zDefect.filter((v) => v >= threshold).length) / z.length);
+    logistic = { model, threshold, band, heldOutGood: zGood.length, heldOutDefect: zDefect.length, aurocs: choice.aurocs };
+  }
+
+  // The one graph: backbone cut + feature merge + anomaly head (+ logistic head).
+  const { model } = await buildFeatureGraph(spec);
+  appendHead(model, FEATURES, finalShape, finalBank, { norms, centroids });
+  if (logistic) appendLogistic(model, layout, logistic.model, logistic.threshold);
+  else graphBuilder(model, 'visor.out').node('Identity', [ANOMALY_SCORE], SCORE);
+  graphOf(model).output = [floatValueInfo(SCORE, [1]), floatValueInfo(HEATMAP, [1, 1, layout.height, layout.width])];
+  graphOf(model).name = `visor-${opts.name}`;
+  model.producerName = 'visor fit';
+
+  const anomalyBand = bandOf(goodNorm, o.far);
+  const modeText =
+    modes > 1
+      ? `per mode: the good images were split into ${modes} modes by k-means on mean-pooled features (sizes ${Array.from({ length: modes }, (_, k) => goodMode.filter((m) => m === k).length).join(', ')}); an image is normalised by its nearest mode's percentile`
+      : 'one threshold for all images';
+  // Extra calibration fields are allowed by the schema (additionalProperties) but not by its static type.
+  const thresholds = (logistic
+    ? {
+        defect: 1,
+        uncertainBand: logistic.band,
+        calibration: {
+          method:
+            `Supervised: logistic regression (L2 λ=${logistic.model.lambda} chosen by inner ${folds}-fold cross-validation) on mean- and max-pooled grid features and the log anomaly score; ` +
+            `threshold = the ${nth(1 - o.far)} percentile of out-of-fold logits of labelled good images (stratified ${folds}-fold), score = sigmoid(logit) / sigmoid(threshold). ` +
+            `Uncertain band = 1 − the ${nth(1 - 2 * o.far)} percentile of those normalised good scores. The anomaly heat map is normalised by the ${nth(1 - o.far)} percentile of out-of-fold good anomaly scores (${modeText}).`,
+          targetFalseAlarmRate: o.far,
+          heldOutGood: logistic.heldOutGood,
+          heldOutDefect: logistic.heldOutDefect,
+          folds,
+          logitThreshold: logistic.threshold,
+          anomalyRawThreshold: rawThreshold,
+          modes,
+        },
+      }
+    : {
+        defect: 1,
+        uncertainBand: anomalyBand,
+        calibration: {
+          method:
+            `Unsupervised, ${folds}-fold over the good images: each fold's anomaly head was fitted on the other folds and scored the held-out fold; ` +
+            `raw scores are divided by the ${nth(1 - o.far)} percentile of these out-of-fold good scores (${modeText}), so the defect threshold is 1.0 at a ${pct(o.far)} false-alarm target. ` +
+            `Uncertain band = 1 − the ${nth(1 - 2 * o.far)} percentile of normalised out-of-fold good scores (about as many more good images go to review as false alarms). The shipped head is refitted on all good images.`,
+          targetFalseAlarmRate: o.far,
+          heldOutGood: goods.length,
+          heldOutDefect: 0,
+          folds,
+          rawThreshold,
+          modes,
+        },
+      }) as unknown as ModelManifest['thresholds'];
+
+  const onnxBytes = encodeModel(model);
+  const manifest: ModelManifest = {
+    name: opts.name,
+    version: opts.version ?? new Date().toISOString().slice(0, 10).replaceAll('-', '.'),
+    task: 'anomaly',
+    description:
+      opts.description ??
+      `Anomaly model fitted by visor fit on ${goods.length} good images (${backbone.name} features, position-restricted nearest-neighbour head${logistic ? ', logistic refinement on labelled images' : ''}). Score >= 1 means defect.`,
+    input: manifestInput(spec),
+    outputs: { score: SCORE, heatmap: HEATMAP },
+    labels: ['good', 'defect'],
+    thresholds,
+    provenance: {
+      ...opts.provenance,
+      fit: {
+        goodImages: goods.length,
+        labelledImages: sup.length,
+        labelledDefects: nDefect,
+        fitDate: new Date().toISOString(),
+        tool: 'visor fit',
+        seed: o.seed,
+        notes,
+        crossValidation,
+        ...(logistic ? { lambdaSearch: logistic.aurocs } : {}),
+      },
+      backbone: {
+        name: backbone.name,
+        origin: path.isAbsolute(backbone.origin) ? path.basename(backbone.origin) : backbone.origin,
+        sha256: backbone.sha256,
+        layers: layout.layers.map((l) => `${l.name} (${l.channels} ch, ${l.height}x${l.width}${l.merge === 'none' ? '' : `, ${l.merge}`})`),
+        inputSize: spec.inputSize,
+        ...backbone.provenance,
+      },
+      head: {
+        kind: 'position-restricted nearest neighbour (PatchCore-like)',
+        grid: [layout.height, layout.width],
+        coresetPerPosition: finalShape.perPosition,
+        coresetSelection: `greedy k-centre in a ${projectionDims}-dimensional random projection`,
+        neighbourhood: '3x3 positions',
+        modes,
+        storage: 'float16',
+        score: logistic ? 'sigmoid(logistic head) / sigmoid(threshold)' : `mean of the top ${o.topK} heat-map values`,
+        heatmap: "distance to the nearest fitted good patch, divided by the raw anomaly threshold of the image's mode",
+      },
+    },
+    sha256: sha256Of(onnxBytes),
+  };
+  parseManifest(manifest, 'generated model.json'); // a schema slip here is a bug; fail before writing
+  const outDir = path.resolve(opts.outDir);
+  await mkdir(outDir, { recursive: true });
+  await writeFile(path.join(outDir, 'model.onnx'), onnxBytes);
+  await writeFile(path.join(outDir, 'model.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  const seconds = secs(t0);
+  log.info({ dir: outDir, mb: round3(onnxBytes.length / 1e6), seconds, crossValidation }, 'model written');
+  return { dir: outDir, manifest, notes, seconds, crossValidation };
+}
+
+function featureSpec(backbone: Backbone, opts: FitOptions): FeatureSpec {
+  const layers = opts.layers && opts.layers.length > 0 ? [...opts.layers] : backbone.defaultLayers;
+  if (layers.length === 0) throw new FitInputError(`backbone ${backbone.origin} has no backbone.json listing default layers: give --layers L1,L2 (names of tensors in the graph)`);
+  const inputSize = opts.inputSize ?? backbone.input.size;
+  if (!Number.isInteger(inputSize) || inputSize < 16) throw new FitInputError(`input size must be an integer ≥ 16, got ${inputSize}`);
+  const planes = backbone.input.channels === 'GRAY' ? 1 : 3;
+  const input = opts.scaling ? { ...backbone.input, ...cloneScaling(opts.scaling, planes) } : backbone.input;
+  return { backbone, layers, inputSize, input };
+}
+
+/** A session with just the head (input: features) for scoring held-out images during calibration. */
+async function headScorer(opset: number, shape: HeadShape, bank: Float32Array) {
+  const model = emptyModel(opset, FEATURES, [1, shape.channels, shape.height, shape.width]);
+  appendHead(model, FEATURES, shape, bank);
+  const session = await ort.InferenceSession.create(encodeModel(model), sessionOptions(1));
+  return {
+    async score(features: Float32Array): Promise<{ score: number; heat: Float32Array }> {
+      const out = await session.run({ [FEATURES]: new ort.Tensor('float32', features, [1, shape.channels, shape.height, shape.width]) });
+      return { score: (out[ANOMALY_SCORE]!.data as Float32Array)[0]!, heat: out[HEATMAP]!.data as Float32Array };
+    },
+    close: () => session.release(),
+  };
+}
+
+/**
+ * [mean over the grid per channel, max over the grid per channel, log anomaly score].
+ * (Per-channel maxima at each layer's own resolution instead of the grid were tried: no better.)
+ */
+export function supervisedRow(sample: Pick<Sample, 'features'>, layout: FeatureLayout, anomalyScore: number): Float64Array {
+  const c = layout.channels;
+  const p = layout.height * layout.width;
+  const row = new Float64Array(2 * c + 1);
+  for (let j = 0; j < c; j++) {
+    let s = 0;
+    let m = -Infinity;
+    for (let i = 0; i < p; i++) {
+      const v = sample.features[j * p + i]!;
+      s += v;
+      if (v > m) m = v;
+    }
+    row[j] = s / p;
+    row[c + j] = m;
+  }
+  row[2 * c] = Math.log(Math.max(anomalyScore, LOG_EPS));
+  return row;
+}
+const LOG_EPS = 1e-6;
+
+/** score = sigmoid(w·[grid mean, grid max, log(anomaly)] + b) / sigmoid(threshold), in the graph. */
+function appendLogistic(model: ModelProto, layout: FeatureLayout, m: LogisticModel, threshold: number): void {
+  const b = graphBuilder(model, 'visor.logistic');
+  const c = layout.channels;
+  const d = 2 * c + 1;
+  const flat = (name: string): string => b.init(int64Tensor(`visor.logistic.shape_${name}`, [1, name === 'one' ? 1 : c]));
+  const gap = b.node('GlobalAveragePool', [FEATURES], 'visor.logistic.gap');
+  const gmp = b.node('GlobalMaxPool', [FEATURES], 'visor.logistic.gmp');
+  const gapF = b.node('Reshape', [gap, flat('c')], 'visor.logistic.gap_flat');
+  const gmpF = b.node('Reshape', [gmp, flat('c2')], 'visor.logistic.gmp_flat');
+  const eps = b.init(floatTensor('visor.logistic.eps', [1], new Float32Array([LOG_EPS])));
+  const clipped = b.node('Max', [ANOMALY_SCORE, eps], 'visor.logistic.score_pos');
+  const logS = b.node('Log', [clipped], 'visor.logistic.log_score');
+  const logF = b.node('Reshape', [logS, flat('one')], 'visor.logistic.log_score_flat');
+  const row = b.node('Concat', [gapF, gmpF, logF], 'visor.logistic.row', { axis: 1 }); // [1, d]
+  const w = b.init(floatTensor('visor.logistic.w', [d, 1], Float32Array.from(m.w)));
+  const bias = b.init(floatTensor('visor.logistic.b', [1], new Float32Array([m.b])));
+  const z = b.node('Add', [b.node('MatMul', [row, w], 'visor.logistic.wx'), bias], 'visor.logistic.logit'); // [1,1]
+  const p = b.node('Sigmoid', [z], 'visor.logistic.p');
+  const scale = b.init(floatTensor('visor.logistic.scale', [1], new Float32Array([1 / sigmoid(threshold)])));
+  const s = b.node('Mul', [p, scale], 'visor.logistic.score_2d');
+  b.node('Reshape', [s, b.init(int64Tensor('visor.logistic.shape_score', [1]))], SCORE);
+}
+
+function nearest(v: Float64Array, centroids: Float32Array, k: number): number {
+  const c = v.length;
+  let best = 0;
+  let bestD = Infinity;
+  for (let q = 0; q < k; q++) {
+    let d = 0;
+    for (let j = 0; j < c; j++) d += (v[j]! - centroids[q * c + j]!) ** 2;
+    if (d < bestD) [best, bestD] = [q, d];
+  }
+  return best;
+}
+
+const sigmoid = (z: number): number => 1 / (1 + Math.exp(-z));
+/** Uncertain band: 1 − the (1 − 2·far) quantile of normalised good scores, rounded up to 0.01, at least 0.01. */
+function bandOf(goodNormalised: number[], far: number): number {
+  const lower = quantile(goodNormalised, 1 - 2 * far);
+  return Math.max(0.01, Math.ceil((1 - lower) * 100) / 100);
+}
+const round3 = (v: number): number => Math.round(v * 1000) / 1000;
+const secs = (t0: number): number => Math.round((performance.now() - t0) / 100) / 10;
+const pct = (v: number): string => `${Math.round(v * 1000) / 10}%`;
+/** 0.95 → "95th" (percentile ordinal). */
+const nth = (v: number): string => `${Math.round(v * 1000) / 10}th`;

@@ -1,0 +1,264 @@
+// The anomaly head: position-restricted nearest neighbour (PatchCore with the search limited to
+// the same and the 8 neighbouring grid positions; research/anomaly-heads-on-elpv.md found this
+// best on ELPV because parts are roughly, not finely, aligned). Each position keeps a greedy
+// k-centre coreset of the good patches seen there. Fitted in TypeScript; appended to the graph
+// as plain ONNX ops so the whole model is one file.
+import { floatTensor, floatValueInfo, float16Tensor, fromHalfBits, graphBuilder, graphOf, int64Tensor, toHalfBits, type ModelProto } from './onnx-graph.js';
+
+export const HEATMAP = 'heatmap';
+/** Normalised anomaly score [1] (1.0 = the calibrated threshold); the model's `score` unless a supervised head follows. */
+export const ANOMALY_SCORE = 'visor.head.anomaly_score';
+export const NORM = 'visor.head.norm';
+
+export interface HeadShape {
+  channels: number;
+  height: number;
+  width: number;
+  /** Stored neighbours per position (coreset size; fewer when there are fewer fit images). */
+  perPosition: number;
+  /** Image score = mean of the top-k heat-map values. */
+  topK: number;
+}
+
+/** For every position, itself and its 8 neighbours (positions outside the grid repeat the position itself). */
+export function neighbourTable(height: number, width: number): number[][] {
+  const out: number[][] = [];
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const p = y * width + x;
+      const row: number[] = [];
+      for (let dy = -1; dy <= 1; dy++) {
+        for (let dx = -1; dx <= 1; dx++) {
+          const yy = y + dy;
+          const xx = x + dx;
+          row.push(yy >= 0 && xx >= 0 && yy < height && xx < width ? yy * width + xx : p);
+        }
+      }
+      out.push(row);
+    }
+  }
+  return out;
+}
+
+/**
+ * Greedy k-centre coreset of the fit patches at each position, rounded to float16 as shipped.
+ * Distances for the selection are taken in the projected space (`projected[i]`: [d, H*W]);
+ * the stored vectors are the full features (`features[i]`: [C, H*W]).
+ * Returns bank [positions][m][channels].
+ */
+export function fitCoresets(shape: HeadShape, features: readonly Float32Array[], projected: readonly Float32Array[], d: number): Float32Array {
+  const { channels: c, perPosition: m } = shape;
+  const positions = shape.height * shape.width;
+  const n = features.length;
+  const bank = new Float32Array(positions * m * c);
+  const rows = new Float32Array(n * d);
+  const dmin = new Float64Array(n);
+  for (let p = 0; p < positions; p++) {
+    for (let i = 0; i < n; i++) {
+      const f = projected[i]!;
+      for (let j = 0; j < d; j++) rows[i * d + j] = f[j * positions + p]!;
+    }
+    // Start at the patch nearest the mean: deterministic and typical.
+    const mean = new Float64Array(d);
+    for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j] += rows[i * d + j]! / n;
+    let cur = 0;
+    let best = Infinity;
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let j = 0; j < d; j++) s += (rows[i * d + j]! - mean[j]!) ** 2;
+      if (s < best) [best, cur] = [s, i];
+    }
+    dmin.fill(Infinity);
+    for (let k = 0; k < m; k++) {
+      const dst = (p * m + k) * c;
+      const src = features[cur]!;
+      for (let j = 0; j < c; j++) bank[dst + j] = fromHalfBits(toHalfBits(src[j * positions + p]!));
+      if (k === m - 1) break;
+      let far = -1;
+      let next = 0;
+      const base = cur * d;
+      for (let i = 0; i < n; i++) {
+        let s = 0;
+        const o = i * d;
+        for (let j = 0; j < d; j++) {
+          const diff = rows[o + j]! - rows[base + j]!;
+          s += diff * diff;
+        }
+        if (s < dmin[i]!) dmin[i] = s;
+        if (dmin[i]! > far) [far, next] = [dmin[i]!, i];
+      }
+      cur = next;
+    }
+  }
+  return bank;
+}
+
+/**
+ * Calibration in the graph. Good images often come in a few kinds (mono and poly cells, two
+ * suppliers…) whose normal distances differ; each kind ("mode") gets its own normaliser so the
+ * threshold means the same false-alarm rate for all. An image's mode is the nearest centroid
+ * of its mean-pooled features (k-means over the good images).
+ */
+export interface HeadCalibration {
+  /** 1 / raw threshold, per mode. */
+  norms: Float32Array;
+  /** [modes, C] centroids of mean-pooled features; absent with one mode. */
+  centroids?: Float32Array;
+}
+
+/**
+ * Appends the head to a graph whose `featuresName` tensor is [1, C, H, W]:
+ * heat(p) = norm · min over the 3×3 neighbour positions q of p and the bank entries b of q of ‖x_p − b‖,
+ * anomaly score = mean of the top-k heat values; norm is the image's mode's normaliser.
+ */
+export function appendHead(model: ModelProto, featuresName: string, shape: HeadShape, bank: Float32Array, cal: HeadCalibration = { norms: new Float32Array([1]) }): void {
+  const { channels: c, perPosition: m, topK } = shape;
+  const positions = shape.height * shape.width;
+  const nb = neighbourTable(shape.height, shape.width);
+  // rev[p] = flat indices (q*9 + j) with nb[q][j] === p: the pairs that compare x_p with bank q.
+  const rev: number[][] = Array.from({ length: positions }, () => []);
+  nb.forEach((row, q) =>
+    row.forEach((p, j) => {
+      if (p !== q || j === 4) rev[p]!.push(q * 9 + j);
+    }),
+  );
+  for (const r of rev) while (r.length < 9) r.push(r[0]!);
+
+  // Bank stored as [positions, channels, m] float16 (half the file size); squared norms as float32.
+  const half = new Uint16Array(positions * c * m);
+  const norms = new Float32Array(positions * m);
+  for (let p = 0; p < positions; p++) {
+    for (let k = 0; k < m; k++) {
+      let s = 0;
+      for (let j = 0; j < c; j++) {
+        const v = bank[(p * m + k) * c + j]!;
+        half[(p * c + j) * m + k] = toHalfBits(v);
+        s += v * v;
+      }
+      norms[p * m + k] = s;
+    }
+  }
+
+  const b = graphBuilder(model, 'visor.head');
+  const bankT = b.init(float16Tensor('visor.head.bank', [positions, c, m], half));
+  const bankNorms = b.init(floatTensor('visor.head.bank_norms', [positions, 1, m], norms));
+  const nbIdx = b.init(int64Tensor('visor.head.neighbours', nb.flat()));
+  const revIdx = b.init(int64Tensor('visor.head.reverse', rev.flat()));
+  const normT = modeNorm(b, featuresName, shape.channels, cal);
+  const minusTwo = b.init(floatTensor('visor.head.minus_two', [1], new Float32Array([-2])));
+  const dims = (name: string, d: number[]): string => b.init(int64Tensor(`visor.head.shape_${name}`, d));
+
+  const flat = b.node('Reshape', [featuresName, dims('cp', [c, positions])], 'visor.head.features_cp');
+  const x = b.node('Transpose', [flat], 'visor.head.x', { perm: [1, 0] }); // [P, C]
+  const xg0 = b.node('Gather', [x, nbIdx], 'visor.head.xg_flat', { axis: 0 }); // [P*9, C]
+  const xg = b.node('Reshape', [xg0, dims('p9c', [positions, 9, c])], 'visor.head.xg');
+  const bankF = b.node('Cast', [bankT], 'visor.head.bank_f32', { to: 1 });
+  const dot = b.node('MatMul', [xg, bankF], 'visor.head.dot'); // [P, 9, M]
+  const sq = b.node('Mul', [xg, xg], 'visor.head.xg_sq');
+  const xn = b.reduce('ReduceSum', sq, [2], 1, 'visor.head.xg_norm'); // [P, 9, 1]
+  const dot2 = b.node('Mul', [dot, minusTwo], 'visor.head.dot_m2');
+  const d2a = b.node('Add', [dot2, xn], 'visor.head.d2a');
+  const d2 = b.node('Add', [d2a, bankNorms], 'visor.head.d2'); // [P, 9, M]
+  const perPair = b.reduce('ReduceMin', d2, [2], 0, 'visor.head.pair_min'); // [P(bank q), 9]
+  const pairFlat = b.node('Reshape', [perPair, dims('p9', [positions * 9])], 'visor.head.pair_flat');
+  const back = b.node('Gather', [pairFlat, revIdx], 'visor.head.by_position_flat', { axis: 0 });
+  const byPos = b.node('Reshape', [back, dims('p_9', [positions, 9])], 'visor.head.by_position');
+  const minD2 = b.reduce('ReduceMin', byPos, [1], 0, 'visor.head.min_d2'); // [P]
+  const pos = b.node('Relu', [minD2], 'visor.head.min_d2_pos'); // float rounding can dip below 0
+  const dist = b.node('Sqrt', [pos], 'visor.head.dist');
+  const heat = b.node('Mul', [dist, normT], 'visor.head.heat');
+  b.node('Reshape', [heat, dims('heatmap', [1, 1, shape.height, shape.width])], HEATMAP);
+  const row = b.node('Reshape', [heat, dims('row', [1, positions])], 'visor.head.heat_row');
+  const k = b.init(int64Tensor('visor.head.k', [Math.min(topK, positions)]));
+  const [top] = b.nodeMulti('TopK', [row, k], ['visor.head.top', 'visor.head.top_idx'], { axis: -1 });
+  b.reduce('ReduceMean', top!, [1], 0, ANOMALY_SCORE); // [1]
+  graphOf(model).output = [floatValueInfo(ANOMALY_SCORE, [1]), floatValueInfo(HEATMAP, [1, 1, shape.height, shape.width])];
+}
+
+type Builder = ReturnType<typeof graphBuilder>;
+
+/** The normaliser for this image: a constant, or the one of the nearest centroid. Returns a [1] tensor name. */
+function modeNorm(b: Builder, featuresName: string, c: number, cal: HeadCalibration): string {
+  const k = cal.norms.length;
+  if (k === 1 || !cal.centroids) return b.init(floatTensor(NORM, [1], cal.norms.subarray(0, 1)));
+  const norms = b.init(floatTensor(NORM, [k], cal.norms));
+  const centroidsT = b.init(floatTensor('visor.head.centroids_t', [c, k], transpose(cal.centroids, k, c)));
+  const cn = new Float32Array(k);
+  for (let i = 0; i < k; i++) for (let j = 0; j < c; j++) cn[i] += cal.centroids[i * c + j]! ** 2;
+  const centroidNorms = b.init(floatTensor('visor.head.centroid_norms', [1, k], cn));
+  const minusTwo = b.init(floatTensor('visor.head.mode_minus_two', [1], new Float32Array([-2])));
+  const gap = b.node('GlobalAveragePool', [featuresName], 'visor.head.mode_gap'); // [1, C, 1, 1]
+  const v = b.node('Reshape', [gap, b.init(int64Tensor('visor.head.shape_mode', [1, c]))], 'visor.head.mode_vec');
+  const dot = b.node('MatMul', [v, centroidsT], 'visor.head.mode_dot'); // [1, K]
+  // ‖v‖² is the same for every centroid, so −2 v·c + ‖c‖² ranks them.
+  const d = b.node('Add', [b.node('Mul', [dot, minusTwo], 'visor.head.mode_dot_m2'), centroidNorms], 'visor.head.mode_d');
+  const idx = b.node('ArgMin', [d], 'visor.head.mode', { axis: 1, keepdims: 0 }); // [1]
+  return b.node('Gather', [norms, idx], 'visor.head.norm_of_mode', { axis: 0 }); // [1]
+}
+
+function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = a[i * cols + j]!;
+  return out;
+}
+
+/** Mean over positions per channel of a [C, P] feature map. */
+export function meanPooled(features: Float32Array, c: number): Float64Array {
+  const p = features.length / c;
+  const out = new Float64Array(c);
+  for (let j = 0; j < c; j++) {
+    let s = 0;
+    for (let i = 0; i < p; i++) s += features[j * p + i]!;
+    out[j] = s / p;
+  }
+  return out;
+}
+
+/**
+ * k-means (deterministic farthest-point start, 30 Lloyd iterations) over mean-pooled features.
+ * Returns centroids [k, C] and each row's mode.
+ */
+export function kMeans(rows: readonly Float64Array[], k: number): { centroids: Float32Array; assign: number[] } {
+  const c = rows[0]!.length;
+  const dist = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+    let s = 0;
+    for (let j = 0; j < c; j++) s += (a[j]! - b[j]!) ** 2;
+    return s;
+  };
+  const mean = new Float64Array(c);
+  for (const r of rows) for (let j = 0; j < c; j++) mean[j] += r[j]! / rows.length;
+  let cent: Float64Array[] = [];
+  // First centre: the row farthest from the mean; then each next one farthest from those chosen.
+  let first = 0;
+  rows.forEach((r, i) => {
+    if (dist(r, mean) > dist(rows[first]!, mean)) first = i;
+  });
+  cent.push(Float64Array.from(rows[first]!));
+  while (cent.length < k) {
+    let best = -1;
+    let at = 0;
+    rows.forEach((r, i) => {
+      const m = Math.min(...cent.map((q) => dist(r, q)));
+      if (m > best) [best, at] = [m, i];
+    });
+    cent.push(Float64Array.from(rows[at]!));
+  }
+  let assign = rows.map(() => 0);
+  for (let it = 0; it < 30; it++) {
+    assign = rows.map((r) => {
+      let bi = 0;
+      for (let q = 1; q < cent.length; q++) if (dist(r, cent[q]!) < dist(r, cent[bi]!)) bi = q;
+      return bi;
+    });
+    const sums = cent.map(() => new Float64Array(c));
+    const counts = cent.map(() => 0);
+    rows.forEach((r, i) => {
+      counts[assign[i]!]! += 1;
+      for (let j = 0; j < c; j++) sums[assign[i]!]![j] += r[j]!;
+    });
+    cent = cent.map((q, qi) => (counts[qi]! > 0 ? sums[qi]!.map((v) => v / counts[qi]!) : q));
+  }
+  const centroids = new Float32Array(k * c);
+  cent.forEach((q, i) => centroids.set(q, i * c));
+  return { centroids, assign };
+}
