@@ -7,6 +7,7 @@ import type { FramePools } from './pool.js';
 import { PpmFrameReader, RawFrameReader, type PpmFrame } from './readers.js';
 import type { SessionHooks, SourceSession, Timers } from './session.js';
 import { redactUrl, type Roi } from './source.js';
+import { FFMPEG_SCALE_FLAGS } from '../inference/preprocess.js';
 
 export interface FfmpegInput {
   kind: 'rtsp' | 'v4l2' | 'file';
@@ -36,7 +37,7 @@ export function buildFfmpegArgs(o: FfmpegInput): string[] {
 
   const { width, height } = o.inferenceSize;
   const crop = o.roi ? `crop=w=iw*${num(o.roi.width)}:h=ih*${num(o.roi.height)}:x=iw*${num(o.roi.x)}:y=ih*${num(o.roi.y)},` : '';
-  const toInference = `${crop}scale=${width}:${height}:flags=area,format=rgb24`;
+  const toInference = `${crop}scale=${width}:${height}:flags=${FFMPEG_SCALE_FLAGS},format=rgb24`;
   const fps = `fps=${num(o.fps)}`;
   // passthrough: one output frame per filtered frame, never duplicated or dropped by the muxer,
   // so the n-th inference frame and the n-th full frame are the same picture.

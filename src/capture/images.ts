@@ -9,6 +9,7 @@ import type { FramePools } from './pool.js';
 import type { FrameParts, SessionHooks, SessionOutcome, SourceSession, Timers } from './session.js';
 import { releaseParts } from './session.js';
 import { redactUrl, roiPixels, type Roi } from './source.js';
+import { RESIZE_KERNEL } from '../inference/preprocess.js';
 
 export interface DecodeOptions {
   pools: FramePools;
@@ -31,7 +32,7 @@ export async function decodeImage(input: string | Buffer, o: DecodeOptions): Pro
     if (channels !== 3) throw new Error(`decoded to ${channels} channels`);
     let pipeline = sharp(decoded.data, { raw: { width, height, channels: 3 } });
     if (o.roi) pipeline = pipeline.extract(roiPixels(o.roi, width, height));
-    small = await pipeline.resize(o.inferenceSize.width, o.inferenceSize.height, { fit: 'fill' }).raw().toBuffer();
+    small = await pipeline.resize(o.inferenceSize.width, o.inferenceSize.height, { fit: 'fill', kernel: RESIZE_KERNEL }).raw().toBuffer();
   } catch (err) {
     throw new CorruptFrameError(errorMessage(err), { cause: err });
   }

@@ -36,10 +36,18 @@ export function normalizeInto(image: RawImage, input: InputSpec, out: Float32Arr
   writePlanar(image, input, channelLuts(input), out);
 }
 
+/**
+ * How images are scaled to the model input everywhere (capture, fit, eval, inspect), so a
+ * model sees frames on the line scaled as the frames it was fitted and calibrated on.
+ * ffmpeg sources use the nearest equivalent, FFMPEG_SCALE_FLAGS.
+ */
+export const RESIZE_KERNEL = 'linear' as const;
+export const FFMPEG_SCALE_FLAGS = 'bilinear';
+
 export async function resizeImage(image: RawImage, width: number, height: number): Promise<RawImage> {
   const channels = bytesPerPixel(image);
   const data = await sharp(image.data, { raw: { width: image.width, height: image.height, channels } })
-    .resize(width, height, { fit: 'fill', kernel: 'linear' })
+    .resize(width, height, { fit: 'fill', kernel: RESIZE_KERNEL })
     .raw()
     .toBuffer();
   return { width, height, pixelFormat: image.pixelFormat, data };

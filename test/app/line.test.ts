@@ -12,6 +12,7 @@ import { createUserStore } from '../../src/review/index.js';
 import type { Inspection } from '../../src/types.js';
 import { makeFixtureVideo } from '../helpers/media.js';
 import { DEMO_MODEL, FIXTURES } from '../helpers/paths.js';
+import { fixtureScores } from '../helpers/scores.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -68,8 +69,13 @@ describe('the line, end to end', () => {
       const meta = await sharp(app.store.imageFile(stored!.imagePath!)).metadata();
       expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', 300, 300]);
     }
-    // The same cell gets the same verdict on every pass: frames are not mixed up.
-    for (const i of seen.slice(0, 24)) expect(byFile.get(path.basename(i.sourceFile!))!.score).toBeCloseTo(i.score, 4);
+    // The same cell gets the same verdict on every pass: frames are not mixed up. And the line
+    // scores a cell exactly as `visor inspect` and `visor eval` do (frames scaled the same way).
+    const offline = await fixtureScores();
+    for (const i of seen.slice(0, 24)) {
+      expect(byFile.get(path.basename(i.sourceFile!))!.score).toBeCloseTo(i.score, 4);
+      expect(i.score).toBeCloseTo(offline.get(path.basename(i.sourceFile!))!, 4);
+    }
 
     const base = app.reviewUrl!;
     expect(base).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);

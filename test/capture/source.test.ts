@@ -35,7 +35,7 @@ describe('buildFfmpegArgs', () => {
   it('reads V4L2 devices with -f v4l2 and emits rgb24 frames at inference size', () => {
     const args = buildFfmpegArgs({ ...base, kind: 'v4l2', input: '/dev/video2' }).join(' ');
     expect(args).toContain('-f v4l2 -i /dev/video2');
-    expect(args).toContain('-vf fps=5,scale=224:160:flags=area,format=rgb24');
+    expect(args).toContain('-vf fps=5,scale=224:160:flags=bilinear,format=rgb24');
     expect(args).toMatch(/-f rawvideo -pix_fmt rgb24 pipe:1$/);
   });
 
