@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { silentLogger } from '../src/log.js';
 import type { ScalingName } from '../src/inference/backbones/load.js';
+import { DEFAULTS } from '../src/inference/fit/defaults.js';
 import { evaluateModel } from '../src/inference/fit/eval.js';
 import { fitModel } from '../src/inference/fit/fit.js';
 import { kFolds } from '../src/inference/fit/stats.js';
@@ -23,7 +24,7 @@ import { stratifiedFolds } from '../src/inference/fit/logistic.js';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
   options: {
-    backbone: { type: 'string', default: 'pplcnet' },
+    backbone: { type: 'string', default: DEFAULTS.backbone },
     layers: { type: 'string' },
     'input-size': { type: 'string' },
     scaling: { type: 'string' },

