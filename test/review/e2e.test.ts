@@ -66,6 +66,8 @@ async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs
 }
 
 const currentId = () => page.getAttribute('figure.card.current', 'data-id');
+// How long a poll waits for a request and a render: vitest's default 1 s is too short on a loaded 2-core machine.
+const SETTLE = { timeout: 10_000 };
 
 describe('review UI on a running line', () => {
   it('asks for sign-in, refuses a wrong password, and signs in', async () => {
@@ -73,7 +75,7 @@ describe('review UI on a running line', () => {
     await page.fill('input[name=name]', 'quinn');
     await page.fill('input[name=password]', 'wrong-password');
     await page.click('button[type=submit]');
-    await expect.poll(() => page.textContent('.error')).toContain('wrong user name or password');
+    await expect.poll(() => page.textContent('.error'), SETTLE).toContain('wrong user name or password');
     await page.fill('input[name=password]', 'line-3-quality');
     await page.click('button[type=submit]');
     await page.waitForSelector('header.nav');
@@ -109,7 +111,7 @@ describe('review UI on a running line', () => {
   it('stores a verdict given by key press, with the user, and moves to the next item', async () => {
     const target = (await currentId())!;
     await page.keyboard.press('d');
-    await expect.poll(() => page.getAttribute(`figure.card[data-id="${target}"] .review`, 'class')).toContain('confirmed');
+    await expect.poll(() => page.getAttribute(`figure.card[data-id="${target}"] .review`, 'class'), SETTLE).toContain('confirmed');
     // The next item (the one after it in the list, which new frames may have pushed down) is now current.
     const after = await page.$$eval('figure.card', (els) => {
       const ids = els.map((e) => e.getAttribute('data-id'));
@@ -121,14 +123,14 @@ describe('review UI on a running line', () => {
     expect(row).toEqual({ decision: 'confirmed', label: 'defect', user: 'quinn' });
     // u undoes it: an 'undone' row, and the card is unreviewed again.
     await page.keyboard.press('u');
-    await expect.poll(() => page.textContent(`figure.card[data-id="${target}"] .review`)).toBe('unreviewed');
+    await expect.poll(() => page.textContent(`figure.card[data-id="${target}"] .review`), SETTLE).toBe('unreviewed');
     const decisions = app.store.db.prepare('SELECT decision FROM reviews WHERE inspection_id = ? ORDER BY id').pluck().all(target);
     expect(decisions).toEqual(['confirmed', 'undone']);
   });
 
   it('a score range below the defect threshold shows the uncertain frames', async () => {
     await page.locator('input[name=maxScore]').fill(String(THRESHOLDS.defect - 0.01));
-    await expect.poll(() => page.$$eval('figure.card', (els) => els.length > 0 && els.every((e) => e.classList.contains('uncertain')))).toBe(true);
+    await expect.poll(() => page.$$eval('figure.card', (els) => els.length > 0 && els.every((e) => e.classList.contains('uncertain'))), SETTLE).toBe(true);
     const scores = await page.$$eval('figure.card .score', (els) => els.map((e) => Number(e.textContent)));
     expect(Math.max(...scores)).toBeLessThan(THRESHOLDS.defect);
     await page.click('text=reset');
@@ -143,7 +145,7 @@ describe('review UI on a running line', () => {
       return !!img && img.complete && img.naturalWidth > 0;
     });
     expect(await page.getAttribute('#detail-image', 'src')).toBe(`/api/inspections/${id}/overlay`);
-    await expect.poll(() => page.$$eval('.neighbours a.thumb', (els) => els.length)).toBeGreaterThan(0);
+    await expect.poll(() => page.$$eval('.neighbours a.thumb', (els) => els.length), SETTLE).toBeGreaterThan(0);
     await page.screenshot({ path: path.join(ARTIFACTS, 'detail.png') });
     await page.keyboard.press('o');
     expect(await page.getAttribute('#detail-image', 'src')).toBe(`/api/inspections/${id}/image`);
@@ -157,9 +159,9 @@ describe('review UI on a running line', () => {
     await page.goto(`${app.reviewUrl}/#/settings`);
     await page.waitForSelector('.threshold-row[data-camera="cells"]');
     await page.fill('.threshold-row input[name=defect]', String(STRICTER));
-    await expect.poll(() => page.textContent('.threshold-row .preview')).toMatch(/^[1-9]\d* of the last \d+ inspections would change verdict \(.*defect → /);
+    await expect.poll(() => page.textContent('.threshold-row .preview'), SETTLE).toMatch(/^[1-9]\d* of the last \d+ inspections would change verdict \(.*defect → /);
     await page.click('.threshold-row button.apply');
-    await expect.poll(() => page.textContent('#audit tbody')).toContain('thresholds.set');
+    await expect.poll(() => page.textContent('#audit tbody'), SETTLE).toContain('thresholds.set');
     expect(app.control.thresholds('cells')).toEqual({ defect: STRICTER, uncertainBand: THRESHOLDS.uncertainBand });
     const audit = app.store.db.prepare("SELECT user, target, detail FROM audit WHERE action = 'thresholds.set'").get() as { user: string; target: string; detail: string };
     expect(audit.user).toBe('quinn');
@@ -176,5 +178,49 @@ describe('review UI on a running line', () => {
     await page.waitForSelector('.chart canvas');
     expect(await page.$$eval('.chart canvas', (els) => els.length)).toBe(3);
     await page.screenshot({ path: path.join(ARTIFACTS, 'stats.png'), fullPage: true });
+  });
+
+  it('acts on what is shown while the server is slow to answer: quick verdicts judge consecutive frames, undo undoes them', async () => {
+    // Last, so the frames it judges are no other test's. The server announces a verdict (SSE) before
+    // it answers the request: holding the answers back makes the cards show the verdicts while the
+    // requests are in flight, so the next keys land then.
+    await page.goto(`${app.reviewUrl}/#/queue`);
+    await page.waitForSelector('figure.card.current');
+    await page.route('**/api/reviews', async (route) => {
+      const res = await route.fetch();
+      await new Promise((r) => setTimeout(r, 500));
+      await route.fulfill({ response: res });
+    });
+    try {
+      await page.click('figure.card >> nth=0');
+      const first = (await currentId())!;
+      const before = await page.$$eval('figure.card', (els) => els.map((e) => e.getAttribute('data-id')!));
+      expect(before.indexOf(first) + 2).toBeLessThan(before.length);
+      const second = before[before.indexOf(first) + 1]!;
+      // Earlier tests may have judged these frames; what counts is what these keys add.
+      const decisions = (id: string) => app.store.db.prepare('SELECT decision FROM reviews WHERE inspection_id = ? ORDER BY id').pluck().all(id);
+      const [had1, had2] = [decisions(first), decisions(second)];
+      await page.keyboard.press('d');
+      await page.keyboard.press('f');
+      await expect.poll(() => page.textContent(`figure.card[data-id="${second}"] .review`), SETTLE).toBe('false positive');
+      const after = await page.$$eval('figure.card', (els) => ({
+        ids: els.map((e) => e.getAttribute('data-id')),
+        current: els.find((e) => e.classList.contains('current'))?.getAttribute('data-id'),
+      }));
+      expect(after.current).toBe(after.ids[after.ids.indexOf(second) + 1]);
+      expect([decisions(first), decisions(second)]).toEqual([
+        [...had1, 'confirmed'],
+        [...had2, 'rejected'],
+      ]);
+      await page.keyboard.press('u');
+      await page.keyboard.press('u');
+      await expect.poll(() => [decisions(first), decisions(second)], SETTLE).toEqual([
+        [...had1, 'confirmed', 'undone'],
+        [...had2, 'rejected', 'undone'],
+      ]);
+      await expect.poll(() => page.textContent(`figure.card[data-id="${first}"] .review`), SETTLE).toBe('unreviewed');
+    } finally {
+      await page.unroute('**/api/reviews');
+    }
   });
 });

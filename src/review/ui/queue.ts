@@ -137,11 +137,21 @@ export function QueuePage() {
   queueState.current = current;
   const found = items.findIndex((i) => i.id === current);
   const cursor = found >= 0 ? found : 0;
+  // Keys act on what the reviewer sees: the highlighted card (also when `current` is not in the
+  // list and the cursor falls back to the top) in the list as last rendered. Read through a ref,
+  // so no handler acts on an older render's idea of the cursor.
+  const shown = useRef({ items, id: items[cursor]?.id });
+  shown.current = { items, id: items[cursor]?.id };
+  // Moves the cursor at once, so a second key pressed before the next render already acts on the new card.
+  const goTo = (id: string) => {
+    shown.current = { ...shown.current, id };
+    setCurrent(id);
+  };
   const move = (delta: number) => {
-    const list = itemsRef.current;
-    const i = Math.max(0, list.findIndex((x) => x.id === current));
+    const { items: list, id } = shown.current;
+    const i = Math.max(0, list.findIndex((x) => x.id === id));
     const next = list[Math.max(0, Math.min(list.length - 1, i + delta))];
-    if (next) setCurrent(next.id);
+    if (next) goTo(next.id);
   };
 
   const set = (f: Partial<Filters>) => {
@@ -151,15 +161,24 @@ export function QueuePage() {
     setFilters(merged);
   };
 
+  // Answers can arrive out of order: one asked for other filters, or overtaken by a newer load, must
+  // not change the list shown (it would show frames these filters exclude).
+  const filtersRef = useRef(filters);
+  filtersRef.current = filters;
+  const loads = useRef(0);
+  const stale = (load: number, f: Filters) => load !== loads.current || f !== filtersRef.current;
+
   const load = useCallback(async () => {
+    const mine = ++loads.current;
     try {
       const res = await api<{ items: Inspection[]; next?: string }>(queueUrl(filters));
+      if (stale(mine, filters)) return;
       setItems(res.items);
       setNext(res.next);
       setCurrent((c) => (c && res.items.some((i) => i.id === c) ? c : res.items[0]?.id));
       setError('');
     } catch (err) {
-      setError((err as Error).message);
+      if (!stale(mine, filters)) setError((err as Error).message);
     }
   }, [filters]);
 
@@ -173,10 +192,11 @@ export function QueuePage() {
   // New inspections: fetch the head of the list and put what is new on top, without moving the reviewer's place.
   useEffect(() => {
     let timer: number | undefined;
+    let active = true;
     const pull = async () => {
       timer = undefined;
       const res = await api<{ items: Inspection[] }>(queueUrl(filters, undefined, 50)).catch(() => undefined);
-      if (!res) return;
+      if (!res || !active || filters !== filtersRef.current) return;
       const top = itemsRef.current[0]?.id ?? '';
       const count = res.items.filter((i) => i.id > top).length;
       if (count === 0) return;
@@ -195,6 +215,7 @@ export function QueuePage() {
       );
     });
     return () => {
+      active = false;
       offInspection();
       offOpen();
       offReview();
@@ -211,9 +232,10 @@ export function QueuePage() {
   };
 
   const decide = async (decision: Decision) => {
-    const list = itemsRef.current;
-    const index = list.findIndex((i) => i.id === current);
-    const ids = selected.size > 0 ? [...selected] : index >= 0 ? [list[index]!.id] : [];
+    const { items: list, id } = shown.current;
+    const index = list.findIndex((i) => i.id === id);
+    const single = selected.size === 0;
+    const ids = !single ? [...selected] : index >= 0 ? [list[index]!.id] : [];
     if (ids.length === 0) return;
     // Next-item flow: the first item after the current one that this verdict does not touch.
     const after = list.slice(index + 1).find((i) => !ids.includes(i.id)) ?? list.slice(0, Math.max(0, index)).reverse().find((i) => !ids.includes(i.id));
@@ -222,14 +244,18 @@ export function QueuePage() {
       label = askLabel(list[index]);
       if (!label) return;
     }
+    // Move on now, not when the server answers: its 'review' event can mark the card before the
+    // answer arrives, and a reviewer pressing the next key meanwhile would judge this frame twice.
+    if (single && after) goTo(after.id);
     try {
       const applied = await giveVerdict(ids, decision, label);
       apply(applied);
       setSelected(new Set());
       setStatus(`${ids.length} × ${reviewText(applied.get(ids[0]!))} — u to undo`);
-      if (selected.size === 0 && after) setCurrent(after.id);
     } catch (err) {
       setError((err as Error).message);
+      // Not recorded: back to that frame, unless the reviewer has already moved elsewhere.
+      if (single && id && after && shown.current.id === after.id) goTo(id);
     }
   };
 
@@ -243,50 +269,56 @@ export function QueuePage() {
 
   const more = async () => {
     if (!next) return;
+    const mine = loads.current;
     const res = await api<{ items: Inspection[]; next?: string }>(queueUrl(filters, next));
+    if (stale(mine, filters)) return;
     setItems((list) => [...list, ...res.items]);
     setNext(res.next);
   };
 
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if (isTyping(e) || e.altKey || e.metaKey) return;
-      const list = itemsRef.current;
-      if (e.ctrlKey) {
-        if (e.key === 'z') {
-          e.preventDefault();
-          void undo();
-        }
-        return;
-      }
-      const verdict = KEYS.find((k) => k.key === e.key);
-      if (verdict) {
+  // The latest render's handler; the listener below is registered once and always calls this one,
+  // so a key pressed before effects run does not reach an older render's closure.
+  const onKey = useRef<(e: KeyboardEvent) => void>(() => undefined);
+  onKey.current = (e: KeyboardEvent) => {
+    if (isTyping(e) || e.altKey || e.metaKey) return;
+    const list = shown.current.items;
+    if (e.ctrlKey) {
+      if (e.key === 'z') {
         e.preventDefault();
-        void decide(verdict.decision);
-      } else if (e.key === 'j' || e.key === 'ArrowDown' || e.key === 'ArrowRight') {
-        e.preventDefault();
-        move(1);
-      } else if (e.key === 'k' || e.key === 'ArrowUp' || e.key === 'ArrowLeft') {
-        e.preventDefault();
-        move(-1);
-      } else if (e.key === 'x' || e.key === ' ') {
-        e.preventDefault();
-        const id = list[cursor]?.id;
-        if (id) setSelected((s) => (s.has(id) ? new Set([...s].filter((x) => x !== id)) : new Set([...s, id])));
-      } else if (e.key === 'a') {
-        setSelected(new Set(list.map((i) => i.id)));
-      } else if (e.key === 'Escape') {
-        setSelected(new Set());
-      } else if (e.key === 'u') {
         void undo();
-      } else if (e.key === 'Enter' || e.key === 'o') {
-        const id = list[cursor]?.id;
-        if (id) location.hash = `#/inspection/${id}`;
       }
-    };
-    addEventListener('keydown', onKey);
-    return () => removeEventListener('keydown', onKey);
-  });
+      return;
+    }
+    const verdict = KEYS.find((k) => k.key === e.key);
+    if (verdict) {
+      e.preventDefault();
+      void decide(verdict.decision);
+    } else if (e.key === 'j' || e.key === 'ArrowDown' || e.key === 'ArrowRight') {
+      e.preventDefault();
+      move(1);
+    } else if (e.key === 'k' || e.key === 'ArrowUp' || e.key === 'ArrowLeft') {
+      e.preventDefault();
+      move(-1);
+    } else if (e.key === 'x' || e.key === ' ') {
+      e.preventDefault();
+      const id = shown.current.id;
+      if (id) setSelected((s) => (s.has(id) ? new Set([...s].filter((x) => x !== id)) : new Set([...s, id])));
+    } else if (e.key === 'a') {
+      setSelected(new Set(list.map((i) => i.id)));
+    } else if (e.key === 'Escape') {
+      setSelected(new Set());
+    } else if (e.key === 'u') {
+      void undo();
+    } else if (e.key === 'Enter' || e.key === 'o') {
+      const id = shown.current.id;
+      if (id) location.hash = `#/inspection/${id}`;
+    }
+  };
+  useEffect(() => {
+    const listener = (e: KeyboardEvent) => onKey.current(e);
+    addEventListener('keydown', listener);
+    return () => removeEventListener('keydown', listener);
+  }, []);
 
   useEffect(() => {
     document.querySelector('.card.current')?.scrollIntoView({ block: 'nearest' });
@@ -361,7 +393,7 @@ export function QueuePage() {
             'data-id': item.id,
             onClick: (e: MouseEvent) => {
               if (e.shiftKey || e.ctrlKey) setSelected((s) => (s.has(item.id) ? new Set([...s].filter((x) => x !== item.id)) : new Set([...s, item.id])));
-              else setCurrent(item.id);
+              else goTo(item.id);
             },
             onDblClick: () => (location.hash = `#/inspection/${item.id}`),
           },

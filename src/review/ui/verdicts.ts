@@ -16,7 +16,8 @@ interface Recorded {
   reviews: { inspectionId: string; decision: string; label?: string; user: string; at: number }[];
 }
 
-const undoStack: string[][] = [];
+/** Verdicts given in this tab, newest last; `recorded` settles when the server has answered. */
+const undoStack: { ids: string[]; recorded: Promise<boolean> }[] = [];
 
 /** The review state the server now holds for each id (undefined: back to unreviewed). */
 export type Applied = Map<string, ReviewState | undefined>;
@@ -33,18 +34,32 @@ export function askLabel(item: Inspection | undefined): string | undefined {
 }
 
 export async function giveVerdict(ids: string[], decision: Decision, label?: string): Promise<Applied> {
-  const res = await api<Recorded>('/api/reviews', { method: 'POST', body: { ids, decision, label } });
-  undoStack.push(ids);
+  // On the stack from the key press on, not from the answer: the live 'review' event can show the
+  // verdict before the answer arrives, and an undo pressed then must undo this one, not the one before.
+  let settle: (recorded: boolean) => void = () => undefined;
+  const entry = { ids, recorded: new Promise<boolean>((resolve) => (settle = resolve)) };
+  undoStack.push(entry);
   if (undoStack.length > 50) undoStack.shift();
-  return new Map(res.reviews.map((r) => [r.inspectionId, toState(r)]));
+  try {
+    const res = await api<Recorded>('/api/reviews', { method: 'POST', body: { ids, decision, label } });
+    settle(true);
+    return new Map(res.reviews.map((r) => [r.inspectionId, toState(r)]));
+  } catch (err) {
+    settle(false);
+    const i = undoStack.indexOf(entry);
+    if (i >= 0) undoStack.splice(i, 1);
+    throw err;
+  }
 }
 
 /** Undoes the last verdict given in this tab; returns the ids it touched (the caller re-reads them), undefined when there is nothing to undo. */
 export async function undoLast(): Promise<string[] | undefined> {
-  const ids = undoStack.pop();
-  if (!ids) return undefined;
-  await api<Recorded>('/api/reviews/undo', { method: 'POST', body: { ids } });
-  return ids;
+  const entry = undoStack.pop();
+  if (!entry) return undefined;
+  // The server must see the verdict before its undo; a verdict that failed has nothing to undo.
+  if (!(await entry.recorded)) return undefined;
+  await api<Recorded>('/api/reviews/undo', { method: 'POST', body: { ids: entry.ids } });
+  return entry.ids;
 }
 
 export function reviewText(review: ReviewState | undefined): string {
