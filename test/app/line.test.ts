@@ -56,11 +56,18 @@ describe('the line, end to end', () => {
     await users.add({ name: 'ci', role: 'operator', password: 'ci-password' });
     auth = { authorization: `Bearer ${users.createToken('ci', 'line test').token}` };
     await app.start();
-    await until('two passes over the 12 fixture cells', () => seen.length >= 24);
+    // Newest wins: on a busy machine a frame can be dropped, so wait until every cell was
+    // inspected at least twice rather than for a number of frames.
+    const perFile = () => {
+      const counts = new Map<string, number>();
+      for (const i of seen) counts.set(path.basename(i.sourceFile ?? ''), (counts.get(path.basename(i.sourceFile ?? '')) ?? 0) + 1);
+      return counts;
+    };
+    await until('two inspections of each of the 12 fixture cells', () => perFile().size === 12 && [...perFile().values()].every((n) => n >= 2));
 
     const byFile = new Map<string, Inspection>();
     for (const i of seen) byFile.set(path.basename(i.sourceFile ?? ''), i);
-    expect(byFile.size).toBe(12);
+    expect([...byFile.keys()].every((f) => f.startsWith('cell') && f.endsWith('.png'))).toBe(true);
     // Every inspection is stored, with its image (okSampleFraction 1), before listeners hear of it.
     for (const i of seen.slice(0, 24)) {
       const stored = app.store.get(i.id);
