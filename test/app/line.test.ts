@@ -13,6 +13,7 @@ import type { Inspection } from '../../src/types.js';
 import { makeFixtureVideo } from '../helpers/media.js';
 import { DEMO_MODEL, FIXTURES } from '../helpers/paths.js';
 import { fixtureScores } from '../helpers/scores.js';
+import { until } from '../helpers/wait.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -22,15 +23,6 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('the line, end to end', () => {
   let app: App;

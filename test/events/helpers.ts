@@ -6,6 +6,10 @@ import { createApp, type App } from '../../src/app.js';
 import { parseConfig } from '../../src/config/index.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { DEMO_MODEL, FIXTURES } from '../helpers/paths.js';
+import { until } from '../helpers/wait.js';
+
+/** Waits like `until`, with a 20 s default. */
+export const waitFor: typeof until = (what, check, timeoutMs = 20_000) => until(what, check, timeoutMs);
 
 export async function tempDir(prefix: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
@@ -24,15 +28,6 @@ export function captureLogger(level = 'debug'): { log: Logger; lines: string[] }
   return { log: createLogger({ level, destination }), lines };
 }
 
-export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** The config of a test line: folder camera(s) over the fixtures, the demo model, events as given. */
 export function lineConfig(dir: string, events: Record<string, unknown>, extra: { cameras?: string[]; defect?: number; fps?: number } = {}) {

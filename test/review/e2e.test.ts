@@ -15,6 +15,7 @@ import { launchBrowser } from '../helpers/browser.js';
 import { DEMO_MODEL, FIXTURES, REPO } from '../helpers/paths.js';
 import { thresholdsForMix } from '../helpers/scores.js';
 import { ensureUiBuilt } from './ui-build.js';
+import { until } from '../helpers/wait.js';
 
 const ARTIFACTS = path.join(REPO, 'test/review/artifacts');
 const round = (x: number) => Number(x.toFixed(4));
@@ -55,15 +56,6 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const currentId = () => page.getAttribute('figure.card.current', 'data-id');
 // How long a poll waits for a request and a render: vitest's default 1 s is too short on a loaded 2-core machine.

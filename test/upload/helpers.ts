@@ -15,19 +15,12 @@ import type { Inspection, Verdict } from '../../src/types.js';
 import { createUploadExtension, type UploadExtension, type UploadExtensionOptions } from '../../src/upload/index.js';
 import { FIXTURES } from '../helpers/paths.js';
 
+export { until } from '../helpers/wait.js';
+
 export async function fixtureJpeg(name = 'cell0020.png'): Promise<Buffer> {
   return sharp(path.join(FIXTURES, name)).jpeg({ quality: 80 }).toBuffer();
 }
 
-export async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** A logger whose lines are kept, to check what reaches the log. */
 export function capturingLogger(): { log: Logger; text: () => string } {

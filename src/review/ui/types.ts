@@ -1,58 +1,13 @@
-// What the API returns (mirrors src/review/routes/schemas.ts).
-export type Verdict = 'ok' | 'uncertain' | 'defect';
-export type Role = 'operator' | 'engineer' | 'admin';
-export interface User {
-  id: number;
-  name: string;
-  role: Role;
-  createdAt: number;
-  disabled: boolean;
-}
-export interface ReviewState {
-  decision: string;
-  label: string | null;
-  user: string;
-  at: number;
-}
-export interface Thresholds {
-  defect: number;
-  uncertainBand: number;
-}
-export interface Inspection {
-  id: string;
-  cameraId: string;
-  frameSeq: number;
-  capturedAt: number;
-  inferredAt: number;
-  decidedAt: number;
-  verdict: Verdict;
-  score: number;
-  classes?: { label: string; score: number }[];
-  boxes?: { x1: number; y1: number; x2: number; y2: number; label: string; score: number }[];
-  model: { name: string; version: string; task: string };
-  thresholds: Thresholds;
-  timings: Record<string, number>;
-  imageUrl?: string;
-  overlayUrl?: string;
-  sourceFile?: string;
-  review?: ReviewState;
-}
-export interface CameraStatus {
-  cameraId: string;
-  state: string;
-  lastError?: string;
-  framesIn: number;
-  framesDropped: number;
-  framesCorrupt: number;
-  reconnects: number;
-  lastFrameAt?: number;
-}
-export interface LiveFrameInfo {
-  cameraId: string;
-  seq: number;
-  inspectionId: string;
-  verdict: Verdict;
-  score: number;
-  capturedAt: number;
-  fps: number;
-}
+// What the API returns: the types of the server's own response schemas and records
+// (type-only imports: nothing of the server is bundled into the page).
+import type { Static } from '@sinclair/typebox';
+import type { InspectionSchema, ReviewStateSchema, RoleSchema, ThresholdsSchema, UserSchema, VerdictSchema } from '../routes/schemas.js';
+
+export type Verdict = Static<typeof VerdictSchema>;
+export type Role = Static<typeof RoleSchema>;
+export type User = Static<typeof UserSchema>;
+export type ReviewState = Static<typeof ReviewStateSchema>;
+export type Thresholds = Static<typeof ThresholdsSchema>;
+export type Inspection = Static<typeof InspectionSchema>;
+export type { CameraStatus } from '../../types.js';
+export type { LiveFrameInfo } from '../live.js';
