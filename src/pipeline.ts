@@ -9,7 +9,7 @@ import { decide, renderOverlay, type Inferencer } from './inference/index.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { encodeJpeg, type ImagesToStore, type Store } from './store/index.js';
-import type { Frame, Inspection, Thresholds } from './types.js';
+import type { Frame, Inspection, ModelOutput, Thresholds } from './types.js';
 
 /** Heat-map colour scale as fractions of the defect threshold (see renderOverlay). */
 const HEAT_FLOOR = 0.7;
@@ -55,7 +55,15 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   let inspected = 0;
   let stopping = false;
 
-  async function inspect(frame: Frame, requested: boolean): Promise<Inspection> {
+  interface Decided {
+    inspection: Inspection;
+    output: ModelOutput;
+    inputSize: { width: number; height: number };
+    thresholds: Thresholds;
+  }
+
+  /** Model and decision: the part that needs the model, one frame at a time. */
+  async function decideFrame(frame: Frame): Promise<Decided> {
     const inferencer = deps.inferencer();
     const startedAt = now();
     const result = await inferencer.infer(frame);
@@ -84,18 +92,24 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       },
       sourceFile: frame.sourceFile,
     };
+    return { inspection, output: result.output, inputSize: inferencer.inputSize, thresholds };
+  }
+
+  /** Image encoding, the store's commit, then the bus: runs while the model works on the next frame. */
+  async function storeFrame(frame: Frame, decided: Decided, requested: boolean): Promise<Inspection> {
+    const { inspection, output, thresholds } = decided;
     let images: ImagesToStore | undefined;
-    if (requested || deps.store.shouldStoreImage(verdict)) {
+    if (requested || deps.store.shouldStoreImage(inspection.verdict)) {
       // Encode only frames that are kept; the full-resolution copy when the source has one.
       const encodeStarted = performance.now();
       const picture = frame.full ?? frame;
-      const hasOverlay = result.output.heatMap !== undefined || (result.output.boxes?.length ?? 0) > 0;
+      const hasOverlay = output.heatMap !== undefined || (output.boxes?.length ?? 0) > 0;
       const [image, overlay] = await Promise.all([
         encodeJpeg(picture, deps.jpegQuality),
         hasOverlay
-          ? renderOverlay(picture, result.output, {
+          ? renderOverlay(picture, output, {
               roi: frame.full ? deps.roi(frame.cameraId) : undefined,
-              inputSize: inferencer.inputSize,
+              inputSize: decided.inputSize,
               // Colour relative to the threshold: patches well below it (the normal texture) stay
               // clear, the colour ramps up through the threshold, full red well above it.
               range: [HEAT_FLOOR * thresholds.defect, HEAT_CEILING * thresholds.defect],
@@ -109,7 +123,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const storedAt = now();
     inspected++;
     deps.metrics.observeInspection(stored, storedAt);
-    deps.bus.emit('inspection', { inspection: stored, frame, output: result.output, storedAt, requested });
+    deps.bus.emit('inspection', { inspection: stored, frame, output, storedAt, requested });
     return stored;
   }
 
@@ -121,22 +135,36 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
   async function run(camera: Camera): Promise<void> {
     const log = deps.log.child({ module: 'pipeline', cameraId: camera.id });
+    const failed = (frame: Frame, samples: SampleRequest[], err: unknown) => {
+      deps.metrics.observeFailure();
+      log.error({ err, seq: frame.seq, detail: errorMessage(err) }, 'frame could not be inspected');
+      for (const s of samples) s.reject(new VisorError('SAMPLE_FAILED', `sample from camera ${camera.id} failed: ${errorMessage(err)}`, { cause: err, retryable: true }));
+    };
+    // Two stages: while frame N is encoded and stored, the model already runs on frame N+1.
+    // At most one frame is in each stage, and frames are stored in the order they were taken.
+    let storing: Promise<void> = Promise.resolve();
     for (;;) {
       const frame = await camera.next();
-      if (!frame) return;
+      if (!frame) break;
       const samples = takeSampleRequests(camera.id);
+      let decided: Decided;
       try {
-        const stored = await inspect(frame, samples.length > 0);
-        log.info({ inspectionId: stored.id, seq: frame.seq, verdict: stored.verdict, score: Number(stored.score.toFixed(4)) }, 'inspection stored');
-        for (const s of samples) s.resolve(stored);
+        decided = await decideFrame(frame);
       } catch (err) {
-        deps.metrics.observeFailure();
-        log.error({ err, seq: frame.seq, detail: errorMessage(err) }, 'frame could not be inspected');
-        for (const s of samples) s.reject(new VisorError('SAMPLE_FAILED', `sample from camera ${camera.id} failed: ${errorMessage(err)}`, { cause: err, retryable: true }));
-      } finally {
+        failed(frame, samples, err);
         frame.release();
+        continue;
       }
+      await storing;
+      storing = storeFrame(frame, decided, samples.length > 0).then(
+        (stored) => {
+          log.info({ inspectionId: stored.id, seq: frame.seq, verdict: stored.verdict, score: Number(stored.score.toFixed(4)) }, 'inspection stored');
+          for (const s of samples) s.resolve(stored);
+        },
+        (err: unknown) => failed(frame, samples, err),
+      ).finally(() => frame.release());
     }
+    await storing;
   }
 
   return {

@@ -32,7 +32,7 @@ export interface CameraDeps {
   timers?: Timers;
   /** fetch for HTTP snapshot sources; default the global fetch. */
   fetch?: typeof fetch;
-  /** Buffers per pool (inference frames, full frames). Default 4: one being read, one in the slot, one or two with the consumer. */
+  /** Buffers per pool (inference frames, full frames). Default 5: one being read, one in the slot, one in inference, one being stored, one spare while the two ffmpeg outputs pair up. */
   poolSize?: number;
   /** Time ffmpeg gets after SIGTERM before SIGKILL. Default 2000 ms. */
   killGraceMs?: number;
@@ -66,7 +66,7 @@ export function createCamera(deps: CameraDeps): Camera {
   // Files and folders that do not loop simply end; everything else is expected to run forever.
   const finite = (kind === 'file' || kind === 'folder') && !config.loop;
 
-  const pools = new FramePools(inferenceSize.width * inferenceSize.height * 3, Math.max(2, deps.poolSize ?? 4));
+  const pools = new FramePools(inferenceSize.width * inferenceSize.height * 3, Math.max(2, deps.poolSize ?? 5));
   const slot = new FrameSlot();
   const state: Omit<CameraStatus, 'framesDropped'> = {
     cameraId: id,

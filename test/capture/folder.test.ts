@@ -89,7 +89,7 @@ describe('image folder source', () => {
 
   it('gives a slow consumer the newest frame, counts the drops and reuses a fixed set of buffers', async () => {
     const folder = await folderWith('fast', pngs);
-    const cam = camera({ id: 'slow', source: folder, fps: 30 });
+    const cam = camera({ id: 'slow', source: folder, fps: 30 }, { poolSize: 4 });
     cam.start();
     const inferenceBuffers = new Set<ArrayBufferLike>();
     const fullBuffers = new Set<ArrayBufferLike>();
