@@ -10,7 +10,8 @@ import type { Store } from '../store/index.js';
 import { UploadError, blobBaseName, toUploadError, type ContainerTarget } from './blob.js';
 import type { UploadMetrics } from './metrics.js';
 import type { Job, UploadQueue } from './queue.js';
-import { blobMetadata, blobTags, buildSidecar, currentLabel } from './record.js';
+import { blobMetadata, blobTags, buildSidecar, currentLabel, type CurrentLabel } from './record.js';
+import type { Inspection } from '../types.js';
 
 /** How long stop() lets in-flight uploads finish before aborting them (they stay queued). */
 export const STOP_GRACE_MS = 5000;
@@ -157,21 +158,26 @@ export function createUploader(deps: UploaderDeps): Uploader {
     await ensureContainer(signal);
     const base = blobBaseName(config.line, inspection.cameraId, inspection.capturedAt, inspection.id);
     const label = currentLabel(store.db, inspection);
-    const decision = queue.decision(inspection.id);
     await put(`${base}.jpg`, image, 'image/jpeg', blobMetadata(config.line, inspection), blobTags(config.line, inspection, label, 'image'), signal);
+    await putSidecar(inspection, base, label, image.length, signal);
+    queue.transaction(() => {
+      queue.markUploaded(inspection.id, `${base}.jpg`, now());
+      queue.complete(job);
+    });
+  }
+
+  /** Writes the JSON sidecar (full record, current label, upload decision) beside the image blob. */
+  async function putSidecar(inspection: Inspection, base: string, label: CurrentLabel, imageBytes: number, signal: AbortSignal): Promise<void> {
+    const decision = queue.decision(inspection.id);
     const sidecar = buildSidecar({
       line: config.line,
       inspection,
       label,
       camera: cameras.get(inspection.cameraId),
       decision: decision && { reason: decision.reason, override: decision.override, decidedAt: decision.decidedAt },
-      image: { blob: `${base}.jpg`, bytes: image.length },
+      image: { blob: `${base}.jpg`, bytes: imageBytes },
     });
     await put(`${base}.json`, Buffer.from(JSON.stringify(sidecar, null, 2)), 'application/json', blobMetadata(config.line, inspection), blobTags(config.line, inspection, label, 'sidecar'), signal);
-    queue.transaction(() => {
-      queue.markUploaded(inspection.id, `${base}.jpg`, now());
-      queue.complete(job);
-    });
   }
 
   async function runLabel(job: Job, signal: AbortSignal): Promise<void> {
@@ -195,16 +201,7 @@ export function createUploader(deps: UploaderDeps): Uploader {
       });
       return;
     }
-    const decision = queue.decision(inspection.id);
-    const sidecar = buildSidecar({
-      line: config.line,
-      inspection,
-      label,
-      camera: cameras.get(inspection.cameraId),
-      decision: decision && { reason: decision.reason, override: decision.override, decidedAt: decision.decidedAt },
-      image: { blob: `${base}.jpg`, bytes },
-    });
-    await put(`${base}.json`, Buffer.from(JSON.stringify(sidecar, null, 2)), 'application/json', blobMetadata(config.line, inspection), blobTags(config.line, inspection, label, 'sidecar'), signal);
+    await putSidecar(inspection, base, label, bytes, signal);
     queue.complete(job);
   }
 
