@@ -4,20 +4,12 @@ import { h } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api } from './api.js';
 import { fmtTime } from './queue.js';
-import type { Thresholds, User } from './types.js';
+import type { AuditEntry, Thresholds, User } from './types.js';
 
 interface Preview {
   considered: number;
   changed: number;
   transitions: Record<string, number>;
-}
-interface AuditEntry {
-  id: number;
-  at: number;
-  user: string;
-  action: string;
-  target: string | null;
-  detail: unknown;
 }
 
 function CameraThresholds({ cameraId, current, onApplied }: { cameraId: string; current: Thresholds; onApplied: () => void }) {

@@ -11,3 +11,4 @@ export type Thresholds = Static<typeof ThresholdsSchema>;
 export type Inspection = Static<typeof InspectionSchema>;
 export type { CameraStatus } from '../../types.js';
 export type { LiveFrameInfo } from '../live.js';
+export type { AuditEntry } from '../users.js';
