@@ -1,7 +1,7 @@
 // Cross-validated quality and cost of `visor fit` on the ELPV dev cells, measured with
 // `visor eval`'s code on images not used for fitting.
 //   npx tsx bench/fit.ts [--backbone NAME_OR_PATH] [--layers A,B] [--input-size N] [--scaling S]
-//                        [--grid N] [--modes K] [--per-position M]
+//                        [--grid N] [--modes K] [--per-position M] [--global-weight W]
 //                        [--mode unsupervised|supervised|both] [--folds 5] [--run K] [--threads 2]
 // Unsupervised: 5 fixed folds over the good cells; fit on 4/5 of the good cells, evaluate on the
 // other 1/5 plus every defect cell. Supervised: stratified 5 folds over good + defect cells;
@@ -35,6 +35,7 @@ const { values: args } = parseArgs({
     'per-position': { type: 'string' },
     grid: { type: 'string' },
     modes: { type: 'string' },
+    'global-weight': { type: 'string' },
   },
 });
 const SEED = 7;
@@ -109,6 +110,7 @@ async function runMode(mode: 'unsupervised' | 'supervised', rows: Row[]): Promis
           perPosition: args['per-position'] ? Number(args['per-position']) : undefined,
           grid: args.grid ? Number(args.grid) : undefined,
           modes: args.modes ? Number(args.modes) : undefined,
+          globalWeight: args['global-weight'] ? Number(args['global-weight']) : undefined,
           threads: Number(args.threads),
         },
         { log: silentLogger() },

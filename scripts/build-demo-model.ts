@@ -25,7 +25,7 @@ const fixturesDir = path.join(repoRoot, 'test/fixtures/elpv');
 const dataDir = process.env.VISOR_ELPV_DIR ?? path.resolve(repoRoot, '../shared/datasets/elpv-dev');
 const SPLIT_SEED = 20261126;
 const FIT_FRACTION = 0.8;
-const VERSION = '0.3.0';
+const VERSION = '0.4.0';
 
 const { values: args } = parseArgs({
   options: { backbone: { type: 'string', default: DEFAULTS.backbone }, layers: { type: 'string' }, supervised: { type: 'boolean', default: false } },
@@ -97,7 +97,7 @@ async function main(): Promise<void> {
         layers: args.layers?.split(','),
         threads: 2,
         description:
-          'Demo model for electroluminescence images of single solar cells (ELPV), fitted by visor fit: backbone features, position-restricted nearest-neighbour anomaly head' +
+          'Demo model for electroluminescence images of single solar cells (ELPV), fitted by visor fit: backbone features, position-restricted nearest-neighbour anomaly head plus a Gaussian over max-pooled features' +
           (args.supervised ? ' refined by a logistic head on labelled defects' : '') +
           '. Score >= 1 means defect.',
         provenance: {
@@ -177,7 +177,7 @@ const BACKBONE_TEXT: Record<string, { short: string; weights: string; scaling: s
     scaling: 'pixel p becomes p/127.5 − 1',
     // Seen on the fixtures (cell0030, cell0500) and in test/fit; docs/fit.md has the comparison.
     caveat:
-      'MobileNetV2 features respond to cracks and edges far more than to a large, uniformly dark\n  (inactive) area: on cell0030 the heat peaks on crack lines while the dark region stays cool, and obvious\n  mono defects score only a little above good mono cells. PP-LCNet (`--backbone pplcnet`)\n  highlights dark regions clearly but is much weaker on poly cells.',
+      'MobileNetV2 features respond to cracks and edges far more than to a large, uniformly dark\n  (inactive) area: on cell0030 the heat map (the local part) peaks on crack lines while the dark region\n  stays cool; the global part of the score still flags the cell. PP-LCNet (`--backbone pplcnet`)\n  highlights dark regions clearly in the heat map but is much weaker on poly cells.',
   },
   inception_v3: {
     short: 'the npm package nsfwjs (MIT, © 2019 Infinite Red; InceptionV3 pretrained on ImageNet, then fine-tuned by nsfwjs)',
@@ -227,8 +227,8 @@ A model for electroluminescence (EL) images of single solar cells (mono and poly
 fitted by \`visor fit\` (${cal.method.startsWith('Supervised') ? 'anomaly head on good cells, refined with labelled defects' : 'good cells only'}):
 
 - Backbone: \`${prov.backbone.name}\` (models/backbones/${prov.backbone.name}), layers ${prov.backbone.layers.map((l) => `\`${l}\``).join(', ')}, input ${prov.backbone.inputSize}×${prov.backbone.inputSize}.
-- Anomaly head (in the same ONNX graph): ${String(prov.head.kind)}, grid ${(prov.head.grid as number[]).join('×')}, ${String(prov.head.coresetPerPosition)} good patches kept per position (${String(prov.head.coresetSelection)}), neighbour search over ${String(prov.head.neighbourhood)}, ${String(prov.head.modes)} mode(s) of good cells calibrated separately.
-${supervised ? `- Supervised head (same graph): logistic regression on mean- and max-pooled features plus the log anomaly score, fitted on ${a.fitGood} good and ${a.fitDefect} defect cells.\n` : ''}- File: ${(a.bytes / 1e6).toFixed(2)} MB.
+- Anomaly head (in the same ONNX graph): ${String(prov.head.kind)}, grid ${(prov.head.grid as number[]).join('×')}, ${String(prov.head.coresetPerPosition)} good patches kept per position (${String(prov.head.coresetSelection)}), neighbour search over ${String(prov.head.neighbourhood)}; global part: ${String(prov.head.global)}; ${String(prov.head.modes)} mode(s) of good cells calibrated separately (mode = ${String(prov.head.modeDescriptor)}).
+${supervised ? `- Supervised head (same graph): logistic regression on mean-pooled, max-pooled and texture (spatial standard deviation) features plus the log local and global anomaly parts, fitted on ${a.fitGood} good and ${a.fitDefect} defect cells.\n` : ''}- File: ${(a.bytes / 1e6).toFixed(2)} MB.
 
 ## Input and outputs
 

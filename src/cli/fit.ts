@@ -38,6 +38,7 @@ interface FitCliOptions {
   perPosition: number;
   grid?: number;
   modes: number;
+  globalWeight: number;
   threads: number;
   verbose?: boolean;
 }
@@ -68,7 +69,8 @@ export function registerFitCommands(program: Command): void {
     .option('--false-alarm-rate <r>', 'target false-alarm rate the threshold is calibrated to', num, FIT_DEFAULTS.targetFalseAlarmRate)
     .option('--per-position <n>', 'good patches kept per grid position (coreset size)', int('--per-position'), FIT_DEFAULTS.perPosition)
     .option('--grid <n>', 'feature grid side (default: input size / 32)', int('--grid'))
-    .option('--modes <k>', 'kinds of good image calibrated separately (1 = one threshold)', int('--modes'), FIT_DEFAULTS.modes)
+    .option('--modes <k>', 'kinds of good image calibrated separately (1 = one mode)', int('--modes'), FIT_DEFAULTS.modes)
+    .option('--global-weight <w>', 'weight of the global (Gaussian) part of the anomaly score; 0 = nearest neighbour only', num, FIT_DEFAULTS.globalWeight)
     .option('--threads <n>', 'onnxruntime threads for feature extraction', int('--threads'), Math.min(4, os.availableParallelism()))
     .option('-v, --verbose', 'log progress details to stderr')
     .action(fitCommand);
@@ -117,6 +119,7 @@ async function fitCommand(o: FitCliOptions): Promise<void> {
         perPosition: o.perPosition,
         grid: o.grid,
         modes: o.modes,
+        globalWeight: o.globalWeight,
         threads: o.threads,
       },
       { log, progress: terminalProgress() },

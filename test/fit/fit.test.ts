@@ -3,7 +3,7 @@
 // scores put the fixture defects above the fixture good cells; bad inputs give clear errors;
 // any ONNX CNN works as a backbone.
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -13,38 +13,15 @@ import { FIT_DEFAULTS, FitInputError, fitModel, type FitResult } from '../../src
 import { createInferencer, imageFromFile, loadModelPackage, type Inferencer } from '../../src/inference/index.js';
 import { silentLogger } from '../../src/log.js';
 import { CLI, FIXTURES, REPO } from '../helpers/paths.js';
+import { elpvRows, linkFolder } from './helpers.js';
 
 const exec = promisify(execFile);
-const ELPV = process.env.VISOR_ELPV_DIR ?? path.resolve(REPO, '../shared/datasets/elpv-dev');
 const log = silentLogger();
 
 let tmp: string;
 let fit: FitResult;
 let inferencer: Inferencer;
 let lcnet: Inferencer;
-
-interface Row {
-  file: string;
-  cellType: string;
-  label: string;
-}
-
-async function elpvRows(): Promise<Row[]> {
-  const fixtures = new Set((await readdir(FIXTURES)).filter((f) => f.endsWith('.png')));
-  const lines = (await readFile(path.join(ELPV, 'labels.csv'), 'utf8')).trim().split(/\r?\n/);
-  const h = lines[0]!.trim().split(',');
-  return lines
-    .slice(1)
-    .map((l) => l.trim().split(','))
-    .map((c) => ({ file: c[h.indexOf('file')]!, cellType: c[h.indexOf('cell_type')]!, label: c[h.indexOf('label')]! }))
-    .filter((r) => !fixtures.has(path.basename(r.file))); // never fit on the fixtures we test with
-}
-
-async function linkFolder(dir: string, rows: readonly Row[]): Promise<string> {
-  await mkdir(dir, { recursive: true });
-  for (const r of rows) await symlink(path.join(ELPV, r.file), path.join(dir, path.basename(r.file)));
-  return dir;
-}
 
 async function fixtureScores(inf: Inferencer): Promise<{ file: string; type: string; label: string; score: number }[]> {
   const rows = (await readFile(path.join(FIXTURES, 'labels.csv'), 'utf8')).trim().split(/\r?\n/).slice(1).map((l) => l.trim().split(','));

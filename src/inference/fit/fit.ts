@@ -1,7 +1,8 @@
-// `visor fit`: backbone features of good images → position-restricted nearest-neighbour head,
-// calibrated on good images held out of the fit (k-fold), optionally refined with labelled
-// images (a logistic head on pooled features + the anomaly score). Writes one ONNX graph
-// (backbone cut + head) and its model.json.
+// `visor fit`: backbone features of good images → a local position-restricted nearest-neighbour
+// head (head.ts) plus a global Gaussian over max-pooled features (global.ts), each calibrated per
+// kind of good image (modes.ts) on good images held out of the fit (k-fold) and combined
+// (anomaly.ts); optionally refined with labelled images (a logistic head on pooled features +
+// the anomaly parts). Writes one ONNX graph (backbone cut + heads) and its model.json.
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -12,7 +13,10 @@ import { parseManifest } from '../package.js';
 import type { ModelManifest } from '../manifest.js';
 import { FitInputError, forEachImage, listImages, mixedSizesNote, type LabelledImage } from './data.js';
 import { buildFeatureGraph, createFeatureExtractor, FEATURES, manifestInput, sessionOptions, type FeatureLayout, type FeatureSpec } from './features.js';
-import { ANOMALY_SCORE, appendHead, fitCoresets, HEATMAP, kMeans, meanPooled, type HeadShape } from './head.js';
+import { ANOMALY_SCORE, appendAnomaly, combine, GLOBAL_PART, GLOBAL_WEIGHT, HEATMAP, LOCAL_PART, type AnomalyCalibration } from './anomaly.js';
+import { fitGlobal, globalDistance, SHRINKAGE } from './global.js';
+import { appendHead, fitCoresets, LOCAL_SCORE, type HeadShape } from './head.js';
+import { appendTexture, fitModes, modeOf as modeOfFeatures, ONE_MODE, texture, type Modes } from './modes.js';
 import { chooseLambda, crossValidatedLogits, fitLogistic, type LogisticModel } from './logistic.js';
 import { decodeModel, emptyModel, encodeModel, floatTensor, floatValueInfo, graphBuilder, graphOf, int64Tensor, opsetOf, type ModelProto } from './onnx-graph.js';
 import { auroc, kFolds, quantile } from './stats.js';
@@ -51,8 +55,10 @@ export interface FitOptions {
   grid?: number;
   perPosition?: number;
   topK?: number;
-  /** Kinds of good image calibrated separately (k-means on pooled features); 1 = one threshold. */
+  /** Kinds of good image calibrated separately (k-means++ on texture, modes.ts); 1 = one mode. */
   modes?: number;
+  /** Weight of the global (Gaussian) part of the anomaly score; 0 = local nearest neighbour only. */
+  globalWeight?: number;
   folds?: number;
   targetFalseAlarmRate?: number;
   seed?: number;
@@ -97,7 +103,9 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
     far: opts.targetFalseAlarmRate ?? DEFAULTS.targetFalseAlarmRate,
     seed: opts.seed ?? DEFAULTS.seed,
     threads: opts.threads ?? 1,
+    globalWeight: opts.globalWeight ?? GLOBAL_WEIGHT,
   };
+  if (!(o.globalWeight >= 0)) throw new FitInputError(`global weight must be ≥ 0, got ${o.globalWeight}`);
   if (!(o.far > 0 && o.far < 0.5)) throw new FitInputError(`target false-alarm rate must be in (0, 0.5), got ${o.far}`);
 
   const goodFiles = await listImages(opts.goodDir);
@@ -154,18 +162,27 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   const foldSets = kFolds(goods.length, folds, o.seed);
   const fitSize = goods.length - Math.ceil(goods.length / folds);
   shape.perPosition = Math.min(o.perPosition, fitSize);
-  const oofGood = new Array<number>(goods.length).fill(0);
-  const oofLabelled = new Array<number>(labelled.length).fill(0);
+  const oofLocal = new Array<number>(goods.length).fill(0);
+  const oofGlobal = new Array<number>(goods.length).fill(0);
+  const labelledLocal = new Array<number>(labelled.length).fill(0);
+  const labelledGlobal = new Array<number>(labelled.length).fill(0);
   const opset = opsetOf(decodeModel(backbone.onnx, backbone.origin));
   const bar = progress('calibration', folds + 1);
   for (let f = 0; f < folds; f++) {
     const held = new Set(foldSets[f]);
     const train = goods.filter((_, i) => !held.has(i));
     const bank = fitCoresets(shape, train.map((g) => g.features), train.map((g) => g.projected), projectionDims);
+    const gauss = fitGlobal(train.map((g) => g.features), layout.channels);
     const scorer = await headScorer(opset, shape, bank);
     try {
-      for (const i of held) oofGood[i] = (await scorer.score(goods[i]!.features)).score;
-      for (let j = f; j < labelled.length; j += folds) oofLabelled[j] = (await scorer.score(labelled[j]!.features)).score;
+      for (const i of held) {
+        oofLocal[i] = await scorer.score(goods[i]!.features);
+        oofGlobal[i] = globalDistance(gauss, goods[i]!.features);
+      }
+      for (let j = f; j < labelled.length; j += folds) {
+        labelledLocal[j] = await scorer.score(labelled[j]!.features);
+        labelledGlobal[j] = globalDistance(gauss, labelled[j]!.features);
+      }
     } finally {
       await scorer.close();
     }
@@ -173,45 +190,49 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   }
   const finalShape = { ...shape, perPosition: Math.min(o.perPosition, goods.length) };
   const finalBank = fitCoresets(finalShape, goods.map((g) => g.features), goods.map((g) => g.projected), projectionDims);
+  const finalGlobal = fitGlobal(goods.map((g) => g.features), layout.channels);
   bar.tick();
   bar.stop();
 
-  // Modes: k-means over the good images' mean-pooled features; each mode gets its own raw
-  // threshold at the target false-alarm rate. Too small a mode → one threshold for all.
-  let modes = Math.max(1, Math.floor(o.modes));
-  let centroids: Float32Array | undefined;
-  let goodMode = goods.map(() => 0);
-  if (modes > 1) {
-    const km = kMeans(goods.map((g) => meanPooled(g.features, layout.channels)), modes);
-    const sizes = Array.from({ length: modes }, (_, k) => km.assign.filter((a) => a === k).length);
+  // Modes: k-means++ over the good images' textures (modes.ts); each mode gets its own
+  // normalisers at the target false-alarm rate. Too small a mode → one mode for all.
+  let modes: Modes = ONE_MODE(layout.channels);
+  const wanted = Math.max(1, Math.floor(o.modes));
+  if (wanted > 1) {
+    const fitted = fitModes(goods.map((g) => g.features), layout.channels, wanted, o.seed);
+    // The mode as the graph will compute it (float32 descriptors and centroids).
+    const assigned = goods.map((g) => modeOfFeatures(fitted.modes, g.features));
+    const sizes = Array.from({ length: wanted }, (_, k) => assigned.filter((a) => a === k).length);
     if (Math.min(...sizes) < MIN_PER_MODE) {
-      notes.push(`one threshold for all images: ${modes} modes of good images would leave one with ${Math.min(...sizes)} image(s) (< ${MIN_PER_MODE})`);
-      modes = 1;
+      notes.push(`one mode for all images: ${wanted} modes of good images would leave one with ${Math.min(...sizes)} image(s) (< ${MIN_PER_MODE})`);
     } else {
-      centroids = km.centroids;
+      modes = fitted.modes;
     }
   }
-  // The mode as the graph will compute it (nearest float32 centroid).
-  const modeOf = (features: Float32Array): number => (centroids ? nearest(meanPooled(features, layout.channels), centroids, modes) : 0);
-  goodMode = goods.map((g) => modeOf(g.features));
-  if (modes > 1 && Array.from({ length: modes }, (_, k) => goodMode.filter((m) => m === k).length).some((n) => n < MIN_PER_MODE)) {
-    notes.push('one threshold for all images: the modes of good images did not settle');
-    modes = 1;
-    centroids = undefined;
-    goodMode = goods.map(() => 0);
-  }
-  const rawThresholds = Array.from({ length: modes }, (_, k) => quantile(oofGood.filter((_, i) => goodMode[i] === k), 1 - o.far));
-  if (!rawThresholds.every((t) => t > 0)) throw new ModelPackageError('calibration failed: held-out good images all score 0 (are the good images identical?)');
-  const norms = Float32Array.from(rawThresholds, (t) => 1 / t);
-  const goodNorm = oofGood.map((s, i) => s * norms[goodMode[i]!]!);
-  const rawThreshold = rawThresholds.length === 1 ? rawThresholds[0]! : rawThresholds;
+  const goodMode = goods.map((g) => modeOfFeatures(modes, g.features));
+  const inMode = (values: readonly number[], k: number): number[] => values.filter((_, i) => goodMode[i] === k);
+  const percentile = (values: readonly number[], k: number): number => quantile(inMode(values, k), 1 - o.far);
+  const perMode = (values: readonly number[]): Float32Array => Float32Array.from({ length: modes.k }, (_, k) => percentile(values, k));
+  const partial: AnomalyCalibration = { local: perMode(oofLocal), global: perMode(oofGlobal), combined: new Float32Array(modes.k).fill(1), globalWeight: o.globalWeight };
+  if (![...partial.local, ...partial.global].every((t) => t > 0)) throw new ModelPackageError('calibration failed: held-out good images all score 0 (are the good images identical?)');
+  const oofCombined = goods.map((_, i) => combine(partial, goodMode[i]!, oofLocal[i]!, oofGlobal[i]!).combined);
+  const cal: AnomalyCalibration = { ...partial, combined: perMode(oofCombined) };
+  const goodNorm = oofCombined.map((s, i) => s / cal.combined[goodMode[i]!]!);
+  const partsOf = (mode: number, local: number, global: number): Parts => {
+    const c = combine(cal, mode, local, global);
+    return { local: c.local, global: c.global, score: c.combined / cal.combined[mode]! };
+  };
+  const goodParts = goods.map((_, i) => partsOf(goodMode[i]!, oofLocal[i]!, oofGlobal[i]!));
+  const labelledParts = labelled.map((l, j) => partsOf(modeOfFeatures(modes, l.features), labelledLocal[j]!, labelledGlobal[j]!));
+  const round = (a: Float32Array): number | number[] => (a.length === 1 ? a[0]! : [...a]);
+  const rawThresholds = { local: round(cal.local), global: round(cal.global), combined: round(cal.combined) };
   const crossValidation: Record<string, number> = {};
 
   // Supervised refinement.
   let logistic: { model: LogisticModel; threshold: number; band: number; heldOutGood: number; heldOutDefect: number; aurocs: Record<string, number> } | undefined;
   const sup = [
-    ...goods.flatMap((g, i) => (goodLabels[i] === undefined ? [] : [{ sample: g, score: goodNorm[i]!, y: goodLabels[i]! }])),
-    ...labelled.map((l, j) => ({ sample: l, score: oofLabelled[j]! * norms[modeOf(l.features)]!, y: l.label })),
+    ...goods.flatMap((g, i) => (goodLabels[i] === undefined ? [] : [{ sample: g, parts: goodParts[i]!, score: goodNorm[i]!, y: goodLabels[i]! }])),
+    ...labelled.map((l, j) => ({ sample: l, parts: labelledParts[j]!, score: labelledParts[j]!.score, y: l.label })),
   ];
   const nDefect = sup.filter((s) => s.y === 1).length;
   const nLabelledGood = sup.length - nDefect;
@@ -222,7 +243,7 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   if (sup.length > 0 && (nDefect < MIN_LABELLED_DEFECTS || nLabelledGood < MIN_LABELLED_DEFECTS)) {
     notes.push(`supervised head not used: needs at least ${MIN_LABELLED_DEFECTS} labelled defect and ${MIN_LABELLED_DEFECTS} labelled good images (got ${nDefect} and ${nLabelledGood})`);
   } else if (sup.length > 0) {
-    const x = sup.map((s) => supervisedRow(s.sample, layout, s.score));
+    const x = sup.map((s) => supervisedRow(s.sample, layout, s.parts));
     const y = sup.map((s) => s.y);
     const sbar = progress('supervised head', 1);
     const choice = chooseLambda(x, y, folds, o.seed);
@@ -242,7 +263,7 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
 
   // The one graph: backbone cut + feature merge + anomaly head (+ logistic head).
   const { model } = await buildFeatureGraph(spec);
-  appendHead(model, FEATURES, finalShape, finalBank, { norms, centroids });
+  appendAnomaly(model, FEATURES, finalShape, finalBank, finalGlobal, modes, cal);
   if (logistic) appendLogistic(model, layout, logistic.model, logistic.threshold);
   else graphBuilder(model, 'visor.out').node('Identity', [ANOMALY_SCORE], SCORE);
   graphOf(model).output = [floatValueInfo(SCORE, [1]), floatValueInfo(HEATMAP, [1, 1, layout.height, layout.width])];
@@ -251,9 +272,12 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
 
   const anomalyBand = bandOf(goodNorm, o.far);
   const modeText =
-    modes > 1
-      ? `per mode: the good images were split into ${modes} modes by k-means on mean-pooled features (sizes ${Array.from({ length: modes }, (_, k) => goodMode.filter((m) => m === k).length).join(', ')}); an image is normalised by its nearest mode's percentile`
-      : 'one threshold for all images';
+    modes.k > 1
+      ? `per mode: the good images were split into ${modes.k} modes by k-means++ on their texture (per-channel spatial standard deviation, standardised; sizes ${Array.from({ length: modes.k }, (_, k) => goodMode.filter((m) => m === k).length).join(', ')}); an image is normalised by its nearest mode's percentiles`
+      : 'one mode for all images';
+  const anomalyText =
+    `the anomaly score adds the local nearest-neighbour score and ${o.globalWeight} × the global Mahalanobis distance, each divided by the ${nth(1 - o.far)} percentile of its out-of-fold good values, ` +
+    `and divides the sum by the ${nth(1 - o.far)} percentile of its out-of-fold good values (${modeText})`;
   // Extra calibration fields are allowed by the schema (additionalProperties) but not by its static type.
   const thresholds = (logistic
     ? {
@@ -261,16 +285,16 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
         uncertainBand: logistic.band,
         calibration: {
           method:
-            `Supervised: logistic regression (L2 λ=${logistic.model.lambda} chosen by inner ${folds}-fold cross-validation) on mean- and max-pooled grid features and the log anomaly score; ` +
+            `Supervised: logistic regression (L2 λ=${logistic.model.lambda} chosen by inner ${folds}-fold cross-validation) on mean-pooled, max-pooled and texture (spatial std) grid features and the log local and global anomaly parts; ` +
             `threshold = the ${nth(1 - o.far)} percentile of out-of-fold logits of labelled good images (stratified ${folds}-fold), score = sigmoid(logit) / sigmoid(threshold). ` +
-            `Uncertain band = 1 − the ${nth(1 - 2 * o.far)} percentile of those normalised good scores. The anomaly heat map is normalised by the ${nth(1 - o.far)} percentile of out-of-fold good anomaly scores (${modeText}).`,
+            `Uncertain band = 1 − the ${nth(1 - 2 * o.far)} percentile of those normalised good scores. The anomaly part: ${anomalyText}; the heat map is the local distance divided by the local percentile.`,
           targetFalseAlarmRate: o.far,
           heldOutGood: logistic.heldOutGood,
           heldOutDefect: logistic.heldOutDefect,
           folds,
           logitThreshold: logistic.threshold,
-          anomalyRawThreshold: rawThreshold,
-          modes,
+          anomalyRawThresholds: rawThresholds,
+          modes: modes.k,
         },
       }
     : {
@@ -279,14 +303,14 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
         calibration: {
           method:
             `Unsupervised, ${folds}-fold over the good images: each fold's anomaly head was fitted on the other folds and scored the held-out fold; ` +
-            `raw scores are divided by the ${nth(1 - o.far)} percentile of these out-of-fold good scores (${modeText}), so the defect threshold is 1.0 at a ${pct(o.far)} false-alarm target. ` +
+            `${anomalyText}, so the defect threshold is 1.0 at a ${pct(o.far)} false-alarm target. ` +
             `Uncertain band = 1 − the ${nth(1 - 2 * o.far)} percentile of normalised out-of-fold good scores (about as many more good images go to review as false alarms). The shipped head is refitted on all good images.`,
           targetFalseAlarmRate: o.far,
           heldOutGood: goods.length,
           heldOutDefect: 0,
           folds,
-          rawThreshold,
-          modes,
+          rawThresholds,
+          modes: modes.k,
         },
       }) as unknown as ModelManifest['thresholds'];
 
@@ -297,7 +321,7 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
     task: 'anomaly',
     description:
       opts.description ??
-      `Anomaly model fitted by visor fit on ${goods.length} good images (${backbone.name} features, position-restricted nearest-neighbour head${logistic ? ', logistic refinement on labelled images' : ''}). Score >= 1 means defect.`,
+      `Anomaly model fitted by visor fit on ${goods.length} good images (${backbone.name} features, position-restricted nearest-neighbour head and a Gaussian over max-pooled features${logistic ? ', logistic refinement on labelled images' : ''}). Score >= 1 means defect.`,
     input: manifestInput(spec),
     outputs: { score: SCORE, heatmap: HEATMAP },
     labels: ['good', 'defect'],
@@ -324,15 +348,17 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
         ...backbone.provenance,
       },
       head: {
-        kind: 'position-restricted nearest neighbour (PatchCore-like)',
+        kind: 'position-restricted nearest neighbour (PatchCore-like) + Gaussian over max-pooled features',
         grid: [layout.height, layout.width],
         coresetPerPosition: finalShape.perPosition,
         coresetSelection: `greedy k-centre in a ${projectionDims}-dimensional random projection`,
         neighbourhood: '3x3 positions',
-        modes,
-        storage: 'float16',
+        modes: modes.k,
+        modeDescriptor: 'per-channel spatial standard deviation over the grid, standardised; nearest k-means++ centroid',
+        global: `Mahalanobis distance of the max-pooled features (${layout.channels} channels), covariance shrunk ${SHRINKAGE} towards a scaled identity, weight ${o.globalWeight}`,
+        storage: 'bank float16, Gaussian float32',
         score: logistic ? 'sigmoid(logistic head) / sigmoid(threshold)' : `mean of the top ${o.topK} heat-map values`,
-        heatmap: "distance to the nearest fitted good patch, divided by the raw anomaly threshold of the image's mode",
+        heatmap: "distance to the nearest fitted good patch, divided by the local percentile of the image's mode",
       },
     },
     sha256: sha256Of(onnxBytes),
@@ -359,28 +385,36 @@ function featureSpec(backbone: Backbone, opts: FitOptions): FeatureSpec {
   return { backbone, layers, inputSize, input };
 }
 
-/** A session with just the head (input: features) for scoring held-out images during calibration. */
+/** A session with just the local head (input: features) for scoring held-out images during calibration. */
 async function headScorer(opset: number, shape: HeadShape, bank: Float32Array) {
   const model = emptyModel(opset, FEATURES, [1, shape.channels, shape.height, shape.width]);
   appendHead(model, FEATURES, shape, bank);
   const session = await ort.InferenceSession.create(encodeModel(model), sessionOptions(1));
   return {
-    async score(features: Float32Array): Promise<{ score: number; heat: Float32Array }> {
-      const out = await session.run({ [FEATURES]: new ort.Tensor('float32', features, [1, shape.channels, shape.height, shape.width]) });
-      return { score: (out[ANOMALY_SCORE]!.data as Float32Array)[0]!, heat: out[HEATMAP]!.data as Float32Array };
+    /** The raw local score. */
+    async score(features: Float32Array): Promise<number> {
+      const out = await session.run({ [FEATURES]: new ort.Tensor('float32', features, [1, shape.channels, shape.height, shape.width]) }, [LOCAL_SCORE]);
+      return (out[LOCAL_SCORE]!.data as Float32Array)[0]!;
     },
     close: () => session.release(),
   };
 }
 
+interface Parts {
+  /** Normalised local and global parts and the calibrated anomaly score. */
+  local: number;
+  global: number;
+  score: number;
+}
+
 /**
- * [mean over the grid per channel, max over the grid per channel, log anomaly score].
+ * [mean over the grid per channel, max per channel, spatial std per channel, log local part, log global part].
  * (Per-channel maxima at each layer's own resolution instead of the grid were tried: no better.)
  */
-export function supervisedRow(sample: Pick<Sample, 'features'>, layout: FeatureLayout, anomalyScore: number): Float64Array {
+export function supervisedRow(sample: Pick<Sample, 'features'>, layout: FeatureLayout, parts: Pick<Parts, 'local' | 'global'>): Float64Array {
   const c = layout.channels;
   const p = layout.height * layout.width;
-  const row = new Float64Array(2 * c + 1);
+  const row = new Float64Array(3 * c + 2);
   for (let j = 0; j < c; j++) {
     let s = 0;
     let m = -Infinity;
@@ -392,7 +426,9 @@ export function supervisedRow(sample: Pick<Sample, 'features'>, layout: FeatureL
     row[j] = s / p;
     row[c + j] = m;
   }
-  row[2 * c] = Math.log(Math.max(anomalyScore, LOG_EPS));
+  row.set(texture(sample.features, c), 2 * c);
+  row[3 * c] = Math.log(Math.max(parts.local, LOG_EPS));
+  row[3 * c + 1] = Math.log(Math.max(parts.global, LOG_EPS));
   return row;
 }
 const LOG_EPS = 1e-6;
@@ -401,17 +437,17 @@ const LOG_EPS = 1e-6;
 function appendLogistic(model: ModelProto, layout: FeatureLayout, m: LogisticModel, threshold: number): void {
   const b = graphBuilder(model, 'visor.logistic');
   const c = layout.channels;
-  const d = 2 * c + 1;
-  const flat = (name: string): string => b.init(int64Tensor(`visor.logistic.shape_${name}`, [1, name === 'one' ? 1 : c]));
+  const d = 3 * c + 2;
+  const flat = (name: string): string => b.init(int64Tensor(`visor.logistic.shape_${name}`, [1, name.startsWith('one') ? 1 : c]));
   const gap = b.node('GlobalAveragePool', [FEATURES], 'visor.logistic.gap');
   const gmp = b.node('GlobalMaxPool', [FEATURES], 'visor.logistic.gmp');
   const gapF = b.node('Reshape', [gap, flat('c')], 'visor.logistic.gap_flat');
   const gmpF = b.node('Reshape', [gmp, flat('c2')], 'visor.logistic.gmp_flat');
   const eps = b.init(floatTensor('visor.logistic.eps', [1], new Float32Array([LOG_EPS])));
-  const clipped = b.node('Max', [ANOMALY_SCORE, eps], 'visor.logistic.score_pos');
-  const logS = b.node('Log', [clipped], 'visor.logistic.log_score');
-  const logF = b.node('Reshape', [logS, flat('one')], 'visor.logistic.log_score_flat');
-  const row = b.node('Concat', [gapF, gmpF, logF], 'visor.logistic.row', { axis: 1 }); // [1, d]
+  const logOf = (part: string, name: string): string =>
+    b.node('Reshape', [b.node('Log', [b.node('Max', [part, eps], `visor.logistic.${name}_pos`)], `visor.logistic.log_${name}`), flat(`one_${name}`)], `visor.logistic.log_${name}_flat`);
+  const std = appendTexture(b, FEATURES, c, 'visor.logistic');
+  const row = b.node('Concat', [gapF, gmpF, std, logOf(LOCAL_PART, 'local'), logOf(GLOBAL_PART, 'global')], 'visor.logistic.row', { axis: 1 }); // [1, d]
   const w = b.init(floatTensor('visor.logistic.w', [d, 1], Float32Array.from(m.w)));
   const bias = b.init(floatTensor('visor.logistic.b', [1], new Float32Array([m.b])));
   const z = b.node('Add', [b.node('MatMul', [row, w], 'visor.logistic.wx'), bias], 'visor.logistic.logit'); // [1,1]
@@ -419,18 +455,6 @@ function appendLogistic(model: ModelProto, layout: FeatureLayout, m: LogisticMod
   const scale = b.init(floatTensor('visor.logistic.scale', [1], new Float32Array([1 / sigmoid(threshold)])));
   const s = b.node('Mul', [p, scale], 'visor.logistic.score_2d');
   b.node('Reshape', [s, b.init(int64Tensor('visor.logistic.shape_score', [1]))], SCORE);
-}
-
-function nearest(v: Float64Array, centroids: Float32Array, k: number): number {
-  const c = v.length;
-  let best = 0;
-  let bestD = Infinity;
-  for (let q = 0; q < k; q++) {
-    let d = 0;
-    for (let j = 0; j < c; j++) d += (v[j]! - centroids[q * c + j]!) ** 2;
-    if (d < bestD) [best, bestD] = [q, d];
-  }
-  return best;
 }
 
 const sigmoid = (z: number): number => 1 / (1 + Math.exp(-z));

@@ -5,10 +5,10 @@
 // as plain ONNX ops so the whole model is one file.
 import { floatTensor, floatValueInfo, float16Tensor, fromHalfBits, graphBuilder, graphOf, int64Tensor, toHalfBits, type ModelProto } from './onnx-graph.js';
 
-export const HEATMAP = 'heatmap';
-/** Normalised anomaly score [1] (1.0 = the calibrated threshold); the model's `score` unless a supervised head follows. */
-export const ANOMALY_SCORE = 'visor.head.anomaly_score';
-export const NORM = 'visor.head.norm';
+/** Raw distance of every grid position to its nearest good patch [P]. */
+export const LOCAL_HEAT = 'visor.head.dist';
+/** Raw local score [1]: the mean of the top-k heat values. */
+export const LOCAL_SCORE = 'visor.head.local_score';
 
 export interface HeadShape {
   channels: number;
@@ -94,24 +94,11 @@ export function fitCoresets(shape: HeadShape, features: readonly Float32Array[],
 }
 
 /**
- * Calibration in the graph. Good images often come in a few kinds (mono and poly cells, two
- * suppliers…) whose normal distances differ; each kind ("mode") gets its own normaliser so the
- * threshold means the same false-alarm rate for all. An image's mode is the nearest centroid
- * of its mean-pooled features (k-means over the good images).
- */
-export interface HeadCalibration {
-  /** 1 / raw threshold, per mode. */
-  norms: Float32Array;
-  /** [modes, C] centroids of mean-pooled features; absent with one mode. */
-  centroids?: Float32Array;
-}
-
-/**
  * Appends the head to a graph whose `featuresName` tensor is [1, C, H, W]:
- * heat(p) = norm · min over the 3×3 neighbour positions q of p and the bank entries b of q of ‖x_p − b‖,
- * anomaly score = mean of the top-k heat values; norm is the image's mode's normaliser.
+ * LOCAL_HEAT(p) = min over the 3×3 neighbour positions q of p and the bank entries b of q of ‖x_p − b‖,
+ * LOCAL_SCORE = mean of the top-k heat values (both raw; anomaly.ts normalises them).
  */
-export function appendHead(model: ModelProto, featuresName: string, shape: HeadShape, bank: Float32Array, cal: HeadCalibration = { norms: new Float32Array([1]) }): void {
+export function appendHead(model: ModelProto, featuresName: string, shape: HeadShape, bank: Float32Array): void {
   const { channels: c, perPosition: m, topK } = shape;
   const positions = shape.height * shape.width;
   const nb = neighbourTable(shape.height, shape.width);
@@ -144,7 +131,6 @@ export function appendHead(model: ModelProto, featuresName: string, shape: HeadS
   const bankNorms = b.init(floatTensor('visor.head.bank_norms', [positions, 1, m], norms));
   const nbIdx = b.init(int64Tensor('visor.head.neighbours', nb.flat()));
   const revIdx = b.init(int64Tensor('visor.head.reverse', rev.flat()));
-  const normT = modeNorm(b, featuresName, shape.channels, cal);
   const minusTwo = b.init(floatTensor('visor.head.minus_two', [1], new Float32Array([-2])));
   const dims = (name: string, d: number[]): string => b.init(int64Tensor(`visor.head.shape_${name}`, d));
 
@@ -165,100 +151,10 @@ export function appendHead(model: ModelProto, featuresName: string, shape: HeadS
   const byPos = b.node('Reshape', [back, dims('p_9', [positions, 9])], 'visor.head.by_position');
   const minD2 = b.reduce('ReduceMin', byPos, [1], 0, 'visor.head.min_d2'); // [P]
   const pos = b.node('Relu', [minD2], 'visor.head.min_d2_pos'); // float rounding can dip below 0
-  const dist = b.node('Sqrt', [pos], 'visor.head.dist');
-  const heat = b.node('Mul', [dist, normT], 'visor.head.heat');
-  b.node('Reshape', [heat, dims('heatmap', [1, 1, shape.height, shape.width])], HEATMAP);
-  const row = b.node('Reshape', [heat, dims('row', [1, positions])], 'visor.head.heat_row');
+  const dist = b.node('Sqrt', [pos], LOCAL_HEAT);
+  const row = b.node('Reshape', [dist, dims('row', [1, positions])], 'visor.head.heat_row');
   const k = b.init(int64Tensor('visor.head.k', [Math.min(topK, positions)]));
   const [top] = b.nodeMulti('TopK', [row, k], ['visor.head.top', 'visor.head.top_idx'], { axis: -1 });
-  b.reduce('ReduceMean', top!, [1], 0, ANOMALY_SCORE); // [1]
-  graphOf(model).output = [floatValueInfo(ANOMALY_SCORE, [1]), floatValueInfo(HEATMAP, [1, 1, shape.height, shape.width])];
-}
-
-type Builder = ReturnType<typeof graphBuilder>;
-
-/** The normaliser for this image: a constant, or the one of the nearest centroid. Returns a [1] tensor name. */
-function modeNorm(b: Builder, featuresName: string, c: number, cal: HeadCalibration): string {
-  const k = cal.norms.length;
-  if (k === 1 || !cal.centroids) return b.init(floatTensor(NORM, [1], cal.norms.subarray(0, 1)));
-  const norms = b.init(floatTensor(NORM, [k], cal.norms));
-  const centroidsT = b.init(floatTensor('visor.head.centroids_t', [c, k], transpose(cal.centroids, k, c)));
-  const cn = new Float32Array(k);
-  for (let i = 0; i < k; i++) for (let j = 0; j < c; j++) cn[i] += cal.centroids[i * c + j]! ** 2;
-  const centroidNorms = b.init(floatTensor('visor.head.centroid_norms', [1, k], cn));
-  const minusTwo = b.init(floatTensor('visor.head.mode_minus_two', [1], new Float32Array([-2])));
-  const gap = b.node('GlobalAveragePool', [featuresName], 'visor.head.mode_gap'); // [1, C, 1, 1]
-  const v = b.node('Reshape', [gap, b.init(int64Tensor('visor.head.shape_mode', [1, c]))], 'visor.head.mode_vec');
-  const dot = b.node('MatMul', [v, centroidsT], 'visor.head.mode_dot'); // [1, K]
-  // ‖v‖² is the same for every centroid, so −2 v·c + ‖c‖² ranks them.
-  const d = b.node('Add', [b.node('Mul', [dot, minusTwo], 'visor.head.mode_dot_m2'), centroidNorms], 'visor.head.mode_d');
-  const idx = b.node('ArgMin', [d], 'visor.head.mode', { axis: 1, keepdims: 0 }); // [1]
-  return b.node('Gather', [norms, idx], 'visor.head.norm_of_mode', { axis: 0 }); // [1]
-}
-
-function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(rows * cols);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = a[i * cols + j]!;
-  return out;
-}
-
-/** Mean over positions per channel of a [C, P] feature map. */
-export function meanPooled(features: Float32Array, c: number): Float64Array {
-  const p = features.length / c;
-  const out = new Float64Array(c);
-  for (let j = 0; j < c; j++) {
-    let s = 0;
-    for (let i = 0; i < p; i++) s += features[j * p + i]!;
-    out[j] = s / p;
-  }
-  return out;
-}
-
-/**
- * k-means (deterministic farthest-point start, 30 Lloyd iterations) over mean-pooled features.
- * Returns centroids [k, C] and each row's mode.
- */
-export function kMeans(rows: readonly Float64Array[], k: number): { centroids: Float32Array; assign: number[] } {
-  const c = rows[0]!.length;
-  const dist = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-    let s = 0;
-    for (let j = 0; j < c; j++) s += (a[j]! - b[j]!) ** 2;
-    return s;
-  };
-  const mean = new Float64Array(c);
-  for (const r of rows) for (let j = 0; j < c; j++) mean[j] += r[j]! / rows.length;
-  let cent: Float64Array[] = [];
-  // First centre: the row farthest from the mean; then each next one farthest from those chosen.
-  let first = 0;
-  rows.forEach((r, i) => {
-    if (dist(r, mean) > dist(rows[first]!, mean)) first = i;
-  });
-  cent.push(Float64Array.from(rows[first]!));
-  while (cent.length < k) {
-    let best = -1;
-    let at = 0;
-    rows.forEach((r, i) => {
-      const m = Math.min(...cent.map((q) => dist(r, q)));
-      if (m > best) [best, at] = [m, i];
-    });
-    cent.push(Float64Array.from(rows[at]!));
-  }
-  let assign = rows.map(() => 0);
-  for (let it = 0; it < 30; it++) {
-    assign = rows.map((r) => {
-      let bi = 0;
-      for (let q = 1; q < cent.length; q++) if (dist(r, cent[q]!) < dist(r, cent[bi]!)) bi = q;
-      return bi;
-    });
-    const sums = cent.map(() => new Float64Array(c));
-    const counts = cent.map(() => 0);
-    rows.forEach((r, i) => {
-      counts[assign[i]!]! += 1;
-      for (let j = 0; j < c; j++) sums[assign[i]!]![j] += r[j]!;
-    });
-    cent = cent.map((q, qi) => (counts[qi]! > 0 ? sums[qi]!.map((v) => v / counts[qi]!) : q));
-  }
-  const centroids = new Float32Array(k * c);
-  cent.forEach((q, i) => centroids.set(q, i * c));
-  return { centroids, assign };
+  b.reduce('ReduceMean', top!, [1], 0, LOCAL_SCORE); // [1]
+  graphOf(model).output = [floatValueInfo(LOCAL_SCORE, [1]), floatValueInfo(LOCAL_HEAT, [positions])];
 }
