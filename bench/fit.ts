@@ -3,6 +3,7 @@
 //   npx tsx bench/fit.ts [--backbone NAME_OR_PATH] [--layers A,B] [--input-size N] [--scaling S]
 //                        [--grid N] [--modes K] [--per-position M] [--global-weight W]
 //                        [--mode unsupervised|supervised|both] [--folds 5] [--run K] [--threads 2]
+//                        [--cell-type mono|poly]   (one kind of cell only: a single-product line)
 // Unsupervised: 5 fixed folds over the good cells; fit on 4/5 of the good cells, evaluate on the
 // other 1/5 plus every defect cell. Supervised: stratified 5 folds over good + defect cells;
 // fit (good folder + labels) on 4/5, evaluate on the other 1/5. The 12 fixture files and the
@@ -36,6 +37,7 @@ const { values: args } = parseArgs({
     grid: { type: 'string' },
     modes: { type: 'string' },
     'global-weight': { type: 'string' },
+    'cell-type': { type: 'string' },
   },
 });
 const SEED = 7;
@@ -55,7 +57,8 @@ async function readDataset(): Promise<Row[]> {
     .slice(1)
     .map((l) => l.split(','))
     .map((c) => ({ file: c[h.indexOf('file')]!, cellType: c[h.indexOf('cell_type')]!, label: c[h.indexOf('label')]! }))
-    .filter((r) => (r.label === 'good' || r.label === 'defect') && !fixtures.has(path.basename(r.file)));
+    .filter((r) => (r.label === 'good' || r.label === 'defect') && !fixtures.has(path.basename(r.file)))
+    .filter((r) => args['cell-type'] === undefined || r.cellType === args['cell-type']);
 }
 
 /** A folder of symlinks (so the fit sees a plain folder of good images) and a labels.csv. */
@@ -139,6 +142,8 @@ async function runMode(mode: 'unsupervised' | 'supervised', rows: Row[]): Promis
         recall: r3(report.confusion.tp / report.n_defect),
         ms_per_image: report.ms_per_image,
         modelMb: r3((await fs.stat(path.join(tmp, 'model/model.onnx'))).size / 1e6),
+        modes: Number((fit.manifest.thresholds.calibration as unknown as { modes: number }).modes),
+        modeSeparation: Number((fit.manifest.thresholds.calibration as unknown as { modeSeparation?: number }).modeSeparation ?? NaN),
       };
       results.push(row);
       console.log(JSON.stringify({ mode, ...row }));
@@ -151,7 +156,7 @@ async function runMode(mode: 'unsupervised' | 'supervised', rows: Row[]): Promis
     const xs = results.map((r) => r[key]!);
     summary[key] = `${r3(mean(xs))} ± ${r3(std(xs))}`;
   }
-  console.log(JSON.stringify({ mode, backbone: args.backbone, layers: args.layers ?? 'default', folds: results.length, summary }));
+  console.log(JSON.stringify({ mode, backbone: args.backbone, layers: args.layers ?? 'default', cellType: args['cell-type'] ?? 'all', folds: results.length, summary }));
 }
 
 const rows = await readDataset();

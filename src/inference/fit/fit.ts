@@ -16,7 +16,7 @@ import { buildFeatureGraph, createFeatureExtractor, FEATURES, manifestInput, ses
 import { ANOMALY_SCORE, appendAnomaly, combine, GLOBAL_PART, GLOBAL_WEIGHT, HEATMAP, LOCAL_PART, type AnomalyCalibration } from './anomaly.js';
 import { fitGlobal, globalDistance, SHRINKAGE } from './global.js';
 import { appendHead, fitCoresets, LOCAL_SCORE, type HeadShape } from './head.js';
-import { appendTexture, fitModes, modeOf as modeOfFeatures, ONE_MODE, texture, type Modes } from './modes.js';
+import { appendTexture, fitModes, MIN_SEPARATION, modeOf as modeOfFeatures, ONE_MODE, texture, type Modes } from './modes.js';
 import { chooseLambda, crossValidatedLogits, fitLogistic, type LogisticModel } from './logistic.js';
 import { decodeModel, emptyModel, encodeModel, floatTensor, floatValueInfo, graphBuilder, graphOf, int64Tensor, opsetOf, type ModelProto } from './onnx-graph.js';
 import { auroc, kFolds, quantile } from './stats.js';
@@ -197,14 +197,18 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   // Modes: k-means++ over the good images' textures (modes.ts); each mode gets its own
   // normalisers at the target false-alarm rate. Too small a mode → one mode for all.
   let modes: Modes = ONE_MODE(layout.channels);
+  let separation: number | undefined;
   const wanted = Math.max(1, Math.floor(o.modes));
   if (wanted > 1) {
     const fitted = fitModes(goods.map((g) => g.features), layout.channels, wanted, o.seed);
     // The mode as the graph will compute it (float32 descriptors and centroids).
     const assigned = goods.map((g) => modeOfFeatures(fitted.modes, g.features));
     const sizes = Array.from({ length: wanted }, (_, k) => assigned.filter((a) => a === k).length);
+    separation = round3(fitted.separation);
     if (Math.min(...sizes) < MIN_PER_MODE) {
       notes.push(`one mode for all images: ${wanted} modes of good images would leave one with ${Math.min(...sizes)} image(s) (< ${MIN_PER_MODE})`);
+    } else if (fitted.separation < MIN_SEPARATION) {
+      notes.push(`one mode for all images: the good images do not fall into ${wanted} distinct kinds (separation ${separation} < ${MIN_SEPARATION})`);
     } else {
       modes = fitted.modes;
     }
@@ -273,8 +277,8 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   const anomalyBand = bandOf(goodNorm, o.far);
   const modeText =
     modes.k > 1
-      ? `per mode: the good images were split into ${modes.k} modes by k-means++ on their texture (per-channel spatial standard deviation, standardised; sizes ${Array.from({ length: modes.k }, (_, k) => goodMode.filter((m) => m === k).length).join(', ')}); an image is normalised by its nearest mode's percentiles`
-      : 'one mode for all images';
+      ? `per mode: the good images were split into ${modes.k} modes by k-means++ on their texture (per-channel spatial standard deviation, standardised; sizes ${Array.from({ length: modes.k }, (_, k) => goodMode.filter((m) => m === k).length).join(', ')}; separation ${separation} ≥ ${MIN_SEPARATION}); an image is normalised by its nearest mode's percentiles`
+      : `one mode for all images${separation !== undefined ? ` (the texture split had separation ${separation} < ${MIN_SEPARATION} or too small a mode)` : ''}`;
   const anomalyText =
     `the anomaly score adds the local nearest-neighbour score and ${o.globalWeight} × the global Mahalanobis distance, each divided by the ${nth(1 - o.far)} percentile of its out-of-fold good values, ` +
     `and divides the sum by the ${nth(1 - o.far)} percentile of its out-of-fold good values (${modeText})`;
@@ -295,6 +299,7 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
           logitThreshold: logistic.threshold,
           anomalyRawThresholds: rawThresholds,
           modes: modes.k,
+          modeSeparation: separation,
         },
       }
     : {
@@ -311,6 +316,7 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
           folds,
           rawThresholds,
           modes: modes.k,
+          modeSeparation: separation,
         },
       }) as unknown as ModelManifest['thresholds'];
 

@@ -40,8 +40,18 @@ export function texture(features: Float32Array, channels: number): Float64Array 
   return out;
 }
 
-/** Fits k modes on good images' feature maps ([C, P] each). Returns the modes and each image's mode. */
-export function fitModes(features: readonly Float32Array[], channels: number, k: number, seed: number): { modes: Modes; assign: number[] } {
+/**
+ * Smallest separation of two modes required before they are used. Separation is Ashman's D of
+ * the two modes' members projected onto the line through their centroids:
+ * √2·|m₁ − m₂| / √(s₁² + s₂²). k-means always splits, even one homogeneous kind: cutting a
+ * Gaussian in two gives D ≈ 2.7, and giving each half its own threshold then normalises real
+ * anomalies away (on poly ELPV cells alone, D = 3.3, two modes cost 0.056 AUROC in 5-fold CV).
+ * Distinct kinds sit far apart: mono vs poly cells D = 6.4 (two modes gain 0.015).
+ */
+export const MIN_SEPARATION = 4;
+
+/** Fits k modes on good images' feature maps ([C, P] each). Returns the modes, each image's mode, and the modes' smallest pairwise separation. */
+export function fitModes(features: readonly Float32Array[], channels: number, k: number, seed: number): { modes: Modes; assign: number[]; separation: number } {
   const raw = features.map((f) => texture(f, channels));
   const mean = new Float64Array(channels);
   const sq = new Float64Array(channels);
@@ -55,7 +65,45 @@ export function fitModes(features: readonly Float32Array[], channels: number, k:
   const scale = Float32Array.from(sq, (s, c) => 1 / (Math.sqrt(Math.max(0, s - mean[c]! ** 2)) + 1e-6));
   const rows = raw.map((r) => standardise(r, offset, scale));
   const { centroids, assign } = kMeansPlusPlus(rows, k, seed);
-  return { modes: { k, channels, offset, scale, centroids }, assign };
+  return { modes: { k, channels, offset, scale, centroids }, assign, separation: separation(rows, k, seed) };
+}
+
+/**
+ * Smallest Ashman's D over pairs of modes (see MIN_SEPARATION), cross-fitted: modes fitted on
+ * every other image are measured on the rest, and the other way round. In-sample, a split of a
+ * few dozen images in hundreds of dimensions always looks separated (60 poly cells: 4.1
+ * in-sample, 3.7 cross-fitted).
+ */
+function separation(rows: readonly Float64Array[], k: number, seed: number): number {
+  const halves = [rows.filter((_, i) => i % 2 === 0), rows.filter((_, i) => i % 2 === 1)];
+  if (k < 2 || halves[1]!.length < 2 * k) return 0;
+  const ds = [0, 1].map((h) => {
+    const { centroids } = kMeansPlusPlus(halves[h]!, k, seed);
+    const other = halves[1 - h]!;
+    const assign = other.map((r) => nearest(r, centroids, k));
+    return smallestPairwiseD(other, assign, centroids, k);
+  });
+  return (ds[0]! + ds[1]!) / 2;
+}
+
+function smallestPairwiseD(rows: readonly Float64Array[], assign: readonly number[], centroids: Float32Array, k: number): number {
+  const c = rows[0]!.length;
+  let smallest = Infinity;
+  for (let a = 0; a < k; a++) {
+    for (let b = a + 1; b < k; b++) {
+      const dir = new Float64Array(c);
+      for (let j = 0; j < c; j++) dir[j] = centroids[b * c + j]! - centroids[a * c + j]!;
+      const norm = Math.hypot(...dir) || 1;
+      const stats = [a, b].map((m) => {
+        const p = rows.filter((_, i) => assign[i] === m).map((r) => r.reduce((s, v, j) => s + (v * dir[j]!) / norm, 0));
+        const mean = p.reduce((s, v) => s + v, 0) / Math.max(1, p.length);
+        return { n: p.length, mean, variance: p.reduce((s, v) => s + (v - mean) ** 2, 0) / Math.max(1, p.length) };
+      });
+      if (stats[0]!.n < 2 || stats[1]!.n < 2) return 0; // a mode the other half does not reproduce
+      smallest = Math.min(smallest, (Math.SQRT2 * Math.abs(stats[0]!.mean - stats[1]!.mean)) / Math.sqrt(stats[0]!.variance + stats[1]!.variance || 1e-12));
+    }
+  }
+  return smallest;
 }
 
 /** The mode of one image, as the graph computes it. */
