@@ -3,8 +3,9 @@
 
 export const DEFAULTS = {
   // Chosen by 5-fold cross-validation on the ELPV dev cells, unsupervised (`npx tsx bench/fit.ts`,
-  // docs/fit.md): MobileNetV2 block 3+4+6 image AUROC 0.899 ± 0.013 (poly cells 0.913) against
-  // PP-LCNet's 0.861 ± 0.019 (poly 0.790), at 9 vs 7 ms per image on one thread. These layers
+  // docs/fit.md): MobileNetV2 block 3+4+6 image AUROC 0.913 ± 0.014 (poly cells 0.930) against
+  // PP-LCNet's 0.871 ± 0.011 (poly 0.811) at about 8 vs 7 ms per image on one thread;
+  // InceptionV3 (0.924) costs 40 ms. These layers
   // are the backbone's own defaultLayers too (models/backbones/mobilenet_v2/backbone.json;
   // test/fit checks they agree); they apply only when the default backbone is used.
   backbone: 'mobilenet_v2',

@@ -3,7 +3,7 @@
 // local nearest-neighbour head sees what is unusual at a place; this sees an unusual combination
 // of responses across the part (a cell darker in one region and brighter in another, grain
 // unlike the rest). Added to the local score it lifted cross-validated AUROC on ELPV cells from
-// 0.899 to about 0.918 (docs/fit.md). Covariance shrinks towards a scaled identity, so a few
+// 0.903 to 0.913 (docs/fit.md). Covariance shrinks towards a scaled identity, so a few
 // dozen good images are enough.
 import { floatTensor, graphBuilder, int64Tensor } from './onnx-graph.js';
 
