@@ -126,8 +126,9 @@ async function fitCommand(o: FitCliOptions): Promise<void> {
     );
     for (const note of result.notes) process.stderr.write(`note: ${note}\n`);
     const m = result.manifest;
+    const cal = m.thresholds.calibration as unknown as { modes?: number; modeSeparation?: number } | undefined;
     process.stdout.write(
-      `${JSON.stringify({ dir: result.dir, name: m.name, version: m.version, seconds: result.seconds, thresholds: { defect: m.thresholds.defect, uncertainBand: m.thresholds.uncertainBand }, crossValidation: result.crossValidation, notes: result.notes })}\n`,
+      `${JSON.stringify({ dir: result.dir, name: m.name, version: m.version, seconds: result.seconds, thresholds: { defect: m.thresholds.defect, uncertainBand: m.thresholds.uncertainBand }, modes: cal?.modes, modeSeparation: cal?.modeSeparation, crossValidation: result.crossValidation, notes: result.notes })}\n`,
     );
   } catch (err) {
     process.stderr.write(`visor fit: ${errorMessage(err)}\n`);

@@ -125,6 +125,20 @@ describe('visor fit on the same 30 cells with the PP-LCNet backbone', () => {
   });
 });
 
+describe('visor fit (CLI)', () => {
+  it('prints the summary with the modes it used, and says on stderr why there is one', async () => {
+    // 15 mono + 15 poly cells: two distinct kinds, but too few images for a mode each.
+    const out = path.join(tmp, 'cli-model');
+    const { stdout, stderr } = await exec(process.execPath, [...CLI, 'fit', '--good', path.join(tmp, 'good30'), '--out', out, '--threads', '1'], { timeout: 120_000 });
+    const summary = JSON.parse(stdout) as { name: string; modes: number; modeSeparation: number; thresholds: { defect: number } };
+    expect(summary).toMatchObject({ name: 'cli-model', modes: 1, thresholds: { defect: 1 } });
+    expect(summary.modeSeparation).toBeGreaterThan(0);
+    expect(stderr).toMatch(/note: one mode for all images: 2 modes of good images would leave one with \d+ image\(s\) \(< 20\)/);
+    const manifest = JSON.parse(await readFile(path.join(out, 'model.json'), 'utf8')) as { thresholds: { calibration: { modes: number } } };
+    expect(manifest.thresholds.calibration.modes).toBe(1);
+  });
+});
+
 describe('visor eval (CLI)', () => {
   it('prints the report and writes scores and overlays of the worst misses', async () => {
     const out = path.join(tmp, 'eval');
