@@ -7,7 +7,6 @@
 import { appendGlobal, type GlobalGaussian } from './global.js';
 import { appendHead, LOCAL_HEAT, LOCAL_SCORE, type HeadShape } from './head.js';
 import { appendMode, type Modes } from './modes.js';
-import { DEFAULTS } from './defaults.js';
 import { floatTensor, floatValueInfo, graphBuilder, graphOf, int64Tensor, type ModelProto } from './onnx-graph.js';
 
 export const HEATMAP = 'heatmap';
@@ -16,7 +15,6 @@ export const ANOMALY_SCORE = 'visor.anomaly.score';
 /** Normalised local and global parts [1] (inputs of the supervised head). */
 export const LOCAL_PART = 'visor.anomaly.local';
 export const GLOBAL_PART = 'visor.anomaly.global';
-export const GLOBAL_WEIGHT = DEFAULTS.globalWeight;
 
 
 export interface AnomalyCalibration {

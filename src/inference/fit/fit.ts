@@ -13,7 +13,7 @@ import { parseManifest } from '../package.js';
 import type { ModelManifest } from '../manifest.js';
 import { FitInputError, forEachImage, listImages, mixedSizesNote, type LabelledImage } from './data.js';
 import { buildFeatureGraph, createFeatureExtractor, FEATURES, manifestInput, sessionOptions, type FeatureLayout, type FeatureSpec } from './features.js';
-import { ANOMALY_SCORE, appendAnomaly, combine, GLOBAL_PART, GLOBAL_WEIGHT, HEATMAP, LOCAL_PART, type AnomalyCalibration } from './anomaly.js';
+import { ANOMALY_SCORE, appendAnomaly, combine, GLOBAL_PART, HEATMAP, LOCAL_PART, type AnomalyCalibration } from './anomaly.js';
 import { fitGlobal, globalDistance, SHRINKAGE } from './global.js';
 import { appendHead, fitCoresets, LOCAL_SCORE, type HeadShape } from './head.js';
 import { appendTexture, fitModes, MIN_SEPARATION, modeOf as modeOfFeatures, ONE_MODE, texture, type Modes } from './modes.js';
@@ -103,7 +103,7 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
     far: opts.targetFalseAlarmRate ?? DEFAULTS.targetFalseAlarmRate,
     seed: opts.seed ?? DEFAULTS.seed,
     threads: opts.threads ?? 1,
-    globalWeight: opts.globalWeight ?? GLOBAL_WEIGHT,
+    globalWeight: opts.globalWeight ?? DEFAULTS.globalWeight,
   };
   if (!(o.globalWeight >= 0)) throw new FitInputError(`global weight must be ≥ 0, got ${o.globalWeight}`);
   if (!(o.far > 0 && o.far < 0.5)) throw new FitInputError(`target false-alarm rate must be in (0, 0.5), got ${o.far}`);
@@ -221,12 +221,12 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   if (![...partial.local, ...partial.global].every((t) => t > 0)) throw new ModelPackageError('calibration failed: held-out good images all score 0 (are the good images identical?)');
   const oofCombined = goods.map((_, i) => combine(partial, goodMode[i]!, oofLocal[i]!, oofGlobal[i]!).combined);
   const cal: AnomalyCalibration = { ...partial, combined: perMode(oofCombined) };
-  const goodNorm = oofCombined.map((s, i) => s / cal.combined[goodMode[i]!]!);
   const partsOf = (mode: number, local: number, global: number): Parts => {
     const c = combine(cal, mode, local, global);
     return { local: c.local, global: c.global, score: c.combined / cal.combined[mode]! };
   };
   const goodParts = goods.map((_, i) => partsOf(goodMode[i]!, oofLocal[i]!, oofGlobal[i]!));
+  const goodNorm = goodParts.map((p) => p.score);
   const labelledParts = labelled.map((l, j) => partsOf(modeOfFeatures(modes, l.features), labelledLocal[j]!, labelledGlobal[j]!));
   const round = (a: Float32Array): number | number[] => (a.length === 1 ? a[0]! : [...a]);
   const rawThresholds = { local: round(cal.local), global: round(cal.global), combined: round(cal.combined) };
@@ -235,13 +235,13 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   // Supervised refinement.
   let logistic: { model: LogisticModel; threshold: number; band: number; heldOutGood: number; heldOutDefect: number; aurocs: Record<string, number> } | undefined;
   const sup = [
-    ...goods.flatMap((g, i) => (goodLabels[i] === undefined ? [] : [{ sample: g, parts: goodParts[i]!, score: goodNorm[i]!, y: goodLabels[i]! }])),
-    ...labelled.map((l, j) => ({ sample: l, parts: labelledParts[j]!, score: labelledParts[j]!.score, y: l.label })),
+    ...goods.flatMap((g, i) => (goodLabels[i] === undefined ? [] : [{ sample: g, parts: goodParts[i]!, y: goodLabels[i]! }])),
+    ...labelled.map((l, j) => ({ sample: l, parts: labelledParts[j]!, y: l.label })),
   ];
   const nDefect = sup.filter((s) => s.y === 1).length;
   const nLabelledGood = sup.length - nDefect;
   if (sup.length > 0) {
-    const unsupervisedAuc = auroc(sup.filter((s) => s.y === 0).map((s) => s.score), sup.filter((s) => s.y === 1).map((s) => s.score));
+    const unsupervisedAuc = auroc(sup.filter((s) => s.y === 0).map((s) => s.parts.score), sup.filter((s) => s.y === 1).map((s) => s.parts.score));
     if (Number.isFinite(unsupervisedAuc)) crossValidation.anomalyAurocOnLabelled = round3(unsupervisedAuc);
   }
   if (sup.length > 0 && (nDefect < MIN_LABELLED_DEFECTS || nLabelledGood < MIN_LABELLED_DEFECTS)) {

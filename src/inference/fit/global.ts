@@ -6,6 +6,7 @@
 // 0.903 to 0.913 (docs/fit.md). Covariance shrinks towards a scaled identity, so a few
 // dozen good images are enough.
 import { floatTensor, graphBuilder, int64Tensor } from './onnx-graph.js';
+import { transpose } from './stats.js';
 
 type Builder = ReturnType<typeof graphBuilder>;
 
@@ -80,9 +81,7 @@ export function appendGlobal(b: Builder, featuresName: string, g: GlobalGaussian
   const gmp = b.node('GlobalMaxPool', [featuresName], 'visor.global.gmp'); // [1, C, 1, 1]
   const x = b.node('Reshape', [gmp, b.init(int64Tensor('visor.global.shape_row', [1, c]))], 'visor.global.x');
   const centred = b.node('Sub', [x, b.init(floatTensor('visor.global.mean', [1, c], g.mean))], 'visor.global.centred');
-  const whitenT = new Float32Array(c * c);
-  for (let a = 0; a < c; a++) for (let j = 0; j < c; j++) whitenT[j * c + a] = g.whiten[a * c + j]!;
-  const y = b.node('MatMul', [centred, b.init(floatTensor('visor.global.whiten_t', [c, c], whitenT))], 'visor.global.y'); // [1, C]
+  const y = b.node('MatMul', [centred, b.init(floatTensor('visor.global.whiten_t', [c, c], transpose(g.whiten, c, c)))], 'visor.global.y'); // [1, C]
   const sq = b.reduce('ReduceSum', b.node('Mul', [y, y], 'visor.global.y2'), [1], 0, 'visor.global.d2'); // [1]
   return b.node('Sqrt', [sq], 'visor.global.distance');
 }

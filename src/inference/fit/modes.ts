@@ -6,7 +6,7 @@
 // from poly far more cleanly than mean-pooled features, which follow brightness (docs/fit.md).
 // k-means++ with seeded restarts keeps the split stable from fold to fold.
 import { floatTensor, graphBuilder, int64Tensor } from './onnx-graph.js';
-import { seededRandom } from './stats.js';
+import { seededRandom, transpose } from './stats.js';
 
 type Builder = ReturnType<typeof graphBuilder>;
 
@@ -202,10 +202,4 @@ export function kMeansPlusPlus(rows: readonly Float64Array[], k: number, seed: n
     }
   }
   return best!;
-}
-
-function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(rows * cols);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = a[i * cols + j]!;
-  return out;
 }

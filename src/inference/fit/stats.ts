@@ -95,3 +95,10 @@ export function kFolds(n: number, k: number, seed: number): number[][] {
   order.forEach((idx, i) => folds[i % k]!.push(idx));
   return folds;
 }
+
+/** Transpose of a row-major [rows, cols] matrix. */
+export function transpose(a: ArrayLike<number>, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = a[i * cols + j]!;
+  return out;
+}
