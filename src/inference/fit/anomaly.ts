@@ -15,6 +15,8 @@ export const ANOMALY_SCORE = 'visor.anomaly.score';
 /** Normalised local and global parts [1] (inputs of the supervised head). */
 export const LOCAL_PART = 'visor.anomaly.local';
 export const GLOBAL_PART = 'visor.anomaly.global';
+/** Normalised local heat [P] (the heat map before its reshape). */
+export const HEAT_PART = 'visor.anomaly.heat';
 
 
 export interface AnomalyCalibration {
@@ -43,7 +45,7 @@ export function appendAnomaly(model: ModelProto, featuresName: string, shape: He
     return mode === null ? inv : b.node('Gather', [inv, mode], `visor.anomaly.inv_${name}_of_mode`, { axis: 0 }); // [1]
   };
   const invLocal = perMode('local', cal.local);
-  const heat = b.node('Mul', [LOCAL_HEAT, invLocal], 'visor.anomaly.heat');
+  const heat = b.node('Mul', [LOCAL_HEAT, invLocal], HEAT_PART);
   b.node('Reshape', [heat, b.init(int64Tensor('visor.anomaly.shape_heatmap', [1, 1, shape.height, shape.width]))], HEATMAP);
   const l = b.node('Mul', [LOCAL_SCORE, invLocal], LOCAL_PART);
   const g = b.node('Mul', [distance, perMode('global', cal.global)], GLOBAL_PART);

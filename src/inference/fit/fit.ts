@@ -13,9 +13,9 @@ import { parseManifest } from '../package.js';
 import type { ModelManifest } from '../manifest.js';
 import { FitInputError, forEachImage, listImages, mixedSizesNote, type LabelledImage } from './data.js';
 import { buildFeatureGraph, createFeatureExtractor, FEATURES, manifestInput, sessionOptions, type FeatureLayout, type FeatureSpec } from './features.js';
-import { ANOMALY_SCORE, appendAnomaly, combine, GLOBAL_PART, HEATMAP, LOCAL_PART, type AnomalyCalibration } from './anomaly.js';
+import { ANOMALY_SCORE, appendAnomaly, combine, GLOBAL_PART, HEAT_PART, HEATMAP, LOCAL_PART, type AnomalyCalibration } from './anomaly.js';
 import { fitGlobal, globalDistance, SHRINKAGE } from './global.js';
-import { appendHead, fitCoresets, LOCAL_SCORE, type HeadShape } from './head.js';
+import { appendHead, fitCoresets, LOCAL_HEAT as RAW_HEAT, LOCAL_SCORE, type HeadShape } from './head.js';
 import { appendTexture, fitModes, MIN_SEPARATION, modeOf as modeOfFeatures, ONE_MODE, texture, type Modes } from './modes.js';
 import { chooseLambda, crossValidatedLogits, fitLogistic, type LogisticModel } from './logistic.js';
 import { decodeModel, emptyModel, encodeModel, floatTensor, floatValueInfo, graphBuilder, graphOf, int64Tensor, opsetOf, type ModelProto } from './onnx-graph.js';
@@ -164,8 +164,10 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   shape.perPosition = Math.min(o.perPosition, fitSize);
   const oofLocal = new Array<number>(goods.length).fill(0);
   const oofGlobal = new Array<number>(goods.length).fill(0);
+  const oofHeat = new Array<Float32Array>(goods.length);
   const labelledLocal = new Array<number>(labelled.length).fill(0);
   const labelledGlobal = new Array<number>(labelled.length).fill(0);
+  const labelledHeat = new Array<Float32Array>(labelled.length);
   const opset = opsetOf(decodeModel(backbone.onnx, backbone.origin));
   const bar = progress('calibration', folds + 1);
   for (let f = 0; f < folds; f++) {
@@ -176,11 +178,11 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
     const scorer = await headScorer(opset, shape, bank);
     try {
       for (const i of held) {
-        oofLocal[i] = await scorer.score(goods[i]!.features);
+        ({ score: oofLocal[i], heat: oofHeat[i] } = await scorer.score(goods[i]!.features));
         oofGlobal[i] = globalDistance(gauss, goods[i]!.features);
       }
       for (let j = f; j < labelled.length; j += folds) {
-        labelledLocal[j] = await scorer.score(labelled[j]!.features);
+        ({ score: labelledLocal[j], heat: labelledHeat[j] } = await scorer.score(labelled[j]!.features));
         labelledGlobal[j] = globalDistance(gauss, labelled[j]!.features);
       }
     } finally {
@@ -221,13 +223,13 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   if (![...partial.local, ...partial.global].every((t) => t > 0)) throw new ModelPackageError('calibration failed: held-out good images all score 0 (are the good images identical?)');
   const oofCombined = goods.map((_, i) => combine(partial, goodMode[i]!, oofLocal[i]!, oofGlobal[i]!).combined);
   const cal: AnomalyCalibration = { ...partial, combined: perMode(oofCombined) };
-  const partsOf = (mode: number, local: number, global: number): Parts => {
+  const partsOf = (mode: number, local: number, global: number, heat: Float32Array): Parts => {
     const c = combine(cal, mode, local, global);
-    return { local: c.local, global: c.global, score: c.combined / cal.combined[mode]! };
+    return { local: c.local, global: c.global, score: c.combined / cal.combined[mode]!, heat: heat.map((v) => v / cal.local[mode]!) };
   };
-  const goodParts = goods.map((_, i) => partsOf(goodMode[i]!, oofLocal[i]!, oofGlobal[i]!));
+  const goodParts = goods.map((_, i) => partsOf(goodMode[i]!, oofLocal[i]!, oofGlobal[i]!, oofHeat[i]!));
   const goodNorm = goodParts.map((p) => p.score);
-  const labelledParts = labelled.map((l, j) => partsOf(modeOfFeatures(modes, l.features), labelledLocal[j]!, labelledGlobal[j]!));
+  const labelledParts = labelled.map((l, j) => partsOf(modeOfFeatures(modes, l.features), labelledLocal[j]!, labelledGlobal[j]!, labelledHeat[j]!));
   const round = (a: Float32Array): number | number[] => (a.length === 1 ? a[0]! : [...a]);
   const rawThresholds = { local: round(cal.local), global: round(cal.global), combined: round(cal.combined) };
   const crossValidation: Record<string, number> = {};
@@ -397,10 +399,10 @@ async function headScorer(opset: number, shape: HeadShape, bank: Float32Array) {
   appendHead(model, FEATURES, shape, bank);
   const session = await ort.InferenceSession.create(encodeModel(model), sessionOptions(1));
   return {
-    /** The raw local score. */
-    async score(features: Float32Array): Promise<number> {
-      const out = await session.run({ [FEATURES]: new ort.Tensor('float32', features, [1, shape.channels, shape.height, shape.width]) }, [LOCAL_SCORE]);
-      return (out[LOCAL_SCORE]!.data as Float32Array)[0]!;
+    /** The raw local score and heat. */
+    async score(features: Float32Array): Promise<{ score: number; heat: Float32Array }> {
+      const out = await session.run({ [FEATURES]: new ort.Tensor('float32', features, [1, shape.channels, shape.height, shape.width]) }, [LOCAL_SCORE, RAW_HEAT]);
+      return { score: (out[LOCAL_SCORE]!.data as Float32Array)[0]!, heat: Float32Array.from(out[RAW_HEAT]!.data as Float32Array) };
     },
     close: () => session.release(),
   };
@@ -411,16 +413,28 @@ interface Parts {
   local: number;
   global: number;
   score: number;
+  /** Normalised local heat [P]. */
+  heat: Float32Array;
+}
+
+/** Heat-map ranks (0 = hottest) the supervised head reads, as logs; plus the share of positions at or above 1. */
+const HEAT_RANKS = [0, 1, 3, 7] as const;
+
+function heatStats(heat: Float32Array): number[] {
+  const sorted = [...heat].sort((a, b) => b - a);
+  return [...HEAT_RANKS.map((r) => Math.log(Math.max(sorted[Math.min(r, sorted.length - 1)]!, LOG_EPS))), heat.filter((v) => v >= 1).length / heat.length];
 }
 
 /**
- * [mean over the grid per channel, max per channel, spatial std per channel, log local part, log global part].
- * (Per-channel maxima at each layer's own resolution instead of the grid were tried: no better.)
+ * [mean over the grid per channel, max per channel, spatial std per channel, log local part,
+ * log global part, heat statistics]. The heat statistics added about 0.006 AUROC on every ELPV
+ * fold tried. (Per-channel maxima at each layer's own resolution instead of the grid were tried:
+ * no better.)
  */
-export function supervisedRow(sample: Pick<Sample, 'features'>, layout: FeatureLayout, parts: Pick<Parts, 'local' | 'global'>): Float64Array {
+export function supervisedRow(sample: Pick<Sample, 'features'>, layout: FeatureLayout, parts: Pick<Parts, 'local' | 'global' | 'heat'>): Float64Array {
   const c = layout.channels;
   const p = layout.height * layout.width;
-  const row = new Float64Array(3 * c + 2);
+  const row = new Float64Array(3 * c + 2 + HEAT_RANKS.length + 1);
   for (let j = 0; j < c; j++) {
     let s = 0;
     let m = -Infinity;
@@ -435,6 +449,7 @@ export function supervisedRow(sample: Pick<Sample, 'features'>, layout: FeatureL
   row.set(texture(sample.features, c), 2 * c);
   row[3 * c] = Math.log(Math.max(parts.local, LOG_EPS));
   row[3 * c + 1] = Math.log(Math.max(parts.global, LOG_EPS));
+  row.set(heatStats(parts.heat), 3 * c + 2);
   return row;
 }
 const LOG_EPS = 1e-6;
@@ -443,7 +458,8 @@ const LOG_EPS = 1e-6;
 function appendLogistic(model: ModelProto, layout: FeatureLayout, m: LogisticModel, threshold: number): void {
   const b = graphBuilder(model, 'visor.logistic');
   const c = layout.channels;
-  const d = 3 * c + 2;
+  const d = 3 * c + 2 + HEAT_RANKS.length + 1;
+  const positions = layout.height * layout.width;
   const flat = (name: string): string => b.init(int64Tensor(`visor.logistic.shape_${name}`, [1, name.startsWith('one') ? 1 : c]));
   const gap = b.node('GlobalAveragePool', [FEATURES], 'visor.logistic.gap');
   const gmp = b.node('GlobalMaxPool', [FEATURES], 'visor.logistic.gmp');
@@ -453,7 +469,17 @@ function appendLogistic(model: ModelProto, layout: FeatureLayout, m: LogisticMod
   const logOf = (part: string, name: string): string =>
     b.node('Reshape', [b.node('Log', [b.node('Max', [part, eps], `visor.logistic.${name}_pos`)], `visor.logistic.log_${name}`), flat(`one_${name}`)], `visor.logistic.log_${name}_flat`);
   const std = appendTexture(b, FEATURES, c, 'visor.logistic');
-  const row = b.node('Concat', [gapF, gmpF, std, logOf(LOCAL_PART, 'local'), logOf(GLOBAL_PART, 'global')], 'visor.logistic.row', { axis: 1 }); // [1, d]
+  // Heat statistics: the values at HEAT_RANKS of the sorted heat (logs), and the share ≥ 1.
+  const heatRow = b.node('Reshape', [HEAT_PART, b.init(int64Tensor('visor.logistic.shape_heat', [1, positions]))], 'visor.logistic.heat_row');
+  const k = Math.min(HEAT_RANKS[HEAT_RANKS.length - 1]! + 1, positions);
+  const [top] = b.nodeMulti('TopK', [heatRow, b.init(int64Tensor('visor.logistic.heat_k', [k]))], ['visor.logistic.heat_top', 'visor.logistic.heat_top_idx'], { axis: -1 });
+  const ranks = b.init(int64Tensor('visor.logistic.heat_ranks', HEAT_RANKS.map((r) => Math.min(r, k - 1))));
+  const picked = b.node('Gather', [top!, ranks], 'visor.logistic.heat_picked', { axis: 1 }); // [1, ranks]
+  const logHeat = b.node('Log', [b.node('Max', [picked, eps], 'visor.logistic.heat_pos')], 'visor.logistic.log_heat');
+  const one = b.init(floatTensor('visor.logistic.one', [1], new Float32Array([1])));
+  const hot = b.node('Cast', [b.node('Not', [b.node('Less', [heatRow, one], 'visor.logistic.cool')], 'visor.logistic.hot_bool')], 'visor.logistic.hot', { to: 1 });
+  const share = b.reduce('ReduceMean', hot, [1], 1, 'visor.logistic.hot_share'); // [1, 1]
+  const row = b.node('Concat', [gapF, gmpF, std, logOf(LOCAL_PART, 'local'), logOf(GLOBAL_PART, 'global'), logHeat, share], 'visor.logistic.row', { axis: 1 }); // [1, d]
   const w = b.init(floatTensor('visor.logistic.w', [d, 1], Float32Array.from(m.w)));
   const bias = b.init(floatTensor('visor.logistic.b', [1], new Float32Array([m.b])));
   const z = b.node('Add', [b.node('MatMul', [row, w], 'visor.logistic.wx'), bias], 'visor.logistic.logit'); // [1,1]
