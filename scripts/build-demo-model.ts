@@ -228,7 +228,7 @@ fitted by \`visor fit\` (${cal.method.startsWith('Supervised') ? 'anomaly head o
 
 - Backbone: \`${prov.backbone.name}\` (models/backbones/${prov.backbone.name}), layers ${prov.backbone.layers.map((l) => `\`${l}\``).join(', ')}, input ${prov.backbone.inputSize}×${prov.backbone.inputSize}.
 - Anomaly head (in the same ONNX graph): ${String(prov.head.kind)}, grid ${(prov.head.grid as number[]).join('×')}, ${String(prov.head.coresetPerPosition)} good patches kept per position (${String(prov.head.coresetSelection)}), neighbour search over ${String(prov.head.neighbourhood)}; global part: ${String(prov.head.global)}; ${String(prov.head.modes)} mode(s) of good cells calibrated separately (mode = ${String(prov.head.modeDescriptor)}).
-${supervised ? `- Supervised head (same graph): logistic regression on mean-pooled, max-pooled and texture (spatial standard deviation) features plus the log local and global anomaly parts, fitted on ${a.fitGood} good and ${a.fitDefect} defect cells.\n` : ''}- File: ${(a.bytes / 1e6).toFixed(2)} MB.
+${supervised ? `- Supervised head (same graph): logistic regression on mean-pooled, max-pooled and texture (spatial standard deviation) features, the log local and global anomaly parts and heat-map statistics, fitted on ${a.fitGood} good and ${a.fitDefect} defect cells.\n` : ''}- File: ${(a.bytes / 1e6).toFixed(2)} MB.
 
 ## Input and outputs
 

@@ -291,7 +291,7 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
         uncertainBand: logistic.band,
         calibration: {
           method:
-            `Supervised: logistic regression (L2 λ=${logistic.model.lambda} chosen by inner ${folds}-fold cross-validation) on mean-pooled, max-pooled and texture (spatial std) grid features and the log local and global anomaly parts; ` +
+            `Supervised: logistic regression (L2 λ=${logistic.model.lambda} chosen by inner ${folds}-fold cross-validation) on mean-pooled, max-pooled and texture (spatial std) grid features, the log local and global anomaly parts and heat-map statistics (log values at ranks ${HEAT_RANKS.map((r) => r + 1).join(', ')} and the share ≥ 1); ` +
             `threshold = the ${nth(1 - o.far)} percentile of out-of-fold logits of labelled good images (stratified ${folds}-fold), score = sigmoid(logit) / sigmoid(threshold). ` +
             `Uncertain band = 1 − the ${nth(1 - 2 * o.far)} percentile of those normalised good scores. The anomaly part: ${anomalyText}; the heat map is the local distance divided by the local percentile.`,
           targetFalseAlarmRate: o.far,
