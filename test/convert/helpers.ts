@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import type { TfjsArtifacts, WeightSpec } from '../../src/inference/convert/index.js';
+import { seededRandom } from '../../src/inference/fit/stats.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const fixturesDir = path.join(repoRoot, 'test/fixtures/elpv');
@@ -93,17 +94,8 @@ export function maxDiff(a: Float32Array, b: Float32Array): { diff: number; scale
 
 // ---------- synthetic tfjs models ----------
 
-/** Deterministic pseudo-random numbers (mulberry32). */
-export function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers: the fit's own seeded generator. */
+export const seeded = seededRandom;
 
 export interface SyntheticLayer {
   name: string;
