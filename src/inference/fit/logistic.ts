@@ -46,14 +46,24 @@ export function fitLogistic(x: readonly Float64Array[], y: readonly number[], la
     lip += 0.25 * weight[i]! * s;
   }
   const step = 1 / lip;
-  let w = new Float64Array(d);
-  let b = 0;
-  let vw = new Float64Array(d);
-  let vb = 0;
-  let t = 1;
-  const g = new Float64Array(d);
-  for (let it = 0; it < iterations; it++) {
-    g.fill(0);
+  // Accelerated gradient descent (FISTA). With fewer rows than features (pooled CNN features of
+  // a few hundred images) it runs in the span of the rows: w = Σ αᵢ zᵢ, so each step costs n²
+  // instead of n·d. Same iterates, up to rounding.
+  const { w, b } = n < d ? descendDual(z, y, weight, lambda, step, iterations) : descendPrimal(z, y, weight, lambda, step, iterations);
+  // Fold the standardisation into the weights: w·(x−μ)/σ + b = (w/σ)·x + (b − Σ wμ/σ).
+  const wr = new Float64Array(d);
+  let br = b;
+  for (let j = 0; j < d; j++) {
+    wr[j] = w[j]! / sd[j]!;
+    br -= (w[j]! * mu[j]!) / sd[j]!;
+  }
+  return { w: wr, b: br, lambda };
+}
+
+export function descendPrimal(z: Float64Array[], y: readonly number[], weight: number[], lambda: number, step: number, iterations: number): { w: Float64Array; b: number } {
+  const n = z.length;
+  const d = z[0]!.length;
+  const { v: w, b } = fista(d, iterations, step, lambda, (vw, vb, g) => {
     let gb = 0;
     for (let i = 0; i < n; i++) {
       const r = z[i]!;
@@ -63,27 +73,70 @@ export function fitLogistic(x: readonly Float64Array[], y: readonly number[], la
       gb += e;
       for (let j = 0; j < d; j++) g[j] += e * r[j]!;
     }
-    const nw = new Float64Array(d);
-    for (let j = 0; j < d; j++) nw[j] = vw[j]! - step * (g[j]! + lambda * vw[j]!);
+    return gb;
+  });
+  return { w, b };
+}
+
+/** descendPrimal in the row span: with w = Σ αᵢzᵢ the gradient Σ eᵢzᵢ + λw is e + λα in α. */
+export function descendDual(z: Float64Array[], y: readonly number[], weight: number[], lambda: number, step: number, iterations: number): { w: Float64Array; b: number } {
+  const n = z.length;
+  const d = z[0]!.length;
+  const gram = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k <= i; k++) {
+      let s = 0;
+      const a = z[i]!;
+      const c = z[k]!;
+      for (let j = 0; j < d; j++) s += a[j]! * c[j]!;
+      gram[i * n + k] = s;
+      gram[k * n + i] = s;
+    }
+  }
+  const { v: alpha, b } = fista(n, iterations, step, lambda, (va, vb, g) => {
+    let gb = 0;
+    for (let i = 0; i < n; i++) {
+      let s = vb;
+      for (let k = 0; k < n; k++) s += gram[i * n + k]! * va[k]!;
+      const e = weight[i]! * (sigmoid(s) - y[i]!);
+      gb += e;
+      g[i] = e;
+    }
+    return gb;
+  });
+  const w = new Float64Array(d);
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) w[j] += alpha[i]! * z[i]![j]!;
+  return { w, b };
+}
+
+/**
+ * FISTA on loss(v, b) + λ/2·‖v‖²: `gradient(v, b, g)` adds the loss gradient in v to g (zeroed)
+ * and returns its gradient in b (not regularised).
+ */
+function fista(dim: number, iterations: number, step: number, lambda: number, gradient: (v: Float64Array, b: number, g: Float64Array) => number): { v: Float64Array; b: number } {
+  let x = new Float64Array(dim);
+  let b = 0;
+  let v = new Float64Array(dim);
+  let vb = 0;
+  let t = 1;
+  const g = new Float64Array(dim);
+  for (let it = 0; it < iterations; it++) {
+    g.fill(0);
+    const gb = gradient(v, vb, g);
+    const nx = new Float64Array(dim);
+    for (let j = 0; j < dim; j++) nx[j] = v[j]! - step * (g[j]! + lambda * v[j]!);
     const nb = vb - step * gb;
     const tn = (1 + Math.sqrt(1 + 4 * t * t)) / 2;
     const mom = (t - 1) / tn;
-    const nvw = new Float64Array(d);
-    for (let j = 0; j < d; j++) nvw[j] = nw[j]! + mom * (nw[j]! - w[j]!);
+    const nv = new Float64Array(dim);
+    for (let j = 0; j < dim; j++) nv[j] = nx[j]! + mom * (nx[j]! - x[j]!);
     vb = nb + mom * (nb - b);
-    vw = nvw;
-    w = nw;
+    v = nv;
+    x = nx;
     b = nb;
     t = tn;
   }
-  // Fold the standardisation into the weights: w·(x−μ)/σ + b = (w/σ)·x + (b − Σ wμ/σ).
-  const wr = new Float64Array(d);
-  let br = b;
-  for (let j = 0; j < d; j++) {
-    wr[j] = w[j]! / sd[j]!;
-    br -= (w[j]! * mu[j]!) / sd[j]!;
-  }
-  return { w: wr, b: br, lambda };
+  return { v: x, b };
 }
 
 /** Out-of-fold logits for every row: stratified k folds, each fitted with `lambda`. */
