@@ -4,6 +4,7 @@
 //                        [--grid N] [--modes K] [--per-position M] [--global-weight W]
 //                        [--mode unsupervised|supervised|both] [--folds 5] [--run K] [--threads 2]
 //                        [--cell-type mono|poly]   (one kind of cell only: a single-product line)
+//                        [--second-backbone NAME|none] [--second-layers A] [--second-input-size N]
 // Unsupervised: 5 fixed folds over the good cells; fit on 4/5 of the good cells, evaluate on the
 // other 1/5 plus every defect cell. Supervised: stratified 5 folds over good + defect cells;
 // fit (good folder + labels) on 4/5, evaluate on the other 1/5. The 12 fixture files and the
@@ -38,6 +39,9 @@ const { values: args } = parseArgs({
     modes: { type: 'string' },
     'global-weight': { type: 'string' },
     'cell-type': { type: 'string' },
+    'second-backbone': { type: 'string' },
+    'second-layers': { type: 'string' },
+    'second-input-size': { type: 'string' },
   },
 });
 const SEED = 7;
@@ -114,6 +118,9 @@ async function runMode(mode: 'unsupervised' | 'supervised', rows: Row[]): Promis
           grid: args.grid ? Number(args.grid) : undefined,
           modes: args.modes ? Number(args.modes) : undefined,
           globalWeight: args['global-weight'] ? Number(args['global-weight']) : undefined,
+          secondBackbone: args['second-backbone'],
+          secondLayers: args['second-layers']?.split(','),
+          secondInputSize: args['second-input-size'] ? Number(args['second-input-size']) : undefined,
           threads: Number(args.threads),
         },
         { log: silentLogger() },
@@ -156,7 +163,7 @@ async function runMode(mode: 'unsupervised' | 'supervised', rows: Row[]): Promis
     const xs = results.map((r) => r[key]!);
     summary[key] = `${r3(mean(xs))} ± ${r3(std(xs))}`;
   }
-  console.log(JSON.stringify({ mode, backbone: args.backbone, layers: args.layers ?? 'default', cellType: args['cell-type'] ?? 'all', folds: results.length, summary }));
+  console.log(JSON.stringify({ mode, backbone: args.backbone, layers: args.layers ?? 'default', second: args['second-backbone'] ?? 'default', cellType: args['cell-type'] ?? 'all', folds: results.length, summary }));
 }
 
 const rows = await readDataset();

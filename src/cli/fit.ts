@@ -37,6 +37,9 @@ interface FitCliOptions {
   falseAlarmRate: number;
   perPosition: number;
   grid?: number;
+  secondBackbone?: string;
+  secondLayers?: string[];
+  secondInputSize?: number;
   modes: number;
   globalWeight: number;
   threads: number;
@@ -69,6 +72,9 @@ export function registerFitCommands(program: Command): void {
     .option('--false-alarm-rate <r>', 'target false-alarm rate the threshold is calibrated to', num, FIT_DEFAULTS.targetFalseAlarmRate)
     .option('--per-position <n>', 'good patches kept per grid position (coreset size)', int('--per-position'), FIT_DEFAULTS.perPosition)
     .option('--grid <n>', 'feature grid side (default: input size / 32)', int('--grid'))
+    .option('--second-backbone <nameOrPath>', `with labels: a second backbone whose pooled features the supervised head also reads, or "none" (default: ${FIT_DEFAULTS.second.backbone} with the default backbone, none otherwise)`)
+    .option('--second-layers <l1,l2>', `layers of the second backbone (default: ${FIT_DEFAULTS.second.layers.join(',')} for ${FIT_DEFAULTS.second.backbone}, else the backbone’s)`, list)
+    .option('--second-input-size <n>', `input side of the second backbone (default: ${FIT_DEFAULTS.second.inputSize} for ${FIT_DEFAULTS.second.backbone}, else the backbone’s)`, int('--second-input-size'))
     .option('--modes <k>', 'kinds of good image calibrated separately (1 = one mode)', int('--modes'), FIT_DEFAULTS.modes)
     .option('--global-weight <w>', 'weight of the global (Gaussian) part of the anomaly score; 0 = nearest neighbour only', num, FIT_DEFAULTS.globalWeight)
     .option('--threads <n>', 'onnxruntime threads for feature extraction', int('--threads'), Math.min(4, os.availableParallelism()))
@@ -118,6 +124,9 @@ async function fitCommand(o: FitCliOptions): Promise<void> {
         targetFalseAlarmRate: o.falseAlarmRate,
         perPosition: o.perPosition,
         grid: o.grid,
+        secondBackbone: o.secondBackbone,
+        secondLayers: o.secondLayers,
+        secondInputSize: o.secondInputSize,
         modes: o.modes,
         globalWeight: o.globalWeight,
         threads: o.threads,

@@ -175,7 +175,12 @@ describe('visor fit with labels', () => {
     expect(ignored).toBe(1);
     const res = await fitModel({ goodDir: dir, outDir: path.join(tmp, 'sup-model'), name: 'sup', labelled: images, inputSize: 128, threads: 1 }, { log });
     expect(res.manifest.thresholds.calibration?.method).toMatch(/logistic regression/);
+    expect(res.manifest.thresholds.calibration?.method).toMatch(/of both backbones \(the second, inception_v3/);
     expect(res.manifest.thresholds.calibration?.heldOutDefect).toBe(12);
+    // With the default backbone, the supervised head also reads InceptionV3's mixed2 (in the same graph).
+    const backbone = res.manifest.provenance?.backbone as { second?: { name: string; layers: string[]; inputSize: number } };
+    expect(backbone.second).toMatchObject({ name: 'inception_v3', inputSize: FIT_DEFAULTS.second.inputSize });
+    expect(backbone.second!.layers[0]).toMatch(/^mixed2 \(288 ch/);
     const inf = await createInferencer({ pkg: await loadModelPackage(res.dir), threads: 1, log });
     try {
       // The logistic head learnt from these very labels, so the package (run by the runtime)
@@ -193,6 +198,12 @@ describe('visor fit with labels', () => {
     } finally {
       await inf.close();
     }
+    // --second-backbone none: MobileNetV2 alone, a smaller graph.
+    const alone = await fitModel({ goodDir: dir, outDir: path.join(tmp, 'sup-alone'), name: 'sup', labelled: images, inputSize: 128, threads: 1, secondBackbone: 'none' }, { log });
+    expect((alone.manifest.provenance?.backbone as { second?: unknown }).second).toBeUndefined();
+    expect(alone.manifest.thresholds.calibration?.method).not.toMatch(/both backbones/);
+    const size = async (dir: string): Promise<number> => (await readFile(path.join(dir, 'model.onnx'))).length;
+    expect(await size(res.dir)).toBeGreaterThan((await size(alone.dir)) + 1e6); // mixed2's weights
   });
 });
 
@@ -230,6 +241,8 @@ describe('bad inputs', () => {
     await expect(tooFew).rejects.toBeInstanceOf(FitInputError);
     await expect(tooFew).rejects.toThrow(/only 5 good image\(s\).*at least 10/);
     await expect(fitModel({ ...opts, goodDir: path.join(tmp, 'good30'), backbone: 'resnet9000' }, { log })).rejects.toThrow(/unknown backbone "resnet9000".*pplcnet/);
+    const labelled = [{ file: path.join(FIXTURES, 'cell0030.png'), label: 'defect' as const }];
+    await expect(fitModel({ ...opts, goodDir: path.join(tmp, 'good30'), labelled, secondBackbone: 'resnet9000' }, { log })).rejects.toThrow(/unknown backbone "resnet9000"/);
   });
 
   it('refuses a backbone folder whose ONNX file does not match its backbone.json', async () => {

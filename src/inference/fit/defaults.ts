@@ -10,6 +10,15 @@ export const DEFAULTS = {
   // test/fit checks they agree); they apply only when the default backbone is used.
   backbone: 'mobilenet_v2',
   layers: ['block_3_expand_relu', 'block_4_expand_relu', 'block_6_expand_relu'],
+  /**
+   * A second backbone for the supervised head only (with labelled images and the default
+   * backbone): its pooled features join the logistic row. Two different networks see different
+   * things: on ELPV, 5-fold CV with labels (`npx tsx bench/fit.ts --mode supervised`),
+   * MobileNetV2 alone 0.938 ± 0.016, with InceptionV3's mixed2 at 224 px 0.953 ± 0.014 for
+   * about 11 ms more per image (docs/fit.md). The anomaly head does not use it. Its input is
+   * the first backbone's, converted in the graph to this scaling and size.
+   */
+  second: { backbone: 'inception_v3', layers: ['mixed2'], inputSize: 224, scaling: 'symmetric' as ScalingName },
   perPosition: 128,
   topK: 3,
   modes: 2,

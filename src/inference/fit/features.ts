@@ -10,7 +10,7 @@ import type { RawImage } from '../../types.js';
 import type { Backbone, BackboneInput } from '../backbones/load.js';
 import type { ModelManifest } from '../manifest.js';
 import { createPreprocessor } from '../preprocess.js';
-import { decodeModel, encodeModel, floatTensor, floatValueInfo, FLOAT, graphBuilder, graphOf, int64Tensor, opsetOf, pruneToOutputs, type ModelProto } from './onnx-graph.js';
+import { decodeModel, encodeModel, floatTensor, floatValueInfo, FLOAT, graphBuilder, graphOf, int64Tensor, mergeGraph, opsetOf, pruneToOutputs, type ModelProto } from './onnx-graph.js';
 
 export const FEATURES = 'visor.features';
 /** The reductions and Resize the head writes need opset 11 or newer. */
@@ -109,39 +109,92 @@ async function measureLayers(spec: FeatureSpec): Promise<LayerShape[]> {
 /**
  * Returns the backbone + merge graph with output `visor.features` [1, C, grid, grid]. Layers are
  * average-pooled when their size is a multiple of the grid, else resized (bilinear).
+ *
+ * With `second`, a second backbone joins the same graph as output `visor.second` (its own layers
+ * on its own grid): it reads the first backbone's input tensor, converted in the graph to its
+ * own scaling, channel order and size, so one preprocessed image feeds both and the fitted
+ * model keeps one input.
  */
-export async function buildFeatureGraph(spec: FeatureSpec): Promise<{ model: ModelProto; layout: FeatureLayout }> {
+export async function buildFeatureGraph(spec: FeatureSpec, second?: FeatureSpec): Promise<{ model: ModelProto; layout: FeatureLayout; secondLayout?: FeatureLayout }> {
+  const { model, layout } = await buildOne(spec, FEATURES);
+  if (second === undefined) return { model, layout };
+  const branch = await buildOne(second, SECOND);
+  const converted = appendInputConversion(model, spec, second);
+  mergeGraph(model, branch.model, 'visor.second', new Map([[second.input.name, converted], [SECOND, SECOND]]));
+  graphOf(model).output.push(floatValueInfo(SECOND, [1, branch.layout.channels, branch.layout.height, branch.layout.width]));
+  return { model, layout, secondLayout: branch.layout };
+}
+
+/** Output of the second backbone's feature graph (see buildFeatureGraph). */
+export const SECOND = 'visor.second';
+
+async function buildOne(spec: FeatureSpec, output: string): Promise<{ model: ModelProto; layout: FeatureLayout }> {
   if (spec.layers.length === 0) throw new ModelPackageError(`no layers chosen for backbone ${spec.backbone.origin} (give --layers)`);
   const shapes = await measureLayers(spec);
   const finest = shapes.reduce((a, b) => (b.height * b.width > a.height * a.width ? b : a));
   const side = spec.grid ?? Math.max(1, Math.round(spec.inputSize / PIXELS_PER_CELL));
   if (!Number.isInteger(side) || side < 1 || side > finest.height) {
-    throw new ModelPackageError(`grid ${side} does not fit the chosen layers (finest is ${finest.height}x${finest.width})`);
+    throw new ModelPackageError(`grid ${side} does not fit the chosen layers of ${spec.backbone.origin} (finest is ${finest.height}x${finest.width})`);
   }
   const height = side;
   const width = side;
   const model = cutBackbone(spec);
   const graph = graphOf(model);
-  const b = graphBuilder(model, 'visor.features');
+  const b = graphBuilder(model, output);
   const parts = shapes.map((s) => {
     if (s.height === height && s.width === width) return s.name;
     const fy = s.height / height;
     const fx = s.width / width;
     if (Number.isInteger(fy) && fy === fx) {
       s.merge = `pool${fy}`;
-      return b.node('AveragePool', [s.name], `visor.features.pooled.${s.name}`, { kernel_shape: [fy, fy], strides: [fy, fy] });
+      return b.node('AveragePool', [s.name], `${output}.pooled.${s.name}`, { kernel_shape: [fy, fy], strides: [fy, fy] });
     }
     s.merge = 'resize';
-    const roi = b.init(floatTensor(`visor.features.roi.${s.name}`, [0], new Float32Array(0)));
-    const scales = b.init(floatTensor(`visor.features.scales.${s.name}`, [0], new Float32Array(0)));
-    const sizes = b.init(int64Tensor(`visor.features.sizes.${s.name}`, [1, s.channels, height, width]));
-    return b.node('Resize', [s.name, roi, scales, sizes], `visor.features.resized.${s.name}`, { mode: 'linear' });
+    const roi = b.init(floatTensor(`${output}.roi.${s.name}`, [0], new Float32Array(0)));
+    const scales = b.init(floatTensor(`${output}.scales.${s.name}`, [0], new Float32Array(0)));
+    const sizes = b.init(int64Tensor(`${output}.sizes.${s.name}`, [1, s.channels, height, width]));
+    return b.node('Resize', [s.name, roi, scales, sizes], `${output}.resized.${s.name}`, { mode: 'linear' });
   });
   const channels = shapes.reduce((n, s) => n + s.channels, 0);
-  b.node('Concat', parts, FEATURES, { axis: 1 });
-  graph.output = [floatValueInfo(FEATURES, [1, channels, height, width])];
+  b.node('Concat', parts, output, { axis: 1 });
+  graph.output = [floatValueInfo(output, [1, channels, height, width])];
   graph.name = `${spec.backbone.name}-features`;
   return { model, layout: { channels, height, width, layers: shapes } };
+}
+
+/**
+ * Nodes turning the first backbone's input tensor into what `to` expects: back to pixel values,
+ * the channel order changed (RGB ↔ BGR; grey repeated into three planes), `to`'s scaling, and a
+ * bilinear resize to its size. Returns the converted tensor's name.
+ */
+function appendInputConversion(model: ModelProto, from: FeatureSpec, to: FeatureSpec): string {
+  const b = graphBuilder(model, 'visor.second.input');
+  const f = from.input;
+  const t = to.input;
+  if (t.channels === 'GRAY' && f.channels !== 'GRAY') {
+    throw new ModelPackageError(`second backbone ${to.backbone.origin} takes grey input but ${from.backbone.origin} takes ${f.channels}; use a colour second backbone`);
+  }
+  const planes = t.channels === 'GRAY' ? 1 : 3;
+  const at = (a: readonly number[], c: number): number => a[Math.min(c, a.length - 1)]!;
+  // Source plane feeding each target plane.
+  const source = Array.from({ length: planes }, (_, c) => (f.channels === 'GRAY' ? 0 : f.channels === t.channels ? c : 2 - c));
+  let x = from.input.name;
+  if (source.some((s, c) => s !== c) || planes !== (f.channels === 'GRAY' ? 1 : 3)) {
+    x = b.node('Gather', [x, b.init(int64Tensor('visor.second.input.planes', source))], 'visor.second.input.reordered', { axis: 1 });
+  }
+  // x = (p·s_f − m_f)/d_f  →  p = (x·d_f + m_f)/s_f  →  y = (p·s_t − m_t)/d_t = x·a + c.
+  const a = source.map((s, c) => (at(f.std, s) * t.scale) / (f.scale * at(t.std, c)));
+  const c0 = source.map((s, c) => ((at(f.mean, s) * t.scale) / f.scale - at(t.mean, c)) / at(t.std, c));
+  const mul = b.init(floatTensor('visor.second.input.a', [1, planes, 1, 1], Float32Array.from(a)));
+  const add = b.init(floatTensor('visor.second.input.c', [1, planes, 1, 1], Float32Array.from(c0)));
+  x = b.node('Add', [b.node('Mul', [x, mul], 'visor.second.input.scaled'), add], 'visor.second.input.shifted');
+  if (to.inputSize !== from.inputSize) {
+    const roi = b.init(floatTensor('visor.second.input.roi', [0], new Float32Array(0)));
+    const scales = b.init(floatTensor('visor.second.input.scales', [0], new Float32Array(0)));
+    const sizes = b.init(int64Tensor('visor.second.input.sizes', [1, planes, to.inputSize, to.inputSize]));
+    x = b.node('Resize', [x, roi, scales, sizes], 'visor.second.input.resized', { mode: 'linear' });
+  }
+  return x;
 }
 
 export const PROJECTED = 'visor.projected';
@@ -153,10 +206,13 @@ export interface ExtractedFeatures {
   features: Float32Array;
   /** [PROJECTION_DIMS, H*W]: the same patches, randomly projected (for coreset selection). */
   projected: Float32Array;
+  /** [C2, H2*W2]: the second backbone's features, when the extractor has one. */
+  second?: Float32Array;
 }
 
 export interface FeatureExtractor {
   readonly layout: FeatureLayout;
+  readonly secondLayout?: FeatureLayout;
   readonly projectionDims: number;
   /** Features of one image, preprocessed exactly as the runtime will (createPreprocessor). */
   extract(image: RawImage): Promise<ExtractedFeatures>;
@@ -168,8 +224,8 @@ export interface FeatureExtractor {
  * convolution, so onnxruntime does the arithmetic): greedy coreset selection compares patches
  * in that small space, which keeps the fit fast at any channel count.
  */
-export async function createFeatureExtractor(spec: FeatureSpec, threads: number, seed = 1): Promise<FeatureExtractor> {
-  const { model, layout } = await buildFeatureGraph(spec);
+export async function createFeatureExtractor(spec: FeatureSpec, threads: number, seed = 1, second?: FeatureSpec): Promise<FeatureExtractor> {
+  const { model, layout, secondLayout } = await buildFeatureGraph(spec, second);
   const d = Math.min(PROJECTION_DIMS, layout.channels);
   const rand = seededGaussian(seed);
   const weights = new Float32Array(d * layout.channels).map(() => rand() / Math.sqrt(d));
@@ -180,14 +236,16 @@ export async function createFeatureExtractor(spec: FeatureSpec, threads: number,
   const session = await ort.InferenceSession.create(encodeModel(model), sessionOptions(threads));
   const pre = createPreprocessor(manifestInput(spec));
   const tensor = new ort.Tensor('float32', pre.data, [...pre.dims]);
+  const outputs = secondLayout ? [FEATURES, PROJECTED, SECOND] : [FEATURES, PROJECTED];
   return {
     layout,
+    secondLayout,
     projectionDims: d,
     async extract(image) {
       await pre.run(image);
-      const out = await session.run({ [spec.input.name]: tensor }, [FEATURES, PROJECTED]);
+      const out = await session.run({ [spec.input.name]: tensor }, outputs);
       const copy = (name: string): Float32Array => Float32Array.from(out[name]!.data as Float32Array);
-      return { features: copy(FEATURES), projected: copy(PROJECTED) };
+      return { features: copy(FEATURES), projected: copy(PROJECTED), ...(secondLayout ? { second: copy(SECOND) } : {}) };
     },
     async close() {
       await session.release();

@@ -12,7 +12,7 @@ import { cloneScaling, resolveBackbone, sha256Of, type Backbone, type ResolveBac
 import { parseManifest } from '../package.js';
 import type { ModelManifest } from '../manifest.js';
 import { FitInputError, forEachImage, listImages, mixedSizesNote, type LabelledImage } from './data.js';
-import { buildFeatureGraph, createFeatureExtractor, FEATURES, manifestInput, sessionOptions, type FeatureLayout, type FeatureSpec } from './features.js';
+import { buildFeatureGraph, createFeatureExtractor, FEATURES, manifestInput, SECOND, sessionOptions, type FeatureLayout, type FeatureSpec } from './features.js';
 import { ANOMALY_SCORE, appendAnomaly, combine, GLOBAL_PART, HEAT_PART, HEATMAP, LOCAL_PART, type AnomalyCalibration } from './anomaly.js';
 import { fitGlobal, globalDistance, SHRINKAGE } from './global.js';
 import { appendHead, fitCoresets, LOCAL_HEAT as RAW_HEAT, LOCAL_SCORE, type HeadShape } from './head.js';
@@ -53,6 +53,13 @@ export interface FitOptions {
   scaling?: ScalingName;
   /** Feature grid side (default: input size / 32). */
   grid?: number;
+  /**
+   * Second backbone read by the supervised head only (built-in name, folder or .onnx path; 'none'
+   * for none). Default: DEFAULTS.second with the default backbone, none with any other.
+   */
+  secondBackbone?: string;
+  secondLayers?: readonly string[];
+  secondInputSize?: number;
   perPosition?: number;
   topK?: number;
   /** Kinds of good image calibrated separately (k-means++ on texture, modes.ts); 1 = one mode. */
@@ -88,6 +95,8 @@ interface Sample {
   file: string;
   features: Float32Array;
   projected: Float32Array;
+  /** The second backbone's features (supervised head only). */
+  second?: Float32Array;
 }
 
 export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResult> {
@@ -114,9 +123,12 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   }
   const backbone = await resolveBackbone(opts.backbone ?? DEFAULTS.backbone, deps.backbones);
   const spec = { ...featureSpec(backbone, opts), grid: opts.grid };
-  const extractor = await createFeatureExtractor(spec, o.threads);
-  const { layout, projectionDims } = extractor;
+  // The second backbone serves the supervised head, so it is loaded only with labelled images.
+  const secondSpec = (opts.labelled ?? []).length > 0 ? await secondFeatureSpec(opts, deps) : undefined;
+  const extractor = await createFeatureExtractor(spec, o.threads, 1, secondSpec);
+  const { layout, secondLayout, projectionDims } = extractor;
   log.info({ backbone: backbone.origin, layers: spec.layers, inputSize: spec.inputSize, grid: [layout.height, layout.width], channels: layout.channels }, 'backbone ready');
+  if (secondSpec && secondLayout) log.info({ backbone: secondSpec.backbone.origin, layers: secondSpec.layers, inputSize: secondSpec.inputSize, channels: secondLayout.channels }, 'second backbone ready (supervised head)');
 
   // Features of every image, once.
   const goods: Sample[] = [];
@@ -249,7 +261,7 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   if (sup.length > 0 && (nDefect < MIN_LABELLED_DEFECTS || nLabelledGood < MIN_LABELLED_DEFECTS)) {
     notes.push(`supervised head not used: needs at least ${MIN_LABELLED_DEFECTS} labelled defect and ${MIN_LABELLED_DEFECTS} labelled good images (got ${nDefect} and ${nLabelledGood})`);
   } else if (sup.length > 0) {
-    const x = sup.map((s) => supervisedRow(s.sample, layout, s.parts));
+    const x = sup.map((s) => supervisedRow(s.sample, layout, s.parts, secondLayout));
     const y = sup.map((s) => s.y);
     const sbar = progress('supervised head', 1);
     const choice = chooseLambda(x, y, folds, o.seed);
@@ -268,9 +280,9 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   }
 
   // The one graph: backbone cut + feature merge + anomaly head (+ logistic head).
-  const { model } = await buildFeatureGraph(spec);
+  const { model } = await buildFeatureGraph(spec, logistic ? secondSpec : undefined);
   appendAnomaly(model, FEATURES, finalShape, finalBank, finalGlobal, modes, cal);
-  if (logistic) appendLogistic(model, layout, logistic.model, logistic.threshold);
+  if (logistic) appendLogistic(model, layout, logistic.model, logistic.threshold, secondLayout);
   else graphBuilder(model, 'visor.out').node('Identity', [ANOMALY_SCORE], SCORE);
   graphOf(model).output = [floatValueInfo(SCORE, [1]), floatValueInfo(HEATMAP, [1, 1, layout.height, layout.width])];
   graphOf(model).name = `visor-${opts.name}`;
@@ -291,7 +303,7 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
         uncertainBand: logistic.band,
         calibration: {
           method:
-            `Supervised: logistic regression (L2 λ=${logistic.model.lambda} chosen by inner ${folds}-fold cross-validation) on mean-pooled, max-pooled and texture (spatial std) grid features, the log local and global anomaly parts and heat-map statistics (log values at ranks ${HEAT_RANKS.map((r) => r + 1).join(', ')} and the share ≥ 1); ` +
+            `Supervised: logistic regression (L2 λ=${logistic.model.lambda} chosen by inner ${folds}-fold cross-validation) on mean-pooled, max-pooled and texture (spatial std) grid features${secondSpec ? ` of both backbones (the second, ${secondSpec.backbone.name}, reads the same input converted in the graph)` : ''}, the log local and global anomaly parts and heat-map statistics (log values at ranks ${HEAT_RANKS.map((r) => r + 1).join(', ')} and the share ≥ 1); ` +
             `threshold = the ${nth(1 - o.far)} percentile of out-of-fold logits of labelled good images (stratified ${folds}-fold), score = sigmoid(logit) / sigmoid(threshold). ` +
             `Uncertain band = 1 − the ${nth(1 - 2 * o.far)} percentile of those normalised good scores. The anomaly part: ${anomalyText}; the heat map is the local distance divided by the local percentile.`,
           targetFalseAlarmRate: o.far,
@@ -354,6 +366,20 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
         layers: layout.layers.map((l) => `${l.name} (${l.channels} ch, ${l.height}x${l.width}${l.merge === 'none' ? '' : `, ${l.merge}`})`),
         inputSize: spec.inputSize,
         ...backbone.provenance,
+        ...(logistic && secondSpec && secondLayout
+          ? {
+              second: {
+                use: 'supervised head only: its mean-, max-pooled and texture features join the logistic row',
+                name: secondSpec.backbone.name,
+                origin: path.isAbsolute(secondSpec.backbone.origin) ? path.basename(secondSpec.backbone.origin) : secondSpec.backbone.origin,
+                sha256: secondSpec.backbone.sha256,
+                layers: secondLayout.layers.map((l) => `${l.name} (${l.channels} ch, ${l.height}x${l.width}${l.merge === 'none' ? '' : `, ${l.merge}`})`),
+                grid: [secondLayout.height, secondLayout.width],
+                inputSize: secondSpec.inputSize,
+                ...secondSpec.backbone.provenance,
+              },
+            }
+          : {}),
       },
       head: {
         kind: 'position-restricted nearest neighbour (PatchCore-like) + Gaussian over max-pooled features',
@@ -393,6 +419,22 @@ function featureSpec(backbone: Backbone, opts: FitOptions): FeatureSpec {
   return { backbone, layers, inputSize, input };
 }
 
+/** The second backbone's spec (DEFAULTS.second with the default backbone), or undefined for none. */
+async function secondFeatureSpec(opts: FitOptions, deps: FitDeps): Promise<FeatureSpec | undefined> {
+  const usingDefault = (opts.backbone ?? DEFAULTS.backbone) === DEFAULTS.backbone && (opts.layers ?? []).length === 0;
+  const name = opts.secondBackbone ?? (usingDefault ? DEFAULTS.second.backbone : 'none');
+  if (name === 'none') return undefined;
+  const backbone = await resolveBackbone(name, deps.backbones);
+  const builtinDefault = opts.secondBackbone === undefined || opts.secondBackbone === DEFAULTS.second.backbone;
+  const layers = opts.secondLayers && opts.secondLayers.length > 0 ? [...opts.secondLayers] : builtinDefault ? [...DEFAULTS.second.layers] : backbone.defaultLayers;
+  if (layers.length === 0) throw new FitInputError(`second backbone ${backbone.origin} has no backbone.json listing default layers: give --second-layers L1,L2`);
+  const inputSize = opts.secondInputSize ?? (builtinDefault ? DEFAULTS.second.inputSize : backbone.input.size);
+  if (!Number.isInteger(inputSize) || inputSize < 16) throw new FitInputError(`second input size must be an integer ≥ 16, got ${inputSize}`);
+  const planes = backbone.input.channels === 'GRAY' ? 1 : 3;
+  const input = builtinDefault ? { ...backbone.input, ...cloneScaling(DEFAULTS.second.scaling, planes) } : backbone.input;
+  return { backbone, layers, inputSize, input };
+}
+
 /** A session with just the local head (input: features) for scoring held-out images during calibration. */
 async function headScorer(opset: number, shape: HeadShape, bank: Float32Array) {
   const model = emptyModel(opset, FEATURES, [1, shape.channels, shape.height, shape.width]);
@@ -426,49 +468,62 @@ function heatStats(heat: Float32Array): number[] {
 }
 
 /**
- * [mean over the grid per channel, max per channel, spatial std per channel, log local part,
- * log global part, heat statistics]. The heat statistics added about 0.006 AUROC on every ELPV
- * fold tried. (Per-channel maxima at each layer's own resolution instead of the grid were tried:
- * no better.)
+ * [mean over the grid per channel, max per channel, spatial std per channel (the same three of
+ * the second backbone, when there is one), log local part, log global part, heat statistics].
+ * The heat statistics added about 0.006 AUROC on every ELPV fold tried. (Per-channel maxima at
+ * each layer's own resolution instead of the grid were tried: no better.)
  */
-export function supervisedRow(sample: Pick<Sample, 'features'>, layout: FeatureLayout, parts: Pick<Parts, 'local' | 'global' | 'heat'>): Float64Array {
-  const c = layout.channels;
-  const p = layout.height * layout.width;
-  const row = new Float64Array(3 * c + 2 + HEAT_RANKS.length + 1);
+export function supervisedRow(sample: Pick<Sample, 'features' | 'second'>, layout: FeatureLayout, parts: Pick<Parts, 'local' | 'global' | 'heat'>, secondLayout?: FeatureLayout): Float64Array {
+  const pooled = [pooledStats(sample.features, layout.channels)];
+  if (secondLayout) {
+    if (!sample.second) throw new Error('supervisedRow: sample has no second-backbone features');
+    pooled.push(pooledStats(sample.second, secondLayout.channels));
+  }
+  const tail = [Math.log(Math.max(parts.local, LOG_EPS)), Math.log(Math.max(parts.global, LOG_EPS)), ...heatStats(parts.heat)];
+  const row = new Float64Array(pooled.reduce((n, p) => n + p.length, 0) + tail.length);
+  let at = 0;
+  for (const p of [...pooled, tail]) {
+    row.set(p, at);
+    at += p.length;
+  }
+  return row;
+}
+
+/** [mean, max, spatial std] per channel of [C, P] features. */
+function pooledStats(features: Float32Array, c: number): Float64Array {
+  const p = features.length / c;
+  const out = new Float64Array(3 * c);
   for (let j = 0; j < c; j++) {
     let s = 0;
     let m = -Infinity;
     for (let i = 0; i < p; i++) {
-      const v = sample.features[j * p + i]!;
+      const v = features[j * p + i]!;
       s += v;
       if (v > m) m = v;
     }
-    row[j] = s / p;
-    row[c + j] = m;
+    out[j] = s / p;
+    out[c + j] = m;
   }
-  row.set(texture(sample.features, c), 2 * c);
-  row[3 * c] = Math.log(Math.max(parts.local, LOG_EPS));
-  row[3 * c + 1] = Math.log(Math.max(parts.global, LOG_EPS));
-  row.set(heatStats(parts.heat), 3 * c + 2);
-  return row;
+  out.set(texture(features, c), 2 * c);
+  return out;
 }
 const LOG_EPS = 1e-6;
 
-/** score = sigmoid(w·[grid mean, grid max, log(anomaly)] + b) / sigmoid(threshold), in the graph. */
-function appendLogistic(model: ModelProto, layout: FeatureLayout, m: LogisticModel, threshold: number): void {
+/** score = sigmoid(w·supervisedRow + b) / sigmoid(threshold), in the graph. */
+function appendLogistic(model: ModelProto, layout: FeatureLayout, m: LogisticModel, threshold: number, secondLayout?: FeatureLayout): void {
   const b = graphBuilder(model, 'visor.logistic');
-  const c = layout.channels;
-  const d = 3 * c + 2 + HEAT_RANKS.length + 1;
   const positions = layout.height * layout.width;
-  const flat = (name: string): string => b.init(int64Tensor(`visor.logistic.shape_${name}`, [1, name.startsWith('one') ? 1 : c]));
-  const gap = b.node('GlobalAveragePool', [FEATURES], 'visor.logistic.gap');
-  const gmp = b.node('GlobalMaxPool', [FEATURES], 'visor.logistic.gmp');
-  const gapF = b.node('Reshape', [gap, flat('c')], 'visor.logistic.gap_flat');
-  const gmpF = b.node('Reshape', [gmp, flat('c2')], 'visor.logistic.gmp_flat');
+  const flat = (name: string, c: number): string => b.init(int64Tensor(`visor.logistic.shape_${name}`, [1, c]));
+  // Mean, max and texture of a feature tensor, each [1, C] (pooledStats in the graph).
+  const pooled = (tensor: string, c: number, tag: string): string[] => [
+    b.node('Reshape', [b.node('GlobalAveragePool', [tensor], `visor.logistic.${tag}gap`), flat(`${tag}c`, c)], `visor.logistic.${tag}gap_flat`),
+    b.node('Reshape', [b.node('GlobalMaxPool', [tensor], `visor.logistic.${tag}gmp`), flat(`${tag}c2`, c)], `visor.logistic.${tag}gmp_flat`),
+    appendTexture(b, tensor, c, `visor.logistic${tag ? `.${tag.slice(0, -1)}` : ''}`),
+  ];
+  const stats = [...pooled(FEATURES, layout.channels, ''), ...(secondLayout ? pooled(SECOND, secondLayout.channels, 'second_') : [])];
   const eps = b.init(floatTensor('visor.logistic.eps', [1], new Float32Array([LOG_EPS])));
   const logOf = (part: string, name: string): string =>
-    b.node('Reshape', [b.node('Log', [b.node('Max', [part, eps], `visor.logistic.${name}_pos`)], `visor.logistic.log_${name}`), flat(`one_${name}`)], `visor.logistic.log_${name}_flat`);
-  const std = appendTexture(b, FEATURES, c, 'visor.logistic');
+    b.node('Reshape', [b.node('Log', [b.node('Max', [part, eps], `visor.logistic.${name}_pos`)], `visor.logistic.log_${name}`), flat(`one_${name}`, 1)], `visor.logistic.log_${name}_flat`);
   // Heat statistics: the values at HEAT_RANKS of the sorted heat (logs), and the share ≥ 1.
   const heatRow = b.node('Reshape', [HEAT_PART, b.init(int64Tensor('visor.logistic.shape_heat', [1, positions]))], 'visor.logistic.heat_row');
   const k = Math.min(HEAT_RANKS[HEAT_RANKS.length - 1]! + 1, positions);
@@ -479,8 +534,8 @@ function appendLogistic(model: ModelProto, layout: FeatureLayout, m: LogisticMod
   const one = b.init(floatTensor('visor.logistic.one', [1], new Float32Array([1])));
   const hot = b.node('Cast', [b.node('Not', [b.node('Less', [heatRow, one], 'visor.logistic.cool')], 'visor.logistic.hot_bool')], 'visor.logistic.hot', { to: 1 });
   const share = b.reduce('ReduceMean', hot, [1], 1, 'visor.logistic.hot_share'); // [1, 1]
-  const row = b.node('Concat', [gapF, gmpF, std, logOf(LOCAL_PART, 'local'), logOf(GLOBAL_PART, 'global'), logHeat, share], 'visor.logistic.row', { axis: 1 }); // [1, d]
-  const w = b.init(floatTensor('visor.logistic.w', [d, 1], Float32Array.from(m.w)));
+  const row = b.node('Concat', [...stats, logOf(LOCAL_PART, 'local'), logOf(GLOBAL_PART, 'global'), logHeat, share], 'visor.logistic.row', { axis: 1 }); // [1, d]
+  const w = b.init(floatTensor('visor.logistic.w', [m.w.length, 1], Float32Array.from(m.w)));
   const bias = b.init(floatTensor('visor.logistic.b', [1], new Float32Array([m.b])));
   const z = b.node('Add', [b.node('MatMul', [row, w], 'visor.logistic.wx'), bias], 'visor.logistic.logit'); // [1,1]
   const p = b.node('Sigmoid', [z], 'visor.logistic.p');

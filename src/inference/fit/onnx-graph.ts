@@ -76,6 +76,37 @@ export function pruneToOutputs(model: ModelProto, outputs: readonly string[]): v
   graph.output = [];
 }
 
+/**
+ * Moves every node, initializer and value of `source` into `target`'s graph, each tensor and node
+ * renamed `${prefix}/${name}` except the tensors `rename` maps (e.g. the source's input onto a
+ * tensor of the target). Both models must use the same default opset. `source` is consumed.
+ */
+export function mergeGraph(target: ModelProto, source: ModelProto, prefix: string, rename: ReadonlyMap<string, string>): void {
+  if (opsetOf(target) !== opsetOf(source)) {
+    throw new ModelPackageError(`cannot join graphs of ONNX opset ${opsetOf(target)} and ${opsetOf(source)} (re-export one with the other's opset)`);
+  }
+  const name = (t: string): string => (t === '' ? '' : (rename.get(t) ?? `${prefix}/${t}`));
+  const to = graphOf(target);
+  const from = graphOf(source);
+  for (const [i, n] of from.node.entries()) {
+    if ((n.attribute ?? []).some((a) => a.g != null || (a.graphs ?? []).length > 0)) {
+      throw new ModelPackageError(`node ${n.name} (${n.opType}) has a subgraph; graphs with control flow cannot be joined`);
+    }
+    n.name = `${prefix}/${n.name || `${n.opType}.${i}`}`;
+    n.input = (n.input ?? []).map(name);
+    n.output = (n.output ?? []).map(name);
+    to.node.push(n);
+  }
+  for (const t of from.initializer) {
+    t.name = name(t.name!);
+    to.initializer.push(t);
+  }
+  for (const v of from.valueInfo) {
+    v.name = name(v.name!);
+    to.valueInfo.push(v);
+  }
+}
+
 export function floatTensor(name: string, dims: readonly number[], data: Float32Array): TensorProto {
   const expected = dims.reduce((a, b) => a * b, 1);
   if (expected !== data.length) throw new Error(`${name}: dims ${dims.join('x')} need ${expected} values, got ${data.length}`);
