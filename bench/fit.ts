@@ -4,7 +4,7 @@
 //                        [--grid N] [--modes K] [--per-position M] [--global-weight W]
 //                        [--mode unsupervised|supervised|both] [--folds 5] [--run K] [--threads 2]
 //                        [--cell-type mono|poly]   (one kind of cell only: a single-product line)
-//                        [--second-backbone NAME|none] [--second-layers A] [--second-input-size N]
+//                        [--second-backbone NAME|none] [--second-layers A] [--second-input-size N] [--seed 7]
 // Unsupervised: 5 fixed folds over the good cells; fit on 4/5 of the good cells, evaluate on the
 // other 1/5 plus every defect cell. Supervised: stratified 5 folds over good + defect cells;
 // fit (good folder + labels) on 4/5, evaluate on the other 1/5. The 12 fixture files and the
@@ -42,9 +42,11 @@ const { values: args } = parseArgs({
     'second-backbone': { type: 'string' },
     'second-layers': { type: 'string' },
     'second-input-size': { type: 'string' },
+    seed: { type: 'string', default: '7' },
   },
 });
-const SEED = 7;
+/** Fold seed: the figures in docs/fit.md use 7; another seed re-deals the folds (less optimistic for choices made on 7). */
+const SEED = Number(args.seed);
 const dataDir = process.env.VISOR_ELPV_DIR ?? path.resolve(repoRoot, '../shared/datasets/elpv-dev');
 
 interface Row {
@@ -163,7 +165,7 @@ async function runMode(mode: 'unsupervised' | 'supervised', rows: Row[]): Promis
     const xs = results.map((r) => r[key]!);
     summary[key] = `${r3(mean(xs))} ± ${r3(std(xs))}`;
   }
-  console.log(JSON.stringify({ mode, backbone: args.backbone, layers: args.layers ?? 'default', second: args['second-backbone'] ?? 'default', cellType: args['cell-type'] ?? 'all', folds: results.length, summary }));
+  console.log(JSON.stringify({ mode, backbone: args.backbone, layers: args.layers ?? 'default', second: args['second-backbone'] ?? 'default', seed: SEED, cellType: args['cell-type'] ?? 'all', folds: results.length, summary }));
 }
 
 const rows = await readDataset();
