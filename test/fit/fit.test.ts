@@ -260,7 +260,9 @@ describe('bad inputs', () => {
     await writeFile(path.join(dir, 'broken.png'), 'this is not a PNG');
     const sharp = (await import('sharp')).default;
     await sharp(path.join(FIXTURES, 'cell0480.png')).resize(200, 180).toFile(path.join(dir, 'small.png'));
-    const res = await fitModel({ goodDir: dir, outDir: path.join(tmp, 'mixed-model'), name: 'mixed', inputSize: 128, threads: 1 }, { log });
+    // A second backbone serves only the supervised head: without labels it is said to be unused.
+    const res = await fitModel({ goodDir: dir, outDir: path.join(tmp, 'mixed-model'), name: 'mixed', inputSize: 128, threads: 1, secondBackbone: 'inception_v3' }, { log });
+    expect(res.notes.join('\n')).toMatch(/second backbone inception_v3 not used: .* no labelled images/);
     expect(res.notes.join('\n')).toMatch(/skipped 1 unreadable image\(s\): broken\.png/);
     expect(res.notes.join('\n')).toMatch(/2 sizes \(.*300x300: 12.*200x180: 1.*\) were all resized to 128x128/);
   });

@@ -125,6 +125,7 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   const spec = { ...featureSpec(backbone, opts), grid: opts.grid };
   // The second backbone serves the supervised head, so it is loaded only with labelled images.
   const secondSpec = (opts.labelled ?? []).length > 0 ? await secondFeatureSpec(opts, deps) : undefined;
+  if (opts.secondBackbone !== undefined && opts.secondBackbone !== 'none' && !secondSpec) notes.push(`second backbone ${opts.secondBackbone} not used: it serves the supervised head, and no labelled images were given`);
   const extractor = await createFeatureExtractor(spec, o.threads, 1, secondSpec);
   const { layout, secondLayout, projectionDims } = extractor;
   log.info({ backbone: backbone.origin, layers: spec.layers, inputSize: spec.inputSize, grid: [layout.height, layout.width], channels: layout.channels }, 'backbone ready');
@@ -421,8 +422,7 @@ function featureSpec(backbone: Backbone, opts: FitOptions): FeatureSpec {
 
 /** The second backbone's spec (DEFAULTS.second with the default backbone), or undefined for none. */
 async function secondFeatureSpec(opts: FitOptions, deps: FitDeps): Promise<FeatureSpec | undefined> {
-  const usingDefault = (opts.backbone ?? DEFAULTS.backbone) === DEFAULTS.backbone && (opts.layers ?? []).length === 0;
-  const name = opts.secondBackbone ?? (usingDefault ? DEFAULTS.second.backbone : 'none');
+  const name = opts.secondBackbone ?? ((opts.backbone ?? DEFAULTS.backbone) === DEFAULTS.backbone ? DEFAULTS.second.backbone : 'none');
   if (name === 'none') return undefined;
   const backbone = await resolveBackbone(name, deps.backbones);
   const builtinDefault = opts.secondBackbone === undefined || opts.secondBackbone === DEFAULTS.second.backbone;
