@@ -48,9 +48,11 @@ describe('second backbone in the feature graph', () => {
       try {
         expect(joint.secondLayout).toMatchObject({ channels: alone.layout.channels, height: alone.layout.height, width: alone.layout.width });
         for (const image of [cell, colourImage(200)]) {
-          const a = await joint.extract(image);
+          const a = await joint.extract(image, true);
           const b = await alone.extract(image);
           expect(a.second).toHaveLength(b.features.length);
+          // Only images that need them (labelled ones) pay for the second backbone's features.
+          expect((await joint.extract(image)).second).toBeUndefined();
           expect(maxRelativeDiff(a.second!, b.features)).toBeLessThan(1e-4);
         }
         // The channel order matters on a colour image: RGB features differ from BGR ones.
@@ -85,7 +87,7 @@ describe('second backbone in the feature graph', () => {
       expect(joint.secondLayout).toMatchObject({ height: 5, width: 5 }); // 160 / 32
       // Resized twice (to 128 by the preprocessor, then to 160 in the graph) instead of once: close, not equal.
       const cell = await imageFromFile(path.join(ELPV, (await elpvRows())[0]!.file));
-      const a = (await joint.extract(cell)).second!;
+      const a = (await joint.extract(cell, true)).second!;
       const b = (await alone.extract(cell)).features;
       let dot = 0;
       let na = 0;

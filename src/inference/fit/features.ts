@@ -118,11 +118,16 @@ async function measureLayers(spec: FeatureSpec): Promise<LayerShape[]> {
 export async function buildFeatureGraph(spec: FeatureSpec, second?: FeatureSpec): Promise<{ model: ModelProto; layout: FeatureLayout; secondLayout?: FeatureLayout }> {
   const { model, layout } = await buildOne(spec, FEATURES);
   if (second === undefined) return { model, layout };
+  return { model, layout, secondLayout: await appendSecondBranch(model, spec, second) };
+}
+
+/** Adds the second backbone to a graph whose input is `primary`'s; output SECOND. */
+async function appendSecondBranch(model: ModelProto, primary: FeatureSpec, second: FeatureSpec): Promise<FeatureLayout> {
   const branch = await buildOne(second, SECOND);
-  const converted = appendInputConversion(model, spec, second);
+  const converted = appendInputConversion(model, primary, second);
   mergeGraph(model, branch.model, 'visor.second', new Map([[second.input.name, converted], [SECOND, SECOND]]));
   graphOf(model).output.push(floatValueInfo(SECOND, [1, branch.layout.channels, branch.layout.height, branch.layout.width]));
-  return { model, layout, secondLayout: branch.layout };
+  return branch.layout;
 }
 
 /** Output of the second backbone's feature graph (see buildFeatureGraph). */
@@ -214,41 +219,53 @@ export interface FeatureExtractor {
   readonly layout: FeatureLayout;
   readonly secondLayout?: FeatureLayout;
   readonly projectionDims: number;
-  /** Features of one image, preprocessed exactly as the runtime will (createPreprocessor). */
-  extract(image: RawImage): Promise<ExtractedFeatures>;
+  /**
+   * Features of one image, preprocessed exactly as the runtime will (createPreprocessor); the
+   * second backbone's too if asked (only labelled images need them).
+   */
+  extract(image: RawImage, withSecond?: boolean): Promise<ExtractedFeatures>;
   close(): Promise<void>;
 }
 
 /**
  * The fit-time extractor also outputs a seeded Gaussian random projection of every patch (a 1×1
  * convolution, so onnxruntime does the arithmetic): greedy coreset selection compares patches
- * in that small space, which keeps the fit fast at any channel count.
+ * in that small space, which keeps the fit fast at any channel count. With a second backbone it
+ * holds two sessions, the first backbone alone and both joined, and runs one of them per image:
+ * onnxruntime runs a whole graph whatever outputs are asked for, so images that do not need the
+ * second backbone's features (unlabelled ones) pay only for the first.
  */
 export async function createFeatureExtractor(spec: FeatureSpec, threads: number, seed = 1, second?: FeatureSpec): Promise<FeatureExtractor> {
-  const { model, layout, secondLayout } = await buildFeatureGraph(spec, second);
+  const { model, layout } = await buildFeatureGraph(spec);
   const d = Math.min(PROJECTION_DIMS, layout.channels);
   const rand = seededGaussian(seed);
   const weights = new Float32Array(d * layout.channels).map(() => rand() / Math.sqrt(d));
-  const b = graphBuilder(model, 'visor.projection');
-  const w = b.init(floatTensor('visor.projection.w', [d, layout.channels, 1, 1], weights));
-  b.node('Conv', [FEATURES, w], PROJECTED, { kernel_shape: [1, 1] });
-  graphOf(model).output.push(floatValueInfo(PROJECTED, [1, d, layout.height, layout.width]));
-  const session = await ort.InferenceSession.create(encodeModel(model), sessionOptions(threads));
+  const withProjection = (m: ModelProto): ModelProto => {
+    const b = graphBuilder(m, 'visor.projection');
+    const w = b.init(floatTensor('visor.projection.w', [d, layout.channels, 1, 1], weights));
+    b.node('Conv', [FEATURES, w], PROJECTED, { kernel_shape: [1, 1] });
+    graphOf(m).output.push(floatValueInfo(PROJECTED, [1, d, layout.height, layout.width]));
+    return m;
+  };
+  const session = await ort.InferenceSession.create(encodeModel(withProjection(model)), sessionOptions(threads));
+  const joint = second ? await buildFeatureGraph(spec, second) : undefined;
+  const jointSession = joint ? await ort.InferenceSession.create(encodeModel(withProjection(joint.model)), sessionOptions(threads)) : undefined;
   const pre = createPreprocessor(manifestInput(spec));
   const tensor = new ort.Tensor('float32', pre.data, [...pre.dims]);
-  const outputs = secondLayout ? [FEATURES, PROJECTED, SECOND] : [FEATURES, PROJECTED];
   return {
     layout,
-    secondLayout,
+    secondLayout: joint?.secondLayout,
     projectionDims: d,
-    async extract(image) {
+    async extract(image, withSecond = false) {
       await pre.run(image);
-      const out = await session.run({ [spec.input.name]: tensor }, outputs);
+      const both = withSecond && jointSession !== undefined;
+      const out = await (both ? jointSession : session).run({ [spec.input.name]: tensor }, both ? [FEATURES, PROJECTED, SECOND] : [FEATURES, PROJECTED]);
       const copy = (name: string): Float32Array => Float32Array.from(out[name]!.data as Float32Array);
-      return { features: copy(FEATURES), projected: copy(PROJECTED), ...(secondLayout ? { second: copy(SECOND) } : {}) };
+      return { features: copy(FEATURES), projected: copy(PROJECTED), ...(both ? { second: copy(SECOND) } : {}) };
     },
     async close() {
       await session.release();
+      await jointSession?.release();
     },
   };
 }

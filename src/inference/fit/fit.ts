@@ -144,11 +144,11 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
       for (const [k, v] of Object.entries(r.sizes)) sizes[k] = (sizes[k] ?? 0) + v;
     };
     const r1 = await forEachImage(goodFiles, async ({ file, image }) => {
-      goods.push({ file, ...(await extractor.extract(image)) });
+      goods.push({ file, ...(await extractor.extract(image, labelOf.has(file))) });
     }, bar.tick);
     add(r1);
     const r2 = await forEachImage(extraLabelled.map((l) => path.resolve(l.file)), async ({ file, image }) => {
-      labelled.push({ file, ...(await extractor.extract(image)), label: labelOf.get(file)! });
+      labelled.push({ file, ...(await extractor.extract(image, true)), label: labelOf.get(file)! });
     }, bar.tick);
     add(r2);
     bar.stop();
