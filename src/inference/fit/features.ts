@@ -10,7 +10,7 @@ import type { RawImage } from '../../types.js';
 import type { Backbone, BackboneInput } from '../backbones/load.js';
 import type { ModelManifest } from '../manifest.js';
 import { createPreprocessor } from '../preprocess.js';
-import { decodeModel, encodeModel, floatTensor, floatValueInfo, FLOAT, graphBuilder, graphOf, int64Tensor, mergeGraph, opsetOf, pruneToOutputs, type ModelProto } from './onnx-graph.js';
+import { decodeModel, encodeModel, floatTensor, floatValueInfo, FLOAT, graphBuilder, graphOf, int64Tensor, mergeGraph, opsetOf, pruneToOutputs, type GraphBuilder, type ModelProto } from './onnx-graph.js';
 
 export const FEATURES = 'visor.features';
 /** The reductions and Resize the head writes need opset 11 or newer. */
@@ -155,10 +155,7 @@ async function buildOne(spec: FeatureSpec, output: string): Promise<{ model: Mod
       return b.node('AveragePool', [s.name], `${output}.pooled.${s.name}`, { kernel_shape: [fy, fy], strides: [fy, fy] });
     }
     s.merge = 'resize';
-    const roi = b.init(floatTensor(`${output}.roi.${s.name}`, [0], new Float32Array(0)));
-    const scales = b.init(floatTensor(`${output}.scales.${s.name}`, [0], new Float32Array(0)));
-    const sizes = b.init(int64Tensor(`${output}.sizes.${s.name}`, [1, s.channels, height, width]));
-    return b.node('Resize', [s.name, roi, scales, sizes], `${output}.resized.${s.name}`, { mode: 'linear' });
+    return appendResize(b, s.name, [1, s.channels, height, width], output, `.${s.name}`);
   });
   const channels = shapes.reduce((n, s) => n + s.channels, 0);
   b.node('Concat', parts, output, { axis: 1 });
@@ -193,13 +190,16 @@ function appendInputConversion(model: ModelProto, from: FeatureSpec, to: Feature
   const mul = b.init(floatTensor('visor.second.input.a', [1, planes, 1, 1], Float32Array.from(a)));
   const add = b.init(floatTensor('visor.second.input.c', [1, planes, 1, 1], Float32Array.from(c0)));
   x = b.node('Add', [b.node('Mul', [x, mul], 'visor.second.input.scaled'), add], 'visor.second.input.shifted');
-  if (to.inputSize !== from.inputSize) {
-    const roi = b.init(floatTensor('visor.second.input.roi', [0], new Float32Array(0)));
-    const scales = b.init(floatTensor('visor.second.input.scales', [0], new Float32Array(0)));
-    const sizes = b.init(int64Tensor('visor.second.input.sizes', [1, planes, to.inputSize, to.inputSize]));
-    x = b.node('Resize', [x, roi, scales, sizes], 'visor.second.input.resized', { mode: 'linear' });
-  }
+  if (to.inputSize !== from.inputSize) x = appendResize(b, x, [1, planes, to.inputSize, to.inputSize], 'visor.second.input', '');
   return x;
+}
+
+/** Bilinear Resize of `x` to `dims`; tensors named `${prefix}.roi${suffix}`, …, output `${prefix}.resized${suffix}`. */
+function appendResize(b: GraphBuilder, x: string, dims: number[], prefix: string, suffix: string): string {
+  const roi = b.init(floatTensor(`${prefix}.roi${suffix}`, [0], new Float32Array(0)));
+  const scales = b.init(floatTensor(`${prefix}.scales${suffix}`, [0], new Float32Array(0)));
+  const sizes = b.init(int64Tensor(`${prefix}.sizes${suffix}`, dims));
+  return b.node('Resize', [x, roi, scales, sizes], `${prefix}.resized${suffix}`, { mode: 'linear' });
 }
 
 export const PROJECTED = 'visor.projected';

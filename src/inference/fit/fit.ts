@@ -14,12 +14,12 @@ import type { ModelManifest } from '../manifest.js';
 import { FitInputError, forEachImage, listImages, mixedSizesNote, type LabelledImage } from './data.js';
 import { buildFeatureGraph, createFeatureExtractor, FEATURES, manifestInput, SECOND, sessionOptions, type FeatureLayout, type FeatureSpec } from './features.js';
 import { ANOMALY_SCORE, appendAnomaly, combine, GLOBAL_PART, HEAT_PART, HEATMAP, LOCAL_PART, type AnomalyCalibration } from './anomaly.js';
-import { fitGlobal, globalDistance, SHRINKAGE } from './global.js';
+import { fitGlobal, globalDistance, maxPooled, SHRINKAGE } from './global.js';
 import { appendHead, fitCoresets, LOCAL_HEAT as RAW_HEAT, LOCAL_SCORE, type HeadShape } from './head.js';
 import { appendTexture, fitModes, MIN_SEPARATION, modeOf as modeOfFeatures, ONE_MODE, texture, type Modes } from './modes.js';
 import { chooseLambda, crossValidatedLogits, fitLogistic, type LogisticModel } from './logistic.js';
 import { decodeModel, emptyModel, encodeModel, floatTensor, floatValueInfo, graphBuilder, graphOf, int64Tensor, opsetOf, type ModelProto } from './onnx-graph.js';
-import { auroc, kFolds, quantile } from './stats.js';
+import { auroc, kFolds, mean, quantile } from './stats.js';
 import { DEFAULTS } from './defaults.js';
 
 export const SCORE = 'score';
@@ -493,17 +493,8 @@ export function supervisedRow(sample: Pick<Sample, 'features' | 'second'>, layou
 function pooledStats(features: Float32Array, c: number): Float64Array {
   const p = features.length / c;
   const out = new Float64Array(3 * c);
-  for (let j = 0; j < c; j++) {
-    let s = 0;
-    let m = -Infinity;
-    for (let i = 0; i < p; i++) {
-      const v = features[j * p + i]!;
-      s += v;
-      if (v > m) m = v;
-    }
-    out[j] = s / p;
-    out[c + j] = m;
-  }
+  for (let j = 0; j < c; j++) out[j] = mean(features.subarray(j * p, (j + 1) * p));
+  out.set(maxPooled(features, c), c);
   out.set(texture(features, c), 2 * c);
   return out;
 }

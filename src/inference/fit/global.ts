@@ -5,10 +5,9 @@
 // unlike the rest). Added to the local score it lifted cross-validated AUROC on ELPV cells from
 // 0.903 to 0.913 (docs/fit.md). Covariance shrinks towards a scaled identity, so a few
 // dozen good images are enough.
-import { floatTensor, graphBuilder, int64Tensor } from './onnx-graph.js';
+import { floatTensor, int64Tensor, type GraphBuilder } from './onnx-graph.js';
 import { transpose } from './stats.js';
 
-type Builder = ReturnType<typeof graphBuilder>;
 
 /** Shrinkage towards (trace / C) · I: robust with far fewer images than channels. */
 export const SHRINKAGE = 0.1;
@@ -76,7 +75,7 @@ export function globalDistance(g: GlobalGaussian, features: Float32Array): numbe
 }
 
 /** Appends the distance [1] of the `featuresName` map [1, C, H, W]. */
-export function appendGlobal(b: Builder, featuresName: string, g: GlobalGaussian): string {
+export function appendGlobal(b: GraphBuilder, featuresName: string, g: GlobalGaussian): string {
   const c = g.channels;
   const gmp = b.node('GlobalMaxPool', [featuresName], 'visor.global.gmp'); // [1, C, 1, 1]
   const x = b.node('Reshape', [gmp, b.init(int64Tensor('visor.global.shape_row', [1, c]))], 'visor.global.x');

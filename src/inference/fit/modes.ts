@@ -5,10 +5,9 @@
 // over the grid, standardised per channel over the good images. On ELPV cells this splits mono
 // from poly far more cleanly than mean-pooled features, which follow brightness (docs/fit.md).
 // k-means++ with seeded restarts keeps the split stable from fold to fold.
-import { floatTensor, graphBuilder, int64Tensor } from './onnx-graph.js';
+import { floatTensor, int64Tensor, type GraphBuilder } from './onnx-graph.js';
 import { seededRandom, transpose } from './stats.js';
 
-type Builder = ReturnType<typeof graphBuilder>;
 
 export interface Modes {
   /** Number of modes (1 = everything in one mode; no graph nodes are needed). */
@@ -113,7 +112,7 @@ export function modeOf(modes: Modes, features: Float32Array): number {
 }
 
 /** Appends the mode index [1] (int64) of the `featuresName` map [1, C, H, W]; null with one mode. */
-export function appendMode(b: Builder, featuresName: string, modes: Modes): string | null {
+export function appendMode(b: GraphBuilder, featuresName: string, modes: Modes): string | null {
   if (modes.k === 1) return null;
   const c = modes.channels;
   const k = modes.k;
@@ -133,7 +132,7 @@ export function appendMode(b: Builder, featuresName: string, modes: Modes): stri
 }
 
 /** Appends `texture` of a [1, C, H, W] map as a [1, C] tensor; returns its name. */
-export function appendTexture(b: Builder, featuresName: string, c: number, prefix: string): string {
+export function appendTexture(b: GraphBuilder, featuresName: string, c: number, prefix: string): string {
   const mean = b.reduce('ReduceMean', featuresName, [2, 3], 1, `${prefix}.mean`); // [1, C, 1, 1]
   const meanSq = b.reduce('ReduceMean', b.node('Mul', [featuresName, featuresName], `${prefix}.sq`), [2, 3], 1, `${prefix}.mean_sq`);
   const variance = b.node('Relu', [b.node('Sub', [meanSq, b.node('Mul', [mean, mean], `${prefix}.mean2`)], `${prefix}.var_raw`)], `${prefix}.var`);

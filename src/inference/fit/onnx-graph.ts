@@ -176,6 +176,8 @@ export function graphBuilder(model: ModelProto, prefix: string) {
   };
 }
 
+export type GraphBuilder = ReturnType<typeof graphBuilder>;
+
 /** Declares a graph output (or replaces the input declaration) with a fixed float shape. */
 export function floatValueInfo(name: string, dims: readonly number[]) {
   return onnx.ValueInfoProto.create({
