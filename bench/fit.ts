@@ -9,12 +9,14 @@
 // other 1/5 plus every defect cell. Supervised: stratified 5 folds over good + defect cells;
 // fit (good folder + labels) on 4/5, evaluate on the other 1/5. The 12 fixture files and the
 // uncertain cells are never used. Prints one JSON line per fold and a summary.
-// Env: VISOR_ELPV_DIR (default <repo>/../shared/datasets/elpv-dev).
+// Data: elpv-dev, found by datasets/index.ts (VISOR_DATASETS, then the development machines' copy, then
+// data/datasets; `npm run datasets -- fetch elpv-dev` gets it).
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { datasetDir } from '../datasets/index.js';
 import { silentLogger } from '../src/log.js';
 import type { ScalingName } from '../src/inference/backbones/load.js';
 import { DEFAULTS } from '../src/inference/fit/defaults.js';
@@ -47,7 +49,7 @@ const { values: args } = parseArgs({
 });
 /** Fold seed: the figures in docs/fit.md use 7; another seed re-deals the folds (less optimistic for choices made on 7). */
 const SEED = Number(args.seed);
-const dataDir = process.env.VISOR_ELPV_DIR ?? path.resolve(repoRoot, '../shared/datasets/elpv-dev');
+const dataDir = datasetDir('elpv-dev');
 
 interface Row {
   file: string;

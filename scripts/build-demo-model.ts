@@ -7,12 +7,14 @@
 // model is unsupervised: its score is the heat map's top values, so the overlay explains the
 // verdict, and scores keep a comparable scale for runtime threshold changes.
 // The 12 fixture files (test/fixtures/elpv) and every uncertain cell are never used.
-// Env: VISOR_ELPV_DIR (default <repo>/../shared/datasets/elpv-dev).
+// Data: elpv-dev, found by datasets/index.ts (VISOR_DATASETS, then the development machines' copy, then
+// data/datasets; `npm run datasets -- fetch elpv-dev` gets it).
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { datasetDir } from '../datasets/index.js';
 import { evaluateModel, fitModel, type EvalReport, type FitResult } from '../src/inference/fit/index.js';
 import { DEFAULTS } from '../src/inference/fit/defaults.js';
 import { BUILTIN_BACKBONES_DIR } from '../src/inference/backbones/load.js';
@@ -22,7 +24,7 @@ import { createLogger } from '../src/log.js';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = path.join(repoRoot, 'models/elpv-cells');
 const fixturesDir = path.join(repoRoot, 'test/fixtures/elpv');
-const dataDir = process.env.VISOR_ELPV_DIR ?? path.resolve(repoRoot, '../shared/datasets/elpv-dev');
+const dataDir = datasetDir('elpv-dev');
 const SPLIT_SEED = 20261126;
 const FIT_FRACTION = 0.8;
 const VERSION = '0.4.0';

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs the system packages Visor needs from Debian: ffmpeg (capture) and, with
-# --test, chromium (UI tests). Skips apt when everything is already there.
+# Installs what Visor needs outside npm: Node.js 24 under tools/node when the system's node is
+# older, and Debian's ffmpeg (capture) and, with --test, chromium (UI tests). Skips each step
+# when it is already done.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+install_project_node
 packages=(ffmpeg)
 [[ "${1:-}" == "--test" ]] && packages+=(chromium)
 missing=()

@@ -88,12 +88,19 @@ describe('watchdog', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const { port } = server.address() as net.AddressInfo;
     const url = `rtsp://127.0.0.1:${port}/silent`;
+    // The watchdog's clock stands still until the test has found the first ffmpeg, so a busy
+    // machine cannot let the stall restart replace it before it is seen.
+    let clockRuns = false;
+    const started = Date.now();
+    const now = (): number => (clockRuns ? Date.now() : started);
     try {
-      const { cam, states } = camera({ source: url, watchdog: { stallSeconds: 0.5, backoffInitialMs: 100, backoffMaxMs: 200 } }, {});
+      const { cam, states } = camera({ source: url, watchdog: { stallSeconds: 0.5, backoffInitialMs: 100, backoffMaxMs: 200 } }, { now });
       cam.start();
       await waitFor('ffmpeg to connect', () => sockets.size > 0);
       const [first] = await childProcesses(url);
       expect(first).toBeDefined();
+      expect(cam.status().reconnects).toBe(0);
+      clockRuns = true;
       await waitFor('a stall restart', () => cam.status().reconnects >= 1);
       expect(cam.status().lastError).toMatch(/no frame for 0.5s/);
       expect(states.slice(0, 2)).toEqual(['starting', 'reconnecting']);

@@ -1,9 +1,10 @@
 // ELPV dev cells for fit tests (never the fixtures, which the tests score).
 import { mkdir, readFile, readdir, symlink } from 'node:fs/promises';
 import path from 'node:path';
-import { FIXTURES, REPO } from '../helpers/paths.js';
+import { datasetDir } from '../../datasets/index.js';
+import { FIXTURES } from '../helpers/paths.js';
 
-export const ELPV = process.env.VISOR_ELPV_DIR ?? path.resolve(REPO, '../shared/datasets/elpv-dev');
+export const ELPV = datasetDir('elpv-dev');
 
 export interface Row {
   file: string;
