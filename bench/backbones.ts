@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import type { BackboneManifest } from '../src/inference/backbones/manifest.js';
+import type { BackboneManifest } from '../src/modelling/backbones/manifest.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURES = path.join(REPO, 'test/fixtures/elpv');
@@ -75,10 +75,10 @@ for (const name of names) {
     );
   row('committed', await time(path.join(dir, name, 'backbone.onnx'), m, fetches, xs));
   // Built-ins only: the same weights cut at the fetched layers (needs nsfwjs, a devDependency).
-  const { BUILTIN_BACKBONES } = await import('../src/inference/convert/builtin.js');
+  const { BUILTIN_BACKBONES } = await import('../src/modelling/convert/builtin.js');
   const spec = BUILTIN_BACKBONES.find((b) => b.name === name);
   if (spec !== undefined) {
-    const { convertLayersModel, readNsfwjsModel } = await import('../src/inference/convert/index.js');
+    const { convertLayersModel, readNsfwjsModel } = await import('../src/modelling/convert/index.js');
     const cut = convertLayersModel(readNsfwjsModel(spec.source), { outputs: fetches, inputSize: m.input.size, weightStorage: 'uint8' });
     row('cut at fetched only', await time(cut.onnx, m, fetches, xs));
   }

@@ -10,10 +10,10 @@ import { parseConfig } from '../src/config/index.js';
 import { createHubConnection } from '../src/events/hub.js';
 import { createOutbox, toOutgoing } from '../src/events/outbox.js';
 import { createSender } from '../src/events/sender.js';
-import { newId } from '../src/ids.js';
-import { silentLogger } from '../src/log.js';
+import { newId } from '../src/common/ids.js';
+import { silentLogger } from '../src/common/log.js';
 import { openStore } from '../src/store/index.js';
-import type { Inspection } from '../src/types.js';
+import type { Inspection } from '../src/common/types.js';
 import { newKey, startFakeHub } from '../test/events/fake-hub.js';
 
 const COUNT = Number(process.argv[2] ?? 10_000);

@@ -17,13 +17,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { datasetDir } from '../datasets/index.js';
-import { silentLogger } from '../src/log.js';
-import type { ScalingName } from '../src/inference/backbones/load.js';
-import { DEFAULTS } from '../src/inference/fit/defaults.js';
-import { evaluateModel } from '../src/inference/fit/eval.js';
-import { fitModel } from '../src/inference/fit/fit.js';
-import { kFolds } from '../src/inference/fit/stats.js';
-import { stratifiedFolds } from '../src/inference/fit/logistic.js';
+import { silentLogger } from '../src/common/log.js';
+import type { ScalingName } from '../src/modelling/backbones/load.js';
+import { DEFAULTS } from '../src/modelling/fit/defaults.js';
+import { evaluateModel } from '../src/modelling/fit/eval.js';
+import { fitModel } from '../src/modelling/fit/fit.js';
+import { kFolds } from '../src/modelling/fit/stats.js';
+import { stratifiedFolds } from '../src/modelling/fit/logistic.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({

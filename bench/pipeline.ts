@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { createApp } from '../src/app.js';
 import { parseConfig } from '../src/config/index.js';
 import { createInferencer, loadModelPackage } from '../src/inference/index.js';
-import { silentLogger } from '../src/log.js';
-import type { Inspection } from '../src/types.js';
+import { silentLogger } from '../src/common/log.js';
+import type { Inspection } from '../src/common/types.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MODEL = path.join(REPO, 'models/elpv-cells');

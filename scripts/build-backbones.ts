@@ -6,8 +6,8 @@
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BUILTIN_BACKBONES, buildBuiltinBackbone, sha256 } from '../src/inference/convert/builtin.js';
-import { nsfwjsDistDir } from '../src/inference/convert/nsfwjs.js';
+import { BUILTIN_BACKBONES, buildBuiltinBackbone, sha256 } from '../src/modelling/convert/builtin.js';
+import { nsfwjsDistDir } from '../src/modelling/convert/nsfwjs.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);

@@ -15,11 +15,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { datasetDir } from '../datasets/index.js';
-import { evaluateModel, fitModel, type EvalReport, type FitResult } from '../src/inference/fit/index.js';
-import { DEFAULTS } from '../src/inference/fit/defaults.js';
-import { BUILTIN_BACKBONES_DIR } from '../src/inference/backbones/load.js';
-import { auroc, seededRandom, shuffled } from '../src/inference/fit/stats.js';
-import { createLogger } from '../src/log.js';
+import { evaluateModel, fitModel, type EvalReport, type FitResult } from '../src/modelling/fit/index.js';
+import { DEFAULTS } from '../src/modelling/fit/defaults.js';
+import { BUILTIN_BACKBONES_DIR } from '../src/modelling/backbones/load.js';
+import { auroc, seededRandom, shuffled } from '../src/modelling/fit/stats.js';
+import { createLogger } from '../src/common/log.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = path.join(repoRoot, 'models/elpv-cells');
@@ -177,7 +177,7 @@ const BACKBONE_TEXT: Record<string, { short: string; weights: string; scaling: s
     weights:
       'Keras MobileNetV2 (alpha 1.0) pretrained on ImageNet, then fine-tuned by nsfwjs as a\n  5-class image classifier; from the npm package `nsfwjs` 4.3.0, MIT License, © 2019 Infinite Red,\n  Inc. (notice in `LICENSE-backbone`). Converted to ONNX by Visor (`scripts/build-backbones.ts`),\n  cut at the listed layers, heads appended; the uint8 weights are unchanged.',
     scaling: 'pixel p becomes p/127.5 − 1',
-    // Seen on the fixtures (cell0030, cell0500) and in test/fit; docs/fit.md has the comparison.
+    // Seen on the fixtures (cell0030, cell0500) and in test/modelling/fit; docs/fit.md has the comparison.
     caveat:
       'MobileNetV2 features respond to cracks and edges far more than to a large, uniformly dark\n  (inactive) area: on cell0030 the heat map (the local part) peaks on crack lines while the dark region\n  stays cool; the global part of the score still flags the cell. PP-LCNet (`--backbone pplcnet`)\n  highlights dark regions clearly in the heat map but is much weaker on poly cells.',
   },

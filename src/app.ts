@@ -1,48 +1,22 @@
 // Composition root: builds every part from the config, starts them in order and stops
 // them in reverse. Features beyond the core line (review UI, IoT Hub events, uploads)
 // are extensions with start/stop; a failing extension is logged, not fatal.
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createBus, type Bus } from './bus.js';
+import { createBus } from './line/bus.js';
+import type { AppContext, Extension, ExtensionFactory } from './line/extension.js';
+import { resolvePath } from './config/paths.js';
 import { createCamera, type Camera } from './capture/index.js';
 import type { Config } from './config/schema.js';
-import { createLineControl, type LineControl } from './control.js';
+import { createLineControl, type LineControl } from './line/control.js';
 import { createInferencer, loadModelPackage, type Inferencer } from './inference/index.js';
-import type { Logger } from './log.js';
-import { createMetrics, type Metrics } from './metrics.js';
-import { createPipeline, type Pipeline } from './pipeline.js';
+import type { Logger } from './common/log.js';
+import { createMetrics, type Metrics } from './line/metrics.js';
+import { createPipeline, type Pipeline } from './line/pipeline.js';
 import { createEventsExtension } from './events/index.js';
-import { createHealthRegistry, type HealthRegistry } from './health.js';
+import { createHealthRegistry, type HealthRegistry } from './line/health.js';
 import { createReviewExtension } from './review/index.js';
 import { createUploadExtension } from './upload/index.js';
 import { openStore, type Store } from './store/index.js';
-
-/** The installed package's root folder (holds models/ and config/). */
-export const INSTALL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
-/** What every extension gets. */
-export interface AppContext {
-  config: Config;
-  baseDir: string;
-  log: Logger;
-  store: Store;
-  bus: Bus;
-  metrics: Metrics;
-  cameras: Camera[];
-  pipeline: Pipeline;
-  control: LineControl;
-  health: HealthRegistry;
-}
-
-export interface Extension {
-  readonly name: string;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-/** Builds an extension, or returns undefined when its part of the config leaves it off. */
-export type ExtensionFactory = (ctx: AppContext) => Extension | undefined | Promise<Extension | undefined>;
 
 // Order matters: started in this order, stopped in reverse (events and uploads flush before the UI goes).
 export const DEFAULT_EXTENSIONS: ExtensionFactory[] = [createReviewExtension, createUploadExtension, createEventsExtension];
@@ -64,15 +38,6 @@ export interface App extends AppContext {
   readonly reviewUrl: string | undefined;
   start(): Promise<void>;
   stop(): Promise<void>;
-}
-
-/** Resolves a path from the config: against the config's folder, then the install folder. */
-export function resolvePath(baseDir: string, p: string): string {
-  if (path.isAbsolute(p)) return p;
-  const local = path.resolve(baseDir, p);
-  if (existsSync(local)) return local;
-  const installed = path.resolve(INSTALL_DIR, p);
-  return existsSync(installed) ? installed : local;
 }
 
 /** Builds everything that can fail on bad input (model package, database) before anything starts. */

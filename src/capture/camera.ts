@@ -1,10 +1,10 @@
 // A camera: source sessions driven by a watchdog (restart on exit or stall, exponential
 // backoff with jitter, online/reconnecting/offline), feeding a one-frame slot.
 import type { CameraConfig } from '../config/schema.js';
-import { ConfigError, errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { CameraState, CameraStatus, Frame } from '../types.js';
-import { backoffDelay } from './backoff.js';
+import { ConfigError, errorMessage } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import type { CameraState, CameraStatus, Frame } from '../common/types.js';
+import { backoffDelay } from '../common/backoff.js';
 import { buildFfmpegArgs, startFfmpegSession } from './ffmpeg.js';
 import { startFolderSession, startHttpSession } from './images.js';
 import { FramePools } from './pool.js';

@@ -2,12 +2,12 @@
 // frames at inference size on stdout and, optionally, full-resolution PPM frames on fd 3.
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import type { Logger } from '../log.js';
+import type { Logger } from '../common/log.js';
 import type { FramePools } from './pool.js';
 import { PpmFrameReader, RawFrameReader, type PpmFrame } from './readers.js';
 import type { SessionHooks, SourceSession, Timers } from './session.js';
 import { redactUrl, type Roi } from './source.js';
-import { FFMPEG_SCALE_FLAGS } from '../inference/preprocess.js';
+import { FFMPEG_SCALE_FLAGS } from '../common/scaling.js';
 
 export interface FfmpegInput {
   kind: 'rtsp' | 'v4l2' | 'file';

@@ -4,12 +4,12 @@
 import { access, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import sharp, { type OutputInfo } from 'sharp';
-import { CaptureError, CorruptFrameError, errorMessage } from '../errors.js';
+import { CaptureError, CorruptFrameError, errorMessage } from '../common/errors.js';
 import type { FramePools } from './pool.js';
 import type { FrameParts, SessionHooks, SessionOutcome, SourceSession, Timers } from './session.js';
 import { releaseParts } from './session.js';
 import { redactUrl, roiPixels, type Roi } from './source.js';
-import { RESIZE_KERNEL } from '../inference/preprocess.js';
+import { RESIZE_KERNEL } from '../common/scaling.js';
 
 export interface DecodeOptions {
   pools: FramePools;

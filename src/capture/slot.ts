@@ -1,6 +1,6 @@
 // One-frame slot per camera: capture never queues. A new frame replaces one that is still
 // waiting (newest wins, the old one is released and counted); the consumer awaits the next.
-import type { Frame } from '../types.js';
+import type { Frame } from '../common/types.js';
 
 interface Waiter {
   resolve: (frame: Frame | undefined) => void;

@@ -4,8 +4,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { Value } from '@sinclair/typebox/value';
-import { ConfigError, errorMessage } from '../errors.js';
-import { BackboneManifestSchema, type BackboneManifest } from '../inference/backbones/manifest.js';
+import { ConfigError, errorMessage } from '../common/errors.js';
+import { BackboneManifestSchema, type BackboneManifest } from '../modelling/backbones/manifest.js';
 
 /** Named input scalings: pixel p → (p * scale - mean) / std. */
 export const SCALINGS = {
@@ -28,8 +28,8 @@ export interface BackboneConvertOptions {
 
 async function loadConverter() {
   try {
-    const convert = await import('../inference/convert/index.js');
-    const { sha256 } = await import('../inference/convert/builtin.js');
+    const convert = await import('../modelling/convert/index.js');
+    const { sha256 } = await import('../modelling/convert/builtin.js');
     return { ...convert, sha256 };
   } catch (err) {
     throw new Error(`the converter needs the development dependency onnx-proto (npm install --include=dev): ${errorMessage(err)}`, { cause: err });

@@ -1,5 +1,5 @@
 import { configReference, loadConfig } from '../config/index.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../common/errors.js';
 
 export function configCheckCommand(options: { config: string }): void {
   try {

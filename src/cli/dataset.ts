@@ -1,8 +1,8 @@
 // `visor dataset pull`: retraining data for ML teams, from the container Visor uploads to.
 import { Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { ConfigError, errorMessage } from '../errors.js';
-import { redactText } from '../log.js';
+import { ConfigError, errorMessage } from '../common/errors.js';
+import { redactText } from '../common/log.js';
 import { containerFromArgument } from '../upload/blob.js';
 import { LABELS_FILE, RECORDS_FILE, pullDataset } from '../upload/pull.js';
 

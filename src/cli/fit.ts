@@ -2,13 +2,13 @@
 import os from 'node:os';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { VisorError, errorMessage } from '../errors.js';
-import { createLogger } from '../log.js';
-import { DEFAULTS as FIT_DEFAULTS, SCALINGS, type ScalingName } from '../inference/fit/defaults.js';
-import type { LabelledImage } from '../inference/fit/index.js';
+import { VisorError, errorMessage } from '../common/errors.js';
+import { createLogger } from '../common/log.js';
+import { DEFAULTS as FIT_DEFAULTS, SCALINGS, type ScalingName } from '../modelling/fit/defaults.js';
+import type { LabelledImage } from '../modelling/fit/index.js';
 
 // Loaded on use: fitting needs onnx-proto and the rest of the fit code, `visor run` does not.
-const fitApi = () => import('../inference/fit/index.js');
+const fitApi = () => import('../modelling/fit/index.js');
 
 const int = (name: string) => (v: string): number => {
   const n = Number(v);

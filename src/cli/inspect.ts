@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { createInferencer, decide, imageFromFile, loadModelPackage } from '../inference/index.js';
-import { createLogger } from '../log.js';
-import { errorMessage } from '../errors.js';
+import { createLogger } from '../common/log.js';
+import { errorMessage } from '../common/errors.js';
 
 export async function inspectCommand(images: string[], options: { model: string; threads: number }): Promise<void> {
   const log = createLogger({ level: 'warn', destination: process.stderr });

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { runCommand } from './run.js';
 import { inspectCommand } from './inspect.js';
 import { configCheckCommand, configDocsCommand } from './config.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../common/version.js';
 import { registerBackboneCommands } from './backbone.js';
 import { registerDatasetCommands } from './dataset.js';
 import { registerFitCommands } from './fit.js';

@@ -1,9 +1,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { INSTALL_DIR } from '../app.js';
+import { INSTALL_DIR } from '../config/paths.js';
 import { fillDeployment } from '../deploy/manifest.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../common/errors.js';
 import { checkDesiredProperties } from '../events/index.js';
 
 function collect(value: string, previous: string[]): string[] {

@@ -1,8 +1,9 @@
 import path from 'node:path';
-import { createApp, INSTALL_DIR } from '../app.js';
+import { createApp } from '../app.js';
+import { INSTALL_DIR } from '../config/paths.js';
 import { loadConfig } from '../config/index.js';
-import { ConfigError, VisorError } from '../errors.js';
-import { createLogger } from '../log.js';
+import { ConfigError, VisorError } from '../common/errors.js';
+import { createLogger } from '../common/log.js';
 
 /** The embedded default: the demo line (fixture cells replayed through the shipped model). */
 export const DEMO_CONFIG = path.join(INSTALL_DIR, 'config', 'demo.yaml');

@@ -2,8 +2,8 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../config/index.js';
-import { ConfigError, VisorError } from '../errors.js';
-import { silentLogger } from '../log.js';
+import { ConfigError, VisorError } from '../common/errors.js';
+import { silentLogger } from '../common/log.js';
 import { createUserStore, ROLES, type Role, type UserStore } from '../review/index.js';
 import { openStore } from '../store/index.js';
 

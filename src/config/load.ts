@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Value, ValueErrorType } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
 import YAML from 'yaml';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../common/errors.js';
 import { ConfigSchema, type Config } from './schema.js';
 
 export const ENV_PREFIX = 'VISOR_';

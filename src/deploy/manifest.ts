@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { applyEnvOverrides, parseConfig } from '../config/index.js';
 import { parseConfigText } from '../config/load.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../common/errors.js';
 
 export const MODULE_NAME = 'visor';
 /** IoT Edge reads createOptions in chunks of at most 512 characters: createOptions, createOptions01, … */

@@ -10,10 +10,10 @@ import commonSdk from 'azure-iot-common';
 import provisioningSdk from 'azure-iot-provisioning-device';
 import provisioningMqttSdk from 'azure-iot-provisioning-device-mqtt';
 import symmetricKeySdk from 'azure-iot-security-symmetric-key';
-import { backoffDelay, type BackoffPolicy } from '../capture/backoff.js';
+import { backoffDelay, type BackoffPolicy } from '../common/backoff.js';
 import type { EventsConfig } from '../config/schema.js';
-import { errorMessage } from '../errors.js';
-import { redactText, type Logger } from '../log.js';
+import { errorMessage } from '../common/errors.js';
+import { redactText, type Logger } from '../common/log.js';
 import { CONTENT_ENCODING, CONTENT_TYPE, type OutgoingEvent } from './message.js';
 import type { EventTarget } from './sender.js';
 

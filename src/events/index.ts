@@ -4,10 +4,11 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Counter, Gauge } from 'prom-client';
-import { resolvePath, type AppContext, type Extension } from '../app.js';
-import { errorMessage } from '../errors.js';
-import { VERSION } from '../version.js';
-import type { CameraState } from '../types.js';
+import { resolvePath } from '../config/paths.js';
+import type { AppContext, Extension } from '../line/extension.js';
+import { errorMessage } from '../common/errors.js';
+import { VERSION } from '../common/version.js';
+import type { CameraState } from '../common/types.js';
 import { createHubConnection, selectHubMode, type HubConnection, type HubStatus } from './hub.js';
 import { HEALTH_SCHEMA, routingProperties, type OutgoingEvent } from './message.js';
 import { createMethodHandlers } from './methods.js';

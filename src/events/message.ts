@@ -1,6 +1,6 @@
 // The IoT Hub message for an inspection: the documented schema (docs/events.md), built
 // once when the inspection is stored, so what is sent after an outage is what was seen.
-import type { Inspection, Verdict } from '../types.js';
+import type { Inspection, Verdict } from '../common/types.js';
 
 export const EVENT_SCHEMA = 'visor.inspection/1';
 export const HEALTH_SCHEMA = 'visor.health/1';

@@ -2,9 +2,9 @@
 // with TypeBox; 400 for a bad payload, 404 for an unknown camera, 500 when it failed.
 import { Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import type { LineControl } from '../control.js';
-import { ConfigError, VisorError, errorMessage } from '../errors.js';
-import type { Pipeline } from '../pipeline.js';
+import type { LineControl } from '../line/control.js';
+import { ConfigError, VisorError, errorMessage } from '../common/errors.js';
+import type { Pipeline } from '../line/pipeline.js';
 import type { MethodResult } from './hub.js';
 import { ModelReference } from './model-update.js';
 import { validationErrors } from './twin.js';

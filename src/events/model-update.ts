@@ -12,9 +12,9 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Type, type Static } from '@sinclair/typebox';
-import { VisorError, errorMessage } from '../errors.js';
+import { VisorError, errorMessage } from '../common/errors.js';
 import { MANIFEST_FILE, ONNX_FILE, loadModelPackage, parseManifest } from '../inference/package.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../common/log.js';
 
 export const ModelReference = Type.Object(
   {

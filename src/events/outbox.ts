@@ -2,7 +2,7 @@
 // deleted once the hub acknowledged them. Bounded by count and age; what the bounds drop
 // is counted (persistently), never silent.
 import type { Database } from 'better-sqlite3';
-import type { Inspection } from '../types.js';
+import type { Inspection } from '../common/types.js';
 import { eventTypeOf, inspectionBody, routingProperties, type OutgoingEvent } from './message.js';
 
 export interface OutboxRow {

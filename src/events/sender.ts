@@ -2,9 +2,9 @@
 // awaiting their acknowledgement, a row deleted only once its send completed (for MQTT:
 // the PUBACK). On a failure it waits for what is in flight, backs off with jitter and
 // starts again from the oldest undelivered row (go-back-N), so at least once, in order.
-import { backoffDelay, type BackoffPolicy } from '../capture/backoff.js';
-import { errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
+import { backoffDelay, type BackoffPolicy } from '../common/backoff.js';
+import { errorMessage } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
 import type { OutgoingEvent } from './message.js';
 import type { Outbox, OutboxRow } from './outbox.js';
 

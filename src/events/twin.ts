@@ -4,11 +4,11 @@
 // document is applied after every patch and on every reconnect (idempotent).
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import type { Bus } from '../bus.js';
+import type { Bus } from '../line/bus.js';
 import { ThresholdOverrides, UploadSection } from '../config/schema.js';
-import type { LineControl } from '../control.js';
-import { ConfigError, errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
+import type { LineControl } from '../line/control.js';
+import { ConfigError, errorMessage } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
 import { ModelReference, safeUrl } from './model-update.js';
 
 export const TwinDesired = Type.Object(
@@ -43,7 +43,7 @@ export interface DesiredSampling {
   version: number | undefined;
 }
 
-declare module '../bus.js' {
+declare module '../line/bus.js' {
   interface BusEvents {
     desiredSampling: DesiredSampling;
   }

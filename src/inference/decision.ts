@@ -1,5 +1,5 @@
 // Score → verdict, and which thresholds apply (camera overrides model overrides manifest).
-import type { Thresholds, Verdict } from '../types.js';
+import type { Thresholds, Verdict } from '../common/types.js';
 
 /** Optional overrides, as in the config's `model.thresholds` and `cameras[].thresholds`. */
 export interface ThresholdOverrides {

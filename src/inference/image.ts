@@ -1,6 +1,6 @@
 import sharp from 'sharp';
-import { CorruptFrameError, errorMessage } from '../errors.js';
-import type { RawImage } from '../types.js';
+import { CorruptFrameError, errorMessage } from '../common/errors.js';
+import type { RawImage } from '../common/types.js';
 
 /** Decodes any image file sharp can read (PNG, JPEG, TIFF, WebP…) to rgb24; gray and alpha images become RGB. */
 export async function imageFromFile(file: string): Promise<RawImage> {

@@ -1,7 +1,7 @@
 // Overlay JPEGs for reviewers: the heat map as a colour map over the image (anomaly), or the
 // boxes (detection). Only frames that are stored or shown get one.
 import sharp, { type OverlayOptions as SharpOverlay } from 'sharp';
-import type { HeatMap, ModelOutput, RawImage } from '../types.js';
+import type { HeatMap, ModelOutput, RawImage } from '../common/types.js';
 
 export interface OverlayOptions {
   /**

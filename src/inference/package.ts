@@ -6,7 +6,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { TSchema } from '@sinclair/typebox';
 import { Value, type ValueError } from '@sinclair/typebox/value';
-import { ModelPackageError, errorMessage } from '../errors.js';
+import { ModelPackageError, errorMessage } from '../common/errors.js';
 import { ManifestSchema, type ModelManifest } from './manifest.js';
 
 export interface ModelPackage {

@@ -1,7 +1,7 @@
 // Graph outputs → ModelOutput, per task. Shapes that do not fit the manifest throw
 // ModelPackageError; the warm-up run goes through here, so such a model fails at start-up.
-import { ModelPackageError } from '../errors.js';
-import type { Box, ClassScore, HeatMap, ModelOutput } from '../types.js';
+import { ModelPackageError } from '../common/errors.js';
+import type { Box, ClassScore, HeatMap, ModelOutput } from '../common/types.js';
 import type { ModelManifest } from './manifest.js';
 import { defectLabelsOf } from './package.js';
 

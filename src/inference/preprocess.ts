@@ -1,6 +1,7 @@
 // RawImage → normalised planar Float32 NCHW, written into one reused buffer per inferencer.
 import sharp from 'sharp';
-import type { RawImage } from '../types.js';
+import type { RawImage } from '../common/types.js';
+import { RESIZE_KERNEL } from '../common/scaling.js';
 import type { ModelManifest } from './manifest.js';
 import { channelCount } from './package.js';
 
@@ -36,14 +37,7 @@ export function normalizeInto(image: RawImage, input: InputSpec, out: Float32Arr
   writePlanar(image, input, channelLuts(input), out);
 }
 
-/**
- * How images are scaled to the model input everywhere (capture, fit, eval, inspect), so a
- * model sees frames on the line scaled as the frames it was fitted and calibrated on.
- * ffmpeg sources use the nearest equivalent, FFMPEG_SCALE_FLAGS.
- */
-export const RESIZE_KERNEL = 'linear' as const;
-export const FFMPEG_SCALE_FLAGS = 'bilinear';
-
+/** Scales an image to the model input with the shared rule (src/common/scaling.ts). */
 export async function resizeImage(image: RawImage, width: number, height: number): Promise<RawImage> {
   const channels = bytesPerPixel(image);
   const data = await sharp(image.data, { raw: { width: image.width, height: image.height, channels } })

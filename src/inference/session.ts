@@ -2,9 +2,9 @@
 // against the manifest and a warm-up run, all at start-up so a bad package never sees a frame.
 import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
-import { ModelPackageError, VisorError, errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { ModelOutput, RawImage } from '../types.js';
+import { ModelPackageError, VisorError, errorMessage } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import type { ModelOutput, RawImage } from '../common/types.js';
 import type { ModelManifest } from './manifest.js';
 import { channelCount, type ModelPackage } from './package.js';
 import { createPostprocessor, type OutputTensors } from './postprocess.js';

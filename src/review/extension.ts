@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppContext, Extension } from '../app.js';
-import { errorMessage } from '../errors.js';
+import type { AppContext, Extension } from '../line/extension.js';
+import { errorMessage } from '../common/errors.js';
 import { createLiveFrames, type LiveFrames } from './live.js';
 import { savedThresholds } from './routes/settings.js';
 import { buildReviewServer } from './server.js';

@@ -1,9 +1,9 @@
 // The live view's latest frame per camera, taken from the pipeline's inspection events so a
 // camera is opened once. The pixels are copied synchronously (the frame's buffer goes back to
 // its pool after the event); the JPEG is encoded only when someone asks, once per frame.
-import type { Bus } from '../bus.js';
+import type { Bus } from '../line/bus.js';
 import { renderOverlay } from '../inference/overlay.js';
-import type { Box, HeatMap, RawImage, Thresholds, Verdict } from '../types.js';
+import type { Box, HeatMap, RawImage, Thresholds, Verdict } from '../common/types.js';
 
 export interface LiveFrameInfo {
   cameraId: string;

@@ -2,7 +2,7 @@
 // neighbours, stats and threshold previews. Plain SQL on the store's connection.
 import type Database from 'better-sqlite3';
 import { decide } from '../inference/decision.js';
-import type { Inspection, Thresholds, Verdict } from '../types.js';
+import type { Inspection, Thresholds, Verdict } from '../common/types.js';
 import type { Store } from '../store/index.js';
 import { AuthError } from './users.js';
 

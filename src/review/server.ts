@@ -5,16 +5,9 @@ import { fileURLToPath } from 'node:url';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
 import fastifyRateLimit from '@fastify/rate-limit';
-import type { Bus } from '../bus.js';
-import type { ReviewConfig } from '../config/schema.js';
-import type { ComponentHealth } from '../health.js';
-import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics.js';
-import type { Store } from '../store/index.js';
-import type { CameraStatus, Thresholds } from '../types.js';
 import { registerAuth } from './auth.js';
-import type { LiveFrames } from './live.js';
-import { createReviewQueue, type ReviewQueue } from './queue.js';
+import type { ReviewContext, ReviewDeps } from './context.js';
+import { createReviewQueue } from './queue.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { inspectionRoutes } from './routes/inspections.js';
@@ -23,50 +16,13 @@ import { pageRoutes } from './routes/page.js';
 import { settingsRoutes } from './routes/settings.js';
 import { statsRoutes } from './routes/stats.js';
 import { userRoutes } from './routes/users.js';
-import { createSseHub, type SseHub } from './sse.js';
-import { createUserStore, type UserStore } from './users.js';
+import { createSseHub } from './sse.js';
+import { createUserStore } from './users.js';
+
+export type { ModelInfo, ReviewContext, ReviewDeps, ThresholdControl } from './context.js';
 
 /** Built UI assets (vite build → dist/ui at the repository or install root). */
 export const DEFAULT_UI_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/ui');
-
-export interface ModelInfo {
-  name: string;
-  version: string;
-  task: string;
-}
-
-/** The part of LineControl the settings page uses. */
-export interface ThresholdControl {
-  thresholds(cameraId: string): Thresholds;
-  setThresholds(overrides: unknown, options: { cameraId?: string; source: string }): Record<string, Thresholds>;
-}
-
-export interface ReviewDeps {
-  store: Store;
-  bus: Bus;
-  /** The `review` config section, with defaults. */
-  config: ReviewConfig;
-  cameras: () => CameraStatus[];
-  model: () => ModelInfo;
-  metrics: Metrics;
-  /** Runtime thresholds; without it the settings routes answer 503. */
-  control?: ThresholdControl;
-  live?: LiveFrames;
-  /** Health of the other components (IoT Hub, uploads, …). */
-  components?: () => Record<string, ComponentHealth>;
-  /** Folder of the built UI; default dist/ui. */
-  uiDir?: string;
-  log: Logger;
-  now?: () => number;
-}
-
-/** What the route plugins get: the deps plus the services built from them. */
-export interface ReviewContext extends ReviewDeps {
-  users: UserStore;
-  queue: ReviewQueue;
-  sse: SseHub;
-  uiDir: string;
-}
 
 export function buildReviewServer(deps: ReviewDeps): FastifyInstance {
   const app = Fastify({

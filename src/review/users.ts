@@ -1,7 +1,7 @@
 // Users, sessions, API tokens and the audit log of the review UI (tables from src/store/schema/review.ts).
 import { createHash, randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import { VisorError } from '../errors.js';
+import { VisorError } from '../common/errors.js';
 import { DUMMY_HASH, MIN_PASSWORD_LENGTH, hashPassword, verifyPassword } from './passwords.js';
 
 export const ROLES = ['operator', 'engineer', 'admin'] as const;

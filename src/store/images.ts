@@ -2,8 +2,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { StoreError } from '../errors.js';
-import type { RawImage } from '../types.js';
+import { StoreError } from '../common/errors.js';
+import type { RawImage } from '../common/types.js';
 
 /** Folder under the data dir that holds every image; stored paths start with it. */
 export const IMAGES_DIR = 'images';

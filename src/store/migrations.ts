@@ -4,8 +4,8 @@
 // 200–299, review 300–399), so modules can add tables independently. Pending migrations run
 // in ascending version order.
 import type { Database } from 'better-sqlite3';
-import { StoreError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { StoreError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
 import type { Migration } from './schema/migration.js';
 import { eventsMigrations } from './schema/events.js';
 import { reviewMigrations } from './schema/review.js';

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Database } from 'better-sqlite3';
 import type { StoreConfig } from '../config/schema.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../common/log.js';
 import { IMAGES_DIR, TMP_SUFFIX, parseImageFileName, removeQuietly } from './images.js';
 
 export interface RetentionResult {

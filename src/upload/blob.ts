@@ -2,8 +2,8 @@
 // errors into named errors whose messages carry no secrets.
 import { AnonymousCredential, BlobServiceClient, ContainerClient, StorageSharedKeyCredential, newPipeline, type StoragePipelineOptions } from '@azure/storage-blob';
 import type { UploadConfig } from '../config/schema.js';
-import { ConfigError, VisorError, errorMessage } from '../errors.js';
-import { redactText } from '../log.js';
+import { ConfigError, VisorError, errorMessage } from '../common/errors.js';
+import { redactText } from '../common/log.js';
 
 export type UploadErrorKind = 'auth' | 'container-missing' | 'unreachable' | 'remote' | 'not-found';
 

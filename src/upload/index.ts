@@ -1,10 +1,10 @@
 // Blob uploads of sample images for retraining: the sampling policy (policy.ts), the durable
 // queue (queue.ts), the worker (uploader.ts), verdicts flowing back as labels, and the
 // dataset pull for ML teams (pull.ts, `visor dataset pull`).
-import type { AppContext, Extension } from '../app.js';
-import type { ReviewEvent } from '../bus.js';
+import type { AppContext, Extension } from '../line/extension.js';
+import type { ReviewEvent } from '../line/bus.js';
 import type { SaveHook } from '../store/index.js';
-import type { Inspection } from '../types.js';
+import type { Inspection } from '../common/types.js';
 import { containerFromConfig } from './blob.js';
 import { createUploadMetrics } from './metrics.js';
 import { cameraPolicy, decide } from './policy.js';

@@ -13,7 +13,7 @@
 //   gives the configured fraction overall as long as it is at most store.okSampleFraction
 //   (the extension warns at start-up when it is not).
 import type { CameraConfig, UploadConfig } from '../config/schema.js';
-import type { Inspection } from '../types.js';
+import type { Inspection } from '../common/types.js';
 
 export interface CameraPolicy {
   enabled: boolean;

@@ -2,7 +2,7 @@
 // team needs to retrain), blob metadata (fixed at upload) and index tags (kept current).
 import type { Database } from 'better-sqlite3';
 import type { CameraConfig } from '../config/schema.js';
-import type { Inspection, Verdict } from '../types.js';
+import type { Inspection, Verdict } from '../common/types.js';
 import { tagValue } from './blob.js';
 
 export const SIDECAR_SCHEMA = 'visor.sample/1';

@@ -2,16 +2,16 @@
 // Retries with exponential backoff and jitter; while Blob Storage is failing, one job at a
 // time probes it, and when it answers again every waiting job becomes due at once.
 import { readFile } from 'node:fs/promises';
-import { backoffDelay } from '../capture/backoff.js';
+import { backoffDelay } from '../common/backoff.js';
 import type { CameraConfig, UploadConfig } from '../config/schema.js';
-import { errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
+import { errorMessage } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
 import type { Store } from '../store/index.js';
 import { UploadError, blobBaseName, toUploadError, type ContainerTarget } from './blob.js';
 import type { UploadMetrics } from './metrics.js';
 import type { Job, UploadQueue } from './queue.js';
 import { blobMetadata, blobTags, buildSidecar, currentLabel, type CurrentLabel } from './record.js';
-import type { Inspection } from '../types.js';
+import type { Inspection } from '../common/types.js';
 
 /** How long stop() lets in-flight uploads finish before aborting them (they stay queued). */
 export const STOP_GRACE_MS = 5000;

@@ -5,9 +5,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type App } from '../../src/app.js';
 import { parseConfig } from '../../src/config/index.js';
-import { ConfigError, ModelPackageError } from '../../src/errors.js';
-import { silentLogger } from '../../src/log.js';
-import type { Inspection } from '../../src/types.js';
+import { ConfigError, ModelPackageError } from '../../src/common/errors.js';
+import { silentLogger } from '../../src/common/log.js';
+import type { Inspection } from '../../src/common/types.js';
 import { DEMO_MODEL, FIXTURES } from '../helpers/paths.js';
 
 let dir: string;

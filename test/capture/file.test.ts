@@ -2,7 +2,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCamera, type Camera } from '../../src/capture/index.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/common/log.js';
 import { cameraConfig, childProcesses, ffmpeg, isAlive, makeClip, mean, meanAbsDiff, takeFrames, tempDir } from './helpers.js';
 
 let dir: string;

@@ -3,8 +3,8 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCamera, type Camera, type CameraDeps } from '../../src/capture/index.js';
-import { silentLogger } from '../../src/log.js';
-import type { Frame } from '../../src/types.js';
+import { silentLogger } from '../../src/common/log.js';
+import type { Frame } from '../../src/common/types.js';
 import { cameraConfig, fixturePngs, mean, takeFrames, tempDir, waitFor } from './helpers.js';
 
 let dir: string;

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseConfig, type CameraConfig } from '../../src/config/index.js';
 import type { Camera } from '../../src/capture/index.js';
-import type { Frame } from '../../src/types.js';
+import type { Frame } from '../../src/common/types.js';
 
 const run = promisify(execFile);
 

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCamera, type Camera, type Timers } from '../../src/capture/index.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/common/log.js';
 import { cameraConfig, fixturePngs, takeFrames, waitFor } from './helpers.js';
 
 let png: Buffer;

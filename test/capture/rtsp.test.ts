@@ -4,8 +4,8 @@ import net from 'node:net';
 import { RtspServer } from 'rtsp-streaming-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCamera, type Camera } from '../../src/capture/index.js';
-import { silentLogger } from '../../src/log.js';
-import type { CameraState } from '../../src/types.js';
+import { silentLogger } from '../../src/common/log.js';
+import type { CameraState } from '../../src/common/types.js';
 import { cameraConfig, childProcesses, isAlive, makeClip, takeFrames, tempDir, waitFor } from './helpers.js';
 
 async function freeTcpPort(): Promise<number> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BufferPool, FrameSlot } from '../../src/capture/index.js';
-import type { Frame } from '../../src/types.js';
+import type { Frame } from '../../src/common/types.js';
 
 function frame(seq: number, released: number[]): Frame {
   return {

@@ -3,8 +3,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFfmpegArgs, createCamera, resolveSourceKind } from '../../src/capture/index.js';
 import { PpmFrameReader } from '../../src/capture/readers.js';
-import { ConfigError } from '../../src/errors.js';
-import { silentLogger } from '../../src/log.js';
+import { ConfigError } from '../../src/common/errors.js';
+import { silentLogger } from '../../src/common/log.js';
 import { cameraConfig, tempDir } from './helpers.js';
 
 let dir: string;

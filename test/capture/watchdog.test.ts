@@ -1,8 +1,8 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCamera, type Camera, type CameraDeps, type Timers } from '../../src/capture/index.js';
-import { silentLogger } from '../../src/log.js';
-import type { CameraState } from '../../src/types.js';
+import { silentLogger } from '../../src/common/log.js';
+import type { CameraState } from '../../src/common/types.js';
 import { cameraConfig, childProcesses, isAlive, tempDir, waitFor } from './helpers.js';
 
 let dir: string;

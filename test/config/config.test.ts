@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyEnvOverrides, configReference, loadConfig, parseConfig } from '../../src/config/index.js';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/common/errors.js';
 
 let dir: string;
 beforeAll(async () => {

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.js';
-import type { Inspection } from '../../src/types.js';
+import type { Inspection } from '../../src/common/types.js';
 import { newKey, startFakeHub, type FakeHub } from '../events/fake-hub.js';
 import { startLine, tempDir, waitFor, writeCa } from '../events/helpers.js';
 import { DEMO_MODEL } from '../helpers/paths.js';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { checkDeployment, fillDeployment, readCreateOptions } from '../../src/deploy/manifest.js';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/common/errors.js';
 import { checkDesiredProperties } from '../../src/events/index.js';
 import { CLI, REPO } from '../helpers/paths.js';
 

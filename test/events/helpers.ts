@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { createApp, type App } from '../../src/app.js';
 import { parseConfig } from '../../src/config/index.js';
-import { createLogger, type Logger } from '../../src/log.js';
+import { createLogger, type Logger } from '../../src/common/log.js';
 import { DEMO_MODEL, FIXTURES } from '../helpers/paths.js';
 import { until } from '../helpers/wait.js';
 

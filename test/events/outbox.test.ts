@@ -3,10 +3,10 @@ import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.js';
 import { createOutbox } from '../../src/events/outbox.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/common/log.js';
 import { openStore, type Store } from '../../src/store/index.js';
-import type { Inspection, Verdict } from '../../src/types.js';
-import { newId } from '../../src/ids.js';
+import type { Inspection, Verdict } from '../../src/common/types.js';
+import { newId } from '../../src/common/ids.js';
 import { tempDir } from './helpers.js';
 
 let store: Store | undefined;

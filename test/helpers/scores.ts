@@ -3,7 +3,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createInferencer, imageFromFile, loadModelPackage } from '../../src/inference/index.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/common/log.js';
 import { DEMO_MODEL, FIXTURES } from './paths.js';
 
 let cached: Promise<Map<string, number>> | undefined;

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import type { ModelManifest } from '../../src/inference/manifest.js';
-import type { RawImage } from '../../src/types.js';
+import type { RawImage } from '../../src/common/types.js';
 
 const { onnx } = onnxProto;
 const FLOAT = onnx.TensorProto.DataType.FLOAT;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createInferencer, loadModelPackage, type Inferencer } from '../../src/inference/index.js';
-import { silentLogger } from '../../src/log.js';
-import type { RawImage } from '../../src/types.js';
+import { silentLogger } from '../../src/common/log.js';
+import type { RawImage } from '../../src/common/types.js';
 import { anomalyModel, baseManifest, classificationModel, constantDetectionModel, rgbImage, tempDirs, writePackage } from './helpers.js';
 
 const dirs = tempDirs();

@@ -3,9 +3,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CorruptFrameError } from '../../src/errors.js';
+import { CorruptFrameError } from '../../src/common/errors.js';
 import { imageFromFile, renderOverlay } from '../../src/inference/index.js';
-import type { HeatMap, RawImage } from '../../src/types.js';
+import type { HeatMap, RawImage } from '../../src/common/types.js';
 import { rgbImage, tempDirs } from './helpers.js';
 
 const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/elpv');

@@ -1,9 +1,9 @@
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ModelPackageError, VisorError } from '../../src/errors.js';
+import { ModelPackageError, VisorError } from '../../src/common/errors.js';
 import { createInferencer, loadModelPackage } from '../../src/inference/index.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/common/log.js';
 import { anomalyModel, baseManifest, classificationModel, sha256, tempDirs, writePackage } from './helpers.js';
 
 const dirs = tempDirs();

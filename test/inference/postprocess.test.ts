@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ModelPackageError } from '../../src/errors.js';
+import { ModelPackageError } from '../../src/common/errors.js';
 import { createPostprocessor, iou, nms } from '../../src/inference/index.js';
-import type { Box } from '../../src/types.js';
+import type { Box } from '../../src/common/types.js';
 import { baseManifest } from './helpers.js';
 
 const box = (x1: number, y1: number, size: number, label: string, score: number): Box => ({ x1, y1, x2: x1 + size, y2: y1 + size, label, score });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createPreprocessor, normalizeInto } from '../../src/inference/index.js';
 import type { ModelManifest } from '../../src/inference/manifest.js';
-import type { RawImage } from '../../src/types.js';
+import type { RawImage } from '../../src/common/types.js';
 import { rgbImage } from './helpers.js';
 
 type Input = ModelManifest['input'];

@@ -1,6 +1,6 @@
 // Child process for crash.test.ts: saves inspections (with images) in a loop and prints each
 // id once save() has returned, until it is killed.
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/common/log.js';
 import { openStore } from '../../src/store/index.js';
 import { makeInspection, noiseJpeg, storeConfig } from './helpers.js';
 

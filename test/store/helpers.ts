@@ -3,9 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { StoreSection, type StoreConfig } from '../../src/config/schema.js';
-import { newId } from '../../src/ids.js';
+import { newId } from '../../src/common/ids.js';
 import { encodeJpeg } from '../../src/store/images.js';
-import type { Inspection } from '../../src/types.js';
+import type { Inspection } from '../../src/common/types.js';
 
 export const DAY_MS = 86_400_000;
 

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { StoreConfig } from '../../src/config/schema.js';
-import { newId } from '../../src/ids.js';
-import { silentLogger } from '../../src/log.js';
+import { newId } from '../../src/common/ids.js';
+import { silentLogger } from '../../src/common/log.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { DAY_MS, makeInspection, noiseJpeg, storeConfig, tempDir } from './helpers.js';
 

@@ -3,12 +3,12 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { StoreError } from '../../src/errors.js';
-import { silentLogger } from '../../src/log.js';
+import { StoreError } from '../../src/common/errors.js';
+import { silentLogger } from '../../src/common/log.js';
 import { ImagePathError, openStore, type Store } from '../../src/store/index.js';
 import { encodeJpeg } from '../../src/store/images.js';
 import { applyMigrations, migrations } from '../../src/store/migrations.js';
-import type { Inspection } from '../../src/types.js';
+import type { Inspection } from '../../src/common/types.js';
 import { makeInspection, noiseJpeg, storeConfig, tempDir } from './helpers.js';
 
 let tmp: ReturnType<typeof tempDir>;

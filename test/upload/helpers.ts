@@ -3,15 +3,15 @@
 import { Writable } from 'node:stream';
 import path from 'node:path';
 import sharp from 'sharp';
-import type { AppContext } from '../../src/app.js';
-import { createBus } from '../../src/bus.js';
+import type { AppContext } from '../../src/line/extension.js';
+import { createBus } from '../../src/line/bus.js';
 import { parseConfig, type Config } from '../../src/config/index.js';
-import { createHealthRegistry } from '../../src/health.js';
-import { newId } from '../../src/ids.js';
-import { createLogger, silentLogger, type Logger } from '../../src/log.js';
-import { createMetrics } from '../../src/metrics.js';
+import { createHealthRegistry } from '../../src/line/health.js';
+import { newId } from '../../src/common/ids.js';
+import { createLogger, silentLogger, type Logger } from '../../src/common/log.js';
+import { createMetrics } from '../../src/line/metrics.js';
 import { openStore } from '../../src/store/index.js';
-import type { Inspection, Verdict } from '../../src/types.js';
+import type { Inspection, Verdict } from '../../src/common/types.js';
 import { createUploadExtension, type UploadExtension, type UploadExtensionOptions } from '../../src/upload/index.js';
 import { FIXTURES } from '../helpers/paths.js';
 

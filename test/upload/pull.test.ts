@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containerFromArgument } from '../../src/upload/blob.js';
 import { pullDataset, type PullFilter } from '../../src/upload/pull.js';
-import type { Inspection } from '../../src/types.js';
+import type { Inspection } from '../../src/common/types.js';
 import { CLI } from '../helpers/paths.js';
 import { ACCOUNT_KEY, startAzurite, type Azurite } from './azurite.js';
 import { startTestLine, until } from './helpers.js';

@@ -3,7 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { isLoopback } from '../../config/load.js';
 import { clearSessionCookie, isLoopbackAddress, SESSION_COOKIE, setSessionCookie } from '../auth.js';
-import type { ReviewContext } from '../server.js';
+import type { ReviewContext } from '../context.js';
 import { USER_NAME_PATTERN } from '../users.js';
 import { ErrorSchema, UserSchema } from './schemas.js';
 

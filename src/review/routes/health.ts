@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import type { ReviewContext } from '../server.js';
+import type { ReviewContext } from '../context.js';
 
 const CameraStatusSchema = Type.Object({
   cameraId: Type.String(),

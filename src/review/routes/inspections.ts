@@ -4,7 +4,7 @@ import { createReadStream } from 'node:fs';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { DECISIONS, MAX_BULK, REVIEW_FILTERS, VERDICT_FILTERS, type QueueItem, type RecordedReview } from '../queue.js';
-import type { ReviewContext } from '../server.js';
+import type { ReviewContext } from '../context.js';
 import { CameraId, ErrorSchema, Id, InspectionSchema } from './schemas.js';
 
 const literals = <T extends readonly string[]>(values: T, options: { default?: T[number] } = {}) =>

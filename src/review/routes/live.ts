@@ -1,7 +1,7 @@
 // The live view: each camera's state, fps, drops and latest frame with the model's overlay.
 import type { FastifyPluginAsync } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import type { ReviewContext } from '../server.js';
+import type { ReviewContext } from '../context.js';
 import { CameraId } from './schemas.js';
 
 const CameraParams = Type.Object({ camera: CameraId });

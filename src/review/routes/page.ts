@@ -4,7 +4,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import type { ReviewContext } from '../server.js';
+import type { ReviewContext } from '../context.js';
 
 const CSP = [
   "default-src 'self'",

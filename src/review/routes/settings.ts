@@ -2,9 +2,9 @@
 import type Database from 'better-sqlite3';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { ConfigError } from '../../errors.js';
-import type { Thresholds } from '../../types.js';
-import type { ReviewContext } from '../server.js';
+import { ConfigError } from '../../common/errors.js';
+import type { Thresholds } from '../../common/types.js';
+import type { ReviewContext } from '../context.js';
 import { CameraId, ThresholdsSchema } from './schemas.js';
 
 const CameraParams = Type.Object({ camera: CameraId });

@@ -1,7 +1,7 @@
 // Stats for the line: defect rate over time per camera, throughput, latency, score histogram, review agreement.
 import type { FastifyPluginAsync } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import type { ReviewContext } from '../server.js';
+import type { ReviewContext } from '../context.js';
 import { CameraId } from './schemas.js';
 
 const StatsQuery = Type.Object(

@@ -1,7 +1,7 @@
 // Users and API tokens (admin only). Every change is audited.
 import type { FastifyPluginAsync } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import type { ReviewContext } from '../server.js';
+import type { ReviewContext } from '../context.js';
 import { AuthError, USER_NAME_PATTERN } from '../users.js';
 import { RoleSchema, UserSchema } from './schemas.js';
 

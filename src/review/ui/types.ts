@@ -9,6 +9,6 @@ export type User = Static<typeof UserSchema>;
 export type ReviewState = Static<typeof ReviewStateSchema>;
 export type Thresholds = Static<typeof ThresholdsSchema>;
 export type Inspection = Static<typeof InspectionSchema>;
-export type { CameraStatus } from '../../types.js';
+export type { CameraStatus } from '../../common/types.js';
 export type { LiveFrameInfo } from '../live.js';
 export type { AuditEntry } from '../users.js';

@@ -1,0 +1,55 @@
+// The floor plan, checked (test/architecture.test.ts runs it): data flows one way, from the
+// shared kernel (common) up to the composition root (app.ts) and the CLI.
+//   common ← config ← capture, inference, store ← modelling, line ← events, upload, review, deploy ← app.ts ← cli
+const folder = (name) => `^src/${name}/`;
+module.exports = {
+  forbidden: [
+    { name: 'no-circular', severity: 'error', comment: 'Import circles make the order of start-up and the owner of a type unclear.', from: { path: '^src/' }, to: { circular: true } },
+    {
+      name: 'common-is-the-floor',
+      severity: 'error',
+      comment: 'The shared kernel (types, errors, ids, log, backoff, scaling) imports nothing of the project above it.',
+      from: { path: folder('common') },
+      to: { path: '^src/', pathNot: folder('common') },
+    },
+    {
+      name: 'capture-knows-frames-only',
+      severity: 'error',
+      from: { path: folder('capture') },
+      to: { path: ['inference', 'modelling', 'store', 'line', 'events', 'upload', 'review', 'deploy', 'cli'].map(folder).concat('^src/app\\.ts$') },
+    },
+    {
+      name: 'inference-is-runtime-only',
+      severity: 'error',
+      comment: 'Runtime inference needs neither the store, the line nor the offline model-building tools.',
+      from: { path: folder('inference') },
+      to: { path: ['capture', 'modelling', 'store', 'line', 'events', 'upload', 'review', 'deploy', 'cli'].map(folder).concat('^src/app\\.ts$') },
+    },
+    {
+      name: 'modelling-reads-no-store',
+      severity: 'error',
+      comment: 'Model building gets reviewed data passed in; it does not open the database.',
+      from: { path: folder('modelling') },
+      to: { path: ['capture', 'store', 'line', 'events', 'upload', 'review', 'deploy', 'cli'].map(folder).concat('^src/app\\.ts$') },
+    },
+    {
+      name: 'store-below-the-line',
+      severity: 'error',
+      from: { path: folder('store') },
+      to: { path: ['capture', 'modelling', 'line', 'events', 'upload', 'review', 'deploy', 'cli'].map(folder).concat('^src/app\\.ts$') },
+    },
+    {
+      name: 'only-the-cli-imports-the-root',
+      severity: 'error',
+      comment: 'Modules get what they need through their deps, never from the composition root or the CLI.',
+      from: { path: '^src/', pathNot: ['^src/cli/', '^src/app\\.ts$'] },
+      to: { path: ['^src/app\\.ts$', folder('cli')] },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    exclude: { path: '^src/review/ui/' },
+  },
+};

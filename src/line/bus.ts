@@ -1,0 +1,64 @@
+// A typed event bus: one emit/on pair per event. A throwing listener is logged, never
+// allowed to break the emitter. Modules add their own events by augmenting BusEvents:
+//   declare module '../bus.js' { interface BusEvents { myEvent: MyPayload } }
+import type { Logger } from '../common/log.js';
+import type { ModelManifest } from '../inference/manifest.js';
+import type { CameraStatus, Frame, Inspection, ModelOutput, Thresholds } from '../common/types.js';
+
+export interface InspectionEvent {
+  /** As stored (the store committed it before this event). */
+  inspection: Inspection;
+  /** The frame at inference size (and full resolution if kept). Valid only during the call: copy what you keep. */
+  frame: Frame;
+  output: ModelOutput;
+  /** Epoch ms when the store's commit returned. */
+  storedAt: number;
+  /** True when this frame was taken because someone asked for a sample (LineControl.requestSample). */
+  requested: boolean;
+}
+
+/** A reviewer's verdict on an inspection (stored in the `reviews` table before this is emitted). */
+export interface ReviewEvent {
+  inspectionId: string;
+  decision: 'confirmed' | 'rejected' | 'relabeled' | 'needs-expert' | 'undone';
+  /** The inspection's label after this verdict: 'defect', 'good' or a class name; undefined when unknown (needs-expert, or undone back to no review). */
+  label: string | undefined;
+  user: string;
+  at: number;
+}
+
+export interface BusEvents {
+  review: ReviewEvent;
+  inspection: InspectionEvent;
+  cameraStatus: CameraStatus;
+  thresholds: { cameraId: string; thresholds: Thresholds; source: string };
+  model: { manifest: ModelManifest; dir: string };
+}
+
+export type BusListener<K extends keyof BusEvents> = (payload: BusEvents[K]) => void;
+
+export interface Bus {
+  on<K extends keyof BusEvents>(event: K, listener: BusListener<K>): () => void;
+  emit<K extends keyof BusEvents>(event: K, payload: BusEvents[K]): void;
+}
+
+export function createBus(log: Logger): Bus {
+  const listeners = new Map<keyof BusEvents, Set<(payload: never) => void>>();
+  return {
+    on(event, listener) {
+      let set = listeners.get(event);
+      if (!set) listeners.set(event, (set = new Set()));
+      set.add(listener as (payload: never) => void);
+      return () => set.delete(listener as (payload: never) => void);
+    },
+    emit(event, payload) {
+      for (const listener of listeners.get(event) ?? []) {
+        try {
+          (listener as BusListener<typeof event>)(payload);
+        } catch (err) {
+          log.error({ err, event }, 'event listener failed');
+        }
+      }
+    },
+  };
+}

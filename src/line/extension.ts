@@ -1,0 +1,33 @@
+// What the composition root (src/app.ts) hands every extension, and what an extension is.
+import type { Camera } from '../capture/index.js';
+import type { Logger } from '../common/log.js';
+import type { Config } from '../config/schema.js';
+import type { Store } from '../store/index.js';
+import type { Bus } from './bus.js';
+import type { LineControl } from './control.js';
+import type { HealthRegistry } from './health.js';
+import type { Metrics } from './metrics.js';
+import type { Pipeline } from './pipeline.js';
+
+/** What every extension gets. */
+export interface AppContext {
+  config: Config;
+  baseDir: string;
+  log: Logger;
+  store: Store;
+  bus: Bus;
+  metrics: Metrics;
+  cameras: Camera[];
+  pipeline: Pipeline;
+  control: LineControl;
+  health: HealthRegistry;
+}
+
+export interface Extension {
+  readonly name: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Builds an extension, or returns undefined when its part of the config leaves it off. */
+export type ExtensionFactory = (ctx: AppContext) => Extension | undefined | Promise<Extension | undefined>;

@@ -1,0 +1,51 @@
+// What the review server is built from (ReviewDeps) and what its route plugins get (ReviewContext).
+import type { Bus } from '../line/bus.js';
+import type { ReviewConfig } from '../config/schema.js';
+import type { ComponentHealth } from '../line/health.js';
+import type { Logger } from '../common/log.js';
+import type { Metrics } from '../line/metrics.js';
+import type { Store } from '../store/index.js';
+import type { CameraStatus, Thresholds } from '../common/types.js';
+import type { LiveFrames } from './live.js';
+import type { ReviewQueue } from './queue.js';
+import type { SseHub } from './sse.js';
+import type { UserStore } from './users.js';
+
+export interface ModelInfo {
+  name: string;
+  version: string;
+  task: string;
+}
+
+/** The part of LineControl the settings page uses. */
+export interface ThresholdControl {
+  thresholds(cameraId: string): Thresholds;
+  setThresholds(overrides: unknown, options: { cameraId?: string; source: string }): Record<string, Thresholds>;
+}
+
+export interface ReviewDeps {
+  store: Store;
+  bus: Bus;
+  /** The `review` config section, with defaults. */
+  config: ReviewConfig;
+  cameras: () => CameraStatus[];
+  model: () => ModelInfo;
+  metrics: Metrics;
+  /** Runtime thresholds; without it the settings routes answer 503. */
+  control?: ThresholdControl;
+  live?: LiveFrames;
+  /** Health of the other components (IoT Hub, uploads, …). */
+  components?: () => Record<string, ComponentHealth>;
+  /** Folder of the built UI; default dist/ui. */
+  uiDir?: string;
+  log: Logger;
+  now?: () => number;
+}
+
+/** What the route plugins get: the deps plus the services built from them. */
+export interface ReviewContext extends ReviewDeps {
+  users: UserStore;
+  queue: ReviewQueue;
+  sse: SseHub;
+  uiDir: string;
+}
