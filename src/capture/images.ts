@@ -92,7 +92,8 @@ const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif', '.ti
 async function listImages(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
   return entries
-    .filter((e) => e.isFile() && IMAGE_EXTENSIONS.has(path.extname(e.name).toLowerCase()))
+    // Links too: a commissioning folder often links to images kept elsewhere (a broken link is skipped like a removed file).
+    .filter((e) => (e.isFile() || e.isSymbolicLink()) && IMAGE_EXTENSIONS.has(path.extname(e.name).toLowerCase()))
     .map((e) => e.name)
     .sort()
     .map((name) => path.join(dir, name));

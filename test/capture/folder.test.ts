@@ -1,4 +1,4 @@
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,6 +65,19 @@ describe('image folder source', () => {
     const meanIntervalMs = (frames.at(-1)!.capturedAt - frames[0]!.capturedAt) / (frames.length - 1);
     expect(meanIntervalMs).toBeGreaterThan(60);
     expect(meanIntervalMs).toBeLessThan(160);
+  });
+
+  it('replays a folder of links to images kept elsewhere, skipping a broken link like a removed file', async () => {
+    const folder = path.join(dir, 'links');
+    await mkdir(folder);
+    for (const p of pngs.slice(0, 3)) await symlink(p, path.join(folder, path.basename(p)));
+    await symlink(path.join(dir, 'gone.png'), path.join(folder, 'cell9999_gone.png'));
+    const cam = camera({ source: 'links', fps: 20, loop: true });
+    cam.start();
+    const frames = await takeFrames(cam, 6);
+    expect(new Set(frames.map((f) => path.basename(f.sourceFile ?? '')))).toEqual(new Set(pngs.slice(0, 3).map((p) => path.basename(p))));
+    expect(cam.status()).toMatchObject({ state: 'online', framesCorrupt: 0 });
+    await cam.stop();
   });
 
   it('crops the region of interest with sharp', async () => {

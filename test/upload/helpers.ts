@@ -2,6 +2,7 @@
 // extension, fed with inspections saved directly (what the pipeline would save).
 import { Writable } from 'node:stream';
 import path from 'node:path';
+import type { BlobClient } from '@azure/storage-blob';
 import sharp from 'sharp';
 import type { AppContext } from '../../src/line/extension.js';
 import { createBus } from '../../src/line/bus.js';
@@ -16,6 +17,17 @@ import { createUploadExtension, type UploadExtension, type UploadExtensionOption
 import { FIXTURES } from '../helpers/paths.js';
 
 export { until } from '../helpers/wait.js';
+
+/**
+ * A JSON blob read with one GET, as `visor dataset pull` reads. (downloadToBuffer asks for the
+ * size first and then reads that many bytes, so a blob rewritten in between comes back cut.)
+ */
+export async function readJsonBlob(blob: BlobClient): Promise<Record<string, any>> {
+  const response = await blob.download();
+  const chunks: Buffer[] = [];
+  for await (const chunk of response.readableStreamBody!) chunks.push(chunk as Buffer);
+  return JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, any>;
+}
 
 export async function fixtureJpeg(name = 'cell0020.png'): Promise<Buffer> {
   return sharp(path.join(FIXTURES, name)).jpeg({ quality: 80 }).toBuffer();

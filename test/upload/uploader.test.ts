@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blobBaseName } from '../../src/upload/index.js';
 import { cameraPolicy, decide } from '../../src/upload/policy.js';
 import { ACCOUNT_KEY, startAzurite, type Azurite } from './azurite.js';
-import { blobNames, capturingLogger, inspection, startTestLine, until } from './helpers.js';
+import { blobNames, capturingLogger, inspection, readJsonBlob, startTestLine, until } from './helpers.js';
 import { parseConfig } from '../../src/config/index.js';
 import { FIXTURES } from '../helpers/paths.js';
 
@@ -83,7 +83,7 @@ describe('upload extension', () => {
         capturedAt: '2025-03-04T05:06:07.000Z',
         inspectionId: defect.id,
       });
-      const sidecar = JSON.parse((await azurite.container(container).getBlobClient(`${base}.json`).downloadToBuffer()).toString());
+      const sidecar = await readJsonBlob(azurite.container(container).getBlobClient(`${base}.json`));
       expect(sidecar).toMatchObject({
         schema: 'visor.sample/1',
         inspectionId: defect.id,
