@@ -110,6 +110,19 @@ describe('review page', () => {
   it('serves the page with a content security policy and never an image outside the data folder', async () => {
     const res = await fetch(url);
     expect(res.headers.get('content-security-policy')).toContain("default-src 'self'");
-    expect((await fetch(`${url}/api/inspections/..%2F..%2Fvisor.db/image`)).status).toBe(401);
+    // Signed in, so the requests below get past auth to the route's own path handling.
+    const login = await fetch(`${url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'olga', password: 'olga-password' }) });
+    expect(login.status).toBe(200);
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    const flagged = store.list({ verdict: 'defect' }).find((i) => i.imagePath)!;
+    const image = await fetch(`${url}/api/inspections/${flagged.id}/image`, { headers: { cookie } });
+    expect([image.status, image.headers.get('content-type')]).toEqual([200, 'image/jpeg']);
+    for (const traversal of [`${url}/api/inspections/..%2F..%2Fvisor.db/image`, `${url}/api/inspections/${flagged.id}/..%2F..%2F..%2Fvisor.db`]) {
+      const refused = await fetch(traversal, { headers: { cookie } });
+      const body = await refused.text();
+      expect(refused.status, traversal).toBe(400);
+      expect(body).toMatch(/must match|must be equal/);
+      expect(body).not.toContain('SQLite format');
+    }
   });
 });
