@@ -7,7 +7,6 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBus, type Bus } from '../../src/line/bus.js';
 import { parseConfig, type ReviewConfig } from '../../src/config/index.js';
-import { newId } from '../../src/common/ids.js';
 import { silentLogger } from '../../src/common/log.js';
 import { createMetrics } from '../../src/line/metrics.js';
 import { buildReviewServer, createLiveFrames, createUserStore } from '../../src/review/index.js';
@@ -16,6 +15,7 @@ import { createInferencer, loadModelPackage } from '../../src/inference/index.js
 import { openStore, type Store } from '../../src/store/index.js';
 import type { CameraStatus, Inspection, Verdict } from '../../src/common/types.js';
 import type { BusEvents, ReviewEvent } from '../../src/line/bus.js';
+import { makeInspection } from '../helpers/inspection.js';
 import { FIXTURES } from '../helpers/paths.js';
 import { anomalyModel, baseManifest, writePackage } from '../inference/helpers.js';
 import { ensureUiBuilt } from './ui-build.js';
@@ -57,19 +57,7 @@ function build(config = reviewConfig(), extra: { uiDir?: string } = {}): Fastify
 }
 
 function inspection(verdict: Verdict, score: number, seq: number, at: number, camera = 'cells', version = '0.1.0'): Inspection {
-  return {
-    id: newId(at),
-    cameraId: camera,
-    frameSeq: seq,
-    capturedAt: at,
-    inferredAt: at + 5,
-    decidedAt: at + 6,
-    verdict,
-    score,
-    model: { name: 'elpv-cells', version, task: 'anomaly' },
-    thresholds: { defect: 1, uncertainBand: 0.2 },
-    timings: { queueMs: 1, preprocessMs: 1, inferenceMs: 3, postprocessMs: 1 },
-  };
+  return makeInspection({ verdict, score, frameSeq: seq, capturedAt: at, cameraId: camera, model: { name: 'elpv-cells', version, task: 'anomaly' } });
 }
 
 interface Session {

@@ -8,13 +8,13 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBus } from '../../src/line/bus.js';
 import { parseConfig } from '../../src/config/index.js';
-import { newId } from '../../src/common/ids.js';
 import { silentLogger } from '../../src/common/log.js';
 import { createMetrics } from '../../src/line/metrics.js';
 import { buildReviewServer, createUserStore } from '../../src/review/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import type { CameraStatus, Inspection, Verdict } from '../../src/common/types.js';
 import { launchBrowser } from '../helpers/browser.js';
+import { makeInspection } from '../helpers/inspection.js';
 import { FIXTURES } from '../helpers/paths.js';
 import { ensureUiBuilt } from './ui-build.js';
 
@@ -30,20 +30,7 @@ const cameras: CameraStatus[] = [
 ];
 
 function inspection(verdict: Verdict, score: number, seq: number): Inspection {
-  const t = Date.now() - 1000 + seq;
-  return {
-    id: newId(t),
-    cameraId: 'cells',
-    frameSeq: seq,
-    capturedAt: t,
-    inferredAt: t + 5,
-    decidedAt: t + 6,
-    verdict,
-    score,
-    model: { name: 'elpv-cells', version: '0.1.0', task: 'anomaly' },
-    thresholds: { defect: 1, uncertainBand: 0.2 },
-    timings: { queueMs: 1, preprocessMs: 1, inferenceMs: 3, postprocessMs: 1 },
-  };
+  return makeInspection({ verdict, score, frameSeq: seq, capturedAt: Date.now() - 1000 + seq });
 }
 
 beforeAll(async () => {

@@ -12,12 +12,12 @@ import { storeConfig, tempDir } from './helpers.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../..');
 
-let tmp: ReturnType<typeof tempDir>;
-beforeEach(() => {
-  tmp = tempDir();
+let tmp: Awaited<ReturnType<typeof tempDir>>;
+beforeEach(async () => {
+  tmp = await tempDir('visor-store-');
 });
-afterEach(() => {
-  tmp.cleanup();
+afterEach(async () => {
+  await tmp.cleanup();
 });
 
 /** Runs crash-writer.ts on `dataDir` and SIGKILLs it while it saves; returns the ids whose save() had returned. */
