@@ -3,7 +3,8 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCamera, type Camera } from '../../src/capture/index.js';
 import { silentLogger } from '../../src/common/log.js';
-import { cameraConfig, childProcesses, ffmpeg, isAlive, makeClip, mean, meanAbsDiff, takeFrames, tempDir } from './helpers.js';
+import { cameraConfig, childProcesses, ffmpeg, isAlive, makeClip, mean, meanAbsDiff, takeFrames } from './helpers.js';
+import { tempDir } from '../helpers/temp.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;

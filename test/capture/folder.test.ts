@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCamera, type Camera, type CameraDeps } from '../../src/capture/index.js';
 import { silentLogger } from '../../src/common/log.js';
 import type { Frame } from '../../src/common/types.js';
-import { cameraConfig, fixturePngs, mean, takeFrames, tempDir, waitFor } from './helpers.js';
+import { cameraConfig, fixturePngs, mean, takeFrames } from './helpers.js';
+import { tempDir } from '../helpers/temp.js';
+import { until } from '../helpers/wait.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -132,7 +134,7 @@ describe('image folder source', () => {
     for (let i = 0; i < 2; i++) held.push((await cam.next(AbortSignal.timeout(10_000)))!);
     // Two held by us, one in the slot: no buffer left for new frames.
     const before = cam.status();
-    await waitFor('frames dropped for lack of buffers', () => cam.status().framesIn >= before.framesIn + 5);
+    await until('frames dropped for lack of buffers', () => cam.status().framesIn >= before.framesIn + 5);
     expect(cam.status().framesDropped).toBeGreaterThanOrEqual(4);
     expect(cam.status().state).toBe('online');
     for (const f of held) f.release();
@@ -148,7 +150,7 @@ describe('image folder source', () => {
       { onStatus: (s) => states.push(s.state) },
     );
     cam.start();
-    await waitFor('offline', () => cam.status().state === 'offline');
+    await until('offline', () => cam.status().state === 'offline');
     expect(cam.status().lastError).toMatch(/ENOENT|no such file/i);
     expect(cam.status().reconnects).toBeGreaterThanOrEqual(3);
     await folderWith('later', pngs.slice(0, 1));

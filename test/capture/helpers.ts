@@ -1,7 +1,6 @@
-// Shared helpers for the capture tests: temp dirs, fixture videos made with ffmpeg, camera configs.
+// Shared helpers for the capture tests: fixture videos made with ffmpeg, camera configs, frames and processes.
 import { execFile } from 'node:child_process';
-import { copyFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { copyFile, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -18,11 +17,6 @@ export async function fixturePngs(): Promise<string[]> {
     .filter((f) => f.endsWith('.png'))
     .sort()
     .map((f) => path.join(FIXTURES, f));
-}
-
-export async function tempDir(prefix = 'visor-capture-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
-  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
 export async function ffmpeg(args: string[]): Promise<void> {
@@ -78,14 +72,6 @@ export async function takeFrames(camera: Camera, count: number, timeoutMs = 15_0
     frame.release();
   }
   return frames;
-}
-
-export async function waitFor(what: string, predicate: () => boolean, timeoutMs = 15_000, stepMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
 }
 
 /** Live child processes of this test process whose command line contains `marker`. */

@@ -5,7 +5,8 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCamera, type Camera, type Timers } from '../../src/capture/index.js';
 import { silentLogger } from '../../src/common/log.js';
-import { cameraConfig, fixturePngs, takeFrames, waitFor } from './helpers.js';
+import { cameraConfig, fixturePngs, takeFrames } from './helpers.js';
+import { until } from '../helpers/wait.js';
 
 let png: Buffer;
 let mode: 'ok' | 'error' | 'garbage' = 'ok';
@@ -61,13 +62,13 @@ describe('HTTP snapshot source', () => {
     expect(cam.status().state).toBe('online');
 
     mode = 'garbage';
-    await waitFor('corrupt snapshots', () => cam.status().framesCorrupt >= 2);
+    await until('corrupt snapshots', () => cam.status().framesCorrupt >= 2);
     expect(cam.status()).toMatchObject({ state: 'online', reconnects: 0 });
 
     // Reconnect delays are the timers between 100 ms and the 5 s stall check; frame pacing uses 50 ms.
     const backoffs = (): number[] => delays.filter((ms) => ms >= 100 && ms < 5000);
     mode = 'error';
-    await waitFor('three failed attempts', () => cam.status().reconnects >= 3);
+    await until('three failed attempts', () => cam.status().reconnects >= 3);
     expect(cam.status().state).toBe('reconnecting');
     expect(cam.status().lastError).toBe(`snapshot ${url}: HTTP 500 Internal Server Error`);
     // The slot may still hold a frame from before the errors: wait for one read after them.
@@ -77,7 +78,7 @@ describe('HTTP snapshot source', () => {
     expect(cam.status().state).toBe('online');
     const reconnects = cam.status().reconnects;
     mode = 'error';
-    await waitFor('another failure', () => cam.status().reconnects > reconnects);
+    await until('another failure', () => cam.status().reconnects > reconnects);
     mode = 'ok';
     const schedule = backoffs();
     expect(schedule.slice(0, 3)).toEqual([100, 200, 400]);
@@ -100,7 +101,7 @@ describe('HTTP snapshot source', () => {
     });
     cameras.push(cam);
     cam.start();
-    await waitFor('a failure', () => cam.status().reconnects >= 1);
+    await until('a failure', () => cam.status().reconnects >= 1);
     expect(cam.status().lastError).toMatch(/ECONNREFUSED/);
     await cam.stop();
   });

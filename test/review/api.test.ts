@@ -7,14 +7,17 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBus, type Bus } from '../../src/line/bus.js';
 import { parseConfig, type ReviewConfig } from '../../src/config/index.js';
-import { newId } from '../../src/common/ids.js';
 import { silentLogger } from '../../src/common/log.js';
 import { createMetrics } from '../../src/line/metrics.js';
-import { buildReviewServer, createLiveFrames, createUserStore, type ThresholdControl } from '../../src/review/index.js';
+import { buildReviewServer, createLiveFrames, createUserStore } from '../../src/review/index.js';
+import { createLineControl, type LineControl } from '../../src/line/control.js';
+import { createInferencer, loadModelPackage } from '../../src/inference/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
-import type { CameraStatus, Inspection, Thresholds, Verdict } from '../../src/common/types.js';
-import type { ReviewEvent } from '../../src/line/bus.js';
+import type { CameraStatus, Inspection, Verdict } from '../../src/common/types.js';
+import type { BusEvents, ReviewEvent } from '../../src/line/bus.js';
+import { makeInspection } from '../helpers/inspection.js';
 import { FIXTURES } from '../helpers/paths.js';
+import { anomalyModel, baseManifest, writePackage } from '../inference/helpers.js';
 import { ensureUiBuilt } from './ui-build.js';
 
 const cameras: CameraStatus[] = [
@@ -29,19 +32,10 @@ let bus: Bus;
 let jpeg: Buffer;
 const reviews: ReviewEvent[] = [];
 const inspections: Inspection[] = [];
-const thresholds = new Map<string, Thresholds>([
-  ['cells', { defect: 1, uncertainBand: 0.2 }],
-  ['dock', { defect: 1, uncertainBand: 0.2 }],
-]);
-// Thresholds at runtime (LineControl's part the UI uses), validated like the real one.
-const control: ThresholdControl = {
-  thresholds: (id) => thresholds.get(id)!,
-  setThresholds(overrides, { cameraId }) {
-    const o = overrides as Partial<Thresholds>;
-    thresholds.set(cameraId!, { ...thresholds.get(cameraId!)!, ...o });
-    return Object.fromEntries(thresholds);
-  },
-};
+const thresholdEvents: BusEvents['thresholds'][] = [];
+// The real line control (over a tiny model whose manifest thresholds are 1 and 0.2), so what
+// the settings routes apply is validated and announced as on a running line.
+let control: LineControl;
 
 function reviewConfig(review: Record<string, unknown> = {}): ReviewConfig {
   return parseConfig({ cameras: [{ id: 'cells', source: 'x' }], review }).review;
@@ -63,19 +57,7 @@ function build(config = reviewConfig(), extra: { uiDir?: string } = {}): Fastify
 }
 
 function inspection(verdict: Verdict, score: number, seq: number, at: number, camera = 'cells', version = '0.1.0'): Inspection {
-  return {
-    id: newId(at),
-    cameraId: camera,
-    frameSeq: seq,
-    capturedAt: at,
-    inferredAt: at + 5,
-    decidedAt: at + 6,
-    verdict,
-    score,
-    model: { name: 'elpv-cells', version, task: 'anomaly' },
-    thresholds: { defect: 1, uncertainBand: 0.2 },
-    timings: { queueMs: 1, preprocessMs: 1, inferenceMs: 3, postprocessMs: 1 },
-  };
+  return makeInspection({ verdict, score, frameSeq: seq, capturedAt: at, cameraId: camera, model: { name: 'elpv-cells', version, task: 'anomaly' } });
 }
 
 interface Session {
@@ -98,6 +80,16 @@ beforeAll(async () => {
   store = openStore({ config: parseConfig({ cameras: [{ id: 'x', source: 'x' }] }).store, dataDir: dir, log: silentLogger() });
   bus = createBus(silentLogger());
   bus.on('review', (r) => reviews.push(r));
+  bus.on('thresholds', (t) => thresholdEvents.push(t));
+  const manifest = baseManifest('anomaly', { thresholds: { defect: 1, uncertainBand: 0.2 } });
+  const pkg = await loadModelPackage(await writePackage(dir, anomalyModel(), manifest, 'model'));
+  control = createLineControl({
+    config: parseConfig({ cameras: cameras.map((c) => ({ id: c.cameraId, source: 'x' })) }),
+    inferencer: await createInferencer({ pkg, executionProviders: ['cpu'], threads: 1, log: silentLogger() }),
+    modelDir: pkg.dir,
+    bus,
+    log: silentLogger(),
+  });
   jpeg = await sharp(path.join(FIXTURES, 'cell0020.png')).jpeg().toBuffer();
   // 60 inspections a minute apart: every 3rd a defect, every 3rd+1 uncertain, the rest ok; the last 10 on "dock" with another model.
   for (let i = 0; i < 60; i++) {
@@ -111,6 +103,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await control?.close();
   store?.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -499,6 +492,8 @@ describe('settings', () => {
     const res = await app.inject({ method: 'PUT', url: '/api/settings/thresholds/cells', headers: as(s), payload: { defect: 1.3, uncertainBand: 0.1 } });
     expect(res.statusCode).toBe(200);
     expect(control.thresholds('cells')).toEqual({ defect: 1.3, uncertainBand: 0.1 });
+    expect(control.thresholds('dock')).toEqual({ defect: 1, uncertainBand: 0.2 });
+    expect(thresholdEvents).toEqual([{ cameraId: 'cells', thresholds: { defect: 1.3, uncertainBand: 0.1 }, source: 'review:engineer' }]);
     const audit = await app.inject({ url: '/api/audit', headers: as(s) });
     expect(audit.json<{ entries: unknown[] }>().entries[0]).toMatchObject({
       user: 'engineer',
@@ -515,6 +510,8 @@ describe('settings', () => {
     ] as const) {
       expect((await app.inject({ method: 'PUT', url, headers: as(s), payload: body })).statusCode).toBe(400);
     }
+    expect(control.thresholds('cells')).toEqual({ defect: 1.3, uncertainBand: 0.1 });
+    expect(thresholdEvents).toHaveLength(1);
     expect((await app.inject({ method: 'PUT', url: '/api/settings/thresholds/nowhere', headers: as(s), payload: { defect: 1, uncertainBand: 0 } })).statusCode).toBe(404);
   });
 });

@@ -11,16 +11,16 @@ import { applyMigrations, migrations } from '../../src/store/migrations.js';
 import type { Inspection } from '../../src/common/types.js';
 import { makeInspection, noiseJpeg, storeConfig, tempDir } from './helpers.js';
 
-let tmp: ReturnType<typeof tempDir>;
+let tmp: Awaited<ReturnType<typeof tempDir>>;
 let store: Store | undefined;
 
-beforeEach(() => {
-  tmp = tempDir();
+beforeEach(async () => {
+  tmp = await tempDir('visor-store-');
 });
-afterEach(() => {
+afterEach(async () => {
   store?.close();
   store = undefined;
-  tmp.cleanup();
+  await tmp.cleanup();
 });
 
 function open(overrides: Parameters<typeof storeConfig>[0] = {}, random?: () => number): Store {

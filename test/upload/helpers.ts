@@ -8,12 +8,12 @@ import type { AppContext } from '../../src/line/extension.js';
 import { createBus } from '../../src/line/bus.js';
 import { parseConfig, type Config } from '../../src/config/index.js';
 import { createHealthRegistry } from '../../src/line/health.js';
-import { newId } from '../../src/common/ids.js';
 import { createLogger, silentLogger, type Logger } from '../../src/common/log.js';
 import { createMetrics } from '../../src/line/metrics.js';
 import { openStore } from '../../src/store/index.js';
 import type { Inspection, Verdict } from '../../src/common/types.js';
 import { createUploadExtension, type UploadExtension, type UploadExtensionOptions } from '../../src/upload/index.js';
+import { makeInspection } from '../helpers/inspection.js';
 import { FIXTURES } from '../helpers/paths.js';
 
 export { until } from '../helpers/wait.js';
@@ -54,20 +54,17 @@ export interface TestLine {
 }
 
 export function inspection(verdict: Verdict, capturedAt: number, cameraId = 'cam-a', modelVersion = '0.1.0'): Inspection {
-  const score = verdict === 'defect' ? 1.3 : verdict === 'uncertain' ? 0.95 : 0.7;
-  return {
-    id: newId(capturedAt),
+  return makeInspection({
     cameraId,
-    frameSeq: 1,
     capturedAt,
     inferredAt: capturedAt + 20,
     decidedAt: capturedAt + 21,
     verdict,
-    score,
+    score: verdict === 'defect' ? 1.3 : verdict === 'uncertain' ? 0.95 : 0.7,
     model: { name: 'elpv-cells', version: modelVersion, task: 'anomaly' },
     thresholds: { defect: 1, uncertainBand: 0.1 },
     timings: { queueMs: 1, preprocessMs: 2, inferenceMs: 10, postprocessMs: 1 },
-  };
+  });
 }
 
 export async function startTestLine(raw: { upload: Record<string, unknown>; store?: Record<string, unknown>; cameras?: unknown[] }, dataDir: string, options: UploadExtensionOptions & { log?: Logger } = {}): Promise<TestLine> {
