@@ -194,8 +194,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           },
         };
         const timer = setTimeout(() => {
-          const list = sampleRequests.get(cameraId);
-          list?.splice(list.indexOf(request), 1);
+          // Already taken by a frame in flight: it is no longer queued (and a newer request may be).
+          const list = sampleRequests.get(cameraId) ?? [];
+          if (list.includes(request)) list.splice(list.indexOf(request), 1);
           reject(new VisorError('SAMPLE_TIMEOUT', `no frame from camera ${cameraId} within ${timeoutMs} ms`, { retryable: true }));
         }, timeoutMs);
         const list = sampleRequests.get(cameraId) ?? [];
