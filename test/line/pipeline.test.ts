@@ -1,11 +1,12 @@
 // The inspection loop with a real camera, model and store: samples on demand while a frame
-// is in flight.
+// is in flight, and what bus listeners may keep of a frame.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type App } from '../../src/app.js';
 import { parseConfig } from '../../src/config/index.js';
 import { createInferencer, loadModelPackage, type Inferencer } from '../../src/inference/index.js';
 import { silentLogger } from '../../src/common/log.js';
+import type { FrameCopy, LentFrame } from '../../src/line/bus.js';
 import type { Inspection } from '../../src/common/types.js';
 import { DEMO_MODEL, FIXTURES } from '../helpers/paths.js';
 import { tempDir } from '../helpers/temp.js';
@@ -81,5 +82,28 @@ describe('samples on demand', () => {
     const sample = await second;
     expect(sample).toMatchObject({ cameraId: 'a' });
     expect(app.store.get(sample.id)?.imagePath).toBeTruthy();
+  });
+});
+
+describe('frames on the bus', () => {
+  it('are lent for the call only: reading a kept frame throws, a copy keeps its pixels', async () => {
+    let kept: LentFrame | undefined;
+    let copy: FrameCopy | undefined;
+    let pixels: Buffer | undefined;
+    const off = app.bus.on('inspection', ({ frame }) => {
+      if (kept) return;
+      kept = frame;
+      copy = frame.copy();
+      pixels = Buffer.from(frame.data);
+    });
+    const from = seen.length;
+    // More frames than the camera's pool holds, so the lent buffers have been reused.
+    await until('ten more inspections', () => seen.length >= from + 10);
+    off();
+    expect(() => kept!.data).toThrow(/lent for the call only; keep frame.copy\(\)/);
+    expect(() => kept!.copy()).toThrow(/lent for the call only/);
+    expect(kept!.seq).toBe(copy!.seq);
+    expect(copy!.data.equals(pixels!)).toBe(true);
+    expect([copy!.width, copy!.height, copy!.data.length]).toEqual([kept!.width, kept!.height, kept!.width * kept!.height * 3]);
   });
 });
