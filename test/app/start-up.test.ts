@@ -1,0 +1,84 @@
+// The composition root's start-up: what it leaves behind when building fails, and the log
+// context every module adds to its lines.
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../src/app.js';
+import { parseConfig } from '../../src/config/index.js';
+import { createInferencer, loadModelPackage, type Inferencer } from '../../src/inference/index.js';
+import { ConfigError } from '../../src/common/errors.js';
+import { silentLogger } from '../../src/common/log.js';
+import { captureLogger } from '../events/helpers.js';
+import { DEMO_MODEL, FIXTURES } from '../helpers/paths.js';
+import { tempDir } from '../helpers/temp.js';
+import { until } from '../helpers/wait.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeAll(async () => {
+  ({ dir, cleanup } = await tempDir('visor-start-up-'));
+});
+afterAll(async () => {
+  await cleanup?.();
+});
+
+describe('a start-up that fails after the store opened', () => {
+  it('closes the database and the model session before the error reaches the caller', async () => {
+    const real = await createInferencer({ pkg: await loadModelPackage(DEMO_MODEL), log: silentLogger() });
+    let closed = 0;
+    const inferencer: Inferencer = {
+      ...real,
+      manifest: real.manifest,
+      inputSize: real.inputSize,
+      close: async () => {
+        closed++;
+        await real.close();
+      },
+    };
+    const dataDir = path.join(dir, 'failed-data');
+    const config = parseConfig({
+      cameras: [
+        { id: 'a', source: FIXTURES },
+        { id: 'b', source: FIXTURES },
+      ],
+      model: { package: DEMO_MODEL },
+      store: { dataDir },
+      review: { enabled: false },
+    });
+    // A Config built in code skips the schema's checks; createCamera refuses a region beyond the right edge.
+    config.cameras[1]!.roi = { x: 1, y: 0, width: 0.5, height: 1 };
+    const failed = createApp({ config, baseDir: dir, log: silentLogger(), inferencer, extensions: [] });
+    await expect(failed).rejects.toThrow(ConfigError);
+    await expect(failed).rejects.toThrow(/cameras\[b\]\.roi/);
+    // SQLite removes the write-ahead log when the last connection closes.
+    const files = await readdir(dataDir);
+    expect(files).toContain('visor.db');
+    expect(files.filter((f) => f.startsWith('visor.db-'))).toEqual([]);
+    expect(closed).toBe(1);
+  });
+});
+
+describe('log lines', () => {
+  it('name their module and camera once', async () => {
+    const { log, lines } = captureLogger('debug');
+    const config = parseConfig({
+      cameras: [{ id: 'a', source: FIXTURES, fps: 10, fullResolution: false }],
+      model: { package: DEMO_MODEL },
+      store: { dataDir: path.join(dir, 'log-data'), okSampleFraction: 0 },
+      review: { enabled: false },
+    });
+    const app = await createApp({ config, baseDir: dir, log, extensions: [] });
+    await app.start();
+    try {
+      await until('a capture line and an inference line', () => lines.some((l) => l.includes('"module":"capture"')) && lines.some((l) => l.includes('"module":"inference"')));
+      await until('an inspection stored', () => lines.some((l) => l.includes('inspection stored')));
+    } finally {
+      await app.stop();
+    }
+    // JSON.parse keeps the last of two equal keys, so count them in the text.
+    const count = (line: string, key: string) => line.split(`"${key}":`).length - 1;
+    const repeated = lines.filter((l) => count(l, 'module') > 1 || count(l, 'cameraId') > 1);
+    expect(repeated).toEqual([]);
+    expect(lines.filter((l) => l.includes('"module":"capture"')).every((l) => l.includes('"cameraId":"a"'))).toBe(true);
+  });
+});
