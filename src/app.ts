@@ -12,14 +12,39 @@ import { createInferencer, loadModelPackage, type Inferencer } from './inference
 import type { Logger } from './common/log.js';
 import { createMetrics, type Metrics } from './line/metrics.js';
 import { createPipeline, type Pipeline } from './line/pipeline.js';
-import { createEventsExtension } from './events/index.js';
+import {
+  createCommandsExtension,
+  createEventsExtension,
+  createEventsMetrics,
+  createHealthMessages,
+  createModelRollout,
+  createTwinExtension,
+} from './events/index.js';
 import { createHealthRegistry, type HealthRegistry } from './line/health.js';
 import { createReviewExtension } from './review/index.js';
 import { createUploadExtension } from './upload/index.js';
 import { openStore, type Store } from './store/index.js';
 
+/**
+ * IoT Hub: `events` is the link (connection, outbox, reported properties) that the other
+ * extensions get explicitly. They register their handlers when they start, before the link
+ * starts and the hub connects; health messages stop before the link, the rest after it.
+ */
+export function createIotHubExtensions(ctx: AppContext): Extension[] {
+  const events = createEventsExtension(ctx);
+  const models = createModelRollout(ctx, events);
+  return [
+    createEventsMetrics(ctx, events),
+    models,
+    createTwinExtension(ctx, events, models),
+    createCommandsExtension(ctx, events, models),
+    events,
+    createHealthMessages(ctx, events),
+  ];
+}
+
 // Order matters: started in this order, stopped in reverse (events and uploads flush before the UI goes).
-export const DEFAULT_EXTENSIONS: ExtensionFactory[] = [createReviewExtension, createUploadExtension, createEventsExtension];
+export const DEFAULT_EXTENSIONS: ExtensionFactory[] = [createReviewExtension, createUploadExtension, createIotHubExtensions];
 
 export interface AppDeps {
   config: Config;
@@ -91,8 +116,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     const ctx: AppContext = { config, baseDir, log, store, bus, metrics, cameras, pipeline, control, health };
     const extensions: Extension[] = [];
     for (const factory of deps.extensions ?? DEFAULT_EXTENSIONS) {
-      const extension = await factory(ctx);
-      if (extension) extensions.push(extension);
+      const built = await factory(ctx);
+      if (built) extensions.push(...[built].flat());
     }
     return assemble(ctx, extensions);
   } catch (err) {
