@@ -1,9 +1,10 @@
-// The composition root's start-up: what it leaves behind when building fails, and the log
-// context every module adds to its lines.
-import { readdir } from 'node:fs/promises';
+// The composition root's start-up: what it leaves behind when building fails, an extension
+// that fails to start, and the log context every module adds to its lines.
+import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../src/app.js';
+import { createApp, createIotHubExtensions } from '../../src/app.js';
+import type { EventsExtension } from '../../src/events/index.js';
 import { parseConfig } from '../../src/config/index.js';
 import { createInferencer, loadModelPackage, type Inferencer } from '../../src/inference/index.js';
 import { ConfigError } from '../../src/common/errors.js';
@@ -80,5 +81,40 @@ describe('log lines', () => {
     const repeated = lines.filter((l) => count(l, 'module') > 1 || count(l, 'cameraId') > 1);
     expect(repeated).toEqual([]);
     expect(lines.filter((l) => l.includes('"module":"capture"')).every((l) => l.includes('"cameraId":"a"'))).toBe(true);
+  });
+});
+
+describe('an extension that fails to start', () => {
+  it('is logged and the line runs with the others', async () => {
+    const { log, lines } = captureLogger('info');
+    const config = parseConfig({
+      cameras: [{ id: 'a', source: FIXTURES, fps: 10, fullResolution: false }],
+      model: { package: DEMO_MODEL, thresholds: { defect: 0 } },
+      store: { dataDir: path.join(dir, 'broken-data'), okSampleFraction: 0 },
+      review: { enabled: false },
+    });
+    let stopped = false;
+    const broken = () => ({
+      name: 'broken',
+      start: async () => {
+        throw new Error('cannot start');
+      },
+      stop: async () => {
+        stopped = true;
+      },
+    });
+    const app = await createApp({ config, baseDir: dir, log, extensions: [broken, createIotHubExtensions] });
+    await app.start();
+    try {
+      const events = app.extensions.find((e) => e.name === 'events') as EventsExtension;
+      // No hub configured: defect events go to the local sink.
+      await until('an event in the local sink', async () => (await readFile(events.sinkFile!, 'utf8').catch(() => '')).includes('"eventType":"defect"'));
+    } finally {
+      await app.stop();
+    }
+    const failed = lines.map((l) => JSON.parse(l) as { msg: string; extension?: string; err?: { message: string } }).find((l) => l.msg.startsWith('extension failed to start'));
+    expect(failed).toMatchObject({ extension: 'broken', err: { message: 'cannot start' } });
+    // Never started, so never stopped.
+    expect(stopped).toBe(false);
   });
 });
