@@ -73,6 +73,9 @@ describe('log lines', () => {
     try {
       await until('a capture line and an inference line', () => lines.some((l) => l.includes('"module":"capture"')) && lines.some((l) => l.includes('"module":"inference"')));
       await until('an inspection stored', () => lines.some((l) => l.includes('inspection stored')));
+      // A model swapped at runtime logs through the same loggers.
+      await app.control.swapModel(app.control.modelDir);
+      expect(lines.filter((l) => l.includes('"module":"inference"') && l.includes('model loaded'))).toHaveLength(2);
     } finally {
       await app.stop();
     }
