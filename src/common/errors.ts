@@ -48,6 +48,11 @@ export class StoreError extends VisorError {
   }
 }
 
+/** Whether trying again can help: a VisorError marked retryable. Anything else counts as permanent. */
+export function isRetryable(err: unknown): boolean {
+  return err instanceof VisorError && err.retryable;
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

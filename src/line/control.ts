@@ -99,7 +99,7 @@ export function createLineControl(deps: LineControlDeps): LineControl {
           pkg: await loadModelPackage(dir),
           executionProviders: config.model.executionProviders,
           threads: config.model.threads,
-          log: log.child({ module: 'inference' }),
+          log,
         });
       } catch (err) {
         log.error({ err, dir, detail: errorMessage(err) }, 'model refused; the running model stays');

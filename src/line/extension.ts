@@ -29,5 +29,6 @@ export interface Extension {
   stop(): Promise<void>;
 }
 
-/** Builds an extension, or returns undefined when its part of the config leaves it off. */
-export type ExtensionFactory = (ctx: AppContext) => Extension | undefined | Promise<Extension | undefined>;
+/** Builds an extension (or several that share one part, in start order), or nothing when its part of the config leaves it off. */
+export type ExtensionFactory = (ctx: AppContext) => Built | Promise<Built>;
+type Built = Extension | Extension[] | undefined;

@@ -1,6 +1,6 @@
 // The inspection loop, one per camera: newest frame → model → decision → stored
 // inspection → bus. A defect is in SQLite before anything else sees it.
-import type { Bus } from './bus.js';
+import { lendFrame, type Bus } from './bus.js';
 import type { Camera } from '../capture/index.js';
 import type { RoiConfig } from '../config/schema.js';
 import { VisorError, errorMessage } from '../common/errors.js';
@@ -123,7 +123,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const storedAt = now();
     inspected++;
     deps.metrics.observeInspection(stored, storedAt);
-    deps.bus.emit('inspection', { inspection: stored, frame, output, storedAt, requested });
+    lendFrame(frame, (lent) => deps.bus.emit('inspection', { inspection: stored, frame: lent, output, storedAt, requested }));
     return stored;
   }
 
@@ -194,8 +194,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           },
         };
         const timer = setTimeout(() => {
-          const list = sampleRequests.get(cameraId);
-          list?.splice(list.indexOf(request), 1);
+          // Already taken by a frame in flight: it is no longer queued (and a newer request may be).
+          const list = sampleRequests.get(cameraId) ?? [];
+          if (list.includes(request)) list.splice(list.indexOf(request), 1);
           reject(new VisorError('SAMPLE_TIMEOUT', `no frame from camera ${cameraId} within ${timeoutMs} ms`, { retryable: true }));
         }, timeoutMs);
         const list = sampleRequests.get(cameraId) ?? [];

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBus, type Bus } from '../../src/line/bus.js';
+import { createBus, lendFrame, type Bus } from '../../src/line/bus.js';
 import { parseConfig, type ReviewConfig } from '../../src/config/index.js';
 import { silentLogger } from '../../src/common/log.js';
 import { createMetrics } from '../../src/line/metrics.js';
@@ -560,13 +560,16 @@ describe('live frames and the page', () => {
     const { data, info } = await sharp(path.join(FIXTURES, 'cell0030.png')).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
     const pixels = Buffer.from(data);
     const stored = inspections.find((i) => i.cameraId === 'cells')!;
-    bus.emit('inspection', {
-      inspection: stored,
-      frame: { cameraId: 'cells', seq: 77, capturedAt: Date.now(), width: info.width, height: info.height, pixelFormat: 'rgb24', data: pixels, release() {} },
-      output: { score: 1.5, heatMap: { width: 4, height: 4, data: new Float32Array(16).fill(0.5) } },
-      storedAt: Date.now(),
-      requested: false,
-    });
+    const frame = { cameraId: 'cells', seq: 77, capturedAt: Date.now(), width: info.width, height: info.height, pixelFormat: 'rgb24' as const, data: pixels, release() {} };
+    lendFrame(frame, (lent) =>
+      bus.emit('inspection', {
+        inspection: stored,
+        frame: lent,
+        output: { score: 1.5, heatMap: { width: 4, height: 4, data: new Float32Array(16).fill(0.5) } },
+        storedAt: Date.now(),
+        requested: false,
+      }),
+    );
     // The pool buffer is reused by the next frame: the live view kept its own copy.
     pixels.fill(0);
     const res = await app.inject({ url: '/api/live/cells/frame.jpg', headers: as(s) });
