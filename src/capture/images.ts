@@ -68,7 +68,8 @@ class Pacer {
     const now = this.now();
     // Start immediately; after a slow tick, re-anchor instead of bursting to catch up.
     if (this.next === undefined || this.next < now - this.periodMs) this.next = now;
-    const delay = this.next - now;
+    // Late by less than a period: go at once (a negative delay is an error to setTimeout).
+    const delay = Math.max(0, this.next - now);
     this.next += this.periodMs;
     return new Promise((resolve) => {
       this.wake = resolve;

@@ -82,6 +82,34 @@ describe('image folder source', () => {
     await cam.stop();
   });
 
+  it('paces a late replay without negative timer delays', async () => {
+    const folder = await folderWith('late', pngs.slice(0, 2));
+    // A clock on which every timer fires 150 ms late (1.5 frame periods): each tick finds the replay late.
+    let t = Date.now();
+    const delays: number[] = [];
+    const cam = camera(
+      { source: path.basename(folder), fps: 10, loop: true },
+      {
+        now: () => t,
+        timers: {
+          setTimeout: (fn, ms) => {
+            delays.push(ms);
+            return setTimeout(() => {
+              t += Math.max(ms, 0) + 150;
+              fn();
+            }, Math.max(ms, 0));
+          },
+          clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+        },
+      },
+    );
+    cam.start();
+    await takeFrames(cam, 4);
+    await cam.stop();
+    expect(delays.length).toBeGreaterThan(3);
+    expect(delays.filter((ms) => ms < 0)).toEqual([]);
+  });
+
   it('crops the region of interest with sharp', async () => {
     const folder = path.join(dir, 'halves');
     await mkdir(folder);
