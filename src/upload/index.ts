@@ -3,13 +3,12 @@
 // dataset pull for ML teams (pull.ts, `visor dataset pull`).
 import type { AppContext, Extension } from '../line/extension.js';
 import type { ReviewEvent } from '../line/bus.js';
-import type { SaveHook } from '../store/index.js';
+import { modelLabel, type SaveHook } from '../store/index.js';
 import type { Inspection } from '../common/types.js';
 import { containerFromConfig } from './blob.js';
 import { createUploadMetrics } from './metrics.js';
 import { cameraPolicy, decide } from './policy.js';
 import { createUploadQueue } from './queue.js';
-import { currentLabel, modelLabel } from './record.js';
 import { createUploader, type UploaderState } from './uploader.js';
 
 export { UploadError, blobBaseName, containerFromArgument, containerFromConfig } from './blob.js';
@@ -143,7 +142,7 @@ export function createUploadExtension(ctx: AppContext, options: UploadExtensionO
       }
       // Not uploaded: a verdict that disagrees with the model (a defect rejected as good, a
       // missed defect, another class) is the most useful example there is.
-      const label = currentLabel(ctx.store.db, inspection);
+      const label = ctx.store.reviews.currentLabel(inspection);
       if (label.reviewed && label.label !== modelLabel(inspection.verdict)) select(inspection, 'review');
     });
     uploader.kick();

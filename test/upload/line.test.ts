@@ -133,9 +133,9 @@ describe('uploads from a running line', () => {
     const defect = line.seen.find((i) => i.verdict === 'defect')!;
     const missed = line.seen.find((i) => i.verdict === 'ok' && decision(i.id).selected === 0)!;
     const review = (i: Inspection, verdict: 'rejected' | 'relabeled', label: string) => {
-      const at = Date.now();
-      app.store.db.prepare('INSERT INTO reviews (inspection_id, decision, label, user, created_at, note) VALUES (?, ?, ?, ?, ?, ?)').run(i.id, verdict, label, 'qa-anna', at, 'checked under the microscope');
-      app.bus.emit('review', { inspectionId: i.id, decision: verdict, label, user: 'qa-anna', at });
+      const [recorded] = app.store.reviews.record({ ids: [i.id], decision: verdict, label: verdict === 'relabeled' ? label : undefined, user: 'qa-anna', note: 'checked under the microscope' });
+      expect(recorded!.label).toBe(label);
+      app.bus.emit('review', recorded!);
     };
     const [defectImage, defectSidecar] = blobsOf(defect);
     const etagBefore = (await container.getBlobClient(defectImage!).getProperties()).etag;

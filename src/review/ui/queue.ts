@@ -3,7 +3,7 @@
 import { h } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, onServerEvent, query } from './api.js';
-import type { Inspection, Thresholds, Verdict } from './types.js';
+import type { Inspection, RecordedReview, Thresholds, Verdict } from './types.js';
 import { askLabel, giveVerdict, isTyping, KEYS, reviewText, undoLast, type Applied, type Decision } from './verdicts.js';
 
 export interface Filters {
@@ -209,10 +209,9 @@ export function QueuePage() {
       if (matches(filters, i) && timer === undefined) timer = window.setTimeout(() => void pull(), 100);
     });
     const offOpen = onServerEvent('open', () => void pull());
-    const offReview = onServerEvent<{ inspectionId: string; decision: string; label?: string; user: string; at: number }>('review', (r) => {
-      setItems((list) =>
-        list.map((i) => (i.id === r.inspectionId ? { ...i, review: r.decision === 'undone' ? (r.label ? { decision: 'restored', label: r.label, user: r.user, at: r.at } : undefined) : { decision: r.decision, label: r.label ?? null, user: r.user, at: r.at } } : i)),
-      );
+    // Every verdict and undo, from any tab, carries the review it leaves in force.
+    const offReview = onServerEvent<RecordedReview>('review', (r) => {
+      setItems((list) => list.map((i) => (i.id === r.inspectionId ? { ...i, review: r.current } : i)));
     });
     return () => {
       active = false;
