@@ -35,7 +35,6 @@ export interface StoreDeps {
   dataDir: string;
   log: Logger;
   now?: () => number;
-  random?: () => number;
 }
 
 export interface ImagesToStore {
@@ -79,8 +78,6 @@ export interface Store {
   countByVerdict(): Record<Verdict, number>;
   /** Absolute path for a stored relative image path; throws ImagePathError on path traversal or paths no inspection refers to. */
   imageFile(relPath: string): string;
-  /** Defect and uncertain always; ok with probability okSampleFraction. */
-  shouldStoreImage(verdict: Verdict): boolean;
   runRetention(): RetentionResult;
   stats(): StoreStats;
   /**
@@ -117,7 +114,6 @@ export function openStore(deps: StoreDeps): Store {
   const { config, dataDir } = deps;
   const log = deps.log; // the composition root hands in a child logger for this module
   const now = deps.now ?? Date.now;
-  const random = deps.random ?? Math.random;
   if (!path.isAbsolute(dataDir)) throw new StoreError(`store dataDir must be absolute, got ${dataDir}`);
   try {
     fs.mkdirSync(dataDir, { recursive: true });
@@ -296,11 +292,6 @@ export function openStore(deps: StoreDeps): Store {
       const stored = row === undefined ? undefined : kind === 'overlay' ? row.overlay_path : row.image_path;
       if (stored !== relPath) throw new ImagePathError('unknown', relPath);
       return abs;
-    },
-
-    shouldStoreImage(verdict) {
-      if (verdict !== 'ok') return true;
-      return random() < config.okSampleFraction;
     },
 
     runRetention,

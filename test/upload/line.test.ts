@@ -63,7 +63,8 @@ async function startLine(name: string, upload: Record<string, unknown>, fps: num
     config: lineConfig(name, upload, fps),
     baseDir: dir,
     log: silentLogger(),
-    extensions: [(ctx) => (ext = createUploadExtension(ctx, { random }))],
+    random,
+    extensions: [(ctx) => (ext = createUploadExtension(ctx))],
   });
   const seen: Inspection[] = [];
   app.bus.on('inspection', ({ inspection }) => seen.push(inspection));
