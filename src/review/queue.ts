@@ -4,11 +4,10 @@
 import type Database from 'better-sqlite3';
 import { decide } from '../inference/decision.js';
 import type { Inspection, Thresholds, Verdict } from '../common/types.js';
-import { DECISIONS, type Decision, type RecordedReview, type ReviewEntry, type ReviewInput, type ReviewState, type ReviewedInspection, type Store } from '../store/index.js';
+import { DECISIONS, REVIEW_FILTERS, type Decision, type RecordedReview, type ReviewEntry, type ReviewInput, type ReviewState, type ReviewedInspection, type Store } from '../store/index.js';
 
-export { DECISIONS, type Decision, type RecordedReview, type ReviewState };
+export { DECISIONS, REVIEW_FILTERS, type Decision, type RecordedReview, type ReviewState };
 export const VERDICT_FILTERS = ['flagged', 'defect', 'uncertain', 'ok', 'all'] as const;
-export const REVIEW_FILTERS = ['any', 'unreviewed', 'reviewed', 'confirmed', 'rejected', 'relabeled', 'needs-expert'] as const;
 export const MAX_BULK = 500;
 
 export type QueueItem = ReviewedInspection;

@@ -18,7 +18,7 @@ export { encodeJpeg } from './images.js';
 export { migrations, type Migration } from './migrations.js';
 export { DB_FILE } from './database.js';
 export * from './reviews.js';
-export type { InspectionFilter, ReviewFilter } from './rows.js';
+export { REVIEW_FILTERS, type InspectionFilter, type ReviewFilter } from './rows.js';
 export type { RetentionResult } from './retention.js';
 
 export const LIST_DEFAULT_LIMIT = 50;

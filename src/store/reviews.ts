@@ -140,7 +140,7 @@ export function createReviews(deps: { db: Database.Database; queries?: Inspectio
   const exists = db.prepare<[string], { found: number }>('SELECT 1 AS found FROM inspections WHERE id = ?');
   const insert = db.prepare('INSERT INTO reviews (inspection_id, decision, label, user, created_at, note) VALUES (?, ?, ?, ?, ?, ?)');
   const entriesOf = db.prepare<[string], ReviewEntry>('SELECT id, decision, label, user, created_at AS at, note FROM reviews WHERE inspection_id = ? ORDER BY id');
-  const stateRow = db.prepare<[string], Omit<ReviewState, 'decision'> & { decision: Decision }>('SELECT decision, label, user, at, note FROM review_state WHERE inspection_id = ?');
+  const stateRow = db.prepare<[string], ReviewState>('SELECT decision, label, user, at, note FROM review_state WHERE inspection_id = ?');
   const upsertState = db.prepare(
     `INSERT INTO review_state (inspection_id, decision, label, user, at, note) VALUES (?, ?, ?, ?, ?, ?)
      ON CONFLICT (inspection_id) DO UPDATE SET decision = excluded.decision, label = excluded.label, user = excluded.user, at = excluded.at, note = excluded.note`,

@@ -72,7 +72,8 @@ export function fromRow(r: InspectionRow): Inspection {
 }
 
 /** Which review state an inspection is in (review_state, src/store/schema/review.ts). */
-export type ReviewFilter = 'any' | 'unreviewed' | 'reviewed' | 'confirmed' | 'rejected' | 'relabeled' | 'needs-expert';
+export const REVIEW_FILTERS = ['any', 'unreviewed', 'reviewed', 'confirmed', 'rejected', 'relabeled', 'needs-expert'] as const;
+export type ReviewFilter = (typeof REVIEW_FILTERS)[number];
 
 export interface InspectionFilter {
   /** Only ids below this one (the keyset cursor of a newest-first page, or an upper time bound as an id). */

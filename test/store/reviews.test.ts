@@ -1,10 +1,13 @@
 // The current label of an inspection: one answer, whoever asks (the queue, uploads, model building, live tabs).
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/common/log.js';
 import { NotFoundError } from '../../src/common/errors.js';
 import { openStore, readReviewedImages, type Store } from '../../src/store/index.js';
 import { createReviewQueue } from '../../src/review/queue.js';
+import { applyMigrations, migrations } from '../../src/store/migrations.js';
+import { toRow } from '../../src/store/rows.js';
 import { makeInspection, noiseJpeg, storeConfig, tempDir } from './helpers.js';
 
 let tmp: ReturnType<typeof tempDir>;
@@ -53,5 +56,23 @@ describe('the current label', () => {
     expect(() => store.reviews.record({ ids: [known, unknown], decision: 'confirmed', user: 'ann' })).toThrow(NotFoundError);
     expect(() => store.reviews.record({ ids: [known, unknown], decision: 'confirmed', user: 'ann' })).toThrow(unknown);
     expect(store.reviews.history(known)).toEqual([]);
+  });
+
+  it('keeps the note of the verdict in force across the migration that adds it to review_state', () => {
+    const db = new Database(path.join(tmp.dir, 'old.db'));
+    try {
+      applyMigrations(db, migrations.filter((m) => m.version <= 303), silentLogger());
+      const i = makeInspection();
+      const row = toRow(i, 0);
+      db.prepare(`INSERT INTO inspections (${Object.keys(row).join(', ')}) VALUES (${Object.keys(row).map((k) => `@${k}`).join(', ')})`).run(row);
+      const review = db.prepare('INSERT INTO reviews (inspection_id, decision, label, user, created_at, note) VALUES (?, ?, ?, ?, ?, ?)');
+      review.run(i.id, 'rejected', 'good', 'ann', 1, 'glare');
+      review.run(i.id, 'confirmed', 'defect', 'bob', 2, 'crack at the busbar');
+      db.prepare('INSERT INTO review_state (inspection_id, decision, label, user, at) VALUES (?, ?, ?, ?, ?)').run(i.id, 'confirmed', 'defect', 'bob', 2);
+      applyMigrations(db, migrations, silentLogger());
+      expect(db.prepare('SELECT note FROM review_state WHERE inspection_id = ?').pluck().get(i.id)).toBe('crack at the busbar');
+    } finally {
+      db.close();
+    }
   });
 });

@@ -11,5 +11,6 @@ export type RecordedReview = Static<typeof RecordedReviewSchema>;
 export type Thresholds = Static<typeof ThresholdsSchema>;
 export type Inspection = Static<typeof InspectionSchema>;
 export type { CameraStatus } from '../../common/types.js';
+export type { Decision } from '../../store/reviews.js';
 export type { LiveFrameInfo } from '../live.js';
 export type { AuditEntry } from '../users.js';

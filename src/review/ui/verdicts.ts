@@ -1,9 +1,9 @@
 /// <reference lib="dom" />
 // Verdicts from the queue and the detail page: the same keys, one undo stack.
 import { api } from './api.js';
-import type { Inspection, RecordedReview, ReviewState } from './types.js';
+import type { Decision, Inspection, RecordedReview, ReviewState } from './types.js';
 
-export type Decision = 'confirmed' | 'rejected' | 'relabeled' | 'needs-expert';
+export type { Decision };
 
 export const KEYS: { key: string; decision: Decision; label: string }[] = [
   { key: 'd', decision: 'confirmed', label: 'Defect' },
