@@ -33,6 +33,13 @@ module.exports = {
       to: { path: ['capture', 'store', 'line', 'events', 'upload', 'review', 'deploy', 'cli'].map(folder).concat('^src/app\\.ts$') },
     },
     {
+      name: 'modelling-opens-no-database-nor-config',
+      severity: 'error',
+      comment: 'Model building neither opens SQLite nor loads the line config: the CLI reads the store and passes the reviewed images in.',
+      from: { path: folder('modelling') },
+      to: { path: ['(^|/)node_modules/better-sqlite3/', '^src/config/load\\.ts$'] },
+    },
+    {
       name: 'store-below-the-line',
       severity: 'error',
       from: { path: folder('store') },

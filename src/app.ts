@@ -12,6 +12,7 @@ import { createInferencer, loadModelPackage, type Inferencer } from './inference
 import type { Logger } from './common/log.js';
 import { createMetrics, type Metrics } from './line/metrics.js';
 import { createPipeline, type Pipeline } from './line/pipeline.js';
+import { createSamplingPolicy } from './line/sampling.js';
 import {
   createCommandsExtension,
   createEventsExtension,
@@ -55,6 +56,8 @@ export interface AppDeps {
   inferencer?: Inferencer;
   /** Defaults to DEFAULT_EXTENSIONS. */
   extensions?: ExtensionFactory[];
+  /** Sampling draws (which ok images are kept and uploaded); tests pass a seeded or constant one. */
+  random?: () => number;
 }
 
 export interface App extends AppContext {
@@ -100,12 +103,14 @@ export async function createApp(deps: AppDeps): Promise<App> {
       }),
     );
     const metrics = createMetrics({ cameras: () => cameras.map((c) => c.status()) });
+    const sampling = createSamplingPolicy({ config, log: log.child({ module: 'sampling' }), random: deps.random });
     const pipeline = createPipeline({
       cameras,
       inferencer: () => control.inferencer,
       thresholds: (id) => control.thresholds(id),
       roi: (id) => config.cameras.find((c) => c.id === id)?.roi,
       store,
+      sampling,
       jpegQuality: config.store.jpegQuality,
       metrics,
       bus,
@@ -113,7 +118,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     });
 
     const health = createHealthRegistry();
-    const ctx: AppContext = { config, baseDir, log, store, bus, metrics, cameras, pipeline, control, health };
+    const ctx: AppContext = { config, baseDir, log, store, bus, metrics, cameras, pipeline, control, health, sampling };
     const extensions: Extension[] = [];
     for (const factory of deps.extensions ?? DEFAULT_EXTENSIONS) {
       const built = await factory(ctx);

@@ -6,6 +6,14 @@ import { VisorError, errorMessage } from '../common/errors.js';
 import { createLogger } from '../common/log.js';
 import { DEFAULTS as FIT_DEFAULTS, SCALINGS, type ScalingName } from '../modelling/fit/defaults.js';
 import type { LabelledImage } from '../modelling/fit/index.js';
+import { loadConfig } from '../config/index.js';
+import { readReviewedImages } from '../store/reviews.js';
+
+/** The store folder a config file names (as `visor run` and `visor user` resolve it). */
+function storeDataDir(configFile: string): string {
+  const { config, baseDir } = loadConfig(configFile);
+  return path.resolve(baseDir, config.store.dataDir);
+}
 
 // Loaded on use: fitting needs onnx-proto and the rest of the fit code, `visor run` does not.
 const fitApi = () => import('../modelling/fit/index.js');
@@ -95,7 +103,7 @@ export function registerFitCommands(program: Command): void {
 async function fitCommand(o: FitCliOptions): Promise<void> {
   const log = createLogger({ level: o.verbose ? 'info' : 'warn', destination: process.stderr });
   try {
-    const { fitModel, readLabelsCsv, readStoreLabels, terminalProgress } = await fitApi();
+    const { fitModel, labelledFromReviews, readLabelsCsv, terminalProgress } = await fitApi();
     if (o.scaling !== undefined && !(o.scaling in SCALINGS)) throw new VisorError('FIT_INPUT_INVALID', `--scaling must be one of ${Object.keys(SCALINGS).join(', ')} (got "${o.scaling}")`);
     if (o.fromStore && !o.config) throw new VisorError('FIT_INPUT_INVALID', '--from-store needs --config FILE (the store of that config is read)');
     const labelled: LabelledImage[] = [];
@@ -105,8 +113,8 @@ async function fitCommand(o: FitCliOptions): Promise<void> {
       if (ignored > 0) process.stderr.write(`${o.labels}: ${ignored} row(s) not labelled good/defect ignored\n`);
     }
     if (o.fromStore) {
-      const { images, skipped } = readStoreLabels(o.config!);
-      labelled.push(...images);
+      const { images, skipped } = readReviewedImages(storeDataDir(o.config!));
+      labelled.push(...labelledFromReviews(images));
       process.stderr.write(`store: ${images.length} reviewed inspection(s) used, ${skipped} skipped (no label or image gone)\n`);
     }
     const name = o.name ?? path.basename(path.resolve(o.out)).toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+/, '');

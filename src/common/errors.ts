@@ -53,6 +53,13 @@ export function isRetryable(err: unknown): boolean {
   return err instanceof VisorError && err.retryable;
 }
 
+/** What was asked for does not exist (the review API answers 404). */
+export class NotFoundError extends VisorError {
+  constructor(message: string) {
+    super('NOT_FOUND', message);
+  }
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

@@ -4,6 +4,7 @@
 import { VisorError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { ModelManifest } from '../inference/manifest.js';
+import type { RecordedReview } from '../store/reviews.js';
 import type { CameraStatus, Frame, Inspection, ModelOutput, RawImage, Thresholds } from '../common/types.js';
 
 /** A frame's fields and pixels in buffers of its own: safe to keep. */
@@ -61,15 +62,8 @@ export interface InspectionEvent {
   requested: boolean;
 }
 
-/** A reviewer's verdict on an inspection (stored in the `reviews` table before this is emitted). */
-export interface ReviewEvent {
-  inspectionId: string;
-  decision: 'confirmed' | 'rejected' | 'relabeled' | 'needs-expert' | 'undone';
-  /** The inspection's label after this verdict: 'defect', 'good' or a class name; undefined when unknown (needs-expert, or undone back to no review). */
-  label: string | undefined;
-  user: string;
-  at: number;
-}
+/** A reviewer's verdict on an inspection, or its undo (stored by the store's review module before this is emitted). */
+export type ReviewEvent = RecordedReview;
 
 export interface BusEvents {
   review: ReviewEvent;

@@ -8,6 +8,7 @@ import { newId } from '../common/ids.js';
 import { decide, renderOverlay, type Inferencer } from '../inference/index.js';
 import type { Logger } from '../common/log.js';
 import type { Metrics } from './metrics.js';
+import type { SamplingPolicy } from './sampling.js';
 import { encodeJpeg, type ImagesToStore, type Store } from '../store/index.js';
 import type { Frame, Inspection, ModelOutput, Thresholds } from '../common/types.js';
 
@@ -23,6 +24,8 @@ export interface PipelineDeps {
   thresholds: (cameraId: string) => Thresholds;
   roi: (cameraId: string) => RoiConfig | undefined;
   store: Store;
+  /** Which frames' images are kept (src/line/sampling.ts). */
+  sampling: Pick<SamplingPolicy, 'keepImage'>;
   jpegQuality: number;
   metrics: Metrics;
   bus: Bus;
@@ -99,7 +102,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   async function storeFrame(frame: Frame, decided: Decided, requested: boolean): Promise<Inspection> {
     const { inspection, output, thresholds } = decided;
     let images: ImagesToStore | undefined;
-    if (requested || deps.store.shouldStoreImage(inspection.verdict)) {
+    if (requested || deps.sampling.keepImage(inspection.verdict)) {
       // Encode only frames that are kept; the full-resolution copy when the source has one.
       const encodeStarted = performance.now();
       const picture = frame.full ?? frame;

@@ -13,7 +13,7 @@ import { buildReviewServer, createLiveFrames, createUserStore } from '../../src/
 import { createLineControl, type LineControl } from '../../src/line/control.js';
 import { createInferencer, loadModelPackage } from '../../src/inference/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
-import type { CameraStatus, Inspection, Verdict } from '../../src/common/types.js';
+import { InspectionSchema, type CameraStatus, type Inspection, type Verdict } from '../../src/common/types.js';
 import type { BusEvents, ReviewEvent } from '../../src/line/bus.js';
 import { makeInspection } from '../helpers/inspection.js';
 import { FIXTURES } from '../helpers/paths.js';
@@ -329,6 +329,22 @@ describe('queue', () => {
     const first = (await list('verdict=flagged&limit=1')).items[0]!;
     expect(first.imageUrl).toBe(`/api/inspections/${first.id}/image`);
     expect(first).not.toHaveProperty('imagePath');
+  });
+
+  it('shows every field of the Inspection schema: one schema gives the type and the response', async () => {
+    const full = store.save(makeInspection({ cameraId: 'cells', timings: { queueMs: 1, preprocessMs: 2, inferenceMs: 3, postprocessMs: 4, encodeMs: 5 } }), { image: jpeg, overlay: jpeg });
+    try {
+      const res = await app.inject({ url: `/api/inspections/${full.id}`, headers: as(s) });
+      const shown = res.json<Record<string, unknown>>();
+      const { imagePath: _image, overlayPath: _overlay, ...fields } = full;
+      expect(shown).toMatchObject({ ...fields, imageUrl: `/api/inspections/${full.id}/image`, overlayUrl: `/api/inspections/${full.id}/overlay` });
+      // Every property the schema names, optional ones included, reaches the client (paths as URLs).
+      const expected = Object.keys(InspectionSchema.properties).map((k) => (k === 'imagePath' ? 'imageUrl' : k === 'overlayPath' ? 'overlayUrl' : k));
+      expect(Object.keys(shown).filter((k) => expected.includes(k)).sort()).toEqual([...expected].sort());
+      expect(Object.keys(shown.timings as object).sort()).toEqual(['encodeMs', 'inferenceMs', 'postprocessMs', 'preprocessMs', 'queueMs', 'storeMs']);
+    } finally {
+      store.db.prepare('DELETE FROM inspections WHERE id = ?').run(full.id);
+    }
   });
 
   it('filters by camera, verdict, score range, time, model and review state', async () => {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { BlobClient } from '@azure/storage-blob';
 import sharp from 'sharp';
 import type { AppContext } from '../../src/line/extension.js';
+import { createSamplingPolicy } from '../../src/line/sampling.js';
 import { createBus } from '../../src/line/bus.js';
 import { parseConfig, type Config } from '../../src/config/index.js';
 import { createHealthRegistry } from '../../src/line/health.js';
@@ -83,7 +84,8 @@ export async function startTestLine(raw: { upload: Record<string, unknown>; stor
   const metrics = createMetrics({ cameras: () => [], defaultMetrics: false });
   const health = createHealthRegistry();
   // Cameras, pipeline and control are not used by the upload extension.
-  const ctx = { config, baseDir: dataDir, log, store, bus, metrics, health, cameras: [], pipeline: undefined, control: undefined } as unknown as AppContext;
+  const sampling = createSamplingPolicy({ config, log });
+  const ctx = { config, baseDir: dataDir, log, store, bus, metrics, health, sampling, cameras: [], pipeline: undefined, control: undefined } as unknown as AppContext;
   const upload = createUploadExtension(ctx, options)!;
   await upload.start();
   const jpeg = await fixtureJpeg();

@@ -70,7 +70,8 @@ async function startLine(name: string, upload: Record<string, unknown>, fps: num
     config: lineConfig(name, upload, fps),
     baseDir: dir,
     log: silentLogger(),
-    extensions: [(ctx) => (ext = createUploadExtension(ctx, { random }))],
+    random,
+    extensions: [(ctx) => (ext = createUploadExtension(ctx))],
   });
   const seen: Inspection[] = [];
   app.bus.on('inspection', ({ inspection }) => seen.push(inspection));
@@ -142,9 +143,9 @@ describe('uploads from a running line', () => {
     const defect = line.seen.find((i) => i.verdict === 'defect')!;
     const missed = line.seen.find((i) => i.verdict === 'ok' && decision(i.id).selected === 0)!;
     const review = (i: Inspection, verdict: 'rejected' | 'relabeled', label: string) => {
-      const at = Date.now();
-      app.store.db.prepare('INSERT INTO reviews (inspection_id, decision, label, user, created_at, note) VALUES (?, ?, ?, ?, ?, ?)').run(i.id, verdict, label, 'qa-anna', at, 'checked under the microscope');
-      app.bus.emit('review', { inspectionId: i.id, decision: verdict, label, user: 'qa-anna', at });
+      const [recorded] = app.store.reviews.record({ ids: [i.id], decision: verdict, label: verdict === 'relabeled' ? label : undefined, user: 'qa-anna', note: 'checked under the microscope' });
+      expect(recorded!.label).toBe(label);
+      app.bus.emit('review', recorded!);
     };
     const [defectImage, defectSidecar] = blobsOf(defect);
     const etagBefore = (await container.getBlobClient(defectImage!).getProperties()).etag;
