@@ -16,6 +16,7 @@ import { openStore, type Store } from '../../src/store/index.js';
 import { InspectionSchema, type CameraStatus, type Inspection, type Verdict } from '../../src/common/types.js';
 import type { BusEvents, ReviewEvent } from '../../src/line/bus.js';
 import { makeInspection } from '../helpers/inspection.js';
+import { makeInspection as fullInspection } from '../store/helpers.js';
 import { FIXTURES } from '../helpers/paths.js';
 import { anomalyModel, baseManifest, writePackage } from '../inference/helpers.js';
 import { ensureUiBuilt } from './ui-build.js';
@@ -332,7 +333,8 @@ describe('queue', () => {
   });
 
   it('shows every field of the Inspection schema: one schema gives the type and the response', async () => {
-    const full = store.save(makeInspection({ cameraId: 'cells', timings: { queueMs: 1, preprocessMs: 2, inferenceMs: 3, postprocessMs: 4, encodeMs: 5 } }), { image: jpeg, overlay: jpeg });
+    // Every optional field set (classes, boxes, source file), so each must reach the response.
+    const full = store.save(fullInspection({ cameraId: 'cells', timings: { queueMs: 1, preprocessMs: 2, inferenceMs: 3, postprocessMs: 4, encodeMs: 5 } }), { image: jpeg, overlay: jpeg });
     try {
       const res = await app.inject({ url: `/api/inspections/${full.id}`, headers: as(s) });
       const shown = res.json<Record<string, unknown>>();
