@@ -1,6 +1,6 @@
 // What the geometry does for a strongly non-square part: strips of four ELPV poly cells side by
 // side (1200x300), fitted and evaluated with each geometry, as `visor fit` / `visor eval` do.
-//   npx tsx bench/geometry.ts [--folds 3] [--strips 60] [--threads 2] [--variants tiled,pad,stretch]
+//   npx tsx bench/geometry.ts [--folds 3] [--defects 40] [--threads 2] [--variants tiled,pad,stretch]
 // Good strips: four good cells. Defect strips: three good cells (from another pool, never in a
 // good strip) and one defect cell at a random position. Folds go over the good strips; every
 // defect strip is in every fold's test set. Variants:
@@ -23,7 +23,7 @@ import { kFolds } from '../src/modelling/fit/stats.js';
 const { values: args } = parseArgs({
   options: {
     folds: { type: 'string', default: '3' },
-    strips: { type: 'string', default: '60' },
+    defects: { type: 'string', default: '40' },
     threads: { type: 'string', default: '2' },
     variants: { type: 'string', default: 'tiled,pad,stretch' },
     seed: { type: 'string', default: '7' },
@@ -63,8 +63,9 @@ async function main(): Promise<void> {
   const rows = (await fs.readFile(path.join(dataDir, 'labels.csv'), 'utf8')).trim().split(/\r?\n/).slice(1).map((l) => l.split(','));
   const poly = rows.filter((r) => r[2] === 'poly');
   const good = shuffle(poly.filter((r) => r[3] === 'good').map((r) => r[0]!));
-  const defect = shuffle(poly.filter((r) => r[3] === 'defect').map((r) => r[0]!));
-  const nStrips = Math.min(Number(args.strips), Math.floor((good.length - 3 * defect.length) / PER_STRIP));
+  const defect = shuffle(poly.filter((r) => r[3] === 'defect').map((r) => r[0]!)).slice(0, Number(args.defects));
+  // Every good cell is used once: in a good strip, or as one of the three good cells of a defect strip.
+  const nStrips = Math.floor((good.length - 3 * defect.length) / PER_STRIP);
   const fillers = good.slice(nStrips * PER_STRIP);
 
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'visor-bench-geometry-'));
