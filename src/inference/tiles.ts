@@ -1,6 +1,7 @@
 // A tiled image's tile outputs → one ModelOutput: the worst tile's score, and the tiles' heat
 // maps stitched into one map over the whole frame (overlaps keep the hotter value, in line with
 // the score being the worst tile's).
+import { ModelPackageError } from '../common/errors.js';
 import { tileOrigins, type Geometry, type Size } from '../common/geometry.js';
 import type { HeatMap, ModelOutput } from '../common/types.js';
 import type { OutputTensors } from './postprocess.js';
@@ -44,6 +45,9 @@ function stitch(maps: readonly HeatMap[], geometry: Geometry, input: Size): Heat
 export function tileOfBatch(outputs: OutputTensors, tile: number, tiles: number): OutputTensors {
   const out: Record<string, { dims: readonly number[]; data: ArrayLike<number> }> = {};
   for (const [name, t] of Object.entries(outputs)) {
+    if (t.dims[0] !== tiles) {
+      throw new ModelPackageError(`graph output "${name}" has shape [${t.dims.join(',')}] for ${tiles} tiles in one run; with a free batch dimension every output must lead with it`);
+    }
     const per = t.data.length / tiles;
     const data = t.data as Float32Array;
     out[name] = { dims: [1, ...t.dims.slice(1)], data: data.subarray(tile * per, (tile + 1) * per) };

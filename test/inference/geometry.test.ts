@@ -106,6 +106,12 @@ describe('tiles', () => {
     expect(b.heatMap).toEqual(a.heatMap);
   });
 
+  it('refuses at load a batched graph whose outputs do not carry the batch', async () => {
+    // Free batch dimension in, but the score is one value for the whole batch.
+    const onnx = anomalyModel({ inputDims: ['N', 3, 32, 32] });
+    await expect(inferencerFor(onnx, { ...baseManifest('anomaly'), geometry })).rejects.toThrow(/graph output "(score|heatmap)" has shape \[.*\] for 3 tiles in one run/);
+  });
+
   it('brings an image of another size to the frame first (padded), then tiles it', async () => {
     const inf = await inferencerFor(anomalyModel(), { ...baseManifest('anomaly'), geometry });
     // A real cell, square: padded into the 64x32 frame it is 32x32 in the middle (x 16..47).
