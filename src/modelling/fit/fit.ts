@@ -362,10 +362,10 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
     name: opts.name,
     version: opts.version ?? new Date().toISOString().slice(0, 10).replaceAll('-', '.'),
     task: 'anomaly',
+    // The model card text always says what an image costs (a tiled image costs its tiles).
     description:
-      opts.description ??
-      `Anomaly model fitted by visor fit on ${nImages} good images (${backbone.name} features, position-restricted nearest-neighbour head and a Gaussian over max-pooled features${logistic ? ', logistic refinement on labelled images' : ''}). Score >= 1 means defect. ` +
-        `Images are ${describeGeometry(choice.geometry, { width: inputSize, height: inputSize })}${tiles > 1 ? `: an image costs ${tiles} model runs, its score is the worst tile's and the heat map is stitched from the tiles` : ''}.`,
+      `${opts.description ?? `Anomaly model fitted by visor fit on ${nImages} good images (${backbone.name} features, position-restricted nearest-neighbour head and a Gaussian over max-pooled features${logistic ? ', logistic refinement on labelled images' : ''}). Score >= 1 means defect.`} ` +
+      `Geometry: ${describeGeometry(choice.geometry, { width: inputSize, height: inputSize })}${tiles > 1 ? `; an image costs ${tiles} model runs, its score is the worst tile's and the heat map is stitched from the tiles` : ''}.`,
     input: manifestInput(spec),
     geometry: choice.geometry,
     outputs: { score: SCORE, heatmap: HEATMAP },
