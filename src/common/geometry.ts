@@ -114,9 +114,10 @@ export function toFrameOps(pipeline: Sharp, source: Size, resize: Resize, frame:
 /** The image brought to the frame (see toFrameOps); the same pixel format. */
 export async function toFrame(image: RawImage, resize: Resize, frame: Size): Promise<RawImage> {
   const channels = image.pixelFormat === 'gray' ? 1 : 3;
-  const data = await toFrameOps(sharp(image.data, { raw: { width: image.width, height: image.height, channels } }), image, resize, frame)
-    .raw()
-    .toBuffer();
+  let pipeline = toFrameOps(sharp(image.data, { raw: { width: image.width, height: image.height, channels } }), image, resize, frame);
+  // Padding with a colour turns a one-channel image into RGB; a gray image stays gray.
+  if (channels === 1) pipeline = pipeline.extractChannel(0);
+  const data = await pipeline.raw().toBuffer();
   return { width: frame.width, height: frame.height, pixelFormat: image.pixelFormat, data };
 }
 

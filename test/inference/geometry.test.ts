@@ -50,6 +50,17 @@ describe('aspect ratio', () => {
     for (const x of [3, 4]) expect(Math.min(...column(hm, x))).toBeGreaterThan(0.05);
   });
 
+  it('pads a gray image like its RGB copy (padding does not turn it into RGB bytes read as gray)', async () => {
+    const tall = await tallCell();
+    const gray: RawImage = { width: tall.width, height: tall.height, pixelFormat: 'gray', data: Buffer.from(Array.from({ length: tall.width * tall.height }, (_, i) => tall.data[i * 3]!)) };
+    const asRgb: RawImage = { ...gray, pixelFormat: 'rgb24', data: Buffer.from(Array.from(gray.data).flatMap((v) => [v, v, v])) };
+    const padded = await inferencerFor(anomalyModel(), { ...baseManifest('anomaly'), geometry: { resize: 'pad' } });
+    const a = (await padded.infer(gray)).output;
+    const b = (await padded.infer(asRgb)).output;
+    expect(a.score).toBeCloseTo(b.score, 5);
+    expect(Array.from(a.heatMap!.data).map((v) => v.toFixed(4))).toEqual(Array.from(b.heatMap!.data).map((v) => v.toFixed(4)));
+  });
+
   it('a package without a geometry stretches the image exactly as before (the old resize)', async () => {
     const tall = await tallCell();
     const manifest = baseManifest('anomaly');
