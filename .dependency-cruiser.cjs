@@ -8,7 +8,7 @@ module.exports = {
     {
       name: 'common-is-the-floor',
       severity: 'error',
-      comment: 'The shared kernel (types, errors, ids, log, backoff, scaling) imports nothing of the project above it.',
+      comment: 'The shared kernel (types, errors, ids, log, backoff, geometry) imports nothing of the project above it.',
       from: { path: folder('common') },
       to: { path: '^src/', pathNot: folder('common') },
     },

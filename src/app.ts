@@ -96,7 +96,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
     const cameras = config.cameras.map((camera) =>
       createCamera({
         config: camera,
-        inferenceSize: camera.inferenceSize ?? inferencer.inputSize,
+        // Capture asks the model: frames come at its frame size, brought there by its geometry.
+        inferenceSize: camera.inferenceSize ?? inferencer.geometry.frame,
+        resize: inferencer.geometry.resize,
         baseDir,
         log,
         onStatus: (status) => bus.emit('cameraStatus', status),

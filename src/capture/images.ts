@@ -9,11 +9,14 @@ import type { FramePools } from './pool.js';
 import type { FrameParts, SessionHooks, SessionOutcome, SourceSession, Timers } from './session.js';
 import { releaseParts } from './session.js';
 import { redactUrl, roiPixels, type Roi } from './source.js';
-import { RESIZE_KERNEL } from '../common/scaling.js';
+import { toFrameOps, type Resize } from '../common/geometry.js';
 
 export interface DecodeOptions {
   pools: FramePools;
+  /** The model's frame size (src/common/geometry.ts). */
   inferenceSize: { width: number; height: number };
+  /** How the ROI is brought to inferenceSize; default stretch. */
+  resize?: Resize;
   roi?: Roi;
   fullResolution: boolean;
 }
@@ -31,8 +34,9 @@ export async function decodeImage(input: string | Buffer, o: DecodeOptions): Pro
     const { width, height, channels } = decoded.info;
     if (channels !== 3) throw new Error(`decoded to ${channels} channels`);
     let pipeline = sharp(decoded.data, { raw: { width, height, channels: 3 } });
-    if (o.roi) pipeline = pipeline.extract(roiPixels(o.roi, width, height));
-    small = await pipeline.resize(o.inferenceSize.width, o.inferenceSize.height, { fit: 'fill', kernel: RESIZE_KERNEL }).raw().toBuffer();
+    const region = o.roi ? roiPixels(o.roi, width, height) : { left: 0, top: 0, width, height };
+    if (o.roi) pipeline = pipeline.extract(region);
+    small = await toFrameOps(pipeline, region, o.resize ?? 'stretch', o.inferenceSize).raw().toBuffer();
   } catch (err) {
     throw new CorruptFrameError(errorMessage(err), { cause: err });
   }

@@ -11,7 +11,7 @@ export interface RawImage {
   data: Buffer;
 }
 
-/** One frame from a camera, scaled (and cropped to the ROI) to inference size. */
+/** One frame from a camera, cropped to the ROI and brought to the model's frame size by its geometry (src/common/geometry.ts). */
 export interface Frame extends RawImage {
   cameraId: string;
   /** Per camera, increases by one for every frame read from the source (dropped ones included). */

@@ -106,6 +106,14 @@ export function createLineControl(deps: LineControlDeps): LineControl {
         throw err;
       }
       const previous = inferencer;
+      if (JSON.stringify([previous.geometry.resize, previous.geometry.frame]) !== JSON.stringify([next.geometry.resize, next.geometry.frame])) {
+        // Cameras were started at the old model's frame; the new model brings those frames to
+        // its own frame again (a second resize), so its scores differ slightly from `visor inspect`.
+        log.warn(
+          { previous: previous.geometry, next: next.geometry },
+          'the new model asks for another frame size or resize; cameras deliver the old one until the line restarts',
+        );
+      }
       inferencer = next;
       modelDir = dir;
       const changed = recompute();

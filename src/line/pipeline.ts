@@ -11,6 +11,7 @@ import type { Metrics } from './metrics.js';
 import type { SamplingPolicy } from './sampling.js';
 import { encodeJpeg, type ImagesToStore, type Store } from '../store/index.js';
 import type { Frame, Inspection, ModelOutput, Thresholds } from '../common/types.js';
+import type { Geometry } from '../common/geometry.js';
 
 /** Heat-map colour scale as fractions of the defect threshold (see renderOverlay). */
 const HEAT_FLOOR = 0.7;
@@ -62,6 +63,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     inspection: Inspection;
     output: ModelOutput;
     inputSize: { width: number; height: number };
+    geometry: Geometry;
     thresholds: Thresholds;
   }
 
@@ -95,7 +97,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       },
       sourceFile: frame.sourceFile,
     };
-    return { inspection, output: result.output, inputSize: inferencer.inputSize, thresholds };
+    return { inspection, output: result.output, inputSize: inferencer.inputSize, geometry: inferencer.geometry, thresholds };
   }
 
   /** Image encoding, the store's commit, then the bus: runs while the model works on the next frame. */
@@ -113,6 +115,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           ? renderOverlay(picture, output, {
               roi: frame.full ? deps.roi(frame.cameraId) : undefined,
               inputSize: decided.inputSize,
+              geometry: decided.geometry,
               // Colour relative to the threshold: patches well below it (the normal texture) stay
               // clear, the colour ramps up through the threshold, full red well above it.
               range: [HEAT_FLOOR * thresholds.defect, HEAT_CEILING * thresholds.defect],

@@ -130,10 +130,3 @@ async function decode(file: string): Promise<{ image: RawImage } | { error: stri
     return { error: errorMessage(err) };
   }
 }
-
-/** One line about sizes when they differ ("images of 2 sizes (300x300: 20, 320x320: 3) were resized to 256x256"), else undefined. */
-export function mixedSizesNote(sizes: Record<string, number>, inputSize: number): string | undefined {
-  const entries = Object.entries(sizes);
-  if (entries.length <= 1) return undefined;
-  return `images of ${entries.length} sizes (${entries.map(([k, v]) => `${k}: ${v}`).join(', ')}) were all resized to ${inputSize}x${inputSize}`;
-}

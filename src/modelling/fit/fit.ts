@@ -11,7 +11,9 @@ import type { Logger } from '../../common/log.js';
 import { cloneScaling, resolveBackbone, sha256Of, type Backbone, type ResolveBackboneOptions, type ScalingName } from '../backbones/load.js';
 import { parseManifest } from '../../inference/package.js';
 import type { ModelManifest } from '../../inference/manifest.js';
-import { FitInputError, forEachImage, listImages, mixedSizesNote, type LabelledImage } from './data.js';
+import { FitInputError, forEachImage, listImages, type LabelledImage } from './data.js';
+import { chooseGeometry, imageSizes, sizesSummary, worstTiles } from './geometry.js';
+import { describeGeometry, tileCount, type Geometry, type Resize } from '../../common/geometry.js';
 import { buildFeatureGraph, createFeatureExtractor, FEATURES, manifestInput, SECOND, sessionOptions, type FeatureLayout, type FeatureSpec } from './features.js';
 import { ANOMALY_SCORE, appendAnomaly, combine, GLOBAL_PART, HEAT_PART, HEATMAP, LOCAL_PART, type AnomalyCalibration } from './anomaly.js';
 import { fitGlobal, globalDistance, maxPooled, SHRINKAGE } from './global.js';
@@ -73,6 +75,10 @@ export interface FitOptions {
   threads?: number;
   /** Extra provenance for model.json (dataset name, licence, …). */
   provenance?: Record<string, unknown>;
+  /** How images are brought to the model's frame (default pad: aspect ratio kept, nothing cut off). */
+  resize?: Resize;
+  /** false: never tile (one view per image). Default: tile strips and large images (geometry.ts). */
+  tiling?: boolean;
 }
 
 export interface FitDeps {
@@ -84,8 +90,12 @@ export interface FitDeps {
 export interface FitResult {
   dir: string;
   manifest: ModelManifest;
-  /** Notes for the user (mixed sizes, skipped files, supervised head unused …). */
+  /** Notes for the user (skipped files, supervised head unused …). */
   notes: string[];
+  /** The geometry chosen from the good images' sizes (recorded in model.json). */
+  geometry: Geometry;
+  /** One line: how many sizes, the smallest and largest, and the geometry used. */
+  imageSummary: string;
   seconds: number;
   /** Cross-validated figures found while fitting (out-of-fold). */
   crossValidation: Record<string, number>;
@@ -122,7 +132,17 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
     throw new FitInputError(`only ${goodFiles.length} good image(s) in ${path.resolve(opts.goodDir)}; visor fit needs at least ${MIN_GOOD} (a few hundred is better)`);
   }
   const backbone = await resolveBackbone(opts.backbone ?? DEFAULTS.backbone, deps.backbones);
-  const spec = { ...featureSpec(backbone, opts), grid: opts.grid };
+  // Geometry (geometry.ts) from the good images' sizes. Tiling is not combined with the
+  // supervised head yet (a labelled defect is in one tile, its label on the image).
+  const goodSizes = await imageSizes(goodFiles);
+  const inputSize = featureSpec(backbone, opts).inputSize;
+  const withLabels = (opts.labelled ?? []).length > 0;
+  const choice = chooseGeometry(goodSizes, inputSize, { resize: opts.resize, tiling: opts.tiling !== false && !withLabels });
+  if (withLabels && opts.tiling !== false && tileCount(chooseGeometry(goodSizes, inputSize, { resize: opts.resize }).geometry) > 1) {
+    notes.push('one view per image, not tiled: tiling is not combined with labelled images yet');
+  }
+  const imageSummary = sizesSummary(goodSizes, choice, { width: inputSize, height: inputSize });
+  const spec = { ...featureSpec(backbone, opts), grid: opts.grid, geometry: choice.geometry };
   // The second backbone serves the supervised head, so it is loaded only with labelled images.
   const secondSpec = (opts.labelled ?? []).length > 0 ? await secondFeatureSpec(opts, deps) : undefined;
   if (opts.secondBackbone !== undefined && opts.secondBackbone !== 'none' && !secondSpec) notes.push(`second backbone ${opts.secondBackbone} not used: it serves the supervised head, and no labelled images were given`);
@@ -139,40 +159,36 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   const labelOf = new Map((opts.labelled ?? []).map((l) => [path.resolve(l.file), l.label === 'defect' ? 1 : 0]));
   try {
     const bar = progress('features', goodFiles.length + extraLabelled.length);
-    const sizes: Record<string, number> = {};
-    const add = (r: { sizes: Record<string, number> }): void => {
-      for (const [k, v] of Object.entries(r.sizes)) sizes[k] = (sizes[k] ?? 0) + v;
-    };
     const r1 = await forEachImage(goodFiles, async ({ file, image }) => {
-      goods.push({ file, ...(await extractor.extract(image, labelOf.has(file))) });
+      // A tiled image gives one sample per tile, its tiles next to each other (see `tiles` below).
+      for (const t of await extractor.extractTiles(image, labelOf.has(file))) goods.push({ file, ...t });
     }, bar.tick);
-    add(r1);
     const r2 = await forEachImage(extraLabelled.map((l) => path.resolve(l.file)), async ({ file, image }) => {
       labelled.push({ file, ...(await extractor.extract(image, true)), label: labelOf.get(file)! });
     }, bar.tick);
-    add(r2);
     bar.stop();
     const unreadable = [...r1.unreadable, ...r2.unreadable];
     if (unreadable.length > 0) {
       notes.push(`skipped ${unreadable.length} unreadable image(s): ${unreadable.slice(0, 3).map((u) => path.basename(u.file)).join(', ')}${unreadable.length > 3 ? ', …' : ''}`);
     }
-    const mixed = mixedSizesNote(sizes, spec.inputSize);
-    if (mixed) notes.push(mixed);
   } finally {
     await extractor.close();
   }
-  if (goods.length < MIN_GOOD) {
-    throw new FitInputError(`only ${goods.length} readable good image(s) in ${path.resolve(opts.goodDir)}; visor fit needs at least ${MIN_GOOD}`);
+  const tiles = extractor.tiles;
+  const nImages = goods.length / tiles;
+  if (nImages < MIN_GOOD) {
+    throw new FitInputError(`only ${nImages} readable good image(s) in ${path.resolve(opts.goodDir)}; visor fit needs at least ${MIN_GOOD}`);
   }
   // Goods that also carry a label take part in the supervised head with their out-of-fold score.
   const goodLabels = goods.map((g) => labelOf.get(g.file));
-  log.info({ good: goods.length, labelled: labelled.length + goodLabels.filter((l) => l !== undefined).length, seconds: secs(t0) }, 'features extracted');
+  log.info({ good: nImages, tiles: goods.length, labelled: labelled.length + goodLabels.filter((l) => l !== undefined).length, seconds: secs(t0) }, 'features extracted');
 
   // k-fold over the good images: fit on k−1 folds, score the held-out fold (and, round robin,
   // the labelled images that are not fit images) → out-of-fold raw scores for calibration.
   const shape: HeadShape = { channels: layout.channels, height: layout.height, width: layout.width, perPosition: 0, topK: o.topK };
-  const folds = Math.min(o.folds, goods.length);
-  const foldSets = kFolds(goods.length, folds, o.seed);
+  // Folds over images, not tiles: overlapping tiles of a held-out image must not be in the bank.
+  const folds = Math.min(o.folds, nImages);
+  const foldSets = kFolds(nImages, folds, o.seed).map((images) => images.flatMap((i) => Array.from({ length: tiles }, (_, t) => i * tiles + t)));
   const fitSize = goods.length - Math.ceil(goods.length / folds);
   shape.perPosition = Math.min(o.perPosition, fitSize);
   const oofLocal = new Array<number>(goods.length).fill(0);
@@ -235,13 +251,19 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   const partial: AnomalyCalibration = { local: perMode(oofLocal), global: perMode(oofGlobal), combined: new Float32Array(modes.k).fill(1), globalWeight: o.globalWeight };
   if (![...partial.local, ...partial.global].every((t) => t > 0)) throw new ModelPackageError('calibration failed: held-out good images all score 0 (are the good images identical?)');
   const oofCombined = goods.map((_, i) => combine(partial, goodMode[i]!, oofLocal[i]!, oofGlobal[i]!).combined);
-  const cal: AnomalyCalibration = { ...partial, combined: perMode(oofCombined) };
+  // The image score is its worst tile's: the combined threshold is a percentile over images.
+  const worst = worstTiles(oofCombined, tiles);
+  const combinedPerMode = Float32Array.from({ length: modes.k }, (_, k) => {
+    const values = worst.filter((i) => goodMode[i] === k).map((i) => oofCombined[i]!);
+    return values.length > 0 ? quantile(values, 1 - o.far) : percentile(oofCombined, k);
+  });
+  const cal: AnomalyCalibration = { ...partial, combined: combinedPerMode };
   const partsOf = (mode: number, local: number, global: number, heat: Float32Array): Parts => {
     const c = combine(cal, mode, local, global);
     return { local: c.local, global: c.global, score: c.combined / cal.combined[mode]!, heat: heat.map((v) => v / cal.local[mode]!) };
   };
   const goodParts = goods.map((_, i) => partsOf(goodMode[i]!, oofLocal[i]!, oofGlobal[i]!, oofHeat[i]!));
-  const goodNorm = goodParts.map((p) => p.score);
+  const goodNorm = worstTiles(goodParts.map((p) => p.score), tiles).map((i) => goodParts[i]!.score);
   const labelledParts = labelled.map((l, j) => partsOf(modeOfFeatures(modes, l.features), labelledLocal[j]!, labelledGlobal[j]!, labelledHeat[j]!));
   const round = (a: Float32Array): number | number[] => (a.length === 1 ? a[0]! : [...a]);
   const rawThresholds = { local: round(cal.local), global: round(cal.global), combined: round(cal.combined) };
@@ -326,7 +348,7 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
             `${anomalyText}, so the defect threshold is 1.0 at a ${pct(o.far)} false-alarm target. ` +
             `Uncertain band = 1 − the ${nth(1 - 2 * o.far)} percentile of normalised out-of-fold good scores (about as many more good images go to review as false alarms). The shipped head is refitted on all good images.`,
           targetFalseAlarmRate: o.far,
-          heldOutGood: goods.length,
+          heldOutGood: nImages,
           heldOutDefect: 0,
           folds,
           rawThresholds,
@@ -340,17 +362,20 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
     name: opts.name,
     version: opts.version ?? new Date().toISOString().slice(0, 10).replaceAll('-', '.'),
     task: 'anomaly',
+    // The model card text always says what an image costs (a tiled image costs its tiles).
     description:
-      opts.description ??
-      `Anomaly model fitted by visor fit on ${goods.length} good images (${backbone.name} features, position-restricted nearest-neighbour head and a Gaussian over max-pooled features${logistic ? ', logistic refinement on labelled images' : ''}). Score >= 1 means defect.`,
+      `${opts.description ?? `Anomaly model fitted by visor fit on ${nImages} good images (${backbone.name} features, position-restricted nearest-neighbour head and a Gaussian over max-pooled features${logistic ? ', logistic refinement on labelled images' : ''}). Score >= 1 means defect.`} ` +
+      `Geometry: ${describeGeometry(choice.geometry, { width: inputSize, height: inputSize })}${tiles > 1 ? `; an image costs ${tiles} model runs, its score is the worst tile's and the heat map is stitched from the tiles` : ''}.`,
     input: manifestInput(spec),
+    geometry: choice.geometry,
     outputs: { score: SCORE, heatmap: HEATMAP },
     labels: ['good', 'defect'],
     thresholds,
     provenance: {
       ...opts.provenance,
       fit: {
-        goodImages: goods.length,
+        goodImages: nImages,
+        images: imageSummary,
         labelledImages: sup.length,
         labelledDefects: nDefect,
         fitDate: new Date().toISOString(),
@@ -405,7 +430,7 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   await writeFile(path.join(outDir, 'model.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   const seconds = secs(t0);
   log.info({ dir: outDir, mb: round3(onnxBytes.length / 1e6), seconds, crossValidation }, 'model written');
-  return { dir: outDir, manifest, notes, seconds, crossValidation };
+  return { dir: outDir, manifest, notes, geometry: choice.geometry, imageSummary, seconds, crossValidation };
 }
 
 function featureSpec(backbone: Backbone, opts: FitOptions): FeatureSpec {

@@ -4,3 +4,4 @@ export { evaluateModel, type EvalOptions, type EvalDeps, type EvalReport, type S
 export { FitInputError, listImages, labelledFromReviews, readLabelsCsv, type LabelledImage } from './data.js';
 export { terminalProgress } from './progress.js';
 export { resolveBackbone, SCALINGS, BUILTIN_BACKBONES_DIR, type Backbone, type ScalingName } from '../backbones/load.js';
+export { chooseGeometry, sizesSummary, MAX_TILES, TILE_ASPECT, type GeometryChoice } from './geometry.js';
