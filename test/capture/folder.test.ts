@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCamera, type Camera, type CameraDeps } from '../../src/capture/index.js';
 import { silentLogger } from '../../src/common/log.js';
 import type { Frame } from '../../src/common/types.js';
-import { cameraConfig, fixturePngs, mean, takeFrames } from './helpers.js';
+import { cameraConfig, mean, takeFrames } from './helpers.js';
+import { fixtureImages } from '../helpers/media.js';
 import { tempDir } from '../helpers/temp.js';
 import { until } from '../helpers/wait.js';
 
@@ -16,7 +17,7 @@ const cameras: Camera[] = [];
 
 beforeAll(async () => {
   ({ dir, cleanup } = await tempDir());
-  pngs = (await fixturePngs()).slice(0, 6);
+  pngs = (await fixtureImages()).slice(0, 6);
 });
 
 afterAll(async () => {

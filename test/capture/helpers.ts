@@ -2,7 +2,6 @@
 import { execFile } from 'node:child_process';
 import { copyFile, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseConfig, type CameraConfig } from '../../src/config/index.js';
 import type { Camera } from '../../src/capture/index.js';
@@ -10,14 +9,7 @@ import type { Frame } from '../../src/common/types.js';
 
 const run = promisify(execFile);
 
-export const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/elpv');
-
-export async function fixturePngs(): Promise<string[]> {
-  return (await readdir(FIXTURES))
-    .filter((f) => f.endsWith('.png'))
-    .sort()
-    .map((f) => path.join(FIXTURES, f));
-}
+import { fixtureImages } from '../helpers/media.js';
 
 export async function ffmpeg(args: string[]): Promise<void> {
   await run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args]);
@@ -27,7 +19,7 @@ export async function ffmpeg(args: string[]): Promise<void> {
 export async function makeClip(dir: string, name = 'clip.mp4'): Promise<string> {
   const frames = path.join(dir, 'clip-frames');
   await run('mkdir', ['-p', frames]);
-  const pngs = await fixturePngs();
+  const pngs = await fixtureImages();
   await Promise.all(pngs.map((p, i) => copyFile(p, path.join(frames, `f${String(i).padStart(3, '0')}.png`))));
   const out = path.join(dir, name);
   await ffmpeg(['-framerate', '10', '-i', path.join(frames, 'f%03d.png'), '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '12', '-pix_fmt', 'yuv420p', '-g', '5', out]);

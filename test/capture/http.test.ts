@@ -5,7 +5,8 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCamera, type Camera, type Timers } from '../../src/capture/index.js';
 import { silentLogger } from '../../src/common/log.js';
-import { cameraConfig, fixturePngs, takeFrames } from './helpers.js';
+import { cameraConfig, takeFrames } from './helpers.js';
+import { fixtureImages } from '../helpers/media.js';
 import { until } from '../helpers/wait.js';
 
 let png: Buffer;
@@ -16,7 +17,7 @@ let url: string;
 const cameras: Camera[] = [];
 
 beforeAll(async () => {
-  png = await readFile((await fixturePngs())[0]!);
+  png = await readFile((await fixtureImages())[0]!);
   server = http.createServer((req, res) => {
     requests += 1;
     if (mode === 'error') {

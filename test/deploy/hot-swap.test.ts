@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.js';
 import type { Inspection } from '../../src/common/types.js';
 import { newKey, startFakeHub, type FakeHub } from '../events/fake-hub.js';
-import { startLine, tempDir, waitFor, writeCa } from '../events/helpers.js';
+import { startLine, tempDir, until, writeCa } from '../events/helpers.js';
 import { DEMO_MODEL } from '../helpers/paths.js';
 
 let hub: FakeHub;
@@ -55,8 +55,8 @@ beforeAll(async () => {
   // Every frame an ok frame at 10 fps: the model is far faster, so no frame is ever dropped.
   app = await startLine(dir, { connectionString: hub.connectionString('edge1'), caFile: await writeCa(dir, hub.ca) }, { defect: 1000 });
   app.bus.on('inspection', ({ inspection }) => seen.push(inspection));
-  await waitFor('connected', () => hub.isConnected('edge1'));
-  await waitFor('a few inspections', () => seen.length >= 3);
+  await until('connected', () => hub.isConnected('edge1'));
+  await until('a few inspections', () => seen.length >= 3);
 });
 
 afterAll(async () => {
@@ -72,8 +72,8 @@ describe('model hot swap from the twin', () => {
   it('downloads, verifies and swaps a new package between frames, without losing a frame, and reports it', async () => {
     const before = seen.length;
     hub.patchDesired('edge1', { model: { url: `${base}/v2/model.json`, sha256: sha('/v2/model.json') } });
-    await waitFor('the new model reported', () => hub.reported('edge1').model?.version === '0.2.0', 30_000);
-    await waitFor('inspections on the new model', () => seen.filter((i) => i.model.version === '0.2.0').length >= 3);
+    await until('the new model reported', () => hub.reported('edge1').model?.version === '0.2.0', 30_000);
+    await until('inspections on the new model', () => seen.filter((i) => i.model.version === '0.2.0').length >= 3);
 
     const around = seen.slice(before);
     // Every frame the camera delivered was inspected: sequence numbers have no gap across the swap.
@@ -88,11 +88,11 @@ describe('model hot swap from the twin', () => {
 
   it('refuses a corrupted download, keeps the running model and reports why', async () => {
     hub.patchDesired('edge1', { model: { url: `${base}/bad/model.json`, sha256: sha('/bad/model.json') } });
-    await waitFor('the refusal reported', () => hub.reported('edge1').modelUpdate?.status === 'rejected', 30_000);
+    await until('the refusal reported', () => hub.reported('edge1').modelUpdate?.status === 'rejected', 30_000);
     expect(hub.reported('edge1').modelUpdate.error).toMatch(/sha256|hash/i);
     expect(hub.reported('edge1').model.version).toBe('0.2.0');
     const after = seen.length;
-    await waitFor('more inspections', () => seen.length >= after + 3);
+    await until('more inspections', () => seen.length >= after + 3);
     expect(seen.slice(after).every((i) => i.model.version === '0.2.0')).toBe(true);
   });
 
@@ -100,7 +100,7 @@ describe('model hot swap from the twin', () => {
     const fetched = requests.get('/bad/model.onnx');
     expect(fetched).toBe(1);
     const version = hub.patchDesired('edge1', { thresholds: { defect: 999 } });
-    await waitFor('the patch applied', () => hub.reported('edge1').config?.version === version);
+    await until('the patch applied', () => hub.reported('edge1').config?.version === version);
     // Well beyond the events backoff of the test line (100 ms doubling to 500 ms).
     await new Promise((r) => setTimeout(r, 2000));
     expect([requests.get('/bad/model.json'), requests.get('/bad/model.onnx')]).toEqual([1, 1]);
@@ -109,10 +109,10 @@ describe('model hot swap from the twin', () => {
 
   it('tries a package whose download failed for a moment again, with backoff, until it applies', async () => {
     hub.patchDesired('edge1', { model: { url: `${base}/flaky/model.json`, sha256: sha('/flaky/model.json') } });
-    await waitFor('the new model reported', () => hub.reported('edge1').model?.version === '0.4.0', 30_000);
+    await until('the new model reported', () => hub.reported('edge1').model?.version === '0.4.0', 30_000);
     expect(requests.get('/flaky/model.json')).toBe(3);
     expect(hub.reported('edge1').modelUpdate).toMatchObject({ status: 'applied', sha256: sha('/flaky/model.json') });
     expect(hub.reported('edge1').modelUpdate.retryAt).toBeUndefined();
-    await waitFor('inspections on the new model', () => seen.filter((i) => i.model.version === '0.4.0').length >= 2);
+    await until('inspections on the new model', () => seen.filter((i) => i.model.version === '0.4.0').length >= 2);
   });
 });

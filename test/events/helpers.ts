@@ -7,7 +7,7 @@ import { createLogger, type Logger } from '../../src/common/log.js';
 import { DEMO_MODEL, FIXTURES } from '../helpers/paths.js';
 
 export { tempDir } from '../helpers/temp.js';
-export { until as waitFor } from '../helpers/wait.js';
+export { until } from '../helpers/wait.js';
 
 /** A real pino logger whose lines are kept, to check what reaches the log. */
 export function captureLogger(level = 'debug'): { log: Logger; lines: string[] } {
