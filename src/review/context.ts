@@ -41,7 +41,7 @@ export interface ReviewDeps {
   uiDir?: string;
   log: Logger;
   now?: () => number;
-  /** Makes the one-time first-admin setup code (default: 60 random bits); tests pass their own. */
+  /** Makes the one-time first-admin setup code (default: 12 random characters, 59 bits); tests pass their own. */
   newSetupCode?: () => string;
   /** Where the setup code is printed besides the log (default: stderr). */
   announce?: (line: string) => void;

@@ -6,7 +6,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import fastifyCookie from '@fastify/cookie';
 import fastifyRateLimit from '@fastify/rate-limit';
 import { NotFoundError } from '../common/errors.js';
-import { randomBytes } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { isLoopback } from '../config/load.js';
 import { registerAuth } from './auth.js';
 import { registerHostCheck } from './hosts.js';
@@ -29,10 +29,10 @@ export type { ModelInfo, ReviewContext, ReviewDeps, ThresholdControl } from './c
 /** Built UI assets (vite build → dist/ui at the repository or install root). */
 export const DEFAULT_UI_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/ui');
 
-/** 60 random bits as 12 characters in groups of 4 (no 0/O, 1/I/L), e.g. `K7QX-M2PD-9WTA`. */
+/** 59 random bits as 12 characters in groups of 4 (no 0/O, 1/I/L), e.g. `K7QX-M2PD-9WTA`. */
 export function randomSetupCode(): string {
   const alphabet = '23456789ABCDEFGHJKMNPQRSTUVWXYZ';
-  const chars = [...randomBytes(12)].map((b) => alphabet[b % alphabet.length]!);
+  const chars = Array.from({ length: 12 }, () => alphabet[randomInt(alphabet.length)]!);
   return [0, 4, 8].map((i) => chars.slice(i, i + 4).join('')).join('-');
 }
 

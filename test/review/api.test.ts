@@ -10,6 +10,7 @@ import { parseConfig, type ReviewConfig } from '../../src/config/index.js';
 import { silentLogger } from '../../src/common/log.js';
 import { createMetrics } from '../../src/line/metrics.js';
 import { buildReviewServer, createLiveFrames, createUserStore } from '../../src/review/index.js';
+import { randomSetupCode } from '../../src/review/server.js';
 import { createLineControl, type LineControl } from '../../src/line/control.js';
 import { createInferencer, loadModelPackage } from '../../src/inference/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
@@ -373,6 +374,12 @@ describe('first admin on a fresh install', () => {
       newSetupCode: () => CODE,
       announce: (line) => announced.push(line),
     });
+
+  it('makes a fresh random code by default, easy to retype', () => {
+    const codes = new Set(Array.from({ length: 50 }, () => randomSetupCode()));
+    expect(codes.size).toBe(50);
+    for (const code of codes) expect(code).toMatch(/^[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}$/);
+  });
 
   it('cannot be taken by a DNS-rebinding page or a page of another origin, even with the code', async () => {
     const app = make();
