@@ -7,6 +7,7 @@ import type { Metrics } from '../line/metrics.js';
 import type { Store } from '../store/index.js';
 import type { CameraStatus, Thresholds } from '../common/types.js';
 import type { LiveFrames } from './live.js';
+import type { LoginBackoff } from './login-backoff.js';
 import type { ReviewQueue } from './queue.js';
 import type { SseHub } from './sse.js';
 import type { UserStore } from './users.js';
@@ -40,6 +41,10 @@ export interface ReviewDeps {
   uiDir?: string;
   log: Logger;
   now?: () => number;
+  /** Makes the one-time first-admin setup code (default: 12 random characters, 59 bits); tests pass their own. */
+  newSetupCode?: () => string;
+  /** Where the setup code is printed besides the log (default: stderr). */
+  announce?: (line: string) => void;
 }
 
 /** What the route plugins get: the deps plus the services built from them. */
@@ -48,4 +53,7 @@ export interface ReviewContext extends ReviewDeps {
   queue: ReviewQueue;
   sse: SseHub;
   uiDir: string;
+  /** The first-admin setup code of this start; undefined when setup is not offered. */
+  setupCode: string | undefined;
+  loginBackoff: LoginBackoff;
 }

@@ -6,7 +6,11 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import fastifyCookie from '@fastify/cookie';
 import fastifyRateLimit from '@fastify/rate-limit';
 import { NotFoundError } from '../common/errors.js';
+import { randomInt } from 'node:crypto';
+import { isLoopback } from '../config/load.js';
 import { registerAuth } from './auth.js';
+import { registerHostCheck } from './hosts.js';
+import { createLoginBackoff } from './login-backoff.js';
 import type { ReviewContext, ReviewDeps } from './context.js';
 import { createReviewQueue } from './queue.js';
 import { authRoutes } from './routes/auth.js';
@@ -25,6 +29,13 @@ export type { ModelInfo, ReviewContext, ReviewDeps, ThresholdControl } from './c
 /** Built UI assets (vite build → dist/ui at the repository or install root). */
 export const DEFAULT_UI_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/ui');
 
+/** 59 random bits as 12 characters in groups of 4 (no 0/O, 1/I/L), e.g. `K7QX-M2PD-9WTA`. */
+export function randomSetupCode(): string {
+  const alphabet = '23456789ABCDEFGHJKMNPQRSTUVWXYZ';
+  const chars = Array.from({ length: 12 }, () => alphabet[randomInt(alphabet.length)]!);
+  return [0, 4, 8].map((i) => chars.slice(i, i + 4).join('')).join('-');
+}
+
 export function buildReviewServer(deps: ReviewDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.log.child({ module: 'review' }) as FastifyBaseLogger,
@@ -35,13 +46,22 @@ export function buildReviewServer(deps: ReviewDeps): FastifyInstance {
     // Unknown fields are an error, not silently dropped (fastify's default strips them).
     ajv: { customOptions: { removeAdditional: false } },
   });
+  const users = createUserStore({ db: deps.store.db, now: deps.now });
+  // The first admin needs the code printed here, so a page in a local browser cannot create it.
+  const offerSetup = deps.config.auth.firstAdminSetup && isLoopback(deps.config.host) && users.count() === 0;
   const ctx: ReviewContext = {
     ...deps,
-    users: createUserStore({ db: deps.store.db, now: deps.now }),
+    users,
     queue: createReviewQueue({ store: deps.store }),
     sse: createSseHub(),
     uiDir: deps.uiDir ?? DEFAULT_UI_DIR,
+    setupCode: offerSetup ? (deps.newSetupCode ?? randomSetupCode)() : undefined,
+    loginBackoff: createLoginBackoff({ maxMs: deps.config.auth.loginBackoffMaxSeconds * 1000, now: deps.now }),
   };
+  if (ctx.setupCode) {
+    app.log.warn({ setupCode: ctx.setupCode }, 'no user exists yet: create the first admin in the review UI with this one-time setup code');
+    (deps.announce ?? ((line) => process.stderr.write(line)))(`visor: no user exists yet; the review UI's first-admin setup code is ${ctx.setupCode}\n`);
+  }
   if (!existsSync(path.join(ctx.uiDir, 'index.html'))) {
     app.log.error({ uiDir: ctx.uiDir }, 'the review UI is not built (run `npm run build`); the API works, the page answers 503');
   }
@@ -74,6 +94,11 @@ export function buildReviewServer(deps: ReviewDeps): FastifyInstance {
     ctx.sse.close();
   });
 
+  // Before everything else: a request for another host name (DNS rebinding) reaches no route.
+  registerHostCheck(app, deps.config);
+  app.addHook('onSend', async (_request, reply) => {
+    void reply.header('x-content-type-options', 'nosniff');
+  });
   void app.register(fastifyCookie);
   void app.register(fastifyRateLimit, { global: false });
   // After the cookie plugin, so its hook has parsed the cookies when ours looks at them.

@@ -7,7 +7,10 @@ const MAX_BACKLOG_BYTES = 512 * 1024;
 const HEARTBEAT_MS = 15_000;
 
 export interface SseHub {
-  add(res: ServerResponse): void;
+  /** Starts a stream for `owner` (a user name), counted per owner until it closes. */
+  add(res: ServerResponse, owner: string): void;
+  /** Streams `owner` holds open now. */
+  streamsOf(owner: string): number;
   send(event: string, data: unknown): void;
   readonly clients: number;
   close(): void;
@@ -15,6 +18,7 @@ export interface SseHub {
 
 export function createSseHub(): SseHub {
   const clients = new Set<ServerResponse>();
+  const perOwner = new Map<string, number>();
   const heartbeat = setInterval(() => {
     for (const res of clients) res.write(': ping\n\n');
   }, HEARTBEAT_MS).unref();
@@ -25,8 +29,9 @@ export function createSseHub(): SseHub {
   }
 
   return {
-    add(res) {
+    add(res, owner) {
       res.writeHead(200, {
+        'x-content-type-options': 'nosniff',
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-store',
         connection: 'keep-alive',
@@ -34,7 +39,16 @@ export function createSseHub(): SseHub {
       });
       res.write('retry: 2000\n\n');
       clients.add(res);
-      res.on('close', () => clients.delete(res));
+      perOwner.set(owner, (perOwner.get(owner) ?? 0) + 1);
+      res.on('close', () => {
+        clients.delete(res);
+        const left = (perOwner.get(owner) ?? 1) - 1;
+        if (left > 0) perOwner.set(owner, left);
+        else perOwner.delete(owner);
+      });
+    },
+    streamsOf(owner) {
+      return perOwner.get(owner) ?? 0;
     },
     send(event, data) {
       if (clients.size === 0) return;

@@ -32,7 +32,17 @@ describe('config', () => {
       enabled: true,
       host: '127.0.0.1',
       port: 8080,
-      auth: { sessionTtlHours: 12, secureCookies: 'auto', trustProxy: false, firstAdminSetup: true, loginAttemptsPerMinute: 10, publicMetrics: false },
+      allowedHosts: [],
+      auth: {
+        sessionTtlHours: 12,
+        secureCookies: 'auto',
+        trustProxy: false,
+        firstAdminSetup: true,
+        loginAttemptsPerMinute: 10,
+        loginBackoffMaxSeconds: 60,
+        maxEventStreamsPerUser: 8,
+        publicMetrics: false,
+      },
     });
     expect(config.store.retentionDays).toBe(30);
     expect(config.events.outputName).toBe('defects');
@@ -47,7 +57,7 @@ describe('config', () => {
           { id: 'b', source: 'y', roi: { x: 0.5, y: 0, width: 0.8, height: 1 } },
           { id: 'b', source: 'z' },
         ],
-        review: { port: 70000 },
+        review: { port: 70000, allowedHosts: ['visor.plant.example', 'https://visor.plant.example/'] },
         store: { retentionDays: -1 },
       }),
     );
@@ -57,6 +67,7 @@ describe('config', () => {
         expect.stringMatching(/^cameras\[0\]\.fps: /),
         expect.stringMatching(/^cameras\[0\]\.colour: Unexpected property/),
         expect.stringMatching(/^review\.port: /),
+        expect.stringMatching(/^review\.allowedHosts\[1\]: /),
         expect.stringMatching(/^store\.retentionDays: /),
       ]),
     );

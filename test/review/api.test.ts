@@ -10,6 +10,7 @@ import { parseConfig, type ReviewConfig } from '../../src/config/index.js';
 import { silentLogger } from '../../src/common/log.js';
 import { createMetrics } from '../../src/line/metrics.js';
 import { buildReviewServer, createLiveFrames, createUserStore } from '../../src/review/index.js';
+import { randomSetupCode } from '../../src/review/server.js';
 import { createLineControl, type LineControl } from '../../src/line/control.js';
 import { createInferencer, loadModelPackage } from '../../src/inference/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
@@ -20,6 +21,7 @@ import { makeInspection as fullInspection } from '../store/helpers.js';
 import { FIXTURES } from '../helpers/paths.js';
 import { anomalyModel, baseManifest, writePackage } from '../inference/helpers.js';
 import { ensureUiBuilt } from './ui-build.js';
+import { until } from '../helpers/wait.js';
 
 const cameras: CameraStatus[] = [
   { cameraId: 'cells', state: 'online', framesIn: 10, framesDropped: 1, framesCorrupt: 0, reconnects: 0 },
@@ -42,7 +44,7 @@ function reviewConfig(review: Record<string, unknown> = {}): ReviewConfig {
   return parseConfig({ cameras: [{ id: 'cells', source: 'x' }], review }).review;
 }
 
-function build(config = reviewConfig(), extra: { uiDir?: string } = {}): FastifyInstance {
+function build(config = reviewConfig(), extra: { uiDir?: string; now?: () => number } = {}): FastifyInstance {
   return buildReviewServer({
     store,
     bus,
@@ -54,6 +56,7 @@ function build(config = reviewConfig(), extra: { uiDir?: string } = {}): Fastify
     metrics: createMetrics({ cameras: () => cameras, defaultMetrics: false }),
     uiDir: extra.uiDir ?? path.join(dir, 'no-ui'),
     log: silentLogger(),
+    now: extra.now,
   });
 }
 
@@ -224,6 +227,121 @@ describe('authentication', () => {
     expect(reviews.at(-1)).toMatchObject({ inspectionId: inspections[6]!.id, decision: 'needs-expert', user: 'operator' });
   });
 
+  it('answers only to loopback names, review.host and review.allowedHosts (DNS rebinding)', async () => {
+    for (const host of ['localhost', 'localhost:8080', '127.0.0.1:8080', '[::1]:8080', 'LOCALHOST']) {
+      const res = await app.inject({ url: '/healthz', headers: { host } });
+      expect([host, res.statusCode]).toEqual([host, 200]);
+    }
+    for (const host of ['attacker.example', 'attacker.example:8080', 'visor-line3.plant.example', '127.0.0.1.attacker.example', 'localhost:8080:1']) {
+      const res = await app.inject({ url: '/healthz', headers: { host } });
+      expect([host, res.statusCode]).toEqual([host, 421]);
+      expect(res.json().code).toBe('HOST_NOT_ALLOWED');
+    }
+    // Every route, signed in or not: a rebinding page's login gets no cookie.
+    const login = await app.inject({ method: 'POST', url: '/api/auth/login', headers: { host: 'attacker.example' }, payload: { name: 'operator', password: PASSWORDS.operator } });
+    expect([login.statusCode, login.headers['set-cookie']]).toEqual([421, undefined]);
+    const named = build(reviewConfig({ host: '10.0.4.17', allowedHosts: ['visor-line3.plant.example'] }));
+    for (const host of ['visor-line3.plant.example:8080', '10.0.4.17:8080', 'localhost']) expect([host, (await named.inject({ url: '/healthz', headers: { host } })).statusCode]).toEqual([host, 200]);
+    expect((await named.inject({ url: '/healthz', headers: { host: 'attacker.example' } })).statusCode).toBe(421);
+    // Binding every interface does not make every name valid.
+    const wildcard = build(reviewConfig({ host: '0.0.0.0' }));
+    expect((await wildcard.inject({ url: '/healthz', headers: { host: '0.0.0.0:8080' } })).statusCode).toBe(421);
+    await Promise.all([named.close(), wildcard.close()]);
+  });
+
+  it('refuses state-changing requests from pages of other origins on a session; API tokens are unaffected', async () => {
+    const s = await signIn(app, 'operator');
+    const body = { ids: [inspections[9]!.id], decision: 'needs-expert' };
+    const post = (headers: Record<string, string | undefined>) => app.inject({ method: 'POST', url: '/api/reviews', headers, payload: body });
+    for (const from of [{ origin: 'http://attacker.example' }, { origin: 'null' }, { referer: 'http://attacker.example/page.html' }, { origin: 'http://localhost.attacker.example:8080' }]) {
+      const res = await post({ ...as(s), ...from });
+      expect([from, res.statusCode, res.json().code]).toEqual([from, 403, 'CROSS_ORIGIN']);
+    }
+    expect(reviews.filter((r) => r.inspectionId === inspections[9]!.id)).toEqual([]);
+    expect((await post({ ...as(s), origin: 'http://127.0.0.1:8080' })).statusCode).toBe(200);
+    expect((await post({ ...as(s), referer: 'http://localhost:8080/#/queue' })).statusCode).toBe(200);
+    // Reading is not state-changing: a GET with a foreign Origin is answered (CORS keeps its answer from the page).
+    expect((await app.inject({ url: '/api/status', headers: { ...as(s), origin: 'http://attacker.example' } })).statusCode).toBe(200);
+
+    const admin = await signIn(app, 'admin');
+    const { token } = (await app.inject({ method: 'POST', url: '/api/tokens', headers: as(admin), payload: { user: 'operator', label: 'mes-origin' } })).json<{ token: string }>();
+    // A program with a token may send any Origin; with a cookie too, it is treated as a browser.
+    expect((await post({ authorization: `Bearer ${token}`, origin: 'http://mes.example' })).statusCode).toBe(200);
+    expect((await post({ authorization: `Bearer ${token}`, origin: 'http://mes.example', cookie: s.cookie })).statusCode).toBe(403);
+    // Three verdicts went through: undo them all, so the queue tests see the inspection unreviewed.
+    for (let i = 0; i < 3; i++) expect((await app.inject({ method: 'POST', url: '/api/reviews/undo', headers: as(s), payload: { ids: body.ids } })).statusCode).toBe(200);
+  });
+
+  it('backs off per account after repeated failed sign-ins, from any address, and resets on success', async () => {
+    let clock = T0;
+    const guarded = build(reviewConfig({ auth: { loginBackoffMaxSeconds: 4 } }), { now: () => clock });
+    const login = (password: string, remoteAddress: string) =>
+      guarded.inject({ method: 'POST', url: '/api/auth/login', remoteAddress, payload: { name: 'engineer', password } });
+    const codes: number[] = [];
+    // Five failures from five addresses (under each address's limit): typing mistakes, no wait yet.
+    for (let i = 0; i < 5; i++) codes.push((await login('guess-' + i, `10.1.0.${i}`)).statusCode);
+    expect(codes).toEqual([401, 401, 401, 401, 401]);
+    expect((await login('guess-5', '10.1.0.5')).statusCode).toBe(401);
+    // Now the account waits 1 s, whatever the address and even with the right password.
+    const waiting = await login(PASSWORDS.engineer, '10.1.0.6');
+    expect([waiting.statusCode, waiting.headers['retry-after'], waiting.json().code]).toEqual([429, '1', 'LOGIN_BACKOFF']);
+    expect(waiting.json().error).toBe('too many failed sign-ins for engineer; try again in 1 s');
+    // Another account is not affected.
+    expect((await guarded.inject({ method: 'POST', url: '/api/auth/login', remoteAddress: '10.1.0.6', payload: { name: 'operator', password: PASSWORDS.operator } })).statusCode).toBe(200);
+    clock += 1000;
+    expect((await login('guess-6', '10.1.0.7')).statusCode).toBe(401);
+    expect((await login(PASSWORDS.engineer, '10.1.0.7')).headers['retry-after']).toBe('2');
+    // The wait doubles up to the cap (4 s here) and refused attempts do not lengthen it: the real user gets in.
+    for (let i = 0; i < 4; i++) {
+      clock += 4000;
+      expect((await login('guess-x' + i, '10.1.0.8')).statusCode).toBe(401);
+      expect((await login(PASSWORDS.engineer, '10.1.0.9')).headers['retry-after']).toBe('4');
+      for (let j = 0; j < 3; j++) await login('guess-y' + j, '10.1.0.10');
+    }
+    clock += 4000;
+    expect((await login(PASSWORDS.engineer, '10.1.0.11')).statusCode).toBe(200);
+    // A success resets the count: five more mistakes before any wait.
+    for (let i = 0; i < 5; i++) expect((await login('typo-' + i, '10.1.0.12')).statusCode).toBe(401);
+    expect((await login(PASSWORDS.engineer, '10.1.0.12')).statusCode).toBe(200);
+    await guarded.close();
+  });
+
+  it('caps live-update streams per user (429 beyond it) and frees a slot when one closes', async () => {
+    const capped = build(reviewConfig({ auth: { maxEventStreamsPerUser: 2 } }));
+    const base = await capped.listen({ host: '127.0.0.1', port: 0 });
+    const [op, eng] = [await signIn(capped, 'operator'), await signIn(capped, 'engineer')];
+    const open = async (session: Session) => {
+      const abort = new AbortController();
+      const res = await fetch(`${base}/api/events`, { headers: { cookie: session.cookie }, signal: abort.signal });
+      return { res, abort };
+    };
+    const first = await open(op);
+    const second = await open(op);
+    expect([first.res.status, second.res.status]).toEqual([200, 200]);
+    expect(first.res.headers.get('x-content-type-options')).toBe('nosniff');
+    const third = await open(op);
+    expect(third.res.status).toBe(429);
+    expect(await third.res.json()).toMatchObject({ code: 'TOO_MANY_STREAMS', error: expect.stringContaining('operator already has 2') });
+    // Another user has their own streams.
+    const other = await open(eng);
+    expect(other.res.status).toBe(200);
+    first.abort.abort();
+    await until('a stream slot freed by the closed one', async () => (await open(op).then((s) => (s.abort.abort(), s.res.status))) === 200);
+    second.abort.abort();
+    other.abort.abort();
+    await capped.close();
+  });
+
+  it('sends X-Content-Type-Options: nosniff with stored images and every other response', async () => {
+    const s = await signIn(app, 'operator');
+    const flagged = inspections.find((i) => i.verdict === 'defect')!;
+    for (const url of [`/api/inspections/${flagged.id}/image`, `/api/inspections/${flagged.id}/overlay`, '/api/status', '/healthz', '/api/nothing-here']) {
+      const res = await app.inject({ url, headers: as(s) });
+      expect([url, res.headers['x-content-type-options']]).toEqual([url, 'nosniff']);
+    }
+    expect((await app.inject({ url: '/healthz', headers: { host: 'attacker.example' } })).headers['x-content-type-options']).toBe('nosniff');
+  });
+
   it('serves /metrics without auth only when publicMetrics is set', async () => {
     const open = build(reviewConfig({ auth: { publicMetrics: true } }));
     expect((await open.inject({ url: '/metrics' })).statusCode).toBe(200);
@@ -242,6 +360,8 @@ describe('first admin on a fresh install', () => {
     fresh.close();
     await rm(freshDir, { recursive: true, force: true });
   });
+  const CODE = 'K7QX-M2PD-9WTA';
+  const announced: string[] = [];
   const make = (review: Record<string, unknown> = {}) =>
     buildReviewServer({
       store: fresh,
@@ -251,27 +371,71 @@ describe('first admin on a fresh install', () => {
       model: () => ({ name: 'm', version: '1', task: 'anomaly' }),
       metrics: createMetrics({ cameras: () => [], defaultMetrics: false }),
       log: silentLogger(),
+      newSetupCode: () => CODE,
+      announce: (line) => announced.push(line),
     });
 
-  it('is offered only from this machine, while bound to loopback, and only once', async () => {
+  it('makes a fresh random code by default, easy to retype', () => {
+    const codes = new Set(Array.from({ length: 50 }, () => randomSetupCode()));
+    expect(codes.size).toBe(50);
+    for (const code of codes) expect(code).toMatch(/^[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}$/);
+  });
+
+  it('cannot be taken by a DNS-rebinding page or a page of another origin, even with the code', async () => {
     const app = make();
-    const payload = { name: 'boss', password: 'first-admin-pw' };
+    const payload = { name: 'boss', password: 'first-admin-pw', code: CODE };
+    // A DNS-rebinding page: attacker.example resolves to 127.0.0.1, the browser sends its own Host and Origin.
+    const rebound = await app.inject({
+      method: 'POST',
+      url: '/api/auth/setup',
+      headers: { host: 'attacker.example', origin: 'http://attacker.example' },
+      payload,
+    });
+    expect(rebound.statusCode).toBe(421);
+    expect(rebound.json()).toMatchObject({ code: 'HOST_NOT_ALLOWED', error: expect.stringContaining('"attacker.example"') });
+    // A page of another origin posting to the real host name is refused too.
+    const crossOrigin = await app.inject({ method: 'POST', url: '/api/auth/setup', headers: { origin: 'http://attacker.example' }, payload });
+    expect([crossOrigin.statusCode, crossOrigin.json().code]).toEqual([403, 'CROSS_ORIGIN']);
+    expect(fresh.db.prepare('SELECT COUNT(*) FROM users').pluck().get()).toBe(0);
+    await app.close();
+    announced.length = 0;
+  });
+
+  it('is offered only from this machine, while bound to loopback, with the printed code, and only once', async () => {
+    const app = make();
+    expect(announced).toEqual([`visor: no user exists yet; the review UI's first-admin setup code is ${CODE}\n`]);
+    const payload = { name: 'boss', password: 'first-admin-pw', code: CODE };
     expect((await app.inject({ url: '/api/auth/state', remoteAddress: '192.168.1.20' })).json()).toEqual({ setupAvailable: false });
     expect((await app.inject({ method: 'POST', url: '/api/auth/setup', remoteAddress: '192.168.1.20', payload })).statusCode).toBe(403);
     const exposed = make({ host: '0.0.0.0' });
     expect((await exposed.inject({ method: 'POST', url: '/api/auth/setup', payload })).statusCode).toBe(403);
     const off = make({ auth: { firstAdminSetup: false } });
     expect((await off.inject({ method: 'POST', url: '/api/auth/setup', payload })).statusCode).toBe(403);
-    expect((await app.inject({ method: 'POST', url: '/api/auth/setup', payload: { name: 'boss', password: 'short' } })).statusCode).toBe(400);
+    // Neither of them offers setup, so neither prints a code.
+    expect(announced).toHaveLength(1);
+    expect((await app.inject({ method: 'POST', url: '/api/auth/setup', payload: { ...payload, password: 'short' } })).statusCode).toBe(400);
+
+    // Without the code, or with a wrong one: refused.
+    const { code: _, ...noCode } = payload;
+    const without = await app.inject({ method: 'POST', url: '/api/auth/setup', payload: noCode });
+    expect([without.statusCode, without.json().error]).toEqual([400, "body must have required property 'code'"]);
+    const wrong = await app.inject({ method: 'POST', url: '/api/auth/setup', payload: { ...payload, code: 'AAAA-BBBB-CCCC' } });
+    expect([wrong.statusCode, wrong.json().code]).toEqual([403, 'SETUP_CODE']);
+    expect(fresh.db.prepare('SELECT COUNT(*) FROM users').pluck().get()).toBe(0);
 
     expect((await app.inject({ url: '/api/auth/state' })).json()).toEqual({ setupAvailable: true });
-    const res = await app.inject({ method: 'POST', url: '/api/auth/setup', payload });
+    // The code as retyped by a person: lower case, without dashes.
+    const res = await app.inject({ method: 'POST', url: '/api/auth/setup', headers: { origin: 'http://localhost:8080' }, payload: { ...payload, code: 'k7qxm2pd9wta' } });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ user: { name: 'boss', role: 'admin' } });
     expect(String(res.headers['set-cookie'])).toContain('HttpOnly');
-    expect((await app.inject({ method: 'POST', url: '/api/auth/setup', payload: { name: 'other', password: 'second-admin' } })).statusCode).toBe(403);
+    expect((await app.inject({ method: 'POST', url: '/api/auth/setup', payload: { name: 'other', password: 'second-admin', code: CODE } })).statusCode).toBe(403);
     expect(fresh.db.prepare("SELECT user, action FROM audit WHERE action = 'user.setup'").get()).toEqual({ user: 'boss', action: 'user.setup' });
-    await Promise.all([app.close(), exposed.close(), off.close()]);
+    // The next start has a user: no code, no setup.
+    const again = make();
+    expect(announced).toHaveLength(1);
+    expect((await again.inject({ url: '/api/auth/state' })).json()).toEqual({ setupAvailable: false });
+    await Promise.all([app.close(), exposed.close(), off.close(), again.close()]);
   });
 });
 

@@ -113,3 +113,46 @@ describe('review page', () => {
     }
   });
 });
+
+describe('first admin on a fresh install', () => {
+  it('asks for the setup code Visor printed, refuses a wrong one, and signs the new admin in', async () => {
+    const freshDir = await mkdtemp(path.join(os.tmpdir(), 'visor-page-setup-'));
+    const fresh = openStore({ config: parseConfig({ cameras: [{ id: 'x', source: 'x' }] }).store, dataDir: freshDir, log: silentLogger() });
+    const printed: string[] = [];
+    const setupServer = buildReviewServer({
+      store: fresh,
+      bus: createBus(silentLogger()),
+      config: parseConfig({ cameras: [{ id: 'x', source: 'x' }] }).review,
+      cameras: () => cameras,
+      model: () => ({ name: 'elpv-cells', version: '0.1.0', task: 'anomaly' }),
+      metrics: createMetrics({ cameras: () => cameras, defaultMetrics: false }),
+      uiDir: await ensureUiBuilt(),
+      log: silentLogger(),
+      newSetupCode: () => 'PAGE-TEST-CODE',
+      announce: (line) => printed.push(line),
+    });
+    const page = await browser.newPage();
+    try {
+      const setupUrl = await setupServer.listen({ host: '127.0.0.1', port: 0 });
+      expect(printed.join('')).toContain('PAGE-TEST-CODE');
+      await page.goto(setupUrl);
+      await page.waitForSelector('input[name=code]');
+      expect(await page.textContent('form.login')).toContain('setup code');
+      await page.fill('input[name=password]', 'first-admin-pw');
+      await page.fill('input[name=again]', 'first-admin-pw');
+      await page.fill('input[name=code]', 'WRONG-CODE');
+      await page.click('button[type=submit]');
+      await expect.poll(() => page.textContent('.error'), { timeout: 10_000 }).toContain('wrong setup code');
+      expect(fresh.db.prepare('SELECT COUNT(*) FROM users').pluck().get()).toBe(0);
+      await page.fill('input[name=code]', 'page-test-code');
+      await page.click('button[type=submit]');
+      await page.waitForSelector('header.nav');
+      expect(await page.textContent('.who')).toBe('admin · admin');
+    } finally {
+      await page.close();
+      await setupServer.close();
+      fresh.close();
+      await rm(freshDir, { recursive: true, force: true });
+    }
+  });
+});

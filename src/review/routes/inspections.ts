@@ -144,7 +144,11 @@ export const inspectionRoutes: FastifyPluginAsync<ReviewContext> = async (app, c
   );
 
   app.get('/api/events', { config: operator }, async (request, reply) => {
+    const owner = request.principal!.user.name;
+    const max = ctx.config.auth.maxEventStreamsPerUser;
+    if (ctx.sse.streamsOf(owner) >= max)
+      return reply.status(429).send({ error: `${owner} already has ${max} live-update streams open (review.auth.maxEventStreamsPerUser); close a tab`, code: 'TOO_MANY_STREAMS' });
     reply.hijack();
-    ctx.sse.add(reply.raw);
+    ctx.sse.add(reply.raw, owner);
   });
 };

@@ -8,6 +8,7 @@ export function LoginPage({ setup, onSignedIn }: { setup: boolean; onSignedIn: (
   const [name, setName] = useState(setup ? 'admin' : '');
   const [password, setPassword] = useState('');
   const [again, setAgain] = useState('');
+  const [code, setCode] = useState('');
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
   const submit = async (e: Event) => {
@@ -16,7 +17,7 @@ export function LoginPage({ setup, onSignedIn }: { setup: boolean; onSignedIn: (
     if (setup && password !== again) return setError('The passwords differ.');
     setBusy(true);
     try {
-      await api(setup ? '/api/auth/setup' : '/api/auth/login', { method: 'POST', body: { name, password } });
+      await api(setup ? '/api/auth/setup' : '/api/auth/login', { method: 'POST', body: setup ? { name, password, code } : { name, password } });
       onSignedIn();
     } catch (err) {
       setError((err as Error).message);
@@ -29,7 +30,14 @@ export function LoginPage({ setup, onSignedIn }: { setup: boolean; onSignedIn: (
     { class: 'login', onSubmit: submit },
     h('h1', null, 'Visor review'),
     setup
-      ? h('p', { class: 'hint' }, 'No user exists yet. Create the first admin for this device (offered only on this machine, while no user exists).')
+      ? h(
+          'p',
+          { class: 'hint' },
+          'No user exists yet. Create the first admin for this device (offered only on this machine, while no user exists), with the setup code Visor printed on its console (stderr and the log) when it started.',
+        )
+      : null,
+    setup
+      ? h('label', null, 'Setup code', h('input', { name: 'code', autocomplete: 'one-time-code', required: true, value: code, onInput: (e: Event) => setCode((e.target as HTMLInputElement).value) }))
       : null,
     h('label', null, 'User name', h('input', { name: 'name', autocomplete: 'username', required: true, value: name, onInput: (e: Event) => setName((e.target as HTMLInputElement).value) })),
     h(
