@@ -12,7 +12,9 @@ import { FramePools } from './pool.js';
 import type { FrameParts, SessionHooks, SessionOutcome, SourceSession, Timers } from './session.js';
 import { realTimers, releaseParts } from './session.js';
 import { FrameSlot } from './slot.js';
-import { normalizeRoi, redactUrl, resolveInput, resolveSourceKind, type SourceKind } from './source.js';
+import { normalizeRoi, resolveInput, resolveSourceKind, type SourceKind } from './source.js';
+import { redactText } from '../common/redact.js';
+import { splitCredentials, withCredentials, type Credentials } from './http-auth.js';
 
 export interface CameraDeps {
   /** From src/config/schema.ts, defaults already applied. */
@@ -56,7 +58,12 @@ export function createCamera(deps: CameraDeps): Camera {
   const { config, inferenceSize } = deps;
   const id = config.id;
   const kind: SourceKind = config.kind === 'auto' ? resolveSourceKind(config.source, deps.baseDir) : config.kind;
-  const input = resolveInput(kind, config.source, deps.baseDir);
+  // Credentials from the URL's userinfo or from username/password (parseConfig refuses both at once):
+  // HTTP answers them to the camera's challenge, ffmpeg takes them in the RTSP URL.
+  const split = kind === 'http' || kind === 'rtsp' ? splitCredentials(config.source) : { url: config.source };
+  const credentials: Credentials | undefined = config.username !== undefined ? { username: config.username, password: config.password ?? '' } : split.credentials;
+  const input =
+    kind === 'http' ? split.url : kind === 'rtsp' && config.username !== undefined ? withCredentials(config.source, credentials) : resolveInput(kind, config.source, deps.baseDir);
   const roi = normalizeRoi(config.roi);
   if (roi && (roi.width <= 0 || roi.height <= 0)) {
     throw new ConfigError([`cameras[${id}].roi: the region lies outside the frame (x + width and y + height must stay within 0..1)`]);
@@ -162,12 +169,12 @@ export function createCamera(deps: CameraDeps): Camera {
     const decode = { pools, inferenceSize, resize, fullResolution: config.fullResolution, ...(roi ? { roi } : {}) };
     if (kind === 'folder') return startFolderSession({ ...decode, dir: input, loop: config.loop, fps: config.fps, hooks, timers, now });
     if (kind === 'http') {
-      return startHttpSession({ ...decode, url: input, fps: config.fps, hooks, timers, now, fetch: deps.fetch ?? globalThis.fetch, timeoutMs: stallMs });
+      return startHttpSession({ ...decode, url: input, ...(credentials ? { credentials } : {}), fps: config.fps, hooks, timers, now, fetch: deps.fetch ?? globalThis.fetch, timeoutMs: stallMs });
     }
     const args = buildFfmpegArgs({ kind, input, fps: config.fps, loop: config.loop, rtspTransport: config.rtspTransport, inferenceSize, resize, fullResolution: config.fullResolution, ...(roi ? { roi } : {}) });
     const ffmpegPath = deps.ffmpegPath ?? 'ffmpeg';
     const s = startFfmpegSession({ ffmpegPath, args, inferenceBytes: pools.inference.bytes, fullResolution: config.fullResolution, pools, hooks, log, timers, killGraceMs });
-    log.debug({ pid: s.pid, args: args.map(redactUrl) }, 'ffmpeg started');
+    log.debug({ pid: s.pid, args: args.map(redactText) }, 'ffmpeg started');
     return s;
   };
 
@@ -199,7 +206,8 @@ export function createCamera(deps: CameraDeps): Camera {
       slot.end();
       return;
     }
-    const error = outcome.ok ? 'source ended' : outcome.error;
+    // ffmpeg's stderr and fetch errors echo the URL: mask it before it is shown or logged.
+    const error = outcome.ok ? 'source ended' : redactText(outcome.error);
     failures += 1;
     state.reconnects += 1;
     state.lastError = error;
@@ -222,7 +230,7 @@ export function createCamera(deps: CameraDeps): Camera {
       corrupt: (what, err) => {
         if (gen !== generation || stopped) return;
         state.framesCorrupt += 1;
-        log.warn({ file: redactUrl(what), error: errorMessage(err) }, 'image could not be decoded; skipped');
+        log.warn({ file: redactText(what), error: redactText(errorMessage(err)) }, 'image could not be decoded; skipped');
       },
       end: (outcome) => ended(gen, outcome),
     };
@@ -242,7 +250,7 @@ export function createCamera(deps: CameraDeps): Camera {
     start(): void {
       if (started || stopped) return;
       started = true;
-      log.info({ kind, source: redactUrl(config.source) }, 'camera starting');
+      log.info({ kind, source: redactText(config.source) }, 'camera starting');
       setState('starting');
       launch();
     },

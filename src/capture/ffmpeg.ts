@@ -6,7 +6,8 @@ import type { Logger } from '../common/log.js';
 import type { FramePools } from './pool.js';
 import { PpmFrameReader, RawFrameReader, type PpmFrame } from './readers.js';
 import type { SessionHooks, SourceSession, Timers } from './session.js';
-import { redactUrl, type Roi } from './source.js';
+import type { Roi } from './source.js';
+import { redactText } from '../common/redact.js';
 import { ffmpegFrameFilter, type Resize } from '../common/geometry.js';
 
 export interface FfmpegInput {
@@ -110,7 +111,7 @@ export function startFfmpegSession(deps: FfmpegSessionDeps): FfmpegSession {
     const lines = (stderrPartial + text).split(/\r?\n|\r/);
     stderrPartial = lines.pop() ?? '';
     for (const raw of lines) {
-      const line = redactUrl(raw.trim()).slice(0, 500);
+      const line = redactText(raw.trim()).slice(0, 500);
       if (!line) continue;
       log.debug({ line }, 'ffmpeg');
       stderrTail.push(line);

@@ -8,7 +8,9 @@ import { CaptureError, CorruptFrameError, errorMessage } from '../common/errors.
 import type { FramePools } from './pool.js';
 import type { FrameParts, SessionHooks, SessionOutcome, SourceSession, Timers } from './session.js';
 import { releaseParts } from './session.js';
-import { redactUrl, roiPixels, type Roi } from './source.js';
+import { roiPixels, type Roi } from './source.js';
+import { redactText } from '../common/redact.js';
+import { SnapshotAuth, type Credentials } from './http-auth.js';
 import { toFrameOps, type Resize } from '../common/geometry.js';
 
 export interface DecodeOptions {
@@ -192,7 +194,10 @@ export function startFolderSession(deps: FolderSessionDeps): SourceSession {
 }
 
 export interface HttpSessionDeps extends ImageSessionDeps {
+  /** Without userinfo (fetch refuses it): credentials come separately. */
   url: string;
+  /** Answered to the camera's 401 challenge (Basic or Digest). */
+  credentials?: Credentials;
   fetch: typeof fetch;
   timeoutMs: number;
 }
@@ -204,18 +209,30 @@ function describeFetchError(err: unknown): string {
 
 /** Polls a snapshot URL at `fps`; a failed request ends the attempt (the watchdog reconnects). */
 export function startHttpSession(deps: HttpSessionDeps): SourceSession {
-  const shownUrl = redactUrl(deps.url);
+  const shownUrl = redactText(deps.url);
+  const auth = deps.credentials && new SnapshotAuth(deps.credentials);
   return runSession(deps, async ({ pacer, signal, isStopped }) => {
+    const get = (): Promise<Response> => {
+      const authorization = auth?.header(deps.url);
+      return deps.fetch(deps.url, {
+        signal: AbortSignal.any([signal, AbortSignal.timeout(deps.timeoutMs)]),
+        headers: { accept: 'image/*', ...(authorization ? { authorization } : {}) },
+      });
+    };
     while (await pacer.wait()) {
       let body: Buffer;
       try {
-        const res = await deps.fetch(deps.url, {
-          signal: AbortSignal.any([signal, AbortSignal.timeout(deps.timeoutMs)]),
-          headers: { accept: 'image/*' },
-        });
+        let res = await get();
+        // A 401 names the scheme (or a fresh nonce): answer it once; a second 401 means wrong credentials.
+        if (res.status === 401 && auth) {
+          await res.body?.cancel();
+          auth.challenge(res.headers.get('www-authenticate'));
+          res = await get();
+        }
         if (!res.ok) {
           await res.body?.cancel();
-          throw new CaptureError(`HTTP ${res.status} ${res.statusText}`.trim());
+          const refused = res.status === 401 && deps.credentials ? ` (credentials of user "${deps.credentials.username}" refused)` : '';
+          throw new CaptureError(`HTTP ${res.status} ${res.statusText}`.trim() + refused);
         }
         body = Buffer.from(await res.arrayBuffer());
       } catch (err) {

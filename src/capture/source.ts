@@ -23,11 +23,6 @@ export function resolveInput(kind: SourceKind, source: string, baseDir: string):
   return kind === 'file' || kind === 'folder' ? path.resolve(baseDir, source) : source;
 }
 
-/** Hides the password of `scheme://user:password@host` URLs (cameras often carry one). */
-export function redactUrl(text: string): string {
-  return text.replace(/(\/\/[^:/@\s]+):[^@/\s]*@/g, '$1:***@');
-}
-
 /** ROI as fractions, clipped to the frame; undefined when the whole frame is used. */
 export interface Roi {
   x: number;

@@ -1,4 +1,5 @@
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import { redactDeep, redactText } from './redact.js';
 
 export type { Logger };
 
@@ -9,6 +10,8 @@ export const REDACT_PATHS = [
   '*.sasToken',
   '*.accountKey',
   '*.password',
+  'config.cameras[*].password',
+  '*.cameras[*].password',
   '*.token',
   '*.*.connectionString',
   '*.*.sasUrl',
@@ -20,12 +23,7 @@ export const REDACT_PATHS = [
   'config.upload.connectionString',
 ];
 
-/** Secrets that may hide inside strings (URLs, error messages): SAS signatures, keys. */
-const SECRET_IN_TEXT = /((?:SharedAccessKey|AccountKey|sig|SharedAccessSignature)=)[^;&\s"]+/gi;
-
-export function redactText(text: string): string {
-  return text.replace(SECRET_IN_TEXT, '$1[REDACTED]');
-}
+export { redactText };
 
 export interface LogOptions {
   level?: string;
@@ -38,13 +36,18 @@ export function createLogger(options: LogOptions = {}): Logger {
     level: options.level ?? 'info',
     base: { app: 'visor' },
     redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
+    // Secrets inside strings (camera URLs in ffmpeg's stderr, fetch errors, connection
+    // strings) are masked in every line: the message and every string of the object.
+    hooks: {
+      logMethod(args, method) {
+        method.apply(this, args.map((a) => (typeof a === 'string' ? redactText(a) : a)) as Parameters<typeof method>);
+      },
+    },
     formatters: {
       log(object) {
         const err = object.err;
-        if (err instanceof Error) {
-          return { ...object, err: { type: err.name, message: redactText(err.message), code: (err as { code?: string }).code } };
-        }
-        return object;
+        const plain = err instanceof Error ? { ...object, err: { type: err.name, message: err.message, code: (err as { code?: string }).code } } : object;
+        return redactDeep(plain) as Record<string, unknown>;
       },
     },
   };

@@ -42,7 +42,8 @@ function parseEnvValue(raw: string): unknown {
 /**
  * Applies VISOR_SECTION__KEY=value overrides: "__" separates path segments, snake case
  * maps to the schema's camel case, array items are addressed by index
- * (VISOR_CAMERAS__0__FPS=2). Values are parsed as JSON when they parse, else taken as text.
+ * (VISOR_CAMERAS__0__FPS=2). String settings take the text as is; other values are parsed
+ * as JSON when they parse, else taken as text.
  */
 export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): { value: unknown; issues: string[] } {
   const root: Record<string, unknown> = isObject(raw) ? structuredClone(raw) : {};
@@ -50,7 +51,8 @@ export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): { value
   for (const [name, text] of Object.entries(env)) {
     if (!name.startsWith(ENV_PREFIX) || text === undefined) continue;
     const segments = name.slice(ENV_PREFIX.length).split('__').filter(Boolean).map(camelFromEnv);
-    if (segments.length === 0 || !isKnownPath(segments)) {
+    const setting = segments.length > 0 ? schemaAt(segments) : undefined;
+    if (!setting) {
       if (segments.length > 0 && isTopLevelKey(segments[0]!)) issues.push(`${name}: no such setting (${segments.join('.')})`);
       continue;
     }
@@ -62,7 +64,8 @@ export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): { value
       if (!isObject(holder[key]) && !Array.isArray(holder[key])) holder[key] = nextIsIndex ? [] : {};
       node = holder[key] as Record<string, unknown>;
     }
-    (node as Record<string, unknown>)[segments.at(-1)!] = parseEnvValue(text);
+    // A string setting takes the text as it is: a password or id of digits stays a string.
+    (node as Record<string, unknown>)[segments.at(-1)!] = setting.type === 'string' ? text : parseEnvValue(text);
   }
   return { value: root, issues };
 }
@@ -72,17 +75,17 @@ function isTopLevelKey(key: string): boolean {
   return TOP_LEVEL.includes(key);
 }
 
-/** Whether a path of camel-case segments names a setting in the schema. */
-function isKnownPath(segments: string[]): boolean {
+/** The schema of the setting a path of camel-case segments names, if any. */
+function schemaAt(segments: string[]): TSchema | undefined {
   let schema: TSchema | undefined = ConfigSchema;
   for (const segment of segments) {
     schema = unwrap(schema);
-    if (!schema) return false;
+    if (!schema) return undefined;
     if (schema.type === 'array' && /^\d+$/.test(segment)) schema = schema.items as TSchema;
     else if (schema.type === 'object' && schema.properties) schema = (schema.properties as Record<string, TSchema>)[segment];
-    else return false;
+    else return undefined;
   }
-  return schema !== undefined;
+  return unwrap(schema);
 }
 
 function unwrap(schema: TSchema | undefined): TSchema | undefined {
@@ -126,6 +129,9 @@ function semanticIssues(config: Config): string[] {
       if (camera.roi.x + camera.roi.width > 1 + 1e-9) issues.push(`cameras[${i}].roi: x + width must be at most 1`);
       if (camera.roi.y + camera.roi.height > 1 + 1e-9) issues.push(`cameras[${i}].roi: y + height must be at most 1`);
     }
+    if (camera.password !== undefined && camera.username === undefined) issues.push(`cameras[${i}].password: needs cameras[${i}].username`);
+    if (camera.username !== undefined && /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(camera.source))
+      issues.push(`cameras[${i}].username: the source URL carries credentials too (user@ or user:password@); give them in one place`);
     if (camera.watchdog.backoffMaxMs < camera.watchdog.backoffInitialMs)
       issues.push(`cameras[${i}].watchdog.backoffMaxMs: must be at least backoffInitialMs (${camera.watchdog.backoffInitialMs})`);
   });

@@ -57,6 +57,10 @@ export const Camera = Type.Object(
       default: 'auto',
       description: 'Source kind; "auto" infers it from `source`.',
     }),
+    username: Type.Optional(
+      Type.String({ minLength: 1, description: 'User name for the camera (HTTP snapshot: answered to its Basic or Digest challenge; RTSP: put in the URL for ffmpeg). Instead of `user:password@` in `source`, not both.' }),
+    ),
+    password: Type.Optional(Type.String({ description: 'Password for `username` (secret; never logged). Can come from the environment, e.g. VISOR_CAMERAS__0__PASSWORD.' })),
     rtspTransport: Type.Union([Type.Literal('tcp'), Type.Literal('udp')], { default: 'tcp', description: 'RTSP transport.' }),
     fps: Type.Number({ exclusiveMinimum: 0, maximum: 120, default: 5, description: 'Frame-rate cap (and replay rate for folders, poll rate for snapshot URLs).' }),
     loop: Type.Boolean({ default: true, description: 'Replay video files and image folders from the start when they end.' }),

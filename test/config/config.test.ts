@@ -90,6 +90,30 @@ describe('config', () => {
     ]);
   });
 
+  it('takes camera credentials from the URL or from username/password, not both; a password needs a username', () => {
+    const issues = issuesOf(() =>
+      parseConfig({
+        cameras: [
+          { id: 'a', source: 'http://admin:pw@cam/snap.jpg', username: 'admin', password: 'pw' },
+          { id: 'b', source: 'rtsp://cam/live', password: 'pw' },
+          { id: 'c', source: 'http://cam/snap.jpg', username: 'admin', password: 'pw' },
+        ],
+      }),
+    );
+    expect(issues).toEqual([
+      'cameras[0].username: the source URL carries credentials too (user@ or user:password@); give them in one place',
+      'cameras[1].password: needs cameras[1].username',
+    ]);
+  });
+
+  it('takes the text of a string setting from the environment as is (a password of digits stays a string)', async () => {
+    const file = path.join(dir, 'creds.yaml');
+    await writeFile(file, 'cameras:\n  - id: a\n    source: http://cam/snap.jpg\n    username: admin\n');
+    const { config } = loadConfig(file, { VISOR_CAMERAS__0__PASSWORD: '123456', VISOR_CAMERAS__0__FPS: '2' });
+    expect(config.cameras[0]!.password).toBe('123456');
+    expect(config.cameras[0]!.fps).toBe(2);
+  });
+
   it('requires at least one camera', () => {
     expect(issuesOf(() => parseConfig({}))).toEqual([expect.stringMatching(/^cameras: /)]);
   });

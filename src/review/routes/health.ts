@@ -2,20 +2,21 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { ReviewContext } from '../context.js';
 
+// The detail fields are optional: without sign-in only status, camera state and component ok are served.
 const CameraStatusSchema = Type.Object({
   cameraId: Type.String(),
   state: Type.String(),
   lastError: Type.Optional(Type.String()),
-  framesIn: Type.Integer(),
-  framesDropped: Type.Integer(),
-  framesCorrupt: Type.Integer(),
-  reconnects: Type.Integer(),
+  framesIn: Type.Optional(Type.Integer()),
+  framesDropped: Type.Optional(Type.Integer()),
+  framesCorrupt: Type.Optional(Type.Integer()),
+  reconnects: Type.Optional(Type.Integer()),
   lastFrameAt: Type.Optional(Type.Number()),
 });
 
 const HealthSchema = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
-  model: Type.Object({ name: Type.String(), version: Type.String(), task: Type.String() }),
+  model: Type.Optional(Type.Object({ name: Type.String(), version: Type.String(), task: Type.String() })),
   cameras: Type.Array(CameraStatusSchema),
   components: Type.Record(Type.String(), Type.Object({ ok: Type.Boolean() }, { additionalProperties: true })),
 });
@@ -23,12 +24,20 @@ const HealthSchema = Type.Object({
 export const healthRoutes: FastifyPluginAsync<ReviewContext> = async (app, deps) => {
   // "degraded" while a camera is not online or a component is not ok (still 200: restarting
   // the module would not help, and the line keeps inspecting what it can).
-  // Public: the IoT Edge runtime and container health checks cannot sign in, and it shows no images.
-  app.get('/healthz', { config: { access: 'public' }, schema: { response: { 200: HealthSchema } } }, async () => {
+  // Public: the IoT Edge runtime, load balancers and container health checks cannot sign in. They
+  // get what they act on: status, each camera's state, each component's ok. Error texts, URLs,
+  // counters and the model are for signed-in users and API tokens (any role).
+  app.get('/healthz', { config: { access: 'public' }, schema: { response: { 200: HealthSchema } } }, async (request) => {
     const cameras = deps.cameras();
     const components = deps.components?.() ?? {};
     const healthy = cameras.every((c) => c.state === 'online') && Object.values(components).every((c) => c.ok);
-    return { status: healthy ? 'ok' : 'degraded', model: deps.model(), cameras, components };
+    const status = healthy ? 'ok' : 'degraded';
+    if (request.principal) return { status, model: deps.model(), cameras, components };
+    return {
+      status,
+      cameras: cameras.map((c) => ({ cameraId: c.cameraId, state: c.state })),
+      components: Object.fromEntries(Object.entries(components).map(([name, c]) => [name, { ok: c.ok }])),
+    };
   });
 
   // Signed-in users or API tokens (Prometheus: `authorization: { credentials: visor_… }`), unless publicMetrics.
