@@ -47,7 +47,7 @@ beforeAll(async () => {
   inferencer = await createInferencer({ pkg: await loadModelPackage(fit.dir), threads: 1, log });
   const lcnetFit = await fitModel({ goodDir, outDir: path.join(tmp, 'model-pplcnet'), name: 'elpv-test-pplcnet', backbone: 'pplcnet', threads: 1 }, { log });
   lcnet = await createInferencer({ pkg: await loadModelPackage(lcnetFit.dir), threads: 1, log });
-});
+}, 180_000); // two fits, each searching its heads on synthetic defects
 
 afterAll(async () => {
   await inferencer?.close();
