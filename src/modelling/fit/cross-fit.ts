@@ -100,7 +100,7 @@ export async function crossFit(plan: HeadPlan, goods: readonly Sample[], folds: 
   return out;
 }
 
-/** The raw parts of a held-out image at top-k `k`, as the graph computes them (mean of the top-k heat values; the bank's times its weight). */
+/** The raw parts of a held-out image at top-k `k`, as the graph computes them (the mean of the top-k heat values; the bank's times its weight). */
 export function rawParts(h: HeldOut, k: number): RawParts {
   return {
     ...(h.localHeat ? { local: topMean(h.localHeat, k) } : {}),

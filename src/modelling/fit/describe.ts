@@ -158,7 +158,9 @@ export function describeModel(m: ModelDescription): ModelManifest {
         modeDescriptor: 'per-channel spatial standard deviation over the grid, standardised; nearest k-means++ centroid',
         global: `Mahalanobis distance of the max-pooled features (${layout.channels} channels), covariance shrunk ${SHRINKAGE} towards a scaled identity, weight ${globalWeight}`,
         storage: 'banks float16, Gaussian float32',
-        score: logistic ? 'sigmoid(logistic head) / sigmoid(threshold)' : `mean of the top ${head.topK} heat-map values${heads.bank ? " (the bank's times its re-weighting)" : ''}`,
+        score: logistic
+          ? 'sigmoid(logistic head) / sigmoid(threshold)'
+          : `mean of the top ${head.topK} heat-map values${heads.bank ? " (the bank's times its re-weighting)" : ''}`,
         heatmap: "distance to the nearest fitted good patch, divided by the head's percentile for the image's mode (the mean of both heads' with both)",
       },
     },

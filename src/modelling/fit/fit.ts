@@ -184,7 +184,7 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   if (mixed) notes.push(mixed);
   if (modeChoice.note) notes.push(modeChoice.note);
   if (searching) {
-    notes.push(`chose ${chosen.head} head(s), top-${chosen.topK}, layers ${spec.layers.join('+')} at ${spec.inputSize} px by ${validation} (AUROC ${chosen.auroc}; ${tried.length} configurations tried)`);
+    notes.push(`chose the ${chosen.head} head${chosen.head === 'both' ? 's' : ''} (local top-${chosen.topK}), layers ${spec.layers.join('+')} at ${spec.inputSize} px by ${validation} (AUROC ${chosen.auroc}; ${tried.length} configurations tried)`);
   }
 
   // 3. Calibration on the winner's out-of-fold outputs.

@@ -6,7 +6,9 @@
 // grow with it, not with the number of fit images. The image score is PatchCore's re-weighted
 // one: the mean of the top-k heat values times 1 − softmax over the hottest patch's distances to
 // its nearest bank entry's `support` bank neighbours (an entry in a sparse region of the bank
-// counts less). Appended to the graph as plain ONNX ops like the local head.
+// counts less); with k = 1 that is PatchCore's own score. k is the local head's, so the two heads
+// are compared and averaged on the same footing (select.ts). Appended to the graph as plain ONNX
+// ops like the local head.
 import { floatTensor, float16Tensor, fromHalfBits, graphBuilder, int64Tensor, toHalfBits, type ModelProto } from './onnx-graph.js';
 import { greedyCentres } from './coreset.js';
 import { seededRandom, shuffled } from './stats.js';
