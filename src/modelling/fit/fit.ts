@@ -73,7 +73,7 @@ export interface FitOptions {
   perPosition?: number;
   /** Coreset size of the global patch bank. */
   bankSize?: number;
-  /** Image score = mean of the top-k heat values; unset: searched. */
+  /** Image score = mean of the top-k heat values; unset: the search tries TOP_K_CHOICES (select.ts; today only the default). */
   topK?: number;
   /** false: no search; whatever is unset takes its default (DEFAULTS). */
   search?: boolean;
