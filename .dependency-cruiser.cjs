@@ -8,7 +8,7 @@ module.exports = {
     {
       name: 'common-is-the-floor',
       severity: 'error',
-      comment: 'The shared kernel (types, errors, ids, log, backoff, scaling) imports nothing of the project above it.',
+      comment: 'The shared kernel (types, errors, ids, log, backoff, geometry) imports nothing of the project above it.',
       from: { path: folder('common') },
       to: { path: '^src/', pathNot: folder('common') },
     },
@@ -31,6 +31,13 @@ module.exports = {
       comment: 'Model building gets reviewed data passed in; it does not open the database.',
       from: { path: folder('modelling') },
       to: { path: ['capture', 'store', 'line', 'events', 'upload', 'review', 'deploy', 'cli'].map(folder).concat('^src/app\\.ts$') },
+    },
+    {
+      name: 'modelling-opens-no-database-nor-config',
+      severity: 'error',
+      comment: 'Model building neither opens SQLite nor loads the line config: the CLI reads the store and passes the reviewed images in.',
+      from: { path: folder('modelling') },
+      to: { path: ['(^|/)node_modules/better-sqlite3/', '^src/config/load\\.ts$'] },
     },
     {
       name: 'store-below-the-line',

@@ -12,6 +12,7 @@ import { parseConfig } from '../src/config/index.js';
 import { createInferencer, loadModelPackage } from '../src/inference/index.js';
 import { silentLogger } from '../src/common/log.js';
 import type { Inspection } from '../src/common/types.js';
+import { until } from '../test/helpers/wait.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MODEL = path.join(REPO, 'models/elpv-cells');
@@ -59,7 +60,7 @@ async function pipeline(fps: number, dir: string, source: string, fullResolution
   app.bus.on('inspection', ({ inspection, storedAt }) => seen.push({ inspection, storedAt }));
   await app.start();
   // Skip start-up: count from the first inspection.
-  while (seen.length === 0) await new Promise((r) => setTimeout(r, 20));
+  await until('the first inspection', () => seen.length > 0, 60_000, 20);
   const first = seen.length;
   const t0 = Date.now();
   await new Promise((r) => setTimeout(r, seconds * 1000));

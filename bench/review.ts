@@ -12,8 +12,9 @@ import { silentLogger } from '../src/common/log.js';
 import { createMetrics } from '../src/line/metrics.js';
 import { buildReviewServer, createUserStore } from '../src/review/index.js';
 import { openStore } from '../src/store/index.js';
-import type { Inspection, Verdict } from '../src/common/types.js';
+import type { Verdict } from '../src/common/types.js';
 import { launchBrowser } from '../test/helpers/browser.js';
+import { makeInspection } from '../test/helpers/inspection.js';
 import { ensureUiBuilt } from '../test/review/ui-build.js';
 
 const COUNT = Number(process.argv[2] ?? 100_000);
@@ -133,21 +134,7 @@ try {
 
     const visible: number[] = [];
     for (let i = 0; i < 40; i++) {
-      const at = Date.now();
-      const inspection: Inspection = {
-        id: newId(at),
-        cameraId: 'cells',
-        frameSeq: COUNT + i,
-        capturedAt: at,
-        inferredAt: at,
-        decidedAt: at,
-        verdict: 'defect',
-        score: 1.2,
-        model: { name: 'elpv-cells', version: '0.2.0', task: 'anomaly' },
-        thresholds: { defect: 1, uncertainBand: 0.1 },
-        timings: { queueMs: 0, preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 },
-      };
-      const stored = store.save(inspection);
+      const stored = store.save(makeInspection({ frameSeq: COUNT + i, model: { name: 'elpv-cells', version: '0.2.0', task: 'anomaly' } }));
       const storedAt = performance.now();
       bus.emit('inspection', { inspection: stored, frame: undefined as never, output: { score: 1.2 }, storedAt: Date.now(), requested: false });
       await page.waitForSelector(`figure.card[data-id="${stored.id}"]`, { timeout: 10_000 });

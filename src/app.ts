@@ -12,14 +12,40 @@ import { createInferencer, loadModelPackage, type Inferencer } from './inference
 import type { Logger } from './common/log.js';
 import { createMetrics, type Metrics } from './line/metrics.js';
 import { createPipeline, type Pipeline } from './line/pipeline.js';
-import { createEventsExtension } from './events/index.js';
+import { createSamplingPolicy } from './line/sampling.js';
+import {
+  createCommandsExtension,
+  createEventsExtension,
+  createEventsMetrics,
+  createHealthMessages,
+  createModelRollout,
+  createTwinExtension,
+} from './events/index.js';
 import { createHealthRegistry, type HealthRegistry } from './line/health.js';
 import { createReviewExtension } from './review/index.js';
 import { createUploadExtension } from './upload/index.js';
 import { openStore, type Store } from './store/index.js';
 
+/**
+ * IoT Hub: `events` is the link (connection, outbox, reported properties) that the other
+ * extensions get explicitly. They register their handlers when they start, before the link
+ * starts and the hub connects; health messages stop before the link, the rest after it.
+ */
+export function createIotHubExtensions(ctx: AppContext): Extension[] {
+  const events = createEventsExtension(ctx);
+  const models = createModelRollout(ctx, events);
+  return [
+    createEventsMetrics(ctx, events),
+    models,
+    createTwinExtension(ctx, events, models),
+    createCommandsExtension(ctx, events, models),
+    events,
+    createHealthMessages(ctx, events),
+  ];
+}
+
 // Order matters: started in this order, stopped in reverse (events and uploads flush before the UI goes).
-export const DEFAULT_EXTENSIONS: ExtensionFactory[] = [createReviewExtension, createUploadExtension, createEventsExtension];
+export const DEFAULT_EXTENSIONS: ExtensionFactory[] = [createReviewExtension, createUploadExtension, createIotHubExtensions];
 
 export interface AppDeps {
   config: Config;
@@ -30,6 +56,8 @@ export interface AppDeps {
   inferencer?: Inferencer;
   /** Defaults to DEFAULT_EXTENSIONS. */
   extensions?: ExtensionFactory[];
+  /** Sampling draws (which ok images are kept and uploaded); tests pass a seeded or constant one. */
+  random?: () => number;
 }
 
 export interface App extends AppContext {
@@ -50,50 +78,70 @@ export async function createApp(deps: AppDeps): Promise<App> {
       pkg: await loadModelPackage(modelDir),
       executionProviders: config.model.executionProviders,
       threads: config.model.threads,
-      log: log.child({ module: 'inference' }),
+      log,
     }));
   const manifest = inferencer.manifest;
   log.info({ model: manifest.name, version: manifest.version, task: manifest.task }, 'model loaded');
 
-  const bus = createBus(log.child({ module: 'bus' }));
-  const store = openStore({ config: config.store, dataDir: path.resolve(baseDir, config.store.dataDir), log: log.child({ module: 'store' }) });
-  const control = createLineControl({ config, inferencer, modelDir, bus, log });
-
-  const cameras = config.cameras.map((camera) =>
-    createCamera({
-      config: camera,
-      inferenceSize: camera.inferenceSize ?? inferencer.inputSize,
-      baseDir,
-      log: log.child({ module: 'capture', cameraId: camera.id }),
-      onStatus: (status) => bus.emit('cameraStatus', status),
-    }),
-  );
-  const metrics = createMetrics({ cameras: () => cameras.map((c) => c.status()) });
-  const pipeline = createPipeline({
-    cameras,
-    inferencer: () => control.inferencer,
-    thresholds: (id) => control.thresholds(id),
-    roi: (id) => config.cameras.find((c) => c.id === id)?.roi,
-    store,
-    jpegQuality: config.store.jpegQuality,
-    metrics,
-    bus,
-    log,
-  });
-
-  const health = createHealthRegistry();
-  const ctx: AppContext = { config, baseDir, log, store, bus, metrics, cameras, pipeline, control, health };
-  const extensions: Extension[] = [];
+  // Nothing runs yet, so a failure below closes what was opened (the model session, the database) and rethrows.
+  const opened: Array<() => unknown> = [() => inferencer.close()];
   try {
+    const bus = createBus(log.child({ module: 'bus' }));
+    const store = openStore({ config: config.store, dataDir: path.resolve(baseDir, config.store.dataDir), log: log.child({ module: 'store' }) });
+    opened.push(() => store.close());
+    const control = createLineControl({ config, inferencer, modelDir, bus, log });
+    opened[0] = () => control.close(); // the control owns the model in use from here on
+
+    // Modules name themselves in the log (module, cameraId): they get the root logger.
+    const cameras = config.cameras.map((camera) =>
+      createCamera({
+        config: camera,
+        // Capture asks the model: frames come at its frame size, brought there by its geometry.
+        inferenceSize: camera.inferenceSize ?? inferencer.geometry.frame,
+        resize: inferencer.geometry.resize,
+        baseDir,
+        log,
+        onStatus: (status) => bus.emit('cameraStatus', status),
+      }),
+    );
+    const metrics = createMetrics({ cameras: () => cameras.map((c) => c.status()) });
+    const sampling = createSamplingPolicy({ config, log: log.child({ module: 'sampling' }), random: deps.random });
+    const pipeline = createPipeline({
+      cameras,
+      inferencer: () => control.inferencer,
+      thresholds: (id) => control.thresholds(id),
+      roi: (id) => config.cameras.find((c) => c.id === id)?.roi,
+      store,
+      sampling,
+      jpegQuality: config.store.jpegQuality,
+      metrics,
+      bus,
+      log,
+    });
+
+    const health = createHealthRegistry();
+    const ctx: AppContext = { config, baseDir, log, store, bus, metrics, cameras, pipeline, control, health, sampling };
+    const extensions: Extension[] = [];
     for (const factory of deps.extensions ?? DEFAULT_EXTENSIONS) {
-      const extension = await factory(ctx);
-      if (extension) extensions.push(extension);
+      const built = await factory(ctx);
+      if (built) extensions.push(...[built].flat());
     }
+    return assemble(ctx, extensions);
   } catch (err) {
-    store.close();
-    await control.close();
+    for (const close of opened.reverse()) {
+      try {
+        await close();
+      } catch (closeErr) {
+        log.warn({ err: closeErr }, 'could not close after a failed start-up');
+      }
+    }
     throw err;
   }
+}
+
+/** The running app: extensions first, then cameras and the pipeline; stopped in reverse. */
+function assemble(ctx: AppContext, extensions: Extension[]): App {
+  const { log, cameras, pipeline, control, store } = ctx;
   const started: Extension[] = [];
 
   return {

@@ -5,6 +5,7 @@ import { ConfigError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { CameraState, CameraStatus, Frame } from '../common/types.js';
 import { backoffDelay } from '../common/backoff.js';
+import type { Resize } from '../common/geometry.js';
 import { buildFfmpegArgs, startFfmpegSession } from './ffmpeg.js';
 import { startFolderSession, startHttpSession } from './images.js';
 import { FramePools } from './pool.js';
@@ -16,7 +17,10 @@ import { normalizeRoi, redactUrl, resolveInput, resolveSourceKind, type SourceKi
 export interface CameraDeps {
   /** From src/config/schema.ts, defaults already applied. */
   config: CameraConfig;
+  /** Size frames are delivered at: the model's frame size (what the model asks for, src/common/geometry.ts). */
   inferenceSize: { width: number; height: number };
+  /** How the ROI is brought to inferenceSize (the model's geometry); default stretch. */
+  resize?: Resize;
   /** Relative file and folder sources resolve against this. */
   baseDir: string;
   log: Logger;
@@ -154,12 +158,13 @@ export function createCamera(deps: CameraDeps): Camera {
   };
 
   const openSession = (hooks: SessionHooks): SourceSession => {
-    const decode = { pools, inferenceSize, fullResolution: config.fullResolution, ...(roi ? { roi } : {}) };
+    const resize = deps.resize ?? 'stretch';
+    const decode = { pools, inferenceSize, resize, fullResolution: config.fullResolution, ...(roi ? { roi } : {}) };
     if (kind === 'folder') return startFolderSession({ ...decode, dir: input, loop: config.loop, fps: config.fps, hooks, timers, now });
     if (kind === 'http') {
       return startHttpSession({ ...decode, url: input, fps: config.fps, hooks, timers, now, fetch: deps.fetch ?? globalThis.fetch, timeoutMs: stallMs });
     }
-    const args = buildFfmpegArgs({ kind, input, fps: config.fps, loop: config.loop, rtspTransport: config.rtspTransport, inferenceSize, fullResolution: config.fullResolution, ...(roi ? { roi } : {}) });
+    const args = buildFfmpegArgs({ kind, input, fps: config.fps, loop: config.loop, rtspTransport: config.rtspTransport, inferenceSize, resize, fullResolution: config.fullResolution, ...(roi ? { roi } : {}) });
     const ffmpegPath = deps.ffmpegPath ?? 'ffmpeg';
     const s = startFfmpegSession({ ffmpegPath, args, inferenceBytes: pools.inference.bytes, fullResolution: config.fullResolution, pools, hooks, log, timers, killGraceMs });
     log.debug({ pid: s.pid, args: args.map(redactUrl) }, 'ffmpeg started');

@@ -7,7 +7,7 @@ import type { FramePools } from './pool.js';
 import { PpmFrameReader, RawFrameReader, type PpmFrame } from './readers.js';
 import type { SessionHooks, SourceSession, Timers } from './session.js';
 import { redactUrl, type Roi } from './source.js';
-import { FFMPEG_SCALE_FLAGS } from '../common/scaling.js';
+import { ffmpegFrameFilter, type Resize } from '../common/geometry.js';
 
 export interface FfmpegInput {
   kind: 'rtsp' | 'v4l2' | 'file';
@@ -16,7 +16,10 @@ export interface FfmpegInput {
   fps: number;
   loop: boolean;
   rtspTransport: 'tcp' | 'udp';
+  /** The model's frame size (src/common/geometry.ts). */
   inferenceSize: { width: number; height: number };
+  /** How the ROI is brought to inferenceSize; default stretch. */
+  resize?: Resize;
   roi?: Roi;
   fullResolution: boolean;
 }
@@ -35,9 +38,8 @@ export function buildFfmpegArgs(o: FfmpegInput): string[] {
   if (o.kind === 'file') args.push('-re', ...(o.loop ? ['-stream_loop', '-1'] : []));
   args.push('-i', o.input);
 
-  const { width, height } = o.inferenceSize;
   const crop = o.roi ? `crop=w=iw*${num(o.roi.width)}:h=ih*${num(o.roi.height)}:x=iw*${num(o.roi.x)}:y=ih*${num(o.roi.y)},` : '';
-  const toInference = `${crop}scale=${width}:${height}:flags=${FFMPEG_SCALE_FLAGS},format=rgb24`;
+  const toInference = `${crop}${ffmpegFrameFilter(o.resize ?? 'stretch', o.inferenceSize)}`;
   const fps = `fps=${num(o.fps)}`;
   // passthrough: one output frame per filtered frame, never duplicated or dropped by the muxer,
   // so the n-th inference frame and the n-th full frame are the same picture.

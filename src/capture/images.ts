@@ -9,11 +9,14 @@ import type { FramePools } from './pool.js';
 import type { FrameParts, SessionHooks, SessionOutcome, SourceSession, Timers } from './session.js';
 import { releaseParts } from './session.js';
 import { redactUrl, roiPixels, type Roi } from './source.js';
-import { RESIZE_KERNEL } from '../common/scaling.js';
+import { toFrameOps, type Resize } from '../common/geometry.js';
 
 export interface DecodeOptions {
   pools: FramePools;
+  /** The model's frame size (src/common/geometry.ts). */
   inferenceSize: { width: number; height: number };
+  /** How the ROI is brought to inferenceSize; default stretch. */
+  resize?: Resize;
   roi?: Roi;
   fullResolution: boolean;
 }
@@ -31,8 +34,9 @@ export async function decodeImage(input: string | Buffer, o: DecodeOptions): Pro
     const { width, height, channels } = decoded.info;
     if (channels !== 3) throw new Error(`decoded to ${channels} channels`);
     let pipeline = sharp(decoded.data, { raw: { width, height, channels: 3 } });
-    if (o.roi) pipeline = pipeline.extract(roiPixels(o.roi, width, height));
-    small = await pipeline.resize(o.inferenceSize.width, o.inferenceSize.height, { fit: 'fill', kernel: RESIZE_KERNEL }).raw().toBuffer();
+    const region = o.roi ? roiPixels(o.roi, width, height) : { left: 0, top: 0, width, height };
+    if (o.roi) pipeline = pipeline.extract(region);
+    small = await toFrameOps(pipeline, region, o.resize ?? 'stretch', o.inferenceSize).raw().toBuffer();
   } catch (err) {
     throw new CorruptFrameError(errorMessage(err), { cause: err });
   }
@@ -68,7 +72,8 @@ class Pacer {
     const now = this.now();
     // Start immediately; after a slow tick, re-anchor instead of bursting to catch up.
     if (this.next === undefined || this.next < now - this.periodMs) this.next = now;
-    const delay = this.next - now;
+    // Late by less than a period: go at once (a negative delay is an error to setTimeout).
+    const delay = Math.max(0, this.next - now);
     this.next += this.periodMs;
     return new Promise((resolve) => {
       this.wake = resolve;
@@ -92,7 +97,8 @@ const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif', '.ti
 async function listImages(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
   return entries
-    .filter((e) => e.isFile() && IMAGE_EXTENSIONS.has(path.extname(e.name).toLowerCase()))
+    // Links too: a commissioning folder often links to images kept elsewhere (a broken link is skipped like a removed file).
+    .filter((e) => (e.isFile() || e.isSymbolicLink()) && IMAGE_EXTENSIONS.has(path.extname(e.name).toLowerCase()))
     .map((e) => e.name)
     .sort()
     .map((name) => path.join(dir, name));

@@ -3,7 +3,7 @@ import type { FramePools } from './pool.js';
 
 /** One frame's pixels, in buffers taken from the camera's pools. */
 export interface FrameParts {
-  /** rgb24 at inference size (ROI applied). */
+  /** rgb24 at the model's frame size (ROI and geometry applied). */
   inference: Buffer;
   /** rgb24 of the whole field of view, when full resolution is kept. */
   full?: { width: number; height: number; data: Buffer };

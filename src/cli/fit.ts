@@ -6,6 +6,15 @@ import { VisorError, errorMessage } from '../common/errors.js';
 import { createLogger } from '../common/log.js';
 import { DEFAULTS as FIT_DEFAULTS, SCALINGS, type ScalingName } from '../modelling/fit/defaults.js';
 import type { FitOptions, LabelledImage } from '../modelling/fit/index.js';
+import { RESIZES, type Resize } from '../common/geometry.js';
+import { loadConfig } from '../config/index.js';
+import { readReviewedImages } from '../store/reviews.js';
+
+/** The store folder a config file names (as `visor run` and `visor user` resolve it). */
+function storeDataDir(configFile: string): string {
+  const { config, baseDir } = loadConfig(configFile);
+  return path.resolve(baseDir, config.store.dataDir);
+}
 
 // Loaded on use: fitting needs onnx-proto and the rest of the fit code, `visor run` does not.
 const fitApi = () => import('../modelling/fit/index.js');
@@ -46,6 +55,8 @@ interface FitCliOptions {
   secondInputSize?: number;
   modes: number;
   globalWeight: number;
+  resize: string;
+  tiling: boolean;
   threads: number;
   verbose?: boolean;
 }
@@ -85,6 +96,8 @@ export function registerFitCommands(program: Command): void {
     .option('--second-input-size <n>', `input side of the second backbone (default: ${FIT_DEFAULTS.second.inputSize} for ${FIT_DEFAULTS.second.backbone}, else the backbone’s)`, int('--second-input-size'))
     .option('--modes <k>', 'kinds of good image calibrated separately (1 = one mode)', int('--modes'), FIT_DEFAULTS.modes)
     .option('--global-weight <w>', 'weight of the global (Gaussian) part of the anomaly score; 0 = nearest neighbour only', num, FIT_DEFAULTS.globalWeight)
+    .option('--resize <how>', `how images are brought to the model's frame: ${RESIZES.join(', ')} (pad keeps the aspect ratio and every pixel)`, 'pad')
+    .option('--no-tiling', 'one view per image, even for strips and large images (default: tiled, see docs/fit.md)')
     .option('--threads <n>', 'onnxruntime threads for feature extraction', int('--threads'), Math.min(4, os.availableParallelism()))
     .option('-v, --verbose', 'log progress details to stderr')
     .action(fitCommand);
@@ -103,8 +116,9 @@ export function registerFitCommands(program: Command): void {
 async function fitCommand(o: FitCliOptions): Promise<void> {
   const log = createLogger({ level: o.verbose ? 'info' : 'warn', destination: process.stderr });
   try {
-    const { fitModel, readLabelsCsv, readStoreLabels, terminalProgress } = await fitApi();
+    const { fitModel, labelledFromReviews, readLabelsCsv, terminalProgress } = await fitApi();
     if (o.scaling !== undefined && !(o.scaling in SCALINGS)) throw new VisorError('FIT_INPUT_INVALID', `--scaling must be one of ${Object.keys(SCALINGS).join(', ')} (got "${o.scaling}")`);
+    if (!(RESIZES as readonly string[]).includes(o.resize)) throw new VisorError('FIT_INPUT_INVALID', `--resize must be one of ${RESIZES.join(', ')} (got "${o.resize}")`);
     if (o.fromStore && !o.config) throw new VisorError('FIT_INPUT_INVALID', '--from-store needs --config FILE (the store of that config is read)');
     const labelled: LabelledImage[] = [];
     if (o.labels) {
@@ -113,8 +127,8 @@ async function fitCommand(o: FitCliOptions): Promise<void> {
       if (ignored > 0) process.stderr.write(`${o.labels}: ${ignored} row(s) not labelled good/defect ignored\n`);
     }
     if (o.fromStore) {
-      const { images, skipped } = readStoreLabels(o.config!);
-      labelled.push(...images);
+      const { images, skipped } = readReviewedImages(storeDataDir(o.config!));
+      labelled.push(...labelledFromReviews(images));
       process.stderr.write(`store: ${images.length} reviewed inspection(s) used, ${skipped} skipped (no label or image gone)\n`);
     }
     const name = o.name ?? path.basename(path.resolve(o.out)).toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+/, '');
@@ -141,16 +155,19 @@ async function fitCommand(o: FitCliOptions): Promise<void> {
         secondInputSize: o.secondInputSize,
         modes: o.modes,
         globalWeight: o.globalWeight,
+        resize: o.resize as Resize,
+        tiling: o.tiling,
         threads: o.threads,
       },
       { log, progress: terminalProgress() },
     );
+    process.stderr.write(`images: ${result.imageSummary}\n`);
     for (const note of result.notes) process.stderr.write(`note: ${note}\n`);
     const m = result.manifest;
     const cal = m.thresholds.calibration as unknown as { modes?: number; modeSeparation?: number } | undefined;
     const selection = (m.provenance?.fit as { selection?: { validation: string; tried: unknown[]; chosen: unknown } } | undefined)?.selection;
     process.stdout.write(
-      `${JSON.stringify({ dir: result.dir, name: m.name, version: m.version, seconds: result.seconds, thresholds: { defect: m.thresholds.defect, uncertainBand: m.thresholds.uncertainBand }, modes: cal?.modes, modeSeparation: cal?.modeSeparation, ...(selection ? { selection: { validation: selection.validation, chosen: selection.chosen, tried: selection.tried } } : {}), crossValidation: result.crossValidation, notes: result.notes })}\n`,
+      `${JSON.stringify({ dir: result.dir, name: m.name, version: m.version, seconds: result.seconds, thresholds: { defect: m.thresholds.defect, uncertainBand: m.thresholds.uncertainBand }, geometry: result.geometry, modes: cal?.modes, modeSeparation: cal?.modeSeparation, ...(selection ? { selection: { validation: selection.validation, chosen: selection.chosen, tried: selection.tried } } : {}), crossValidation: result.crossValidation, notes: result.notes })}\n`,
     );
   } catch (err) {
     process.stderr.write(`visor fit: ${errorMessage(err)}\n`);

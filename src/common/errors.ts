@@ -48,6 +48,18 @@ export class StoreError extends VisorError {
   }
 }
 
+/** Whether trying again can help: a VisorError marked retryable. Anything else counts as permanent. */
+export function isRetryable(err: unknown): boolean {
+  return err instanceof VisorError && err.retryable;
+}
+
+/** What was asked for does not exist (the review API answers 404). */
+export class NotFoundError extends VisorError {
+  constructor(message: string) {
+    super('NOT_FOUND', message);
+  }
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

@@ -1,4 +1,6 @@
-// Data contracts that cross module boundaries (see DESIGN.md, "Contracts").
+// Data contracts that cross module boundaries (see DESIGN.md, "Contracts"). What is stored and
+// sent as JSON is a TypeBox schema, so the type and the validators come from one source.
+import { Type, type Static } from '@sinclair/typebox';
 
 /** Raw pixels of one image. `rgb24` is interleaved RGB, `gray` one byte per pixel. */
 export interface RawImage {
@@ -9,7 +11,7 @@ export interface RawImage {
   data: Buffer;
 }
 
-/** One frame from a camera, scaled (and cropped to the ROI) to inference size. */
+/** One frame from a camera, cropped to the ROI and brought to the model's frame size by its geometry (src/common/geometry.ts). */
 export interface Frame extends RawImage {
   cameraId: string;
   /** Per camera, increases by one for every frame read from the source (dropped ones included). */
@@ -24,30 +26,30 @@ export interface Frame extends RawImage {
   release(): void;
 }
 
-export type Verdict = 'ok' | 'uncertain' | 'defect';
-export type Task = 'anomaly' | 'classification' | 'detection';
+export const VerdictSchema = Type.Union([Type.Literal('ok'), Type.Literal('uncertain'), Type.Literal('defect')]);
+export type Verdict = Static<typeof VerdictSchema>;
+export const TaskSchema = Type.Union([Type.Literal('anomaly'), Type.Literal('classification'), Type.Literal('detection')]);
+export type Task = Static<typeof TaskSchema>;
 
-export interface Thresholds {
-  /** Score at or above which a frame is a defect. */
-  defect: number;
-  /** Width of the band just below `defect` whose scores are `uncertain`. */
-  uncertainBand: number;
-}
+export const ThresholdsSchema = Type.Object({
+  defect: Type.Number({ description: 'Score at or above which a frame is a defect.' }),
+  uncertainBand: Type.Number({ description: 'Width of the band just below `defect` whose scores are `uncertain`.' }),
+});
+export type Thresholds = Static<typeof ThresholdsSchema>;
 
-export interface ClassScore {
-  label: string;
-  score: number;
-}
+export const ClassScoreSchema = Type.Object({ label: Type.String(), score: Type.Number() });
+export type ClassScore = Static<typeof ClassScoreSchema>;
 
-export interface Box {
-  /** Pixel coordinates in the inference-size image. */
-  x1: number;
-  y1: number;
-  x2: number;
-  y2: number;
-  label: string;
-  score: number;
-}
+/** Pixel coordinates in the inference-size image. */
+export const BoxSchema = Type.Object({
+  x1: Type.Number(),
+  y1: Type.Number(),
+  x2: Type.Number(),
+  y2: Type.Number(),
+  label: Type.String(),
+  score: Type.Number(),
+});
+export type Box = Static<typeof BoxSchema>;
 
 /** A low-resolution map of per-position anomaly scores, row-major. */
 export interface HeatMap {
@@ -56,17 +58,15 @@ export interface HeatMap {
   data: Float32Array;
 }
 
-export interface StageTimings {
-  /** ms from frame capture until inference started (time in slot). */
-  queueMs: number;
-  preprocessMs: number;
-  inferenceMs: number;
-  postprocessMs: number;
-  /** ms to encode the stored JPEG (and overlay), for frames whose image is kept. */
-  encodeMs?: number;
-  /** ms to write the inspection (and image) to the store; set by the store. */
-  storeMs?: number;
-}
+export const StageTimingsSchema = Type.Object({
+  queueMs: Type.Number({ description: 'ms from frame capture until inference started (time in slot).' }),
+  preprocessMs: Type.Number(),
+  inferenceMs: Type.Number(),
+  postprocessMs: Type.Number(),
+  encodeMs: Type.Optional(Type.Number({ description: 'ms to encode the stored JPEG (and overlay), for frames whose image is kept.' })),
+  storeMs: Type.Optional(Type.Number({ description: 'ms to write the inspection (and image) to the store; set by the store.' })),
+});
+export type StageTimings = Static<typeof StageTimingsSchema>;
 
 /** What the model says about one image, before the decision. */
 export interface ModelOutput {
@@ -77,27 +77,30 @@ export interface ModelOutput {
   heatMap?: HeatMap;
 }
 
-export interface Inspection {
-  /** Sortable unique id (time-ordered). */
-  id: string;
-  cameraId: string;
-  frameSeq: number;
-  capturedAt: number;
-  inferredAt: number;
-  decidedAt: number;
-  verdict: Verdict;
-  score: number;
-  classes?: ClassScore[];
-  boxes?: Box[];
-  model: { name: string; version: string; task: Task };
-  thresholds: Thresholds;
-  timings: StageTimings;
-  /** Relative path of the stored JPEG under the data dir, if the frame was stored. */
-  imagePath?: string;
-  /** Relative path of the stored heat-map overlay JPEG, if any. */
-  overlayPath?: string;
-  sourceFile?: string;
-}
+/**
+ * One inspected frame: the one schema of it. It gives the type, the review API's response
+ * (src/review/routes/schemas.ts) and the IoT Hub event body (src/events/message.ts), so a field
+ * added here reaches all three.
+ */
+export const InspectionSchema = Type.Object({
+  id: Type.String({ description: 'Sortable unique id (time-ordered).' }),
+  cameraId: Type.String(),
+  frameSeq: Type.Integer(),
+  capturedAt: Type.Number({ description: 'Epoch ms.' }),
+  inferredAt: Type.Number(),
+  decidedAt: Type.Number(),
+  verdict: VerdictSchema,
+  score: Type.Number(),
+  classes: Type.Optional(Type.Array(ClassScoreSchema)),
+  boxes: Type.Optional(Type.Array(BoxSchema)),
+  model: Type.Object({ name: Type.String(), version: Type.String(), task: TaskSchema }),
+  thresholds: ThresholdsSchema,
+  timings: StageTimingsSchema,
+  imagePath: Type.Optional(Type.String({ description: 'Relative path of the stored JPEG under the data dir, if the frame was stored.' })),
+  overlayPath: Type.Optional(Type.String({ description: 'Relative path of the stored heat-map overlay JPEG, if any.' })),
+  sourceFile: Type.Optional(Type.String()),
+});
+export type Inspection = Static<typeof InspectionSchema>;
 
 export type CameraState = 'starting' | 'online' | 'reconnecting' | 'offline' | 'stopped';
 

@@ -60,7 +60,7 @@ export const Camera = Type.Object(
     rtspTransport: Type.Union([Type.Literal('tcp'), Type.Literal('udp')], { default: 'tcp', description: 'RTSP transport.' }),
     fps: Type.Number({ exclusiveMinimum: 0, maximum: 120, default: 5, description: 'Frame-rate cap (and replay rate for folders, poll rate for snapshot URLs).' }),
     loop: Type.Boolean({ default: true, description: 'Replay video files and image folders from the start when they end.' }),
-    inferenceSize: Type.Optional(Type.Intersect([Size], { description: 'Size frames are scaled to for inference. Default: the model\'s input size.' })),
+    inferenceSize: Type.Optional(Type.Intersect([Size], { description: "Size frames are delivered at for inference. Default: the model's frame size (its input size unless the model tiles images), brought there by the model's geometry (stretch, pad or crop). Another size is brought to the model's frame a second time, so scores no longer match `visor inspect` exactly." })),
     roi: Type.Optional(Roi),
     fullResolution: Type.Boolean({ default: true, description: 'Keep each frame at full resolution too, so stored images are sharp (costs a second ffmpeg output).' }),
     thresholds: Type.Optional(ThresholdOverrides),

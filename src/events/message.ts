@@ -1,42 +1,28 @@
 // The IoT Hub message for an inspection: the documented schema (docs/events.md), built
 // once when the inspection is stored, so what is sent after an outage is what was seen.
-import type { Inspection, Verdict } from '../common/types.js';
+import { Type, type Static } from '@sinclair/typebox';
+import { InspectionSchema, type Inspection } from '../common/types.js';
 
 export const EVENT_SCHEMA = 'visor.inspection/1';
 export const HEALTH_SCHEMA = 'visor.health/1';
 
 export type EventType = 'defect' | 'uncertain' | 'health';
 
-export interface ImageReference {
-  /** Local id of the image: the inspection id (the review UI and the store find it by this). */
-  localId: string;
-  /** Path of the stored JPEG under the device's data dir, if the frame was stored. */
-  path?: string;
-  overlayPath?: string;
-  /** Blob URL (without any SAS) once the image was uploaded. */
-  url?: string;
-}
+export const ImageReferenceSchema = Type.Object({
+  localId: Type.String({ description: 'Local id of the image: the inspection id (the review UI and the store find it by this).' }),
+  path: Type.Optional(Type.String({ description: "Path of the stored JPEG under the device's data dir, if the frame was stored." })),
+  overlayPath: Type.Optional(Type.String()),
+  url: Type.Optional(Type.String({ description: 'Blob URL (without any SAS) once the image was uploaded.' })),
+});
+export type ImageReference = Static<typeof ImageReferenceSchema>;
 
-export interface InspectionEventBody {
-  schema: typeof EVENT_SCHEMA;
-  eventType: 'defect' | 'uncertain';
-  inspectionId: string;
-  cameraId: string;
-  frameSeq: number;
-  verdict: Verdict;
-  score: number;
-  classes?: Inspection['classes'];
-  boxes?: Inspection['boxes'];
-  model: Inspection['model'];
-  thresholds: Inspection['thresholds'];
-  timings: Inspection['timings'];
-  /** ISO 8601 timestamps. */
-  capturedAt: string;
-  inferredAt: string;
-  decidedAt: string;
-  image: ImageReference;
-  sourceFile?: string;
-}
+/** The Inspection schema (src/common/types.ts) as sent: id as inspectionId, ISO 8601 timestamps, store paths under `image`. */
+export const InspectionEventBodySchema = Type.Composite([
+  Type.Object({ schema: Type.Literal(EVENT_SCHEMA), eventType: Type.Union([Type.Literal('defect'), Type.Literal('uncertain')]), inspectionId: Type.String() }),
+  Type.Omit(InspectionSchema, ['id', 'capturedAt', 'inferredAt', 'decidedAt', 'imagePath', 'overlayPath']),
+  Type.Object({ capturedAt: Type.String(), inferredAt: Type.String(), decidedAt: Type.String(), image: ImageReferenceSchema }),
+]);
+export type InspectionEventBody = Static<typeof InspectionEventBodySchema>;
 
 /** A message ready for any transport (IoT Hub client or the local sink). */
 export interface OutgoingEvent {
@@ -62,29 +48,20 @@ export function eventTypeOf(inspection: Inspection, sendUncertain: boolean): 'de
 }
 
 export function inspectionBody(inspection: Inspection, eventType: 'defect' | 'uncertain'): InspectionEventBody {
-  const image: ImageReference = { localId: inspection.id };
-  if (inspection.imagePath !== undefined) image.path = inspection.imagePath;
-  if (inspection.overlayPath !== undefined) image.overlayPath = inspection.overlayPath;
-  const body: InspectionEventBody = {
+  const { id, capturedAt, inferredAt, decidedAt, imagePath, overlayPath, ...fields } = inspection;
+  const image: ImageReference = { localId: id };
+  if (imagePath !== undefined) image.path = imagePath;
+  if (overlayPath !== undefined) image.overlayPath = overlayPath;
+  return {
     schema: EVENT_SCHEMA,
     eventType,
-    inspectionId: inspection.id,
-    cameraId: inspection.cameraId,
-    frameSeq: inspection.frameSeq,
-    verdict: inspection.verdict,
-    score: inspection.score,
-    model: inspection.model,
-    thresholds: inspection.thresholds,
-    timings: inspection.timings,
-    capturedAt: new Date(inspection.capturedAt).toISOString(),
-    inferredAt: new Date(inspection.inferredAt).toISOString(),
-    decidedAt: new Date(inspection.decidedAt).toISOString(),
+    inspectionId: id,
+    ...fields,
+    capturedAt: new Date(capturedAt).toISOString(),
+    inferredAt: new Date(inferredAt).toISOString(),
+    decidedAt: new Date(decidedAt).toISOString(),
     image,
   };
-  if (inspection.classes !== undefined) body.classes = inspection.classes;
-  if (inspection.boxes !== undefined) body.boxes = inspection.boxes;
-  if (inspection.sourceFile !== undefined) body.sourceFile = inspection.sourceFile;
-  return body;
 }
 
 export function routingProperties(eventType: EventType, cameraId: string | undefined, modelVersion: string): Record<string, string> {

@@ -7,8 +7,11 @@ import { Value } from '@sinclair/typebox/value';
 import type { Bus } from '../line/bus.js';
 import { ThresholdOverrides, UploadSection } from '../config/schema.js';
 import type { LineControl } from '../line/control.js';
+import type { AppContext, Extension } from '../line/extension.js';
 import { ConfigError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import type { EventsExtension } from './link.js';
+import type { ModelRollout } from './model-rollout.js';
 import { ModelReference, safeUrl } from './model-update.js';
 
 export const TwinDesired = Type.Object(
@@ -63,7 +66,7 @@ export interface TwinApplierDeps {
   bus: Bus;
   log: Logger;
   setSendUncertain(value: boolean): void;
-  /** Starts a model update (download, verify, swap) unless that reference is already in use or under way. */
+  /** Asks for the desired model (see ModelRollout.desire: not fetched again when in use, under way or refused for good). */
   updateModel(ref: ModelReference, source: string): void;
   now?: () => number;
 }
@@ -126,4 +129,37 @@ export function createTwinApplier(deps: TwinApplierDeps) {
 export function checkDesiredProperties(desired: unknown): void {
   const issues = validationErrors(TwinDesired, stripMetadata(desired));
   if (issues.length > 0) throw new ConfigError(issues, 'desired properties');
+}
+
+/** The module twin's desired properties applied to the line; the outcome reported as `config`. */
+export function createTwinExtension(ctx: AppContext, events: EventsExtension, models: ModelRollout): Extension {
+  let report: ConfigReport | undefined;
+  const twin = createTwinApplier({
+    control: ctx.control,
+    cameraIds: ctx.cameras.map((c) => c.id),
+    bus: ctx.bus,
+    log: events.log,
+    setSendUncertain(value) {
+      events.sendUncertain = value;
+    },
+    updateModel: (ref, source) => models.desire(ref, source),
+  });
+  const removers: Array<() => void> = [];
+  return {
+    name: 'events-twin',
+    async start() {
+      removers.push(
+        events.reported.section('config', () => report ?? null),
+        events.handle({
+          onDesired(desired) {
+            report = twin.apply(desired);
+            events.reported.soon();
+          },
+        }),
+      );
+    },
+    async stop() {
+      for (const remove of removers.splice(0)) remove();
+    },
+  };
 }

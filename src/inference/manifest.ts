@@ -41,6 +41,32 @@ export const ManifestSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    /**
+     * How an image becomes model input (src/common/geometry.ts). Absent: stretched to the input
+     * size, one tile (packages written before geometry was recorded).
+     */
+    geometry: Type.Optional(
+      Type.Object(
+        {
+          resize: Type.Union([Type.Literal('stretch'), Type.Literal('pad'), Type.Literal('crop')], {
+            description: 'stretch: aspect ratio ignored; pad: aspect kept, the whole image seen, black bands; crop: aspect kept, centre cut.',
+          }),
+          frame: Type.Optional(
+            Type.Object(
+              { width: Type.Integer({ minimum: 1 }), height: Type.Integer({ minimum: 1 }) },
+              { additionalProperties: false, description: 'Size the image is brought to before it is cut into tiles. Default: the input size.' },
+            ),
+          ),
+          tiles: Type.Optional(
+            Type.Object(
+              { columns: Type.Integer({ minimum: 1 }), rows: Type.Integer({ minimum: 1 }) },
+              { additionalProperties: false, description: 'Overlapping input-size tiles over the frame; the image score is the worst tile, the heat map is stitched. Default 1x1.' },
+            ),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     outputs: Type.Object(
       {
         /** anomaly: image score, shape [1] or [1,1]. */

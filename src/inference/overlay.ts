@@ -1,6 +1,7 @@
 // Overlay JPEGs for reviewers: the heat map as a colour map over the image (anomaly), or the
 // boxes (detection). Only frames that are stored or shown get one.
 import sharp, { type OverlayOptions as SharpOverlay } from 'sharp';
+import { frameOverImage, type Geometry } from '../common/geometry.js';
 import type { HeatMap, ModelOutput, RawImage } from '../common/types.js';
 
 export interface OverlayOptions {
@@ -9,6 +10,11 @@ export interface OverlayOptions {
    * `image` is the full-resolution frame. Absent: the inference frame is the whole image.
    */
   roi?: { x: number; y: number; width: number; height: number };
+  /**
+   * The model's geometry: the heat map covers its frame, which (padded or cropped) is not exactly
+   * the image or ROI rectangle. Absent: the heat map covers the rectangle.
+   */
+  geometry?: Pick<Geometry, 'resize' | 'frame'>;
   /** Size of the inference frame box coordinates refer to. Default: the ROI rectangle's size in `image` pixels. */
   inputSize?: { width: number; height: number };
   /**
@@ -28,11 +34,20 @@ export async function renderOverlay(image: RawImage, output: ModelOutput, opts: 
 
   if (output.heatMap && output.heatMap.width > 0 && output.heatMap.height > 0) {
     const colour = colourMap(output.heatMap, opts.range, opts.maxAlpha ?? 0.6);
-    const input = await sharp(colour, { raw: { width: output.heatMap.width, height: output.heatMap.height, channels: 4 } })
-      .resize(rect.width, rect.height, { fit: 'fill', kernel: 'linear' })
-      .png()
-      .toBuffer();
-    layers.push({ input, left: rect.left, top: rect.top });
+    const heat = heatRect(rect, opts.geometry);
+    // The part of the heat rectangle inside the image (pad bands lie outside it).
+    const left = Math.max(0, heat.left);
+    const top = Math.max(0, heat.top);
+    const right = Math.min(image.width, heat.left + heat.width);
+    const bottom = Math.min(image.height, heat.top + heat.height);
+    if (right > left && bottom > top) {
+      const input = await sharp(colour, { raw: { width: output.heatMap.width, height: output.heatMap.height, channels: 4 } })
+        .resize(heat.width, heat.height, { fit: 'fill', kernel: 'linear' })
+        .extract({ left: left - heat.left, top: top - heat.top, width: right - left, height: bottom - top })
+        .png()
+        .toBuffer();
+      layers.push({ input, left, top });
+    }
   }
   if (output.boxes && output.boxes.length > 0) {
     const inputSize = opts.inputSize ?? { width: rect.width, height: rect.height };
@@ -50,6 +65,13 @@ interface Rect {
   top: number;
   width: number;
   height: number;
+}
+
+/** Where the heat map lies in image pixels: the rectangle, or the model's frame over it. */
+function heatRect(rect: Rect, geometry: OverlayOptions['geometry']): Rect {
+  if (!geometry) return rect;
+  const f = frameOverImage({ width: rect.width, height: rect.height }, geometry.resize, geometry.frame);
+  return { left: Math.round(rect.left + f.left), top: Math.round(rect.top + f.top), width: Math.max(1, Math.round(f.width)), height: Math.max(1, Math.round(f.height)) };
 }
 
 function roiRect(image: RawImage, roi: OverlayOptions['roi']): Rect {

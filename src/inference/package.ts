@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { TSchema } from '@sinclair/typebox';
 import { Value, type ValueError } from '@sinclair/typebox/value';
 import { ModelPackageError, errorMessage } from '../common/errors.js';
+import { geometryIssues, stretchGeometry, tileCount, type Geometry } from '../common/geometry.js';
 import { ManifestSchema, type ModelManifest } from './manifest.js';
 
 export interface ModelPackage {
@@ -72,6 +73,14 @@ export function defectLabelsOf(manifest: ModelManifest): string[] {
   return manifest.defectLabels ?? manifest.labels.filter((l) => !GOOD_LABELS.has(l.toLowerCase()));
 }
 
+/** The package's geometry with defaults: stretched to the input size, one tile, when model.json has none. */
+export function geometryOf(manifest: ModelManifest): Geometry {
+  const input = { width: manifest.input.width, height: manifest.input.height };
+  const g = manifest.geometry;
+  if (!g) return stretchGeometry(input);
+  return { resize: g.resize, frame: g.frame ?? input, tiles: g.tiles ?? { columns: 1, rows: 1 } };
+}
+
 /** Number of planes the graph input has for the manifest's channel order. */
 export function channelCount(channels: ModelManifest['input']['channels']): 1 | 3 {
   return channels === 'GRAY' ? 1 : 3;
@@ -116,6 +125,9 @@ function consistencyIssues(m: ModelManifest): string[] {
       issues.push(`input.${key}: has ${n} values but channels "${m.input.channels}" has ${planes} (give ${planes === 1 ? '1 value' : '1 or 3 values'})`);
     }
   }
+  const geometry = geometryOf(m);
+  issues.push(...geometryIssues(geometry, m.input));
+  if (tileCount(geometry) > 1 && m.task !== 'anomaly') issues.push(`geometry.tiles: only anomaly models can be tiled (this one is ${m.task})`);
   switch (m.task) {
     case 'anomaly':
       if (!m.outputs.score && !m.outputs.heatmap) issues.push('outputs: an anomaly model needs outputs.score and/or outputs.heatmap');

@@ -6,9 +6,11 @@ import { ModelPackageError, VisorError, errorMessage } from '../common/errors.js
 import type { Logger } from '../common/log.js';
 import type { ModelOutput, RawImage } from '../common/types.js';
 import type { ModelManifest } from './manifest.js';
-import { channelCount, type ModelPackage } from './package.js';
+import type { Geometry, Size } from '../common/geometry.js';
+import { channelCount, geometryOf, type ModelPackage } from './package.js';
 import { createPostprocessor, type OutputTensors } from './postprocess.js';
 import { createPreprocessor } from './preprocess.js';
+import { mergeTiles, tileOfBatch } from './tiles.js';
 
 export interface InferencerDeps {
   pkg: ModelPackage;
@@ -28,9 +30,13 @@ export interface InferenceResult {
 
 export interface Inferencer {
   readonly manifest: ModelManifest;
-  readonly inputSize: { width: number; height: number };
+  /** The model input (one tile). */
+  readonly inputSize: Size;
+  /** How an image becomes model input; `geometry.frame` is the size capture should deliver frames at. */
+  readonly geometry: Geometry;
+  /** Scores one image: brought to the frame, cut into tiles, each tile scored, merged (tiles.ts). */
   infer(image: RawImage): Promise<InferenceResult>;
-  /** bare session.run on an already prepared input, for benchmarks */
+  /** bare session.run on an already prepared input (one tile), for benchmarks */
   runRaw(input: Float32Array): Promise<void>;
   close(): Promise<void>;
 }
@@ -90,9 +96,16 @@ export async function createInferencer(deps: InferencerDeps): Promise<Inferencer
     throw err;
   }
 
-  const pre = createPreprocessor(manifest.input);
+  const geometry = geometryOf(manifest);
+  const pre = createPreprocessor(manifest.input, geometry);
   const post = createPostprocessor(manifest);
-  const inputTensor = new ort.Tensor('float32', pre.data, [...pre.dims]);
+  const tileSize = pre.data.length / pre.tiles;
+  // A graph with a free batch dimension scores all tiles in one run; a fixed [1,…] one, tile by tile.
+  const batchDim = session.inputMetadata.find((m) => m.name === manifest.input.name);
+  const batched = pre.tiles > 1 && batchDim?.isTensor === true && typeof batchDim.shape[0] === 'string';
+  const feeds = batched
+    ? [new ort.Tensor('float32', pre.data, [pre.tiles, ...pre.dims.slice(1)])]
+    : Array.from({ length: pre.tiles }, (_, t) => new ort.Tensor('float32', pre.data.subarray(t * tileSize, (t + 1) * tileSize), [...pre.dims]));
   const fetches = outputNames(manifest);
 
   const run = async (feed: ort.Tensor): Promise<OutputTensors> => {
@@ -103,19 +116,38 @@ export async function createInferencer(deps: InferencerDeps): Promise<Inferencer
     }
     return out;
   };
+  /** Runs every tile and merges their outputs; `runMs` is the time inside session.run. */
+  const runTiles = async (): Promise<{ output: ModelOutput; runMs: number }> => {
+    const outputs: ModelOutput[] = [];
+    let runMs = 0;
+    if (batched) {
+      const t0 = performance.now();
+      const all = await run(feeds[0]!);
+      runMs = performance.now() - t0;
+      for (let t = 0; t < pre.tiles; t++) outputs.push(post(tileOfBatch(all, t, pre.tiles)));
+    } else {
+      for (const feed of feeds) {
+        const t0 = performance.now();
+        const tensors = await run(feed);
+        runMs += performance.now() - t0;
+        outputs.push(post(tensors));
+      }
+    }
+    return { output: mergeTiles(outputs, geometry, manifest.input), runMs };
+  };
 
   // Warm-up with a zero input: allocates buffers, and output shapes that only show at run time
   // (dynamic dims) are checked by the post-processor now rather than on the first frame.
   const warmStart = performance.now();
   try {
-    post(await run(inputTensor));
+    await runTiles();
   } catch (err) {
     await session.release().catch(() => undefined);
     if (err instanceof ModelPackageError) throw new ModelPackageError(`${pkg.dir}: ${err.message}`, { cause: err });
     throw new ModelPackageError(`${pkg.dir}: warm-up run of model.onnx failed: ${errorMessage(err)}`, { cause: err });
   }
   log.info(
-    { providers: names, threads: deps.threads ?? 0, input: pre.dims, outputs: fetches, warmupMs: Math.round(performance.now() - warmStart) },
+    { providers: names, threads: deps.threads ?? 0, input: pre.dims, tiles: pre.tiles, batched, outputs: fetches, warmupMs: Math.round(performance.now() - warmStart) },
     'model loaded',
   );
 
@@ -132,21 +164,20 @@ export async function createInferencer(deps: InferencerDeps): Promise<Inferencer
   return {
     manifest,
     inputSize: { width: manifest.input.width, height: manifest.input.height },
+    geometry,
     infer(image) {
       return serialize(async () => {
         const t0 = performance.now();
         await pre.run(image);
         const t1 = performance.now();
-        const outputs = await run(inputTensor);
+        const { output, runMs } = await runTiles();
         const t2 = performance.now();
-        const output = post(outputs);
-        const t3 = performance.now();
-        return { output, preprocessMs: t1 - t0, inferenceMs: t2 - t1, postprocessMs: t3 - t2 };
+        return { output, preprocessMs: t1 - t0, inferenceMs: runMs, postprocessMs: t2 - t1 - runMs };
       });
     },
     runRaw(input) {
-      if (input.length !== pre.data.length) {
-        return Promise.reject(new RangeError(`input has ${input.length} values, the model needs ${pre.data.length} (${pre.dims.join('x')})`));
+      if (input.length !== tileSize) {
+        return Promise.reject(new RangeError(`input has ${input.length} values, the model needs ${tileSize} (${pre.dims.join('x')})`));
       }
       return serialize(async () => {
         await run(new ort.Tensor('float32', input, [...pre.dims]));

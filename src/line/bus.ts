@@ -1,15 +1,60 @@
 // A typed event bus: one emit/on pair per event. A throwing listener is logged, never
 // allowed to break the emitter. Modules add their own events by augmenting BusEvents:
 //   declare module '../bus.js' { interface BusEvents { myEvent: MyPayload } }
+import { VisorError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { ModelManifest } from '../inference/manifest.js';
-import type { CameraStatus, Frame, Inspection, ModelOutput, Thresholds } from '../common/types.js';
+import type { RecordedReview } from '../store/reviews.js';
+import type { CameraStatus, Frame, Inspection, ModelOutput, RawImage, Thresholds } from '../common/types.js';
+
+/** A frame's fields and pixels in buffers of its own: safe to keep. */
+export type FrameCopy = Omit<Frame, 'release'>;
+
+/**
+ * A frame lent to bus listeners. Its pixels are the camera's pooled buffers, reused for
+ * later frames once the call returns: reading `data` or `full` after that throws. Keep
+ * `copy()` (or the plain fields), never the frame.
+ */
+export interface LentFrame extends Omit<FrameCopy, 'data' | 'full'> {
+  readonly data: Buffer;
+  readonly full?: RawImage;
+  copy(): FrameCopy;
+}
+
+/** Runs `use` with a loan of `frame` that ends when `use` returns. */
+export function lendFrame<T>(frame: Frame, use: (lent: LentFrame) => T): T {
+  let lent = true;
+  const during = <V>(value: V): V => {
+    if (!lent) throw new VisorError('FRAME_RETURNED', `frame ${frame.seq} of camera ${frame.cameraId} was lent for the call only; keep frame.copy(), not the frame`);
+    return value;
+  };
+  const { cameraId, seq, capturedAt, width, height, pixelFormat, sourceFile } = frame;
+  const fields = { cameraId, seq, capturedAt, width, height, pixelFormat, ...(sourceFile === undefined ? {} : { sourceFile }) };
+  const loan: LentFrame = {
+    ...fields,
+    get data() {
+      return during(frame.data);
+    },
+    get full() {
+      return during(frame.full);
+    },
+    copy() {
+      const full = during(frame.full);
+      return { ...fields, data: Buffer.from(during(frame.data)), ...(full ? { full: { ...full, data: Buffer.from(full.data) } } : {}) };
+    },
+  };
+  try {
+    return use(loan);
+  } finally {
+    lent = false;
+  }
+}
 
 export interface InspectionEvent {
   /** As stored (the store committed it before this event). */
   inspection: Inspection;
-  /** The frame at inference size (and full resolution if kept). Valid only during the call: copy what you keep. */
-  frame: Frame;
+  /** The frame at inference size (and full resolution if kept), lent for the call only: keep `frame.copy()`. */
+  frame: LentFrame;
   output: ModelOutput;
   /** Epoch ms when the store's commit returned. */
   storedAt: number;
@@ -17,15 +62,8 @@ export interface InspectionEvent {
   requested: boolean;
 }
 
-/** A reviewer's verdict on an inspection (stored in the `reviews` table before this is emitted). */
-export interface ReviewEvent {
-  inspectionId: string;
-  decision: 'confirmed' | 'rejected' | 'relabeled' | 'needs-expert' | 'undone';
-  /** The inspection's label after this verdict: 'defect', 'good' or a class name; undefined when unknown (needs-expert, or undone back to no review). */
-  label: string | undefined;
-  user: string;
-  at: number;
-}
+/** A reviewer's verdict on an inspection, or its undo (stored by the store's review module before this is emitted). */
+export type ReviewEvent = RecordedReview;
 
 export interface BusEvents {
   review: ReviewEvent;

@@ -99,13 +99,21 @@ export function createLineControl(deps: LineControlDeps): LineControl {
           pkg: await loadModelPackage(dir),
           executionProviders: config.model.executionProviders,
           threads: config.model.threads,
-          log: log.child({ module: 'inference' }),
+          log,
         });
       } catch (err) {
         log.error({ err, dir, detail: errorMessage(err) }, 'model refused; the running model stays');
         throw err;
       }
       const previous = inferencer;
+      if (JSON.stringify([previous.geometry.resize, previous.geometry.frame]) !== JSON.stringify([next.geometry.resize, next.geometry.frame])) {
+        // Cameras were started at the old model's frame; the new model brings those frames to
+        // its own frame again (a second resize), so its scores differ slightly from `visor inspect`.
+        log.warn(
+          { previous: previous.geometry, next: next.geometry },
+          'the new model asks for another frame size or resize; cameras deliver the old one until the line restarts',
+        );
+      }
       inferencer = next;
       modelDir = dir;
       const changed = recompute();

@@ -8,6 +8,7 @@ import type { LineControl } from './control.js';
 import type { HealthRegistry } from './health.js';
 import type { Metrics } from './metrics.js';
 import type { Pipeline } from './pipeline.js';
+import type { SamplingPolicy } from './sampling.js';
 
 /** What every extension gets. */
 export interface AppContext {
@@ -21,6 +22,8 @@ export interface AppContext {
   pipeline: Pipeline;
   control: LineControl;
   health: HealthRegistry;
+  /** Which images are kept and which inspections are uploaded. */
+  sampling: SamplingPolicy;
 }
 
 export interface Extension {
@@ -29,5 +32,6 @@ export interface Extension {
   stop(): Promise<void>;
 }
 
-/** Builds an extension, or returns undefined when its part of the config leaves it off. */
-export type ExtensionFactory = (ctx: AppContext) => Extension | undefined | Promise<Extension | undefined>;
+/** Builds an extension (or several that share one part, in start order), or nothing when its part of the config leaves it off. */
+export type ExtensionFactory = (ctx: AppContext) => Built | Promise<Built>;
+type Built = Extension | Extension[] | undefined;

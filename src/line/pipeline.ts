@@ -1,6 +1,6 @@
 // The inspection loop, one per camera: newest frame → model → decision → stored
 // inspection → bus. A defect is in SQLite before anything else sees it.
-import type { Bus } from './bus.js';
+import { lendFrame, type Bus } from './bus.js';
 import type { Camera } from '../capture/index.js';
 import type { RoiConfig } from '../config/schema.js';
 import { VisorError, errorMessage } from '../common/errors.js';
@@ -8,8 +8,10 @@ import { newId } from '../common/ids.js';
 import { decide, renderOverlay, type Inferencer } from '../inference/index.js';
 import type { Logger } from '../common/log.js';
 import type { Metrics } from './metrics.js';
+import type { SamplingPolicy } from './sampling.js';
 import { encodeJpeg, type ImagesToStore, type Store } from '../store/index.js';
 import type { Frame, Inspection, ModelOutput, Thresholds } from '../common/types.js';
+import type { Geometry } from '../common/geometry.js';
 
 /** Heat-map colour scale as fractions of the defect threshold (see renderOverlay). */
 const HEAT_FLOOR = 0.7;
@@ -23,6 +25,8 @@ export interface PipelineDeps {
   thresholds: (cameraId: string) => Thresholds;
   roi: (cameraId: string) => RoiConfig | undefined;
   store: Store;
+  /** Which frames' images are kept (src/line/sampling.ts). */
+  sampling: Pick<SamplingPolicy, 'keepImage'>;
   jpegQuality: number;
   metrics: Metrics;
   bus: Bus;
@@ -59,6 +63,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     inspection: Inspection;
     output: ModelOutput;
     inputSize: { width: number; height: number };
+    geometry: Geometry;
     thresholds: Thresholds;
   }
 
@@ -92,14 +97,14 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       },
       sourceFile: frame.sourceFile,
     };
-    return { inspection, output: result.output, inputSize: inferencer.inputSize, thresholds };
+    return { inspection, output: result.output, inputSize: inferencer.inputSize, geometry: inferencer.geometry, thresholds };
   }
 
   /** Image encoding, the store's commit, then the bus: runs while the model works on the next frame. */
   async function storeFrame(frame: Frame, decided: Decided, requested: boolean): Promise<Inspection> {
     const { inspection, output, thresholds } = decided;
     let images: ImagesToStore | undefined;
-    if (requested || deps.store.shouldStoreImage(inspection.verdict)) {
+    if (requested || deps.sampling.keepImage(inspection.verdict)) {
       // Encode only frames that are kept; the full-resolution copy when the source has one.
       const encodeStarted = performance.now();
       const picture = frame.full ?? frame;
@@ -110,6 +115,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           ? renderOverlay(picture, output, {
               roi: frame.full ? deps.roi(frame.cameraId) : undefined,
               inputSize: decided.inputSize,
+              geometry: decided.geometry,
               // Colour relative to the threshold: patches well below it (the normal texture) stay
               // clear, the colour ramps up through the threshold, full red well above it.
               range: [HEAT_FLOOR * thresholds.defect, HEAT_CEILING * thresholds.defect],
@@ -123,7 +129,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const storedAt = now();
     inspected++;
     deps.metrics.observeInspection(stored, storedAt);
-    deps.bus.emit('inspection', { inspection: stored, frame, output, storedAt, requested });
+    lendFrame(frame, (lent) => deps.bus.emit('inspection', { inspection: stored, frame: lent, output, storedAt, requested }));
     return stored;
   }
 
@@ -194,8 +200,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           },
         };
         const timer = setTimeout(() => {
-          const list = sampleRequests.get(cameraId);
-          list?.splice(list.indexOf(request), 1);
+          // Already taken by a frame in flight: it is no longer queued (and a newer request may be).
+          const list = sampleRequests.get(cameraId) ?? [];
+          if (list.includes(request)) list.splice(list.indexOf(request), 1);
           reject(new VisorError('SAMPLE_TIMEOUT', `no frame from camera ${cameraId} within ${timeoutMs} ms`, { retryable: true }));
         }, timeoutMs);
         const list = sampleRequests.get(cameraId) ?? [];

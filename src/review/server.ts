@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
 import fastifyRateLimit from '@fastify/rate-limit';
+import { NotFoundError } from '../common/errors.js';
 import { registerAuth } from './auth.js';
 import type { ReviewContext, ReviewDeps } from './context.js';
 import { createReviewQueue } from './queue.js';
@@ -37,7 +38,7 @@ export function buildReviewServer(deps: ReviewDeps): FastifyInstance {
   const ctx: ReviewContext = {
     ...deps,
     users: createUserStore({ db: deps.store.db, now: deps.now }),
-    queue: createReviewQueue({ store: deps.store, now: deps.now }),
+    queue: createReviewQueue({ store: deps.store }),
     sse: createSseHub(),
     uiDir: deps.uiDir ?? DEFAULT_UI_DIR,
   };
@@ -45,7 +46,7 @@ export function buildReviewServer(deps: ReviewDeps): FastifyInstance {
     app.log.error({ uiDir: ctx.uiDir }, 'the review UI is not built (run `npm run build`); the API works, the page answers 503');
   }
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, request, reply) => {
-    const status = err.statusCode ?? 500;
+    const status = err.statusCode ?? (err instanceof NotFoundError ? 404 : 500);
     if (status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ err: { message: err.message, code: err.code } }, 'request rejected');
     void reply.status(status).send({ error: status >= 500 ? 'internal error' : err.message, code: err.code ?? 'ERROR' });

@@ -3,23 +3,26 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { StoreConfig } from '../config/schema.js';
 import { StoreError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Inspection, Verdict } from '../common/types.js';
 import { IMAGES_DIR, imageRelPath, isJpeg, isSafeSegment, parseImageFileName, removeQuietly, writeFileAtomic, type ImageKind } from './images.js';
-import { applyMigrations, migrations } from './migrations.js';
+import { DB_FILE, openDatabase } from './database.js';
 import { createRetention, type RetentionResult } from './retention.js';
+import { createReviews, type Reviews } from './reviews.js';
+import { createInspectionQueries, fromRow, toRow, type InspectionRow } from './rows.js';
 
 export { encodeJpeg } from './images.js';
 export { migrations, type Migration } from './migrations.js';
+export { DB_FILE } from './database.js';
+export * from './reviews.js';
+export { REVIEW_FILTERS, type InspectionFilter, type ReviewFilter } from './rows.js';
 export type { RetentionResult } from './retention.js';
 
-export const DB_FILE = 'visor.db';
 export const LIST_DEFAULT_LIMIT = 50;
 export const LIST_MAX_LIMIT = 500;
-const BUSY_TIMEOUT_MS = 5000;
 /** At most one image-write error line per this interval; the rest are counted (a full disk would flood the log). */
 const IMAGE_ERROR_LOG_INTERVAL_MS = 10_000;
 /** setInterval treats anything longer as 1 ms. */
@@ -32,7 +35,6 @@ export interface StoreDeps {
   dataDir: string;
   log: Logger;
   now?: () => number;
-  random?: () => number;
 }
 
 export interface ImagesToStore {
@@ -76,8 +78,6 @@ export interface Store {
   countByVerdict(): Record<Verdict, number>;
   /** Absolute path for a stored relative image path; throws ImagePathError on path traversal or paths no inspection refers to. */
   imageFile(relPath: string): string;
-  /** Defect and uncertain always; ok with probability okSampleFraction. */
-  shouldStoreImage(verdict: Verdict): boolean;
   runRetention(): RetentionResult;
   stats(): StoreStats;
   /**
@@ -86,6 +86,8 @@ export interface Store {
    * that throws makes save() fail. Returns a function that removes the hook.
    */
   onSave(hook: SaveHook): () => void;
+  /** Verdicts of reviewers and the review in force: the only writer of the review tables. */
+  readonly reviews: Reviews;
   /** For later modules' queries; their tables come from migrations.ts. */
   readonly db: Database.Database;
   close(): void;
@@ -102,107 +104,16 @@ export class ImagePathError extends StoreError {
   }
 }
 
-interface InspectionRow {
-  id: string;
-  camera_id: string;
-  frame_seq: number;
-  captured_at: number;
-  inferred_at: number;
-  decided_at: number;
-  verdict: Verdict;
-  score: number;
-  classes: string | null;
-  boxes: string | null;
-  model_name: string;
-  model_version: string;
-  model_task: Inspection['model']['task'];
-  thresholds: string;
-  timings: string;
-  image_path: string | null;
-  overlay_path: string | null;
-  image_bytes: number;
-  source_file: string | null;
-}
-
-function toRow(i: Inspection, imageBytes: number): InspectionRow {
-  return {
-    id: i.id,
-    camera_id: i.cameraId,
-    frame_seq: i.frameSeq,
-    captured_at: i.capturedAt,
-    inferred_at: i.inferredAt,
-    decided_at: i.decidedAt,
-    verdict: i.verdict,
-    score: i.score,
-    classes: i.classes === undefined ? null : JSON.stringify(i.classes),
-    boxes: i.boxes === undefined ? null : JSON.stringify(i.boxes),
-    model_name: i.model.name,
-    model_version: i.model.version,
-    model_task: i.model.task,
-    thresholds: JSON.stringify(i.thresholds),
-    timings: JSON.stringify(i.timings),
-    image_path: i.imagePath ?? null,
-    overlay_path: i.overlayPath ?? null,
-    image_bytes: imageBytes,
-    source_file: i.sourceFile ?? null,
-  };
-}
-
-function fromRow(r: InspectionRow): Inspection {
-  const i: Inspection = {
-    id: r.id,
-    cameraId: r.camera_id,
-    frameSeq: r.frame_seq,
-    capturedAt: r.captured_at,
-    inferredAt: r.inferred_at,
-    decidedAt: r.decided_at,
-    verdict: r.verdict,
-    score: r.score,
-    model: { name: r.model_name, version: r.model_version, task: r.model_task },
-    thresholds: JSON.parse(r.thresholds) as Inspection['thresholds'],
-    timings: JSON.parse(r.timings) as Inspection['timings'],
-  };
-  if (r.classes !== null) i.classes = JSON.parse(r.classes) as NonNullable<Inspection['classes']>;
-  if (r.boxes !== null) i.boxes = JSON.parse(r.boxes) as NonNullable<Inspection['boxes']>;
-  if (r.image_path !== null) i.imagePath = r.image_path;
-  if (r.overlay_path !== null) i.overlayPath = r.overlay_path;
-  if (r.source_file !== null) i.sourceFile = r.source_file;
-  return i;
-}
-
 /** Constraint failures (duplicate id, bad verdict) will fail again; I/O, full disk and busy may not. */
 function isRetryableSqliteError(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   return !(typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT'));
 }
 
-function openDatabase(file: string, log: Logger, now: () => number): Database.Database {
-  let db: Database.Database | undefined;
-  try {
-    db = new Database(file);
-    const mode = db.pragma('journal_mode = WAL', { simple: true });
-    if (mode !== 'wal') log.warn({ journalMode: mode }, 'SQLite could not switch to WAL; writes will be slower');
-    // FULL: in WAL mode, NORMAL only syncs the WAL at checkpoints, so the last commits can
-    // vanish on power loss. A defect must still be there after the line loses power, so every
-    // commit is synced before save() returns.
-    db.pragma('synchronous = FULL');
-    db.pragma('foreign_keys = ON');
-    // Later modules (review server, exporters) may open the same file; wait instead of failing.
-    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    applyMigrations(db, migrations, log, now);
-    return db;
-  } catch (err) {
-    db?.close();
-    if (err instanceof StoreError) throw err;
-    throw new StoreError(`cannot open database ${file}`, { cause: err });
-  }
-}
-
 export function openStore(deps: StoreDeps): Store {
   const { config, dataDir } = deps;
   const log = deps.log; // the composition root hands in a child logger for this module
   const now = deps.now ?? Date.now;
-  const random = deps.random ?? Math.random;
   if (!path.isAbsolute(dataDir)) throw new StoreError(`store dataDir must be absolute, got ${dataDir}`);
   try {
     fs.mkdirSync(dataDir, { recursive: true });
@@ -231,11 +142,10 @@ export function openStore(deps: StoreDeps): Store {
     insert.run(row);
     for (const hook of saveHooks) hook(stored, db);
   });
-  const selectById = db.prepare<[string], InspectionRow>('SELECT * FROM inspections WHERE id = ?');
+  const queries = createInspectionQueries(db);
   const existsById = db.prepare<[string], { found: number }>('SELECT 1 AS found FROM inspections WHERE id = ?');
   const countRows = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM inspections');
   const countVerdicts = db.prepare<[], { verdict: Verdict; n: number }>('SELECT verdict, COUNT(*) AS n FROM inspections GROUP BY verdict');
-  const listStatements = new Map<string, Database.Statement<unknown[], InspectionRow>>();
 
   const retention = createRetention({ db, dataDir, config, log, now });
   const quotaBytes = config.maxDiskMb * 1024 * 1024;
@@ -298,6 +208,7 @@ export function openStore(deps: StoreDeps): Store {
   const store: Store = {
     dataDir,
     db,
+    reviews: createReviews({ db, queries, now }),
 
     save(inspection, images) {
       const started = performance.now();
@@ -347,34 +258,14 @@ export function openStore(deps: StoreDeps): Store {
     },
 
     get(id) {
-      const row = selectById.get(id);
+      const row = queries.byId(id);
       return row === undefined ? undefined : fromRow(row);
     },
 
     list(query = {}) {
       const requested = query.limit === undefined || !Number.isFinite(query.limit) ? LIST_DEFAULT_LIMIT : Math.floor(query.limit);
       const limit = Math.min(LIST_MAX_LIMIT, Math.max(1, requested));
-      const where: string[] = [];
-      const params: unknown[] = [];
-      if (query.before !== undefined) {
-        where.push('id < ?');
-        params.push(query.before);
-      }
-      if (query.cameraId !== undefined) {
-        where.push('camera_id = ?');
-        params.push(query.cameraId);
-      }
-      if (query.verdict !== undefined) {
-        where.push('verdict = ?');
-        params.push(query.verdict);
-      }
-      const sql = `SELECT * FROM inspections${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
-      let statement = listStatements.get(sql);
-      if (statement === undefined) {
-        statement = db.prepare<unknown[], InspectionRow>(sql);
-        listStatements.set(sql, statement);
-      }
-      return statement.all(...params, limit).map(fromRow);
+      return queries.find({ below: query.before, cameraId: query.cameraId, verdict: query.verdict }, limit).map(fromRow);
     },
 
     countByVerdict() {
@@ -397,15 +288,10 @@ export function openStore(deps: StoreDeps): Store {
       const abs = path.resolve(dataDir, ...parts);
       if (!abs.startsWith(imagesRoot + path.sep)) throw new ImagePathError('invalid', relPath);
       const { id, kind } = parseImageFileName(name!)!;
-      const row = selectById.get(id);
+      const row = queries.byId(id);
       const stored = row === undefined ? undefined : kind === 'overlay' ? row.overlay_path : row.image_path;
       if (stored !== relPath) throw new ImagePathError('unknown', relPath);
       return abs;
-    },
-
-    shouldStoreImage(verdict) {
-      if (verdict !== 'ok') return true;
-      return random() < config.okSampleFraction;
     },
 
     runRetention,

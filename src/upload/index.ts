@@ -1,19 +1,18 @@
-// Blob uploads of sample images for retraining: the sampling policy (policy.ts), the durable
+// Blob uploads of sample images for retraining: decisions of the sampling policy
+// (src/line/sampling.ts, handed in as ctx.sampling), the durable
 // queue (queue.ts), the worker (uploader.ts), verdicts flowing back as labels, and the
 // dataset pull for ML teams (pull.ts, `visor dataset pull`).
 import type { AppContext, Extension } from '../line/extension.js';
 import type { ReviewEvent } from '../line/bus.js';
-import type { SaveHook } from '../store/index.js';
+import { modelLabel, type SaveHook } from '../store/index.js';
 import type { Inspection } from '../common/types.js';
 import { containerFromConfig } from './blob.js';
 import { createUploadMetrics } from './metrics.js';
-import { cameraPolicy, decide } from './policy.js';
 import { createUploadQueue } from './queue.js';
-import { currentLabel, modelLabel } from './record.js';
 import { createUploader, type UploaderState } from './uploader.js';
 
 export { UploadError, blobBaseName, containerFromArgument, containerFromConfig } from './blob.js';
-export { cameraPolicy, decide, type CameraPolicy, type Decision, type DecisionReason } from './policy.js';
+export { cameraPolicy, decide, type CameraPolicy, type Decision, type DecisionReason } from '../line/sampling.js';
 export { createUploadQueue, type UploadQueue } from './queue.js';
 export { pullDataset, type PullOptions, type PullResult } from './pull.js';
 
@@ -33,8 +32,6 @@ export interface UploadExtension extends Extension {
 }
 
 export interface UploadExtensionOptions {
-  /** Sampling draws (tests pass a seeded or constant one). */
-  random?: () => number;
   now?: () => number;
 }
 
@@ -48,26 +45,12 @@ export function createUploadExtension(ctx: AppContext, options: UploadExtensionO
   if (!config.enabled) return undefined;
   const log = ctx.log.child({ module: 'upload' });
   const now = options.now ?? Date.now;
-  const random = options.random ?? Math.random;
   const target = containerFromConfig(config, { timeoutMs: config.requestTimeoutSeconds * 1000 });
   const queue = createUploadQueue(ctx.store.db);
   const metrics = createUploadMetrics(ctx.metrics.registry, () => queue);
-  const cameras = new Map(ctx.config.cameras.map((c) => [c.id, c]));
-  const storeOkFraction = ctx.config.store.okSampleFraction;
-  // The sampling draw is not handed on: retry jitter has its own randomness.
   const uploader = createUploader({ config, cameras: ctx.config.cameras, store: ctx.store, target, queue, metrics, log, now });
   let policyFailures = 0;
   let lastDropLogAt = Number.NEGATIVE_INFINITY;
-
-  for (const camera of ctx.config.cameras) {
-    const p = cameraPolicy(config, camera);
-    if (p.enabled && p.okSampleFraction > storeOkFraction) {
-      log.warn(
-        { cameraId: camera.id, uploadOkSampleFraction: p.okSampleFraction, storeOkSampleFraction: storeOkFraction },
-        'upload samples ok frames only among those whose image is stored: raise store.okSampleFraction to reach upload.okSampleFraction',
-      );
-    }
-  }
 
   function droppedAtEnqueue(inspectionId: string, reason: string): void {
     metrics.dropped.inc({ reason });
@@ -82,9 +65,8 @@ export function createUploadExtension(ctx: AppContext, options: UploadExtensionO
   // fail (a defect is stored whatever happens to its upload), so it catches everything.
   const policyHook: SaveHook = (inspection) => {
     try {
-      const policy = cameraPolicy(config, cameras.get(inspection.cameraId));
       const t = now();
-      const decision = decide({ inspection, policy, storeOkFraction, selectedLastHour: queue.selectedSince(inspection.cameraId, t - HOUR_MS), random });
+      const decision = ctx.sampling.decideUpload(inspection, queue.selectedSince(inspection.cameraId, t - HOUR_MS));
       let { selected, reason } = decision;
       if (selected && !queue.enqueue(inspection.id, 'sample', t, config.maxQueueLength)) {
         selected = false;
@@ -143,7 +125,7 @@ export function createUploadExtension(ctx: AppContext, options: UploadExtensionO
       }
       // Not uploaded: a verdict that disagrees with the model (a defect rejected as good, a
       // missed defect, another class) is the most useful example there is.
-      const label = currentLabel(ctx.store.db, inspection);
+      const label = ctx.store.reviews.currentLabel(inspection);
       if (label.reviewed && label.label !== modelLabel(inspection.verdict)) select(inspection, 'review');
     });
     uploader.kick();

@@ -1,43 +1,11 @@
 // What goes to Blob Storage beside each image: the JSON sidecar (the full record an ML
 // team needs to retrain), blob metadata (fixed at upload) and index tags (kept current).
-import type { Database } from 'better-sqlite3';
 import type { CameraConfig } from '../config/schema.js';
 import type { Inspection, Verdict } from '../common/types.js';
+import type { CurrentLabel } from '../store/index.js';
 import { tagValue } from './blob.js';
 
 export const SIDECAR_SCHEMA = 'visor.sample/1';
-
-export interface CurrentLabel {
-  /** 'good', 'defect', 'uncertain' or a class name. */
-  label: string;
-  reviewed: boolean;
-  review?: { decision: string; label: string | null; user: string; at: number; note: string | null };
-}
-
-/** The label a model verdict implies, before any review. */
-export function modelLabel(verdict: Verdict): string {
-  return verdict === 'ok' ? 'good' : verdict;
-}
-
-interface ReviewRow {
-  decision: string;
-  label: string | null;
-  user: string;
-  created_at: number;
-  note: string | null;
-}
-
-/** The reviews table (src/store/schema/review.ts) is the source of truth: its latest row per inspection is the current label. */
-export function currentLabel(db: Database, inspection: Inspection): CurrentLabel {
-  const row = db
-    .prepare<[string], ReviewRow>('SELECT decision, label, user, created_at, note FROM reviews WHERE inspection_id = ? ORDER BY id DESC LIMIT 1')
-    .get(inspection.id);
-  if (row === undefined) return { label: modelLabel(inspection.verdict), reviewed: false };
-  const review = { decision: row.decision, label: row.label, user: row.user, at: row.created_at, note: row.note };
-  // needs-expert and "undone back to no review" carry no label: the model's stands, unreviewed.
-  if (row.label === null) return { label: row.decision === 'needs-expert' ? 'uncertain' : modelLabel(inspection.verdict), reviewed: false, review };
-  return { label: row.label, reviewed: true, review };
-}
 
 /** Camera settings that shaped the image, without the source (an RTSP URL can hold a password). */
 export function cameraSettings(camera: CameraConfig | undefined): Record<string, unknown> | undefined {

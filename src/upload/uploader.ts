@@ -6,11 +6,11 @@ import { backoffDelay } from '../common/backoff.js';
 import type { CameraConfig, UploadConfig } from '../config/schema.js';
 import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import type { Store } from '../store/index.js';
+import type { CurrentLabel, Store } from '../store/index.js';
 import { UploadError, blobBaseName, toUploadError, type ContainerTarget } from './blob.js';
 import type { UploadMetrics } from './metrics.js';
 import type { Job, UploadQueue } from './queue.js';
-import { blobMetadata, blobTags, buildSidecar, currentLabel, type CurrentLabel } from './record.js';
+import { blobMetadata, blobTags, buildSidecar } from './record.js';
 import type { Inspection } from '../common/types.js';
 
 /** How long stop() lets in-flight uploads finish before aborting them (they stay queued). */
@@ -157,7 +157,7 @@ export function createUploader(deps: UploaderDeps): Uploader {
     }
     await ensureContainer(signal);
     const base = blobBaseName(config.line, inspection.cameraId, inspection.capturedAt, inspection.id);
-    const label = currentLabel(store.db, inspection);
+    const label = store.reviews.currentLabel(inspection);
     await put(`${base}.jpg`, image, 'image/jpeg', blobMetadata(config.line, inspection), blobTags(config.line, inspection, label, 'image'), signal);
     await putSidecar(inspection, base, label, image.length, signal);
     queue.transaction(() => {
@@ -184,7 +184,7 @@ export function createUploader(deps: UploaderDeps): Uploader {
     const inspection = store.get(job.inspectionId);
     if (!inspection) throw new DropJob('inspection-gone', 'the inspection was deleted before its label was updated');
     const base = blobBaseName(config.line, inspection.cameraId, inspection.capturedAt, inspection.id);
-    const label = currentLabel(store.db, inspection);
+    const label = store.reviews.currentLabel(inspection);
     const imageBlob = target.client.getBlockBlobClient(`${base}.jpg`);
     let bytes: number;
     try {

@@ -9,6 +9,7 @@ import { ConfigError, ModelPackageError } from '../../src/common/errors.js';
 import { silentLogger } from '../../src/common/log.js';
 import type { Inspection } from '../../src/common/types.js';
 import { DEMO_MODEL, FIXTURES } from '../helpers/paths.js';
+import { until } from '../helpers/wait.js';
 
 let dir: string;
 let app: App;
@@ -16,11 +17,7 @@ const seen: Inspection[] = [];
 
 async function nextInspections(n: number, timeoutMs = 20_000): Promise<Inspection[]> {
   const start = seen.length;
-  const deadline = Date.now() + timeoutMs;
-  while (seen.length < start + n) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${n} inspections`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await until(`${n} inspections`, () => seen.length >= start + n, timeoutMs, 20);
   return seen.slice(start, start + n);
 }
 

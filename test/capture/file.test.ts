@@ -3,7 +3,9 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCamera, type Camera } from '../../src/capture/index.js';
 import { silentLogger } from '../../src/common/log.js';
-import { cameraConfig, childProcesses, ffmpeg, isAlive, makeClip, mean, meanAbsDiff, takeFrames, tempDir } from './helpers.js';
+import { toFrame, type Resize } from '../../src/common/geometry.js';
+import { cameraConfig, childProcesses, ffmpeg, isAlive, makeClip, mean, meanAbsDiff, takeFrames } from './helpers.js';
+import { tempDir } from '../helpers/temp.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -20,9 +22,9 @@ afterAll(async () => {
   await cleanup();
 });
 
-function camera(config: Record<string, unknown>, inferenceSize = { width: 64, height: 64 }): Camera {
+function camera(config: Record<string, unknown>, inferenceSize = { width: 64, height: 64 }, resize?: Resize): Camera {
   // Relative source: resolved against baseDir.
-  const cam = createCamera({ config: cameraConfig(config), inferenceSize, baseDir: dir, log: silentLogger() });
+  const cam = createCamera({ config: cameraConfig(config), inferenceSize, baseDir: dir, log: silentLogger(), ...(resize ? { resize } : {}) });
   cameras.push(cam);
   return cam;
 }
@@ -113,5 +115,36 @@ describe('video file source', () => {
     expect((await childProcesses(video)).length).toBe(2);
     await Promise.all([left.stop(), right.stop()]);
     expect(await childProcesses(video)).toEqual([]);
+  });
+
+  it('brings frames to the model’s frame keeping the aspect ratio: padded or centre-cropped, as sharp does', async () => {
+    // A tall picture: a white cell 100x200 with a grey band at the top and bottom quarter.
+    const width = 100;
+    const height = 200;
+    const pixels = Buffer.alloc(width * height * 3, 255);
+    for (let y = 0; y < height; y++) if (y < 50 || y >= 150) pixels.fill(128, y * width * 3, (y + 1) * width * 3);
+    const img = path.join(dir, 'tall.png');
+    await sharp(pixels, { raw: { width, height, channels: 3 } }).png().toFile(img);
+    const video = path.join(dir, 'tall.mp4');
+    await ffmpeg(['-loop', '1', '-framerate', '10', '-t', '1', '-i', img, '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '0', '-pix_fmt', 'yuv444p', video]);
+    const frame = { width: 64, height: 64 };
+    const padded = camera({ id: 'pad', source: video, fps: 10, fullResolution: false }, frame, 'pad');
+    const cropped = camera({ id: 'crop', source: video, fps: 10, fullResolution: false }, frame, 'crop');
+    padded.start();
+    cropped.start();
+    const [p] = await takeFrames(padded, 1);
+    const [c] = await takeFrames(cropped, 1);
+    const column = (data: Buffer, x: number): Buffer => Buffer.from(Array.from({ length: 64 }, (_, y) => data[(y * 64 + x) * 3]!));
+    // Padded: the picture is 32x64 in the middle (x 16..47), black bands either side.
+    expect(Math.max(...column(p!.data, 2), ...column(p!.data, 61))).toBeLessThan(20);
+    expect(mean(column(p!.data, 32))).toBeGreaterThan(170);
+    // Cropped: 64x128 scaled, the middle 64 rows kept: white top to bottom but for the grey band edges.
+    expect(mean(column(c!.data, 32).subarray(8, 56))).toBeGreaterThan(245);
+    expect(Math.min(...c!.data)).toBeGreaterThan(100);
+    // The same rule as the sharp sources and offline scoring, up to ffmpeg's own scaler.
+    const source = { width, height, pixelFormat: 'rgb24' as const, data: pixels };
+    expect(meanAbsDiff(p!.data, (await toFrame(source, 'pad', frame)).data)).toBeLessThan(4);
+    expect(meanAbsDiff(c!.data, (await toFrame(source, 'crop', frame)).data)).toBeLessThan(4);
+    await Promise.all([padded.stop(), cropped.stop()]);
   });
 });

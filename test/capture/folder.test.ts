@@ -1,11 +1,14 @@
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCamera, type Camera, type CameraDeps } from '../../src/capture/index.js';
 import { silentLogger } from '../../src/common/log.js';
 import type { Frame } from '../../src/common/types.js';
-import { cameraConfig, fixturePngs, mean, takeFrames, tempDir, waitFor } from './helpers.js';
+import { cameraConfig, mean, takeFrames } from './helpers.js';
+import { fixtureImages } from '../helpers/media.js';
+import { tempDir } from '../helpers/temp.js';
+import { until } from '../helpers/wait.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -14,7 +17,7 @@ const cameras: Camera[] = [];
 
 beforeAll(async () => {
   ({ dir, cleanup } = await tempDir());
-  pngs = (await fixturePngs()).slice(0, 6);
+  pngs = (await fixtureImages()).slice(0, 6);
 });
 
 afterAll(async () => {
@@ -65,6 +68,47 @@ describe('image folder source', () => {
     const meanIntervalMs = (frames.at(-1)!.capturedAt - frames[0]!.capturedAt) / (frames.length - 1);
     expect(meanIntervalMs).toBeGreaterThan(60);
     expect(meanIntervalMs).toBeLessThan(160);
+  });
+
+  it('replays a folder of links to images kept elsewhere, skipping a broken link like a removed file', async () => {
+    const folder = path.join(dir, 'links');
+    await mkdir(folder);
+    for (const p of pngs.slice(0, 3)) await symlink(p, path.join(folder, path.basename(p)));
+    await symlink(path.join(dir, 'gone.png'), path.join(folder, 'cell9999_gone.png'));
+    const cam = camera({ source: 'links', fps: 20, loop: true });
+    cam.start();
+    const frames = await takeFrames(cam, 6);
+    expect(new Set(frames.map((f) => path.basename(f.sourceFile ?? '')))).toEqual(new Set(pngs.slice(0, 3).map((p) => path.basename(p))));
+    expect(cam.status()).toMatchObject({ state: 'online', framesCorrupt: 0 });
+    await cam.stop();
+  });
+
+  it('paces a late replay without negative timer delays', async () => {
+    const folder = await folderWith('late', pngs.slice(0, 2));
+    // A clock on which every timer fires 150 ms late (1.5 frame periods): each tick finds the replay late.
+    let t = Date.now();
+    const delays: number[] = [];
+    const cam = camera(
+      { source: path.basename(folder), fps: 10, loop: true },
+      {
+        now: () => t,
+        timers: {
+          setTimeout: (fn, ms) => {
+            delays.push(ms);
+            return setTimeout(() => {
+              t += Math.max(ms, 0) + 150;
+              fn();
+            }, Math.max(ms, 0));
+          },
+          clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+        },
+      },
+    );
+    cam.start();
+    await takeFrames(cam, 4);
+    await cam.stop();
+    expect(delays.length).toBeGreaterThan(3);
+    expect(delays.filter((ms) => ms < 0)).toEqual([]);
   });
 
   it('crops the region of interest with sharp', async () => {
@@ -119,7 +163,7 @@ describe('image folder source', () => {
     for (let i = 0; i < 2; i++) held.push((await cam.next(AbortSignal.timeout(10_000)))!);
     // Two held by us, one in the slot: no buffer left for new frames.
     const before = cam.status();
-    await waitFor('frames dropped for lack of buffers', () => cam.status().framesIn >= before.framesIn + 5);
+    await until('frames dropped for lack of buffers', () => cam.status().framesIn >= before.framesIn + 5);
     expect(cam.status().framesDropped).toBeGreaterThanOrEqual(4);
     expect(cam.status().state).toBe('online');
     for (const f of held) f.release();
@@ -135,7 +179,7 @@ describe('image folder source', () => {
       { onStatus: (s) => states.push(s.state) },
     );
     cam.start();
-    await waitFor('offline', () => cam.status().state === 'offline');
+    await until('offline', () => cam.status().state === 'offline');
     expect(cam.status().lastError).toMatch(/ENOENT|no such file/i);
     expect(cam.status().reconnects).toBeGreaterThanOrEqual(3);
     await folderWith('later', pngs.slice(0, 1));

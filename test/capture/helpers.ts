@@ -1,9 +1,7 @@
-// Shared helpers for the capture tests: temp dirs, fixture videos made with ffmpeg, camera configs.
+// Shared helpers for the capture tests: fixture videos made with ffmpeg, camera configs, frames and processes.
 import { execFile } from 'node:child_process';
-import { copyFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { copyFile, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseConfig, type CameraConfig } from '../../src/config/index.js';
 import type { Camera } from '../../src/capture/index.js';
@@ -11,19 +9,7 @@ import type { Frame } from '../../src/common/types.js';
 
 const run = promisify(execFile);
 
-export const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/elpv');
-
-export async function fixturePngs(): Promise<string[]> {
-  return (await readdir(FIXTURES))
-    .filter((f) => f.endsWith('.png'))
-    .sort()
-    .map((f) => path.join(FIXTURES, f));
-}
-
-export async function tempDir(prefix = 'visor-capture-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
-  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
-}
+import { fixtureImages } from '../helpers/media.js';
 
 export async function ffmpeg(args: string[]): Promise<void> {
   await run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args]);
@@ -33,7 +19,7 @@ export async function ffmpeg(args: string[]): Promise<void> {
 export async function makeClip(dir: string, name = 'clip.mp4'): Promise<string> {
   const frames = path.join(dir, 'clip-frames');
   await run('mkdir', ['-p', frames]);
-  const pngs = await fixturePngs();
+  const pngs = await fixtureImages();
   await Promise.all(pngs.map((p, i) => copyFile(p, path.join(frames, `f${String(i).padStart(3, '0')}.png`))));
   const out = path.join(dir, name);
   await ffmpeg(['-framerate', '10', '-i', path.join(frames, 'f%03d.png'), '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '12', '-pix_fmt', 'yuv420p', '-g', '5', out]);
@@ -78,14 +64,6 @@ export async function takeFrames(camera: Camera, count: number, timeoutMs = 15_0
     frame.release();
   }
   return frames;
-}
-
-export async function waitFor(what: string, predicate: () => boolean, timeoutMs = 15_000, stepMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
 }
 
 /** Live child processes of this test process whose command line contains `marker`. */

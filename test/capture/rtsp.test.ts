@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCamera, type Camera } from '../../src/capture/index.js';
 import { silentLogger } from '../../src/common/log.js';
 import type { CameraState } from '../../src/common/types.js';
-import { cameraConfig, childProcesses, isAlive, makeClip, takeFrames, tempDir, waitFor } from './helpers.js';
+import { cameraConfig, childProcesses, isAlive, makeClip, takeFrames } from './helpers.js';
+import { tempDir } from '../helpers/temp.js';
+import { until } from '../helpers/wait.js';
 
 async function freeTcpPort(): Promise<number> {
   const server = net.createServer();
@@ -90,7 +92,7 @@ afterAll(async () => {
 describe('RTSP source', () => {
   it('reads a published stream, reconnects after the publisher goes away, and leaves no ffmpeg behind', async () => {
     startPublisher();
-    await waitFor('the stream to be published', mounted, 10_000);
+    await until('the stream to be published', mounted, 10_000);
 
     const url = `rtsp://127.0.0.1:${clientPort}/cam1`;
     const states: CameraState[] = [];
@@ -120,17 +122,17 @@ describe('RTSP source', () => {
     expect(pids).toHaveLength(1);
 
     await stopPublisher();
-    await waitFor('the camera to notice', () => camera!.status().state === 'reconnecting', 15_000);
+    await until('the camera to notice', () => camera!.status().state === 'reconnecting', 15_000);
     expect(camera.status().lastError).toBeTruthy();
     expect(pids.filter(isAlive)).toEqual([]);
 
     // Let a few reconnect attempts fail (no stream published), then bring the stream back.
-    await waitFor('failed reconnects', () => camera!.status().reconnects >= 3, 15_000);
+    await until('failed reconnects', () => camera!.status().reconnects >= 3, 15_000);
     const framesBefore = camera.status().framesIn;
     startPublisher();
-    await waitFor('the stream to be published again', mounted, 10_000);
+    await until('the stream to be published again', mounted, 10_000);
     // Within one maximal backoff (+20% jitter cap) plus time for ffmpeg to connect and see a keyframe.
-    await waitFor('frames to resume', () => camera!.status().framesIn > framesBefore + 1, backoffMaxMs + 8000);
+    await until('frames to resume', () => camera!.status().framesIn > framesBefore + 1, backoffMaxMs + 8000);
     const [resumed] = await takeFrames(camera, 1);
     expect(resumed!.seq).toBeGreaterThan(frames.at(-1)!.seq);
     expect(camera.status().state).toBe('online');

@@ -5,7 +5,8 @@ import { buildFfmpegArgs, createCamera, resolveSourceKind } from '../../src/capt
 import { PpmFrameReader } from '../../src/capture/readers.js';
 import { ConfigError } from '../../src/common/errors.js';
 import { silentLogger } from '../../src/common/log.js';
-import { cameraConfig, tempDir } from './helpers.js';
+import { cameraConfig } from './helpers.js';
+import { tempDir } from '../helpers/temp.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;

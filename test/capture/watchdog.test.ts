@@ -3,7 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCamera, type Camera, type CameraDeps, type Timers } from '../../src/capture/index.js';
 import { silentLogger } from '../../src/common/log.js';
 import type { CameraState } from '../../src/common/types.js';
-import { cameraConfig, childProcesses, isAlive, tempDir, waitFor } from './helpers.js';
+import { cameraConfig, childProcesses, isAlive } from './helpers.js';
+import { tempDir } from '../helpers/temp.js';
+import { until } from '../helpers/wait.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -56,7 +58,7 @@ describe('watchdog', () => {
       { ffmpegPath: process.execPath, random: () => 0.5, timers },
     );
     cam.start();
-    await waitFor('five failures', () => cam.status().reconnects >= 5);
+    await until('five failures', () => cam.status().reconnects >= 5);
     const status = cam.status();
     expect(status.state).toBe('offline');
     expect(status.lastError).toMatch(/exited with code \d+: .*bad option/);
@@ -73,7 +75,7 @@ describe('watchdog', () => {
   it('reports a missing ffmpeg binary as the failure reason', async () => {
     const { cam } = camera({ source: 'clip.mp4', watchdog: { backoffInitialMs: 50, backoffMaxMs: 100 } }, { ffmpegPath: 'visor-no-such-ffmpeg' });
     cam.start();
-    await waitFor('a failure', () => cam.status().reconnects >= 1);
+    await until('a failure', () => cam.status().reconnects >= 1);
     expect(cam.status().lastError).toMatch(/cannot start visor-no-such-ffmpeg: .*ENOENT/);
   });
 
@@ -96,16 +98,16 @@ describe('watchdog', () => {
     try {
       const { cam, states } = camera({ source: url, watchdog: { stallSeconds: 0.5, backoffInitialMs: 100, backoffMaxMs: 200 } }, { now });
       cam.start();
-      await waitFor('ffmpeg to connect', () => sockets.size > 0);
+      await until('ffmpeg to connect', () => sockets.size > 0);
       const [first] = await childProcesses(url);
       expect(first).toBeDefined();
       expect(cam.status().reconnects).toBe(0);
       clockRuns = true;
-      await waitFor('a stall restart', () => cam.status().reconnects >= 1);
+      await until('a stall restart', () => cam.status().reconnects >= 1);
       expect(cam.status().lastError).toMatch(/no frame for 0.5s/);
       expect(states.slice(0, 2)).toEqual(['starting', 'reconnecting']);
-      await waitFor('the stalled ffmpeg to be gone', () => !isAlive(first!), 5000);
-      await waitFor('a new ffmpeg', () => sockets.size > 0 && cam.status().reconnects >= 1, 5000);
+      await until('the stalled ffmpeg to be gone', () => !isAlive(first!), 5000);
+      await until('a new ffmpeg', () => sockets.size > 0 && cam.status().reconnects >= 1, 5000);
       await cam.stop();
       expect(await childProcesses(url)).toEqual([]);
     } finally {

@@ -6,7 +6,10 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decide } from '../../src/inference/decision.js';
+import type { Thresholds } from '../../src/common/types.js';
 import { CLI, DEMO_MODEL, FIXTURES } from '../helpers/paths.js';
+import { fixtureScores } from '../helpers/scores.js';
 
 const exec = promisify(execFile);
 
@@ -49,16 +52,23 @@ describe('visor config check', () => {
 
 describe('visor inspect', () => {
   it('prints one JSON line per image with verdict, score and timings', async () => {
-    const images = ['cell0480.png', 'cell0020.png', 'cell0076.png'].map((f) => path.join(FIXTURES, f));
-    const { code, stdout } = await visor(['inspect', '--model', DEMO_MODEL, ...images]);
+    // One cell of each verdict under the shipped thresholds, by what the model scores in process.
+    const { thresholds } = JSON.parse(await readFile(path.join(DEMO_MODEL, 'model.json'), 'utf8')) as { thresholds: Thresholds };
+    const scores = await fixtureScores();
+    const expected = (['ok', 'uncertain', 'defect'] as const).map((verdict) => {
+      const file = [...scores.keys()].find((f) => decide(scores.get(f)!, thresholds) === verdict);
+      if (!file) throw new Error(`no fixture cell is ${verdict} under ${JSON.stringify(thresholds)}`);
+      return { file: path.join(FIXTURES, file), verdict, score: scores.get(file)! };
+    });
+    const { code, stdout } = await visor(['inspect', '--model', DEMO_MODEL, ...expected.map((e) => e.file)]);
     expect(code).toBe(0);
-    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { file: string; verdict: string; score: number; timings: { inferenceMs: number } });
-    expect(lines.map((l) => l.file)).toEqual(images);
-    for (const line of lines) {
-      expect(['ok', 'uncertain', 'defect']).toContain(line.verdict);
-      expect(Number.isFinite(line.score)).toBe(true);
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { file: string; verdict: string; score: number; thresholds: Thresholds; timings: { inferenceMs: number } });
+    expect(lines.map((l) => [l.file, l.verdict])).toEqual(expected.map((e) => [e.file, e.verdict]));
+    lines.forEach((line, i) => {
+      expect(line.score).toBeCloseTo(expected[i]!.score, 5);
+      expect(line.thresholds).toEqual({ defect: thresholds.defect, uncertainBand: thresholds.uncertainBand });
       expect(line.timings.inferenceMs).toBeGreaterThan(0);
-    }
+    });
   });
 
   it('reports an unreadable image on its line, goes on, and exits 1', async () => {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { newKey, startFakeHub, type FakeHub } from '../events/fake-hub.js';
-import { lineConfig, tempDir, waitFor, writeCa } from '../events/helpers.js';
+import { lineConfig, tempDir, until, writeCa } from '../events/helpers.js';
 import { CLI } from '../helpers/paths.js';
 
 let hub: FakeHub;
@@ -36,7 +36,7 @@ it('on SIGTERM during an outage: stores what it logged, keeps the outbox, exits 
     out += d.toString();
     for (const m of out.matchAll(/"inspectionId":"([0-9a-f-]{36})"/g)) if (!stored.includes(m[1]!)) stored.push(m[1]!);
   });
-  await waitFor('several defects stored while the hub is down', () => stored.length >= 6, 40_000);
+  await until('several defects stored while the hub is down', () => stored.length >= 6, 40_000);
   child.kill('SIGTERM');
   const code = await new Promise((r) => child.once('exit', r));
   expect(code).toBe(0);
@@ -54,7 +54,7 @@ it('on SIGTERM during an outage: stores what it logged, keeps the outbox, exits 
   await hub.resume();
   const again = spawn(process.execPath, [...CLI, 'run', '--config', configFile], { stdio: ['ignore', 'ignore', 'inherit'] });
   try {
-    await waitFor('every kept event delivered', () => outbox.every((id) => hub.telemetry.some((m) => m.messageId === id)), 40_000);
+    await until('every kept event delivered', () => outbox.every((id) => hub.telemetry.some((m) => m.messageId === id)), 40_000);
   } finally {
     again.kill('SIGTERM');
     await new Promise((r) => again.once('exit', r));

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CLI } from '../helpers/paths.js';
 import { newKey, startFakeHub, type FakeHub } from './fake-hub.js';
-import { lineConfig, tempDir, waitFor, writeCa } from './helpers.js';
+import { lineConfig, tempDir, until, writeCa } from './helpers.js';
 
 let hub: FakeHub;
 let dir: string;
@@ -56,7 +56,7 @@ it('delivers every event after SIGKILL during an outage and a restart', async ()
 
   await hub.pause();
   const first = run(configFile);
-  await waitFor('5 undelivered events', () => (pendingIds(dbFile)?.length ?? 0) >= 5, 40_000);
+  await until('5 undelivered events', () => (pendingIds(dbFile)?.length ?? 0) >= 5, 40_000);
   first.kill('SIGKILL');
   await exited(first);
   const undelivered = pendingIds(dbFile)!;
@@ -65,7 +65,7 @@ it('delivers every event after SIGKILL during an outage and a restart', async ()
 
   await hub.resume();
   const second = run(configFile);
-  await waitFor('all delivered', () => undelivered.every((id) => hub.telemetry.some((m) => m.messageId === id)), 40_000);
+  await until('all delivered', () => undelivered.every((id) => hub.telemetry.some((m) => m.messageId === id)), 40_000);
   const firstArrivals = [...new Set(hub.telemetry.map((m) => m.messageId))].filter((id) => undelivered.includes(id!));
   expect(firstArrivals).toEqual(undelivered);
   second.kill('SIGTERM');

@@ -1,20 +1,13 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { createApp, type App } from '../../src/app.js';
 import { parseConfig } from '../../src/config/index.js';
 import { createLogger, type Logger } from '../../src/common/log.js';
 import { DEMO_MODEL, FIXTURES } from '../helpers/paths.js';
-import { until } from '../helpers/wait.js';
 
-/** Waits like `until`, with a 20 s default. */
-export const waitFor: typeof until = (what, check, timeoutMs = 20_000) => until(what, check, timeoutMs);
-
-export async function tempDir(prefix: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
-  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
-}
+export { tempDir } from '../helpers/temp.js';
+export { until } from '../helpers/wait.js';
 
 /** A real pino logger whose lines are kept, to check what reaches the log. */
 export function captureLogger(level = 'debug'): { log: Logger; lines: string[] } {

@@ -13,7 +13,7 @@ import { createMetrics } from '../../src/line/metrics.js';
 import type { Inspection } from '../../src/common/types.js';
 import { DEMO_MODEL } from '../helpers/paths.js';
 import { newKey, startFakeHub, type FakeHub } from './fake-hub.js';
-import { captureLogger, startLine, tempDir, waitFor, writeCa } from './helpers.js';
+import { captureLogger, startLine, tempDir, until, writeCa } from './helpers.js';
 
 const KEY = newKey();
 let hub: FakeHub;
@@ -33,7 +33,7 @@ beforeAll(async () => {
   app = await startLine(dir, { connectionString: hub.connectionString('dev1'), caFile: await writeCa(dir, hub.ca), healthIntervalSeconds: 1 });
   events = app.extensions.find((e) => e.name === 'events') as EventsExtension;
   app.bus.on('inspection', ({ inspection }) => seen.push(inspection));
-  await waitFor('connected', () => events.status().connection.state === 'connected');
+  await until('connected', () => events.status().connection.state === 'connected');
 });
 
 afterAll(async () => {
@@ -44,8 +44,8 @@ afterAll(async () => {
 
 describe('defect events', () => {
   it('arrive with message id = inspection id, content type, routing properties and the inspection body', async () => {
-    const first = await waitFor('a defect', () => seen.find((i) => i.verdict === 'defect'));
-    const [message] = await waitFor('its message', () => received(first.id).length > 0 && received(first.id));
+    const first = await until('a defect', () => seen.find((i) => i.verdict === 'defect'));
+    const [message] = await until('its message', () => received(first.id).length > 0 && received(first.id));
     expect(message!.deviceId).toBe('dev1');
     expect(message!.contentType).toBe('application/json');
     expect(message!.contentEncoding).toBe('utf-8');
@@ -68,7 +68,7 @@ describe('defect events', () => {
   });
 
   it('sends a health message with eventType=health', async () => {
-    const health = await waitFor('health', () => hub.telemetry.find((m) => m.properties.eventType === 'health'));
+    const health = await until('health', () => hub.telemetry.find((m) => m.properties.eventType === 'health'));
     const body = JSON.parse(health.body.toString('utf8'));
     expect(body).toMatchObject({ schema: 'visor.health/1', eventType: 'health', cameras: [{ id: 'a' }], outbox: { depth: expect.any(Number) } });
   });
@@ -76,20 +76,20 @@ describe('defect events', () => {
   it('loses nothing during an outage: all defects arrive after the hub returns, in order per camera', async () => {
     await hub.pause();
     const since = seen.length;
-    await waitFor('disconnected', () => events.status().connection.state !== 'connected');
+    await until('disconnected', () => events.status().connection.state !== 'connected');
     // The line keeps inspecting; defects pile up in the outbox.
-    await waitFor('6 defects during the outage', () => seen.slice(since).filter((i) => i.verdict === 'defect').length >= 6);
+    await until('6 defects during the outage', () => seen.slice(since).filter((i) => i.verdict === 'defect').length >= 6);
     expect(events.status().outbox.depth).toBeGreaterThan(0);
     expect(app.health.report().events).toMatchObject({ ok: false, connection: expect.stringMatching(/connecting|disconnected/) });
     const during = seen.slice(since).filter((i) => i.verdict === 'defect').map((i) => i.id);
 
     await hub.resume();
-    await waitFor('all delivered', () => during.every((id) => received(id).length > 0), 30_000);
+    await until('all delivered', () => during.every((id) => received(id).length > 0), 30_000);
     // First arrival of each id follows the order the inspections were made.
     const order = [...new Set(hub.telemetry.filter((m) => m.properties.cameraId === 'a').map((m) => m.messageId))];
     const positions = during.map((id) => order.indexOf(id!));
     expect(positions).toEqual([...positions].sort((x, y) => x - y));
-    await waitFor('outbox drained', () => events.status().outbox.depth === 0 || undefined);
+    await until('outbox drained', () => events.status().outbox.depth === 0 || undefined);
     expect(app.health.report().events).toMatchObject({ ok: true, connection: 'connected' });
   });
 });
@@ -97,28 +97,28 @@ describe('defect events', () => {
 describe('module twin', () => {
   it('applies a desired threshold change from the next frame and reports it', async () => {
     const version = hub.patchDesired('dev1', { thresholds: { defect: 1000 } });
-    const report = await waitFor('reported config', () => hub.reported('dev1').config?.version === version && hub.reported('dev1').config);
+    const report = await until('reported config', () => hub.reported('dev1').config?.version === version && hub.reported('dev1').config);
     expect(report).toMatchObject({ status: 'applied' });
     expect(app.control.thresholds('a').defect).toBe(1000);
     const appliedAt = Date.now();
-    const next = await waitFor('frames after the change', () => {
+    const next = await until('frames after the change', () => {
       const after = seen.filter((i) => i.decidedAt > appliedAt);
       return after.length >= 2 && after;
     });
     for (const i of next) expect(i).toMatchObject({ verdict: 'ok', thresholds: { defect: 1000 } });
-    await waitFor('reported thresholds', () => hub.reported('dev1').cameras?.a?.thresholds?.defect === 1000);
+    await until('reported thresholds', () => hub.reported('dev1').cameras?.a?.thresholds?.defect === 1000);
   });
 
   it('rejects an invalid patch with the reason and keeps the running config', async () => {
     const before = app.control.thresholds('a');
     const version = hub.patchDesired('dev1', { thresholds: { defect: 'high' }, cameras: { nope: { thresholds: { defect: 1 } } } });
-    const report = await waitFor('rejection', () => hub.reported('dev1').config?.version === version && hub.reported('dev1').config);
+    const report = await until('rejection', () => hub.reported('dev1').config?.version === version && hub.reported('dev1').config);
     expect(report.status).toBe('rejected');
     expect(report.error).toMatch(/thresholds\.defect/);
     expect(app.control.thresholds('a')).toEqual(before);
     // Fixing the document applies it again.
     const fixed = hub.patchDesired('dev1', { thresholds: { defect: 0 }, cameras: null });
-    await waitFor('applied', () => hub.reported('dev1').config?.version === fixed && hub.reported('dev1').config.status === 'applied');
+    await until('applied', () => hub.reported('dev1').config?.version === fixed && hub.reported('dev1').config.status === 'applied');
     expect(app.control.thresholds('a').defect).toBe(0);
   });
 });
@@ -187,12 +187,12 @@ describe('direct methods', () => {
 describe('cloud-to-device messages', () => {
   it('runs a valid command and rejects an invalid one with a reason', async () => {
     hub.sendC2d('dev1', JSON.stringify({ method: 'setThreshold', payload: { cameraId: 'a', defect: 0.25 } }));
-    await waitFor('C2D applied', () => app.control.thresholds('a').defect === 0.25);
+    await until('C2D applied', () => app.control.thresholds('a').defect === 0.25);
     hub.sendC2d('dev1', 'not json', { '$.mid': 'c2d-bad' });
-    const rejected = await waitFor('reported rejection', () => hub.reported('dev1').c2d?.lastRejected);
+    const rejected = await until('reported rejection', () => hub.reported('dev1').c2d?.lastRejected);
     expect(rejected).toMatchObject({ messageId: 'c2d-bad', reason: 'body is not JSON' });
     hub.sendC2d('dev1', JSON.stringify({ method: 'setThreshold', payload: { cameraId: 'zz', defect: 1 } }), { '$.mid': 'c2d-cam' });
-    await waitFor('second rejection', () => hub.reported('dev1').c2d?.lastRejected?.messageId === 'c2d-cam');
+    await until('second rejection', () => hub.reported('dev1').c2d?.lastRejected?.messageId === 'c2d-cam');
     expect(hub.reported('dev1').c2d.lastRejected.reason).toMatch(/no camera "zz"/);
   });
 });
@@ -212,8 +212,8 @@ describe('wrong key', () => {
     })!;
     await ext.start();
     try {
-      const refused = await waitFor('refusal', () => hub.connects.find((c) => !c.ok && c.reason === 'signature does not match the key'));
-      await waitFor('health shows it', () => health.report().events?.lastError);
+      const refused = await until('refusal', () => hub.connects.find((c) => !c.ok && c.reason === 'signature does not match the key'));
+      await until('health shows it', () => health.report().events?.lastError);
       expect(health.report().events).toMatchObject({ ok: false, lastError: expect.stringMatching(/not authorized/i) });
       expect(cap.lines.some((l) => /cannot connect to IoT Hub/.test(l) && /not authorized/i.test(l))).toBe(true);
       const sig = /sig=([^&]+)/.exec(refused.token)![1]!;

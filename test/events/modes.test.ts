@@ -6,7 +6,7 @@ import type { App } from '../../src/app.js';
 import { selectHubMode, type EventsExtension } from '../../src/events/index.js';
 import type { LocalSinkLine } from '../../src/events/sink.js';
 import { newKey, startFakeHub, type FakeHub } from './fake-hub.js';
-import { startLine, tempDir, waitFor } from './helpers.js';
+import { startLine, tempDir, until } from './helpers.js';
 
 let app: App | undefined;
 let hub: FakeHub | undefined;
@@ -45,14 +45,14 @@ describe('IoT Edge module', () => {
     app = await startLine(t.dir, { outputName: 'defects' });
     const events = app.extensions.find((e) => e.name === 'events') as EventsExtension;
     expect(events.mode).toBe('module');
-    const message = await waitFor('module telemetry', () => hub!.telemetry.find((m) => m.properties.eventType === 'defect'));
+    const message = await until('module telemetry', () => hub!.telemetry.find((m) => m.properties.eventType === 'defect'));
     expect(message).toMatchObject({ deviceId: 'edge1', moduleId: 'visor', outputName: 'defects', contentType: 'application/json' });
     expect(app.store.get(message.messageId!)?.verdict).toBe('defect');
     // The module twin and methods work the same way.
     const status = await hub.invokeMethod('edge1/visor', 'getStatus', {});
     expect(status).toMatchObject({ status: 200, payload: { connection: { mode: 'module', state: 'connected' } } });
     const version = hub.patchDesired('edge1/visor', { cameras: { a: { thresholds: { uncertainBand: 0.2 } } } });
-    await waitFor('module reported', () => hub!.reported('edge1/visor').config?.version === version);
+    await until('module reported', () => hub!.reported('edge1/visor').config?.version === version);
     expect(app.control.thresholds('a').uncertainBand).toBe(0.2);
   });
 });
@@ -64,7 +64,7 @@ describe('local sink', () => {
     app = await startLine(t.dir, {});
     const events = app.extensions.find((e) => e.name === 'events') as EventsExtension;
     expect(events.mode).toBe('local');
-    const lines = await waitFor('3 lines', async () => {
+    const lines = await until('3 lines', async () => {
       const text = await readFile(events.sinkFile!, 'utf8').catch(() => '');
       const parsed = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as LocalSinkLine);
       return parsed.length >= 3 && parsed;

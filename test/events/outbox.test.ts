@@ -6,7 +6,7 @@ import { createOutbox } from '../../src/events/outbox.js';
 import { silentLogger } from '../../src/common/log.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import type { Inspection, Verdict } from '../../src/common/types.js';
-import { newId } from '../../src/common/ids.js';
+import { makeInspection } from '../helpers/inspection.js';
 import { tempDir } from './helpers.js';
 
 let store: Store | undefined;
@@ -17,19 +17,7 @@ afterEach(async () => {
 });
 
 function inspection(verdict: Verdict, at: number): Inspection {
-  return {
-    id: newId(at),
-    cameraId: 'a',
-    frameSeq: at,
-    capturedAt: at,
-    inferredAt: at,
-    decidedAt: at,
-    verdict,
-    score: 1,
-    model: { name: 'm', version: '1', task: 'anomaly' },
-    thresholds: { defect: 0.5, uncertainBand: 0.1 },
-    timings: { queueMs: 0, preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 },
-  };
+  return makeInspection({ verdict, cameraId: 'a', frameSeq: at, capturedAt: at, score: 1 });
 }
 
 async function open() {

@@ -42,13 +42,15 @@ export interface AnomalyModelOptions {
   pool?: number;
   scoreName?: string;
   heatmapName?: string;
+  /** A free batch dimension: input [N,3,S,S], heat map [N,1,S/p,S/p], score [N] (one per image). */
+  batch?: boolean;
 }
 
 /** x [1,3,S,S] → heatmap = AveragePool(ReduceMean over channels) [1,1,S/p,S/p], score = ReduceMax(heatmap). */
 export function anomalyModel(opts: AnomalyModelOptions = {}): Uint8Array {
   const x = opts.inputName ?? 'x';
   const pool = opts.pool ?? 4;
-  const dims = opts.inputDims ?? [1, 3, 32, 32];
+  const dims = opts.inputDims ?? (opts.batch ? ['N', 3, 32, 32] : [1, 3, 32, 32]);
   const hmName = opts.heatmapName ?? 'heatmap';
   const scoreName = opts.scoreName ?? 'score';
   const side = typeof dims[2] === 'number' ? dims[2] / pool : 'h';
@@ -57,10 +59,15 @@ export function anomalyModel(opts: AnomalyModelOptions = {}): Uint8Array {
     node: [
       { opType: 'ReduceMean', input: [x], output: ['mean'], attribute: [{ name: 'axes', type: INTS, ints: [1] }, { name: 'keepdims', type: INT, i: 1 }] },
       { opType: 'AveragePool', input: ['mean'], output: [hmName], attribute: [{ name: 'kernel_shape', type: INTS, ints: [pool, pool] }, { name: 'strides', type: INTS, ints: [pool, pool] }] },
-      { opType: 'ReduceMax', input: [hmName], output: [scoreName], attribute: [{ name: 'keepdims', type: INT, i: 0 }] },
+      {
+        opType: 'ReduceMax',
+        input: [hmName],
+        output: [scoreName],
+        attribute: [{ name: 'keepdims', type: INT, i: 0 }, ...(opts.batch ? [{ name: 'axes', type: INTS, ints: [1, 2, 3] }] : [])],
+      },
     ],
     input: [valueInfo(x, dims)],
-    output: [valueInfo(hmName, [1, 1, side, side]), valueInfo(scoreName, [])],
+    output: [valueInfo(hmName, [opts.batch ? 'N' : 1, 1, side, side]), valueInfo(scoreName, opts.batch ? ['N'] : [])],
   });
 }
 

@@ -54,6 +54,22 @@ describe('renderOverlay', () => {
     expect(distance(out.px(40, 50), [100, 100, 100])).toBeLessThan(8);
   });
 
+  it('places the heat map of a padded frame on the image, not on the bands', async () => {
+    // A 100x300 image padded into a 32x32 frame: 11 px wide at x 10, so one frame pixel is
+    // 100/11 image pixels and the frame reaches from x −91 to 200. Heat column 4 of 8 (frame x
+    // 16..19) lies over image x 55..91; the bands (columns 0-1, 6-7) lie outside the image.
+    const image = rgbImage(100, 300, () => [128, 128, 128]);
+    const output = { score: 1, heatMap: heat(8, 8, [0, 1, 2, 3, 4, 5, 6, 7].map((y) => [4, y] as [number, number])) };
+    const placed = await decode(await renderOverlay(image, output, { range: [0, 1], geometry: { resize: 'pad', frame: { width: 32, height: 32 } } }));
+    expect([placed.width, placed.height]).toEqual([100, 300]);
+    expect(distance(placed.px(75, 150), [128, 128, 128])).toBeGreaterThan(60);
+    expect(distance(placed.px(30, 150), [128, 128, 128])).toBeLessThan(8);
+    // Without the geometry the same column would be drawn at x 50..62 (the map stretched over the image).
+    const stretched = await decode(await renderOverlay(image, output, { range: [0, 1] }));
+    expect(distance(stretched.px(56, 150), [128, 128, 128])).toBeGreaterThan(60);
+    expect(distance(stretched.px(85, 150), [128, 128, 128])).toBeLessThan(8);
+  });
+
   it('colours relative to a given range, so a low map over an ok frame stays faint', async () => {
     const image = rgbImage(32, 32, () => [128, 128, 128]);
     const lowMap: HeatMap = { width: 1, height: 1, data: Float32Array.from([0.05]) };

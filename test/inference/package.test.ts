@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ModelPackageError, VisorError } from '../../src/common/errors.js';
 import { createInferencer, loadModelPackage } from '../../src/inference/index.js';
 import { silentLogger } from '../../src/common/log.js';
-import { anomalyModel, baseManifest, classificationModel, sha256, tempDirs, writePackage } from './helpers.js';
+import { anomalyModel, baseManifest, classificationModel, rgbImage, sha256, tempDirs, writePackage } from './helpers.js';
 
 const dirs = tempDirs();
 afterAll(() => dirs.cleanup());
@@ -129,9 +129,18 @@ describe('createInferencer refuses a graph that disagrees with its manifest', ()
     expect(err.message).toMatch(/is \[1,1,32,32\].*but the graph input is \[1,3,32,32\]/);
   });
 
-  it('accepts dynamic input dims', async () => {
+  it('accepts dynamic input dims and feeds them frames at the manifest size', async () => {
     const inf = await create(anomalyModel({ inputDims: ['batch', 3, 'height', 'width'] }), baseManifest('anomaly'));
-    await inf.close();
+    try {
+      // A 64x64 frame, white in its top-right quadrant: at the manifest's 32x32, heat-map rows 0-3, columns 4-7.
+      const { output } = await inf.infer(rgbImage(64, 64, (x, y) => (x >= 32 && y < 32 ? [255, 255, 255] : [0, 0, 0])));
+      const hm = output.heatMap!;
+      expect([hm.width, hm.height]).toEqual([8, 8]);
+      expect([hm.data[7], hm.data[1 * 8 + 6], hm.data[0], hm.data[6 * 8 + 6]].map((v) => Number(v.toFixed(3)))).toEqual([1, 1, 0, 0]);
+      expect(output.score).toBeCloseTo(1, 3);
+    } finally {
+      await inf.close();
+    }
   });
 
   it('names a missing output and the outputs the graph has', async () => {

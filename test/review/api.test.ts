@@ -5,16 +5,20 @@ import path from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBus, type Bus } from '../../src/line/bus.js';
+import { createBus, lendFrame, type Bus } from '../../src/line/bus.js';
 import { parseConfig, type ReviewConfig } from '../../src/config/index.js';
-import { newId } from '../../src/common/ids.js';
 import { silentLogger } from '../../src/common/log.js';
 import { createMetrics } from '../../src/line/metrics.js';
-import { buildReviewServer, createLiveFrames, createUserStore, type ThresholdControl } from '../../src/review/index.js';
+import { buildReviewServer, createLiveFrames, createUserStore } from '../../src/review/index.js';
+import { createLineControl, type LineControl } from '../../src/line/control.js';
+import { createInferencer, loadModelPackage } from '../../src/inference/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
-import type { CameraStatus, Inspection, Thresholds, Verdict } from '../../src/common/types.js';
-import type { ReviewEvent } from '../../src/line/bus.js';
+import { InspectionSchema, type CameraStatus, type Inspection, type Verdict } from '../../src/common/types.js';
+import type { BusEvents, ReviewEvent } from '../../src/line/bus.js';
+import { makeInspection } from '../helpers/inspection.js';
+import { makeInspection as fullInspection } from '../store/helpers.js';
 import { FIXTURES } from '../helpers/paths.js';
+import { anomalyModel, baseManifest, writePackage } from '../inference/helpers.js';
 import { ensureUiBuilt } from './ui-build.js';
 
 const cameras: CameraStatus[] = [
@@ -29,19 +33,10 @@ let bus: Bus;
 let jpeg: Buffer;
 const reviews: ReviewEvent[] = [];
 const inspections: Inspection[] = [];
-const thresholds = new Map<string, Thresholds>([
-  ['cells', { defect: 1, uncertainBand: 0.2 }],
-  ['dock', { defect: 1, uncertainBand: 0.2 }],
-]);
-// Thresholds at runtime (LineControl's part the UI uses), validated like the real one.
-const control: ThresholdControl = {
-  thresholds: (id) => thresholds.get(id)!,
-  setThresholds(overrides, { cameraId }) {
-    const o = overrides as Partial<Thresholds>;
-    thresholds.set(cameraId!, { ...thresholds.get(cameraId!)!, ...o });
-    return Object.fromEntries(thresholds);
-  },
-};
+const thresholdEvents: BusEvents['thresholds'][] = [];
+// The real line control (over a tiny model whose manifest thresholds are 1 and 0.2), so what
+// the settings routes apply is validated and announced as on a running line.
+let control: LineControl;
 
 function reviewConfig(review: Record<string, unknown> = {}): ReviewConfig {
   return parseConfig({ cameras: [{ id: 'cells', source: 'x' }], review }).review;
@@ -63,19 +58,7 @@ function build(config = reviewConfig(), extra: { uiDir?: string } = {}): Fastify
 }
 
 function inspection(verdict: Verdict, score: number, seq: number, at: number, camera = 'cells', version = '0.1.0'): Inspection {
-  return {
-    id: newId(at),
-    cameraId: camera,
-    frameSeq: seq,
-    capturedAt: at,
-    inferredAt: at + 5,
-    decidedAt: at + 6,
-    verdict,
-    score,
-    model: { name: 'elpv-cells', version, task: 'anomaly' },
-    thresholds: { defect: 1, uncertainBand: 0.2 },
-    timings: { queueMs: 1, preprocessMs: 1, inferenceMs: 3, postprocessMs: 1 },
-  };
+  return makeInspection({ verdict, score, frameSeq: seq, capturedAt: at, cameraId: camera, model: { name: 'elpv-cells', version, task: 'anomaly' } });
 }
 
 interface Session {
@@ -98,6 +81,16 @@ beforeAll(async () => {
   store = openStore({ config: parseConfig({ cameras: [{ id: 'x', source: 'x' }] }).store, dataDir: dir, log: silentLogger() });
   bus = createBus(silentLogger());
   bus.on('review', (r) => reviews.push(r));
+  bus.on('thresholds', (t) => thresholdEvents.push(t));
+  const manifest = baseManifest('anomaly', { thresholds: { defect: 1, uncertainBand: 0.2 } });
+  const pkg = await loadModelPackage(await writePackage(dir, anomalyModel(), manifest, 'model'));
+  control = createLineControl({
+    config: parseConfig({ cameras: cameras.map((c) => ({ id: c.cameraId, source: 'x' })) }),
+    inferencer: await createInferencer({ pkg, executionProviders: ['cpu'], threads: 1, log: silentLogger() }),
+    modelDir: pkg.dir,
+    bus,
+    log: silentLogger(),
+  });
   jpeg = await sharp(path.join(FIXTURES, 'cell0020.png')).jpeg().toBuffer();
   // 60 inspections a minute apart: every 3rd a defect, every 3rd+1 uncertain, the rest ok; the last 10 on "dock" with another model.
   for (let i = 0; i < 60; i++) {
@@ -111,6 +104,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await control?.close();
   store?.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -338,6 +332,23 @@ describe('queue', () => {
     expect(first).not.toHaveProperty('imagePath');
   });
 
+  it('shows every field of the Inspection schema: one schema gives the type and the response', async () => {
+    // Every optional field set (classes, boxes, source file), so each must reach the response.
+    const full = store.save(fullInspection({ cameraId: 'cells', timings: { queueMs: 1, preprocessMs: 2, inferenceMs: 3, postprocessMs: 4, encodeMs: 5 } }), { image: jpeg, overlay: jpeg });
+    try {
+      const res = await app.inject({ url: `/api/inspections/${full.id}`, headers: as(s) });
+      const shown = res.json<Record<string, unknown>>();
+      const { imagePath: _image, overlayPath: _overlay, ...fields } = full;
+      expect(shown).toMatchObject({ ...fields, imageUrl: `/api/inspections/${full.id}/image`, overlayUrl: `/api/inspections/${full.id}/overlay` });
+      // Every property the schema names, optional ones included, reaches the client (paths as URLs).
+      const expected = Object.keys(InspectionSchema.properties).map((k) => (k === 'imagePath' ? 'imageUrl' : k === 'overlayPath' ? 'overlayUrl' : k));
+      expect(Object.keys(shown).filter((k) => expected.includes(k)).sort()).toEqual([...expected].sort());
+      expect(Object.keys(shown.timings as object).sort()).toEqual(['encodeMs', 'inferenceMs', 'postprocessMs', 'preprocessMs', 'queueMs', 'storeMs']);
+    } finally {
+      store.db.prepare('DELETE FROM inspections WHERE id = ?').run(full.id);
+    }
+  });
+
   it('filters by camera, verdict, score range, time, model and review state', async () => {
     const ids = (items: { id: string }[]) => items.map((i) => i.id);
     const expectIds = (items: { id: string }[], pick: (i: Inspection) => boolean) => expect(ids(items)).toEqual(inspections.filter(pick).reverse().map((i) => i.id));
@@ -499,6 +510,8 @@ describe('settings', () => {
     const res = await app.inject({ method: 'PUT', url: '/api/settings/thresholds/cells', headers: as(s), payload: { defect: 1.3, uncertainBand: 0.1 } });
     expect(res.statusCode).toBe(200);
     expect(control.thresholds('cells')).toEqual({ defect: 1.3, uncertainBand: 0.1 });
+    expect(control.thresholds('dock')).toEqual({ defect: 1, uncertainBand: 0.2 });
+    expect(thresholdEvents).toEqual([{ cameraId: 'cells', thresholds: { defect: 1.3, uncertainBand: 0.1 }, source: 'review:engineer' }]);
     const audit = await app.inject({ url: '/api/audit', headers: as(s) });
     expect(audit.json<{ entries: unknown[] }>().entries[0]).toMatchObject({
       user: 'engineer',
@@ -515,6 +528,8 @@ describe('settings', () => {
     ] as const) {
       expect((await app.inject({ method: 'PUT', url, headers: as(s), payload: body })).statusCode).toBe(400);
     }
+    expect(control.thresholds('cells')).toEqual({ defect: 1.3, uncertainBand: 0.1 });
+    expect(thresholdEvents).toHaveLength(1);
     expect((await app.inject({ method: 'PUT', url: '/api/settings/thresholds/nowhere', headers: as(s), payload: { defect: 1, uncertainBand: 0 } })).statusCode).toBe(404);
   });
 });
@@ -563,13 +578,16 @@ describe('live frames and the page', () => {
     const { data, info } = await sharp(path.join(FIXTURES, 'cell0030.png')).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
     const pixels = Buffer.from(data);
     const stored = inspections.find((i) => i.cameraId === 'cells')!;
-    bus.emit('inspection', {
-      inspection: stored,
-      frame: { cameraId: 'cells', seq: 77, capturedAt: Date.now(), width: info.width, height: info.height, pixelFormat: 'rgb24', data: pixels, release() {} },
-      output: { score: 1.5, heatMap: { width: 4, height: 4, data: new Float32Array(16).fill(0.5) } },
-      storedAt: Date.now(),
-      requested: false,
-    });
+    const frame = { cameraId: 'cells', seq: 77, capturedAt: Date.now(), width: info.width, height: info.height, pixelFormat: 'rgb24' as const, data: pixels, release() {} };
+    lendFrame(frame, (lent) =>
+      bus.emit('inspection', {
+        inspection: stored,
+        frame: lent,
+        output: { score: 1.5, heatMap: { width: 4, height: 4, data: new Float32Array(16).fill(0.5) } },
+        storedAt: Date.now(),
+        requested: false,
+      }),
+    );
     // The pool buffer is reused by the next frame: the live view kept its own copy.
     pixels.fill(0);
     const res = await app.inject({ url: '/api/live/cells/frame.jpg', headers: as(s) });

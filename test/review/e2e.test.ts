@@ -215,4 +215,30 @@ describe('review UI on a running line', () => {
       await page.unroute('**/api/reviews');
     }
   });
+
+  it('shows another tab the review left in force by an undo: back to "needs expert", not "unreviewed"', async () => {
+    // A second tab of the same reviewer: the session cookie in a context of its own.
+    const tab = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    await tab.addCookies(await page.context().cookies());
+    const other = await tab.newPage();
+    try {
+      await other.goto(`${app.reviewUrl}/#/queue`);
+      await page.goto(`${app.reviewUrl}/#/queue`);
+      await page.waitForSelector('figure.card.current');
+      await page.click('figure.card >> nth=1');
+      const target = (await currentId())!;
+      await other.waitForSelector(`figure.card[data-id="${target}"]`, SETTLE);
+      await page.keyboard.press('e');
+      await expect.poll(() => other.textContent(`figure.card[data-id="${target}"] .review`), SETTLE).toBe('needs expert');
+      await page.click(`figure.card[data-id="${target}"]`);
+      await page.keyboard.press('d');
+      await expect.poll(() => other.textContent(`figure.card[data-id="${target}"] .review`), SETTLE).toBe('confirmed');
+      await page.keyboard.press('u');
+      await expect.poll(() => page.textContent(`figure.card[data-id="${target}"] .review`), SETTLE).toBe('needs expert');
+      await expect.poll(() => other.textContent(`figure.card[data-id="${target}"] .review`), SETTLE).toBe('needs expert');
+      expect(app.store.reviews.currentLabel(app.store.get(target)!)).toMatchObject({ label: 'uncertain', reviewed: false });
+    } finally {
+      await tab.close();
+    }
+  });
 });

@@ -8,13 +8,13 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBus } from '../../src/line/bus.js';
 import { parseConfig } from '../../src/config/index.js';
-import { newId } from '../../src/common/ids.js';
 import { silentLogger } from '../../src/common/log.js';
 import { createMetrics } from '../../src/line/metrics.js';
 import { buildReviewServer, createUserStore } from '../../src/review/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import type { CameraStatus, Inspection, Verdict } from '../../src/common/types.js';
 import { launchBrowser } from '../helpers/browser.js';
+import { makeInspection } from '../helpers/inspection.js';
 import { FIXTURES } from '../helpers/paths.js';
 import { ensureUiBuilt } from './ui-build.js';
 
@@ -30,20 +30,7 @@ const cameras: CameraStatus[] = [
 ];
 
 function inspection(verdict: Verdict, score: number, seq: number): Inspection {
-  const t = Date.now() - 1000 + seq;
-  return {
-    id: newId(t),
-    cameraId: 'cells',
-    frameSeq: seq,
-    capturedAt: t,
-    inferredAt: t + 5,
-    decidedAt: t + 6,
-    verdict,
-    score,
-    model: { name: 'elpv-cells', version: '0.1.0', task: 'anomaly' },
-    thresholds: { defect: 1, uncertainBand: 0.2 },
-    timings: { queueMs: 1, preprocessMs: 1, inferenceMs: 3, postprocessMs: 1 },
-  };
+  return makeInspection({ verdict, score, frameSeq: seq, capturedAt: Date.now() - 1000 + seq });
 }
 
 beforeAll(async () => {
@@ -110,6 +97,19 @@ describe('review page', () => {
   it('serves the page with a content security policy and never an image outside the data folder', async () => {
     const res = await fetch(url);
     expect(res.headers.get('content-security-policy')).toContain("default-src 'self'");
-    expect((await fetch(`${url}/api/inspections/..%2F..%2Fvisor.db/image`)).status).toBe(401);
+    // Signed in, so the requests below get past auth to the route's own path handling.
+    const login = await fetch(`${url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'olga', password: 'olga-password' }) });
+    expect(login.status).toBe(200);
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    const flagged = store.list({ verdict: 'defect' }).find((i) => i.imagePath)!;
+    const image = await fetch(`${url}/api/inspections/${flagged.id}/image`, { headers: { cookie } });
+    expect([image.status, image.headers.get('content-type')]).toEqual([200, 'image/jpeg']);
+    for (const traversal of [`${url}/api/inspections/..%2F..%2Fvisor.db/image`, `${url}/api/inspections/${flagged.id}/..%2F..%2F..%2Fvisor.db`]) {
+      const refused = await fetch(traversal, { headers: { cookie } });
+      const body = await refused.text();
+      expect(refused.status, traversal).toBe(400);
+      expect(body).toMatch(/must match|must be equal/);
+      expect(body).not.toContain('SQLite format');
+    }
   });
 });

@@ -8,18 +8,18 @@ import { openStore, type Store } from '../../src/store/index.js';
 import { imageRelPath, tmpPathFor } from '../../src/store/images.js';
 import { makeInspection, noiseJpeg, storeConfig, tempDir } from './helpers.js';
 
-let tmp: ReturnType<typeof tempDir>;
+let tmp: Awaited<ReturnType<typeof tempDir>>;
 let store: Store | undefined;
 let logLines: Array<{ level: number; msg: string; err?: { message: string; code?: string } }>;
 
-beforeEach(() => {
-  tmp = tempDir();
+beforeEach(async () => {
+  tmp = await tempDir('visor-store-');
   logLines = [];
 });
-afterEach(() => {
+afterEach(async () => {
   store?.close();
   store = undefined;
-  tmp.cleanup();
+  await tmp.cleanup();
 });
 
 function open(): Store {

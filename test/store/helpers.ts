@@ -1,11 +1,10 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { StoreSection, type StoreConfig } from '../../src/config/schema.js';
-import { newId } from '../../src/common/ids.js';
 import { encodeJpeg } from '../../src/store/images.js';
 import type { Inspection } from '../../src/common/types.js';
+import { makeInspection as baseInspection } from '../helpers/inspection.js';
+
+export { tempDir } from '../helpers/temp.js';
 
 export const DAY_MS = 86_400_000;
 
@@ -13,34 +12,19 @@ export function storeConfig(overrides: Partial<StoreConfig> = {}): StoreConfig {
   return { ...(Value.Default(StoreSection, {}) as StoreConfig), ...overrides };
 }
 
-export function tempDir(): { dir: string; cleanup: () => void } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'visor-store-'));
-  return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
-}
-
-/** An inspection with every optional field filled, so round-trips cover them all. */
+/** An inspection (test/helpers/inspection.ts) with every optional field filled and unround numbers, so round-trips cover them all. */
 export function makeInspection(overrides: Partial<Inspection> = {}): Inspection {
-  const capturedAt = overrides.capturedAt ?? Date.now();
-  return {
-    id: newId(capturedAt),
-    cameraId: 'cam-1',
-    frameSeq: 42,
-    capturedAt,
-    inferredAt: capturedAt + 12,
-    decidedAt: capturedAt + 13,
-    verdict: 'defect',
+  return baseInspection({
     score: 0.8712345678901234,
     classes: [
       { label: 'crack', score: 0.87 },
       { label: 'finger', score: 0.1 },
     ],
     boxes: [{ x1: 1.5, y1: 2, x2: 30, y2: 40.25, label: 'crack', score: 0.87 }],
-    model: { name: 'elpv-cells', version: '1.2.3', task: 'anomaly' },
-    thresholds: { defect: 0.6, uncertainBand: 0.1 },
     timings: { queueMs: 1.5, preprocessMs: 2.25, inferenceMs: 20.125, postprocessMs: 0.5 },
     sourceFile: 'cell0020.png',
     ...overrides,
-  };
+  });
 }
 
 /** A real JPEG of random pixels (random so its size does not shrink to nothing). */

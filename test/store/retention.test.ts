@@ -7,19 +7,19 @@ import { silentLogger } from '../../src/common/log.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { DAY_MS, makeInspection, noiseJpeg, storeConfig, tempDir } from './helpers.js';
 
-let tmp: ReturnType<typeof tempDir>;
+let tmp: Awaited<ReturnType<typeof tempDir>>;
 let store: Store | undefined;
 let clock: number;
 
-beforeEach(() => {
-  tmp = tempDir();
+beforeEach(async () => {
+  tmp = await tempDir('visor-store-');
   clock = Date.UTC(2024, 5, 30, 12);
 });
-afterEach(() => {
+afterEach(async () => {
   vi.useRealTimers();
   store?.close();
   store = undefined;
-  tmp.cleanup();
+  await tmp.cleanup();
 });
 
 function open(overrides: Partial<StoreConfig> = {}, now?: () => number): Store {

@@ -11,20 +11,20 @@ import { applyMigrations, migrations } from '../../src/store/migrations.js';
 import type { Inspection } from '../../src/common/types.js';
 import { makeInspection, noiseJpeg, storeConfig, tempDir } from './helpers.js';
 
-let tmp: ReturnType<typeof tempDir>;
+let tmp: Awaited<ReturnType<typeof tempDir>>;
 let store: Store | undefined;
 
-beforeEach(() => {
-  tmp = tempDir();
+beforeEach(async () => {
+  tmp = await tempDir('visor-store-');
 });
-afterEach(() => {
+afterEach(async () => {
   store?.close();
   store = undefined;
-  tmp.cleanup();
+  await tmp.cleanup();
 });
 
-function open(overrides: Parameters<typeof storeConfig>[0] = {}, random?: () => number): Store {
-  store = openStore({ config: storeConfig(overrides), dataDir: tmp.dir, log: silentLogger(), ...(random ? { random } : {}) });
+function open(overrides: Parameters<typeof storeConfig>[0] = {}): Store {
+  store = openStore({ config: storeConfig(overrides), dataDir: tmp.dir, log: silentLogger() });
   return store;
 }
 
@@ -176,28 +176,6 @@ describe('images', () => {
     const rgb = await encodeJpeg({ width: 8, height: 8, pixelFormat: 'rgb24', data: Buffer.alloc(8 * 8 * 3, 200) }, 90);
     expect(await sharp(rgb).metadata()).toMatchObject({ format: 'jpeg', width: 8, height: 8, channels: 3 });
     await expect(encodeJpeg({ width: 8, height: 8, pixelFormat: 'rgb24', data: Buffer.alloc(10) }, 90)).rejects.toThrow(StoreError);
-  });
-
-  it('stores defect and uncertain images always, ok ones with probability okSampleFraction', () => {
-    let next = 0;
-    const s = open({ okSampleFraction: 0.25 }, () => next);
-    for (next of [0, 0.5, 0.9999]) {
-      expect(s.shouldStoreImage('defect')).toBe(true);
-      expect(s.shouldStoreImage('uncertain')).toBe(true);
-    }
-    next = 0.24;
-    expect(s.shouldStoreImage('ok')).toBe(true);
-    next = 0.25;
-    expect(s.shouldStoreImage('ok')).toBe(false);
-    next = 0.9;
-    expect(s.shouldStoreImage('ok')).toBe(false);
-    s.close();
-
-    next = 0.9999;
-    expect(open({ okSampleFraction: 1 }, () => next).shouldStoreImage('ok')).toBe(true);
-    store!.close();
-    next = 0;
-    expect(open({ okSampleFraction: 0 }, () => next).shouldStoreImage('ok')).toBe(false);
   });
 });
 

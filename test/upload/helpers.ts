@@ -2,20 +2,33 @@
 // extension, fed with inspections saved directly (what the pipeline would save).
 import { Writable } from 'node:stream';
 import path from 'node:path';
+import type { BlobClient } from '@azure/storage-blob';
 import sharp from 'sharp';
 import type { AppContext } from '../../src/line/extension.js';
+import { createSamplingPolicy } from '../../src/line/sampling.js';
 import { createBus } from '../../src/line/bus.js';
 import { parseConfig, type Config } from '../../src/config/index.js';
 import { createHealthRegistry } from '../../src/line/health.js';
-import { newId } from '../../src/common/ids.js';
 import { createLogger, silentLogger, type Logger } from '../../src/common/log.js';
 import { createMetrics } from '../../src/line/metrics.js';
 import { openStore } from '../../src/store/index.js';
 import type { Inspection, Verdict } from '../../src/common/types.js';
 import { createUploadExtension, type UploadExtension, type UploadExtensionOptions } from '../../src/upload/index.js';
+import { makeInspection } from '../helpers/inspection.js';
 import { FIXTURES } from '../helpers/paths.js';
 
 export { until } from '../helpers/wait.js';
+
+/**
+ * A JSON blob read with one GET, as `visor dataset pull` reads. (downloadToBuffer asks for the
+ * size first and then reads that many bytes, so a blob rewritten in between comes back cut.)
+ */
+export async function readJsonBlob(blob: BlobClient): Promise<Record<string, any>> {
+  const response = await blob.download();
+  const chunks: Buffer[] = [];
+  for await (const chunk of response.readableStreamBody!) chunks.push(chunk as Buffer);
+  return JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, any>;
+}
 
 export async function fixtureJpeg(name = 'cell0020.png'): Promise<Buffer> {
   return sharp(path.join(FIXTURES, name)).jpeg({ quality: 80 }).toBuffer();
@@ -42,20 +55,17 @@ export interface TestLine {
 }
 
 export function inspection(verdict: Verdict, capturedAt: number, cameraId = 'cam-a', modelVersion = '0.1.0'): Inspection {
-  const score = verdict === 'defect' ? 1.3 : verdict === 'uncertain' ? 0.95 : 0.7;
-  return {
-    id: newId(capturedAt),
+  return makeInspection({
     cameraId,
-    frameSeq: 1,
     capturedAt,
     inferredAt: capturedAt + 20,
     decidedAt: capturedAt + 21,
     verdict,
-    score,
+    score: verdict === 'defect' ? 1.3 : verdict === 'uncertain' ? 0.95 : 0.7,
     model: { name: 'elpv-cells', version: modelVersion, task: 'anomaly' },
     thresholds: { defect: 1, uncertainBand: 0.1 },
     timings: { queueMs: 1, preprocessMs: 2, inferenceMs: 10, postprocessMs: 1 },
-  };
+  });
 }
 
 export async function startTestLine(raw: { upload: Record<string, unknown>; store?: Record<string, unknown>; cameras?: unknown[] }, dataDir: string, options: UploadExtensionOptions & { log?: Logger } = {}): Promise<TestLine> {
@@ -74,7 +84,8 @@ export async function startTestLine(raw: { upload: Record<string, unknown>; stor
   const metrics = createMetrics({ cameras: () => [], defaultMetrics: false });
   const health = createHealthRegistry();
   // Cameras, pipeline and control are not used by the upload extension.
-  const ctx = { config, baseDir: dataDir, log, store, bus, metrics, health, cameras: [], pipeline: undefined, control: undefined } as unknown as AppContext;
+  const sampling = createSamplingPolicy({ config, log });
+  const ctx = { config, baseDir: dataDir, log, store, bus, metrics, health, sampling, cameras: [], pipeline: undefined, control: undefined } as unknown as AppContext;
   const upload = createUploadExtension(ctx, options)!;
   await upload.start();
   const jpeg = await fixtureJpeg();

@@ -1,5 +1,5 @@
 // The whole line with uploads: fixture cells through the shipped model into real Azurite.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,23 +11,31 @@ import { blobBaseName, createUploadExtension, type UploadExtension } from '../..
 import { DEMO_MODEL, FIXTURES } from '../helpers/paths.js';
 import { fixtureScores, thresholdsForMix } from '../helpers/scores.js';
 import { startAzurite, type Azurite } from './azurite.js';
-import { blobNames, until } from './helpers.js';
+import { blobNames, readJsonBlob, until } from './helpers.js';
 
 let azurite: Azurite;
 let dir: string;
+/** The camera's folder: copies of the fixture cells, in the order described in beforeAll. */
+let cellsDir: string;
 let thresholds: { defect: number; uncertainBand: number };
-/** Verdicts of the 12 cells in folder (file name) order, and how many ok ones. */
+/** How many of the 12 cells are ok. */
 let okCount: number;
 let maxPerHour: number;
 /** Ok frames draw these in turn: with upload 0.5 of a store keeping all, every second one is sampled. */
 const DRAWS = [0.9, 0.1];
 beforeAll(async () => {
-  // Thresholds from the model's own scores: 3 defects, and enough ok cells that the 9th cell
-  // in folder order (the one a sample is requested for) is ok, so the request is what uploads it.
+  dir = await mkdtemp(path.join(os.tmpdir(), 'visor-upload-line-'));
+  // The camera replays a folder of the 12 fixture cells whose file-name order starts with the
+  // cell the model scores lowest: a sample requested before the line starts lands on it (an ok
+  // cell, whatever the thresholds), so the request is what uploads it.
   const scores = await fixtureScores();
-  const files = [...scores.keys()].sort();
-  const ascending = [...scores.values()].sort((a, b) => a - b);
-  okCount = Math.max(4, ascending.indexOf(scores.get(files[8]!)!) + 1);
+  const lowest = [...scores.keys()].sort((a, b) => scores.get(a)! - scores.get(b)!)[0]!;
+  const files = [lowest, ...[...scores.keys()].sort().filter((f) => f !== lowest)];
+  cellsDir = path.join(dir, 'cells');
+  await mkdir(cellsDir);
+  for (const [i, file] of files.entries()) await copyFile(path.join(FIXTURES, file), path.join(cellsDir, `${String(i).padStart(2, '0')}-${file}`));
+  // 3 defects, 4 ok cells, the rest uncertain.
+  okCount = 4;
   thresholds = await thresholdsForMix(3, 12 - 3 - okCount);
   // The hourly cap: one less than what the policy selects in the pass, so exactly one frame meets it.
   let okSeen = 0;
@@ -38,7 +46,6 @@ beforeAll(async () => {
     if (verdict !== 'ok' || DRAWS[okSeen++ % 2]! < 0.5) selected++;
   }
   maxPerHour = selected - 1;
-  dir = await mkdtemp(path.join(os.tmpdir(), 'visor-upload-line-'));
   azurite = await startAzurite();
 });
 afterAll(async () => {
@@ -49,7 +56,7 @@ afterAll(async () => {
 /** The 12 fixture cells once each, with the thresholds and cap worked out above. */
 function lineConfig(name: string, upload: Record<string, unknown>, fps: number) {
   return parseConfig({
-    cameras: [{ id: 'cells', source: FIXTURES, fps, loop: false, thresholds, upload: { maxPerHour } }],
+    cameras: [{ id: 'cells', source: cellsDir, fps, loop: false, thresholds, upload: { maxPerHour } }],
     model: { package: DEMO_MODEL },
     store: { dataDir: path.join(dir, name), okSampleFraction: 1 },
     review: { enabled: false },
@@ -63,7 +70,8 @@ async function startLine(name: string, upload: Record<string, unknown>, fps: num
     config: lineConfig(name, upload, fps),
     baseDir: dir,
     log: silentLogger(),
-    extensions: [(ctx) => (ext = createUploadExtension(ctx, { random }))],
+    random,
+    extensions: [(ctx) => (ext = createUploadExtension(ctx))],
   });
   const seen: Inspection[] = [];
   app.bus.on('inspection', ({ inspection }) => seen.push(inspection));
@@ -90,14 +98,16 @@ describe('uploads from a running line', () => {
     let draw = 0;
     const draws = DRAWS;
     line = await startLine('policy', { okSampleFraction: 0.5 }, 4, () => draws[draw++ % 2]!);
-    await line.start();
-    await until('8 inspections', () => line.seen.length >= 8);
+    // Requested before the first frame, so it is the first cell's whatever the machine's speed
+    // (a request made while the line runs takes the next frame decided, which depends on timing).
     const sample = line.app.pipeline.requestSample('cells');
+    await line.start();
     requested = await sample;
     await until('the 12 cells', () => line.seen.length === 12);
     await until('the queue to drain', () => line.upload().status().queueDepth === 0 && selectedIds(line.app).size > 0);
 
     const inspections = [...line.seen].sort((a, b) => (a.id < b.id ? -1 : 1));
+    expect(requested.id).toBe(inspections[0]!.id);
     const verdicts = inspections.map((i) => i.verdict);
     expect([verdicts.filter((v) => v === 'defect').length, verdicts.filter((v) => v === 'ok').length]).toEqual([3, okCount]);
     // The policy, worked out independently of the code under test.
@@ -133,9 +143,9 @@ describe('uploads from a running line', () => {
     const defect = line.seen.find((i) => i.verdict === 'defect')!;
     const missed = line.seen.find((i) => i.verdict === 'ok' && decision(i.id).selected === 0)!;
     const review = (i: Inspection, verdict: 'rejected' | 'relabeled', label: string) => {
-      const at = Date.now();
-      app.store.db.prepare('INSERT INTO reviews (inspection_id, decision, label, user, created_at, note) VALUES (?, ?, ?, ?, ?, ?)').run(i.id, verdict, label, 'qa-anna', at, 'checked under the microscope');
-      app.bus.emit('review', { inspectionId: i.id, decision: verdict, label, user: 'qa-anna', at });
+      const [recorded] = app.store.reviews.record({ ids: [i.id], decision: verdict, label: verdict === 'relabeled' ? label : undefined, user: 'qa-anna', note: 'checked under the microscope' });
+      expect(recorded!.label).toBe(label);
+      app.bus.emit('review', recorded!);
     };
     const [defectImage, defectSidecar] = blobsOf(defect);
     const etagBefore = (await container.getBlobClient(defectImage!).getProperties()).etag;
@@ -145,16 +155,16 @@ describe('uploads from a running line', () => {
     await until('the rejected defect relabelled', async () => (await container.getBlobClient(defectImage!).getTags()).tags.label === 'good');
     expect((await container.getBlobClient(defectImage!).getTags()).tags).toMatchObject({ label: 'good', reviewed: 'true', verdict: 'defect' });
     // The image's tags change first, then the sidecar is rewritten with its own.
-    await until('the sidecar rewritten', async () => JSON.parse((await container.getBlobClient(defectSidecar!).downloadToBuffer()).toString()).label === 'good');
+    await until('the sidecar rewritten', async () => (await readJsonBlob(container.getBlobClient(defectSidecar!))).label === 'good');
     expect((await container.getBlobClient(defectSidecar!).getTags()).tags).toMatchObject({ label: 'good', reviewed: 'true', kind: 'sidecar' });
-    const sidecar = JSON.parse((await container.getBlobClient(defectSidecar!).downloadToBuffer()).toString());
+    const sidecar = await readJsonBlob(container.getBlobClient(defectSidecar!));
     expect(sidecar).toMatchObject({ label: 'good', reviewed: true, verdict: 'defect', review: { decision: 'rejected', user: 'qa-anna', note: 'checked under the microscope' } });
     // The image itself is untouched (tags do not change the etag), so a resumed pull keeps it.
     expect((await container.getBlobClient(defectImage!).getProperties()).etag).toBe(etagBefore);
 
     const [missedImage, missedSidecar] = blobsOf(missed);
     await until('the missed defect uploaded', () => container.getBlobClient(missedSidecar!).exists());
-    await until('its sidecar', async () => JSON.parse((await container.getBlobClient(missedSidecar!).downloadToBuffer()).toString()).label === 'defect');
+    await until('its sidecar', async () => (await readJsonBlob(container.getBlobClient(missedSidecar!))).label === 'defect');
     expect((await container.getBlobClient(missedImage!).getTags()).tags).toMatchObject({ label: 'defect', reviewed: 'true', verdict: 'ok' });
     expect(decision(missed.id)).toMatchObject({ selected: 1, override: 'review' });
   });

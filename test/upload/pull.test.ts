@@ -34,8 +34,7 @@ beforeAll(async () => {
     samples.bDefect2 = line.save('defect', { capturedAt: day1 + DAY + 1000, cameraId: 'cam-b' });
     await until('six uploads', () => line.upload.status().uploaded === 6);
     // A reviewer rejects cam-b's defect as good.
-    line.ctx.store.db.prepare("INSERT INTO reviews (inspection_id, decision, label, user, created_at) VALUES (?, 'rejected', 'good', 'qa', ?)").run(samples.bDefect2.id, Date.now());
-    line.ctx.bus.emit('review', { inspectionId: samples.bDefect2.id, decision: 'rejected', label: 'good', user: 'qa', at: Date.now() });
+    for (const review of line.ctx.store.reviews.record({ ids: [samples.bDefect2.id], decision: 'rejected', user: 'qa' })) line.ctx.bus.emit('review', review);
     await until('the label update', () => line.upload.status().uploaded === 7 && line.upload.status().queueDepth === 0);
   } finally {
     await line.close();

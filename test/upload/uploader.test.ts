@@ -4,11 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blobBaseName } from '../../src/upload/index.js';
-import { cameraPolicy, decide } from '../../src/upload/policy.js';
 import { ACCOUNT_KEY, startAzurite, type Azurite } from './azurite.js';
-import { blobNames, capturingLogger, inspection, startTestLine, until } from './helpers.js';
-import { parseConfig } from '../../src/config/index.js';
-import { FIXTURES } from '../helpers/paths.js';
+import { blobNames, capturingLogger, readJsonBlob, startTestLine, until } from './helpers.js';
 
 let azurite: Azurite;
 let dir: string;
@@ -28,31 +25,6 @@ async function metric(line: Awaited<ReturnType<typeof startTestLine>>, name: str
   const text = await line.ctx.metrics.registry.metrics();
   return text.split('\n').filter((l) => l.startsWith(name)).join('\n');
 }
-
-describe('sampling policy', () => {
-  const config = parseConfig({ cameras: [{ id: 'a', source: FIXTURES, upload: { okSampleFraction: 0.1, maxPerHour: 2 } }], upload: { okSampleFraction: 0.5 } });
-  const policy = cameraPolicy(config.upload, config.cameras[0]);
-
-  it('takes the camera overrides over the section', () => {
-    expect(policy).toEqual({ enabled: true, defects: true, uncertain: true, okSampleFraction: 0.1, maxPerHour: 2 });
-  });
-
-  it('samples ok frames among stored ones so the overall fraction is the configured one', () => {
-    const stored = { ...inspection('ok', 0), imagePath: 'images/a/x.jpg' };
-    // store keeps 20% of ok images; upload wants 10% overall → half of the stored ones.
-    expect(decide({ inspection: stored, policy, storeOkFraction: 0.2, selectedLastHour: 0, random: () => 0.49 })).toEqual({ selected: true, reason: 'ok-sampled' });
-    expect(decide({ inspection: stored, policy, storeOkFraction: 0.2, selectedLastHour: 0, random: () => 0.51 })).toEqual({ selected: false, reason: 'ok-not-sampled' });
-    expect(decide({ inspection: inspection('ok', 0), policy, storeOkFraction: 0.2, selectedLastHour: 0, random: () => 0 })).toEqual({ selected: false, reason: 'ok-no-image' });
-  });
-
-  it('takes every defect and uncertain frame up to the hourly cap', () => {
-    const defect = { ...inspection('defect', 0), imagePath: 'images/a/x.jpg' };
-    expect(decide({ inspection: defect, policy, storeOkFraction: 1, selectedLastHour: 1, random: () => 1 })).toEqual({ selected: true, reason: 'defect' });
-    expect(decide({ inspection: defect, policy, storeOkFraction: 1, selectedLastHour: 2, random: () => 1 })).toEqual({ selected: false, reason: 'hourly-cap' });
-    expect(decide({ inspection: { ...defect, verdict: 'uncertain' }, policy, storeOkFraction: 1, selectedLastHour: 0, random: () => 1 })).toEqual({ selected: true, reason: 'uncertain' });
-    expect(decide({ inspection: inspection('defect', 0), policy, storeOkFraction: 1, selectedLastHour: 0, random: () => 1 })).toEqual({ selected: false, reason: 'no-image' });
-  });
-});
 
 describe('upload extension', () => {
   it('uploads image and sidecar with metadata and index tags under the documented name, and records every decision', async () => {
@@ -83,7 +55,7 @@ describe('upload extension', () => {
         capturedAt: '2025-03-04T05:06:07.000Z',
         inspectionId: defect.id,
       });
-      const sidecar = JSON.parse((await azurite.container(container).getBlobClient(`${base}.json`).downloadToBuffer()).toString());
+      const sidecar = await readJsonBlob(azurite.container(container).getBlobClient(`${base}.json`));
       expect(sidecar).toMatchObject({
         schema: 'visor.sample/1',
         inspectionId: defect.id,

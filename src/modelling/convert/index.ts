@@ -1,8 +1,8 @@
 export { ConvertError } from './errors.js';
 export { readTfjsModelDir, decodeWeights, type TfjsArtifacts, type WeightSpec, type WeightGroup, type Weight } from './tfjs.js';
+export { kerasGraph } from './keras-graph.js';
 export {
   convertLayersModel,
-  kerasGraph,
   SUPPORTED_LAYERS,
   OPSET,
   type ConvertOptions,

@@ -4,6 +4,7 @@
 import { ModelPackageError } from '../../common/errors.js';
 import { combine, combineHeat, usesBank, usesLocal, type AnomalyCalibration, type HeadChoice } from './anomaly.js';
 import { rawParts, type HeldOut, type Sample } from './cross-fit.js';
+import { worstTiles } from './geometry.js';
 import { fitModes, MIN_SEPARATION, modeOf, ONE_MODE, type Modes } from './modes.js';
 import { quantile } from './stats.js';
 
@@ -40,10 +41,16 @@ export function chooseModes(goods: readonly Sample[], channels: number, wanted: 
   return { modes, separation, goodMode: goods.map((g) => modeOf(modes, g.features)), ...(note ? { note } : {}) };
 }
 
-/** Normalisers per mode at the target false-alarm rate `far`, from the out-of-fold good outputs. */
-export function calibrate(oof: readonly HeldOut[], goodMode: readonly number[], k: number, head: HeadChoice, topK: number, far: number, globalWeight: number): AnomalyCalibration {
+/**
+ * Normalisers per mode at the target false-alarm rate `far`, from the out-of-fold good outputs
+ * (`tiles` samples per image, image by image). Every tile is a sample of the parts' percentiles;
+ * the combined one is taken over each image's worst tile, since an image scores its worst tile's,
+ * so the false-alarm target holds per image.
+ */
+export function calibrate(oof: readonly HeldOut[], goodMode: readonly number[], k: number, head: HeadChoice, topK: number, far: number, globalWeight: number, tiles = 1): AnomalyCalibration {
   const raw = oof.map((h) => rawParts(h, topK));
-  const perMode = (values: readonly number[]): Float32Array => Float32Array.from({ length: k }, (_, m) => quantile(values.filter((_, i) => goodMode[i] === m), 1 - far));
+  const percentile = (values: readonly number[], m: number): number => quantile(values.filter((_, i) => goodMode[i] === m), 1 - far);
+  const perMode = (values: readonly number[]): Float32Array => Float32Array.from({ length: k }, (_, m) => percentile(values, m));
   const partial: AnomalyCalibration = {
     ...(usesLocal(head) ? { local: perMode(raw.map((r) => r.local!)) } : {}),
     ...(usesBank(head) ? { bank: perMode(raw.map((r) => r.bank!)) } : {}),
@@ -54,7 +61,19 @@ export function calibrate(oof: readonly HeldOut[], goodMode: readonly number[], 
   if (![...(partial.local ?? []), ...(partial.bank ?? []), ...partial.global].every((t) => t > 0)) {
     throw new ModelPackageError('calibration failed: held-out good images all score 0 (are the good images identical?)');
   }
-  return { ...partial, combined: perMode(raw.map((r, i) => combine(partial, goodMode[i]!, r).combined)) };
+  const combined = raw.map((r, i) => combine(partial, goodMode[i]!, r).combined);
+  const worst = worstTiles(combined, tiles);
+  // A mode no image's worst tile falls in keeps the percentile over its tiles.
+  const combinedPerMode = Float32Array.from({ length: k }, (_, m) => {
+    const values = worst.filter((i) => goodMode[i] === m).map((i) => combined[i]!);
+    return values.length > 0 ? quantile(values, 1 - far) : percentile(combined, m);
+  });
+  return { ...partial, combined: combinedPerMode };
+}
+
+/** Each image's score (its worst tile's) from per-sample scores, `tiles` consecutive samples per image. */
+export function imageScores(scores: readonly number[], tiles: number): number[] {
+  return worstTiles(scores, tiles).map((i) => scores[i]!);
 }
 
 export interface Parts {

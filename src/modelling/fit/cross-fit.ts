@@ -1,5 +1,7 @@
 // k-fold over the good images: the heads are fitted on k−1 folds and score the held-out fold, so
-// every good image gets an out-of-fold score (the calibration's raw material). Other images
+// every good image gets an out-of-fold score (the calibration's raw material). A tiled image is
+// `tiles` consecutive samples, and the folds go over images: the overlapping tiles of a held-out
+// image are never in the bank that scores it. Other images
 // (labelled ones, synthetic defects) are scored by the fold their `fold` names. Held-out images
 // are scored by an onnxruntime session of the very heads the graph will hold, so calibration
 // sees what the shipped model computes.
@@ -73,12 +75,13 @@ export interface CrossFit {
 }
 
 /**
- * Out-of-fold outputs of the good images, and of every extra set's images: image j of a set with
- * `source` is scored by the fold that holds out good image source[j] (it was made from it), else
- * by fold j mod k (round robin).
+ * Out-of-fold outputs of the good samples (`tiles` per image, image by image), and of every extra
+ * set's samples: sample j of a set with `source` is scored by the fold that holds out good sample
+ * source[j] (it was made from it), else by fold j mod k (round robin).
  */
-export async function crossFit(plan: HeadPlan, goods: readonly Sample[], folds: number, extras: readonly { samples: readonly Sample[]; source?: readonly number[] }[], tick: () => void = () => undefined): Promise<CrossFit> {
-  const foldSets = kFolds(goods.length, Math.min(folds, goods.length), plan.seed);
+export async function crossFit(plan: HeadPlan, goods: readonly Sample[], folds: number, tiles: number, extras: readonly { samples: readonly Sample[]; source?: readonly number[] }[], tick: () => void = () => undefined): Promise<CrossFit> {
+  const images = goods.length / tiles;
+  const foldSets = kFolds(images, Math.min(folds, images), plan.seed).map((set) => set.flatMap((i) => Array.from({ length: tiles }, (_, t) => i * tiles + t)));
   const foldOfGood = new Array<number>(goods.length);
   foldSets.forEach((set, f) => set.forEach((i) => (foldOfGood[i] = f)));
   const foldOf = extras.map((e) => e.samples.map((_, j) => (e.source ? foldOfGood[e.source[j]!]! : j % foldSets.length)));

@@ -1,9 +1,7 @@
-// Inputs of `visor fit` / `visor eval`: folders of images, labels CSV files, and the verdicts
-// reviewers gave in the store. Every problem is a FitInputError that names the file or folder.
+// Inputs of `visor fit` / `visor eval`: folders of images, labels CSV files, and the images
+// reviewers labelled (read from the store by the CLI, passed in here). Every problem is a FitInputError that names the file or folder.
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import Database from 'better-sqlite3';
-import { loadConfig } from '../../config/load.js';
 import { VisorError, errorMessage } from '../../common/errors.js';
 import type { RawImage } from '../../common/types.js';
 import { imageFromFile } from '../../inference/image.js';
@@ -84,44 +82,11 @@ export async function readLabelsCsv(csvPath: string): Promise<{ images: Labelled
 }
 
 /**
- * Reviewed inspections from the store the config file points at. The latest review row of an
- * inspection is its label: "good" → good, any other label (defect or a class name) → defect;
- * rows without a label (needs-expert, undone) and inspections whose image is gone are skipped.
+ * Images reviewers labelled (the store's reviewed images, handed in by the CLI): "good" → good,
+ * any other label (defect or a class name) → defect.
  */
-export function readStoreLabels(configFile: string): { images: LabelledImage[]; skipped: number; dataDir: string } {
-  const { config, baseDir } = loadConfig(configFile);
-  const dataDir = path.resolve(baseDir, config.store.dataDir);
-  const dbPath = path.join(dataDir, 'visor.db');
-  let db: Database.Database;
-  try {
-    db = new Database(dbPath, { readonly: true, fileMustExist: true });
-  } catch (err) {
-    throw new FitInputError(`cannot open the store ${dbPath}: ${errorMessage(err)}`, { cause: err });
-  }
-  try {
-    const hasReviews = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'reviews'`).get();
-    if (!hasReviews) throw new FitInputError(`the store ${dbPath} has no reviews table (no verdicts given yet; run the line with the review UI first)`);
-    const rows = db
-      .prepare(
-        `SELECT i.image_path AS imagePath, r.label AS label
-           FROM reviews r JOIN inspections i ON i.id = r.inspection_id
-          WHERE r.id = (SELECT MAX(r2.id) FROM reviews r2 WHERE r2.inspection_id = r.inspection_id)
-          ORDER BY i.id`,
-      )
-      .all() as { imagePath: string | null; label: string | null }[];
-    const images: LabelledImage[] = [];
-    let skipped = 0;
-    for (const r of rows) {
-      if (r.label === null || r.imagePath === null) {
-        skipped++;
-        continue;
-      }
-      images.push({ file: path.join(dataDir, r.imagePath), label: r.label.toLowerCase() === 'good' ? 'good' : 'defect' });
-    }
-    return { images, skipped, dataDir };
-  } finally {
-    db.close();
-  }
+export function labelledFromReviews(reviewed: readonly { file: string; label: string }[]): LabelledImage[] {
+  return reviewed.map((r) => ({ file: r.file, label: r.label.toLowerCase() === 'good' ? 'good' : 'defect' }));
 }
 
 export interface LoadedImage {
@@ -164,11 +129,4 @@ async function decode(file: string): Promise<{ image: RawImage } | { error: stri
   } catch (err) {
     return { error: errorMessage(err) };
   }
-}
-
-/** One line about sizes when they differ ("images of 2 sizes (300x300: 20, 320x320: 3) were resized to 256x256"), else undefined. */
-export function mixedSizesNote(sizes: Record<string, number>, inputSize: number): string | undefined {
-  const entries = Object.entries(sizes);
-  if (entries.length <= 1) return undefined;
-  return `images of ${entries.length} sizes (${entries.map(([k, v]) => `${k}: ${v}`).join(', ')}) were all resized to ${inputSize}x${inputSize}`;
 }

@@ -1,6 +1,7 @@
 // model.json of a fitted model: thresholds with how they were calibrated (in words and figures),
-// the backbone and heads, the search's choice, and the fit's provenance.
+// the geometry, the backbone and heads, the search's choice, and the fit's provenance.
 import path from 'node:path';
+import { describeGeometry, tileCount, type Geometry } from '../../common/geometry.js';
 import type { Backbone } from '../backbones/load.js';
 import type { ModelManifest } from '../../inference/manifest.js';
 import { HEATMAP, type AnomalyCalibration, type HeadChoice } from './anomaly.js';
@@ -36,9 +37,13 @@ export interface ModelDescription {
   head: HeadCandidate;
   cal: AnomalyCalibration;
   modes: ModeChoice;
-  /** Calibrated out-of-fold scores of the good images. */
+  /** Calibrated out-of-fold scores of the good images (a tiled image's: its worst tile's). */
   goodScores: readonly number[];
   goodImages: number;
+  /** How an image becomes input tiles (chosen from the good images' sizes). */
+  geometry: Geometry;
+  /** The one-line summary of the good images' sizes and the geometry (sizesSummary). */
+  imageSummary: string;
   labelledImages: number;
   labelledDefects: number;
   logistic?: Supervised;
@@ -49,8 +54,9 @@ export interface ModelDescription {
 }
 
 export function describeModel(m: ModelDescription): ModelManifest {
-  const { opts, far, seed, globalWeight, folds, backbone, spec, layout, projectionDims, secondSpec, secondLayout, heads, head, cal, modes: modeChoice, goodScores, goodImages, labelledImages, labelledDefects, logistic, selection, notes, crossValidation, sha256 } = m;
+  const { opts, far, seed, globalWeight, folds, backbone, spec, layout, projectionDims, secondSpec, secondLayout, heads, head, cal, modes: modeChoice, goodScores, goodImages, geometry, imageSummary, labelledImages, labelledDefects, logistic, selection, notes, crossValidation, sha256 } = m;
   const { modes, separation } = modeChoice;
+  const tiles = tileCount(geometry);
   const round = (a: Float32Array | undefined): number | number[] | undefined => (a === undefined ? undefined : a.length === 1 ? a[0]! : [...a]);
   const rawThresholds = { local: round(cal.local), bank: round(cal.bank), global: round(cal.global), combined: round(cal.combined) };
   const patchText = head.head === 'both' ? 'the mean of the local and the global patch bank scores, each divided by its percentile' : head.head === 'global' ? 'the global patch bank score' : 'the local nearest-neighbour score';
@@ -89,7 +95,8 @@ export function describeModel(m: ModelDescription): ModelManifest {
           method:
             `Unsupervised, ${folds}-fold over the good images: each fold's anomaly head was fitted on the other folds and scored the held-out fold; ` +
             `${anomalyText}, so the defect threshold is 1.0 at a ${pct(far)} false-alarm target. ` +
-            `Uncertain band = 1 − the ${nth(1 - 2 * far)} percentile of normalised out-of-fold good scores (about as many more good images go to review as false alarms). The shipped head is refitted on all good images.`,
+            `Uncertain band = 1 − the ${nth(1 - 2 * far)} percentile of normalised out-of-fold good scores (about as many more good images go to review as false alarms). The shipped head is refitted on all good images.` +
+            (tiles > 1 ? ` Each image is ${tiles} tiles, every tile a sample of the heads; the folds go over images, and the combined percentile and the band are taken over each image's worst tile.` : ''),
           targetFalseAlarmRate: far,
           heldOutGood: goodImages,
           heldOutDefect: 0,
@@ -104,10 +111,12 @@ export function describeModel(m: ModelDescription): ModelManifest {
     name: opts.name,
     version: opts.version ?? new Date().toISOString().slice(0, 10).replaceAll('-', '.'),
     task: 'anomaly',
+    // The model card text always says what an image costs (a tiled image costs its tiles).
     description:
-      opts.description ??
-      `Anomaly model fitted by visor fit on ${goodImages} good images (${backbone.name} features, ${headKind[head.head]} and a Gaussian over max-pooled features${logistic ? ', logistic refinement on labelled images' : ''}). Score >= 1 means defect.`,
+      `${opts.description ?? `Anomaly model fitted by visor fit on ${goodImages} good images (${backbone.name} features, ${headKind[head.head]} and a Gaussian over max-pooled features${logistic ? ', logistic refinement on labelled images' : ''}). Score >= 1 means defect.`} ` +
+      `Geometry: ${describeGeometry(geometry, { width: spec.inputSize, height: spec.inputSize })}${tiles > 1 ? `; an image costs ${tiles} model runs, its score is the worst tile's and the heat map is stitched from the tiles` : ''}.`,
     input: manifestInput(spec),
+    geometry,
     outputs: { score: SCORE, heatmap: HEATMAP },
     labels: ['good', 'defect'],
     thresholds,
@@ -115,6 +124,7 @@ export function describeModel(m: ModelDescription): ModelManifest {
       ...opts.provenance,
       fit: {
         goodImages,
+        images: imageSummary,
         labelledImages,
         labelledDefects,
         fitDate: new Date().toISOString(),

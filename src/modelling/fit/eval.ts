@@ -64,7 +64,7 @@ export async function evaluateModel(opts: EvalOptions, deps: EvalDeps): Promise<
   if (images.length === 0) throw new FitInputError(`${path.join(opts.dataDir, 'labels.csv')} has no rows labelled good or defect`);
   const pkg = await loadModelPackage(opts.modelDir);
   const inferencer = await createInferencer({ pkg, threads: opts.threads ?? 1, log: deps.log });
-  const { manifest } = inferencer;
+  const { manifest, geometry } = inferencer;
   const thresholds = manifest.thresholds;
   const scored: (ScoredImage & { output: ModelOutput })[] = [];
   let ms = 0;
@@ -123,7 +123,7 @@ export async function evaluateModel(opts: EvalOptions, deps: EvalDeps): Promise<
     const alarms = scored.filter((s) => s.label === 'good' && s.score >= t).sort((a, b) => b.score - a.score).slice(0, worst);
     for (const [kind, list] of [['missed-defect', missed], ['false-alarm', alarms]] as const) {
       for (const [i, s] of list.entries()) {
-        const jpeg = await renderOverlay(await imageFromFile(s.file), s.output, { range: [0, Math.max(t, 1e-6)] });
+        const jpeg = await renderOverlay(await imageFromFile(s.file), s.output, { range: [0, Math.max(t, 1e-6)], geometry });
         await writeFile(path.join(out, `${kind}-${i + 1}-${path.basename(s.file, path.extname(s.file))}.jpg`), jpeg);
       }
     }

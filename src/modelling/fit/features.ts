@@ -7,6 +7,7 @@
 import * as ort from 'onnxruntime-node';
 import { ModelPackageError, errorMessage } from '../../common/errors.js';
 import type { RawImage } from '../../common/types.js';
+import type { Geometry } from '../../common/geometry.js';
 import type { Backbone, BackboneInput } from '../backbones/load.js';
 import type { ModelManifest } from '../../inference/manifest.js';
 import { createPreprocessor } from '../../inference/preprocess.js';
@@ -41,6 +42,8 @@ export interface FeatureSpec {
   input: BackboneInput;
   /** Grid side the layers are brought to (default: input size / 32, at most the finest layer's). */
   grid?: number;
+  /** How an image becomes input tiles (default: stretched to the input, one tile). */
+  geometry?: Geometry;
 }
 
 export const PIXELS_PER_CELL = 32;
@@ -217,6 +220,8 @@ export interface ExtractedFeatures {
 
 export interface FeatureExtractor {
   readonly layout: FeatureLayout;
+  /** Tiles per image (spec.geometry). */
+  readonly tiles: number;
   readonly secondLayout?: FeatureLayout;
   readonly projectionDims: number;
   /**
@@ -224,6 +229,8 @@ export interface FeatureExtractor {
    * second backbone's too if asked (only labelled images need them).
    */
   extract(image: RawImage, withSecond?: boolean): Promise<ExtractedFeatures>;
+  /** The same per tile of the image (spec.geometry), in tile order; `extract` is the one-tile case. */
+  extractTiles(image: RawImage, withSecond?: boolean): Promise<ExtractedFeatures[]>;
   close(): Promise<void>;
 }
 
@@ -250,19 +257,30 @@ export async function createFeatureExtractor(spec: FeatureSpec, threads: number,
   const session = await ort.InferenceSession.create(encodeModel(withProjection(model)), sessionOptions(threads));
   const joint = second ? await buildFeatureGraph(spec, second) : undefined;
   const jointSession = joint ? await ort.InferenceSession.create(encodeModel(withProjection(joint.model)), sessionOptions(threads)) : undefined;
-  const pre = createPreprocessor(manifestInput(spec));
-  const tensor = new ort.Tensor('float32', pre.data, [...pre.dims]);
+  const pre = createPreprocessor(manifestInput(spec), spec.geometry);
+  const per = pre.data.length / pre.tiles;
+  const tensors = Array.from({ length: pre.tiles }, (_, t) => new ort.Tensor('float32', pre.data.subarray(t * per, (t + 1) * per), [...pre.dims]));
+  const extractTiles = async (image: RawImage, withSecond = false): Promise<ExtractedFeatures[]> => {
+    await pre.run(image);
+    const both = withSecond && jointSession !== undefined;
+    const tiles: ExtractedFeatures[] = [];
+    for (const tensor of tensors) {
+      const out = await (both ? jointSession : session).run({ [spec.input.name]: tensor }, both ? [FEATURES, PROJECTED, SECOND] : [FEATURES, PROJECTED]);
+      const copy = (name: string): Float32Array => Float32Array.from(out[name]!.data as Float32Array);
+      tiles.push({ features: copy(FEATURES), projected: copy(PROJECTED), ...(both ? { second: copy(SECOND) } : {}) });
+    }
+    return tiles;
+  };
   return {
     layout,
     secondLayout: joint?.secondLayout,
+    tiles: pre.tiles,
     projectionDims: d,
     async extract(image, withSecond = false) {
-      await pre.run(image);
-      const both = withSecond && jointSession !== undefined;
-      const out = await (both ? jointSession : session).run({ [spec.input.name]: tensor }, both ? [FEATURES, PROJECTED, SECOND] : [FEATURES, PROJECTED]);
-      const copy = (name: string): Float32Array => Float32Array.from(out[name]!.data as Float32Array);
-      return { features: copy(FEATURES), projected: copy(PROJECTED), ...(both ? { second: copy(SECOND) } : {}) };
+      if (pre.tiles !== 1) throw new Error(`extract: the geometry cuts images into ${pre.tiles} tiles; use extractTiles`);
+      return (await extractTiles(image, withSecond))[0]!;
     },
+    extractTiles,
     async close() {
       await session.release();
       await jointSession?.release();

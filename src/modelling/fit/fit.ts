@@ -3,10 +3,12 @@
 // (global.ts), calibrated per kind of good image on good images held out of the fit (k-fold), and
 // optionally refined with labelled images (supervised.ts). Writes one ONNX graph (backbone cut +
 // heads) and its model.json. The stages, in order:
-//   1. options and inputs        resolveOptions, listImages, backbones
-//   2. search                    per feature candidate: extract features (+ synthetic defects),
-//                                cross-fit the heads, rank the head choices (select.ts)
-//   3. calibration               modes and percentiles of the winner's out-of-fold scores
+//   1. options and inputs        resolveOptions, listImages, backbones, the good images' sizes
+//   2. search                    per feature candidate: the geometry (geometry.ts), features of
+//                                every tile (+ synthetic defects, through the same geometry),
+//                                cross-fit the heads (folds over images), rank the head choices (select.ts)
+//   3. calibration               modes and percentiles of the winner's out-of-fold scores (the
+//                                combined one over each image's worst tile)
 //   4. supervised head           with enough labelled images
 //   5. final heads and graph     refitted on all good images, one ONNX graph
 //   6. model.json                describe.ts; written beside model.onnx
@@ -17,10 +19,12 @@ import type { RawImage } from '../../common/types.js';
 import { cloneScaling, resolveBackbone, sha256Of, type Backbone, type ResolveBackboneOptions, type ScalingName } from '../backbones/load.js';
 import { parseManifest } from '../../inference/package.js';
 import type { ModelManifest } from '../../inference/manifest.js';
-import { FitInputError, forEachImage, listImages, mixedSizesNote, type LabelledImage } from './data.js';
+import { RESIZES, tileCount, type Geometry, type Resize } from '../../common/geometry.js';
+import { FitInputError, forEachImage, listImages, type LabelledImage } from './data.js';
+import { chooseGeometry, imageSizes, sizesSummary, type GeometryChoice } from './geometry.js';
 import { buildFeatureGraph, createFeatureExtractor, FEATURES, type FeatureExtractor, type FeatureLayout, type FeatureSpec } from './features.js';
 import { ANOMALY_SCORE, appendAnomaly, HEATMAP, type HeadChoice } from './anomaly.js';
-import { calibrate, chooseModes, partsOf, type ModeChoice, type Parts } from './calibrate.js';
+import { calibrate, chooseModes, imageScores, partsOf, type ModeChoice, type Parts } from './calibrate.js';
 import { crossFit, fitHeads, type CrossFit, type HeadPlan, type Sample } from './cross-fit.js';
 import { describeModel } from './describe.js';
 import { modeOf } from './modes.js';
@@ -88,6 +92,10 @@ export interface FitOptions {
   threads?: number;
   /** Extra provenance for model.json (dataset name, licence, …). */
   provenance?: Record<string, unknown>;
+  /** How images are brought to the model's frame (default pad: aspect ratio kept, nothing cut off). */
+  resize?: Resize;
+  /** false: never tile (one view per image). Default: tile strips and large images (geometry.ts). */
+  tiling?: boolean;
 }
 
 export interface FitDeps {
@@ -99,8 +107,12 @@ export interface FitDeps {
 export interface FitResult {
   dir: string;
   manifest: ModelManifest;
-  /** Notes for the user (mixed sizes, skipped files, supervised head unused …). */
+  /** Notes for the user (skipped files, supervised head unused …). */
   notes: string[];
+  /** The geometry chosen from the good images' sizes (recorded in model.json). */
+  geometry: Geometry;
+  /** One line: how many sizes, the smallest and largest, and the geometry used. */
+  imageSummary: string;
   seconds: number;
   /** Cross-validated figures found while fitting (out-of-fold). */
   crossValidation: Record<string, number>;
@@ -124,22 +136,27 @@ function resolveOptions(opts: FitOptions) {
   if (!(Number.isInteger(o.bankSize) && o.bankSize >= 1)) throw new FitInputError(`bank size must be an integer ≥ 1, got ${o.bankSize}`);
   if (opts.topK !== undefined && !(Number.isInteger(opts.topK) && opts.topK >= 1)) throw new FitInputError(`top-k must be an integer ≥ 1, got ${opts.topK}`);
   if (opts.head !== undefined && !['local', 'global', 'both'].includes(opts.head)) throw new FitInputError(`head must be local, global or both, got ${opts.head}`);
+  if (opts.resize !== undefined && !(RESIZES as readonly string[]).includes(opts.resize)) throw new FitInputError(`resize must be ${RESIZES.join(', ')}, got ${opts.resize}`);
   return o;
 }
 type Resolved = ReturnType<typeof resolveOptions>;
 
-/** Features of one feature candidate: the good images, the labelled ones, the synthetic defects. */
+/**
+ * Features of one feature candidate: the good images, the labelled ones, the synthetic defects.
+ * Good and synthetic images are `tiles` consecutive samples each (one per tile of the geometry).
+ */
 interface Extracted {
   spec: FeatureSpec;
+  geometry: GeometryChoice;
+  tiles: number;
   layout: FeatureLayout;
   secondLayout?: FeatureLayout;
   projectionDims: number;
   goods: Sample[];
   labelled: (Sample & { label: number })[];
   synthetic: Sample[];
-  /** Index in `goods` of the good image each synthetic defect was made from. */
+  /** Index in `goods` of the good sample (the same tile of the good image) each synthetic sample was made from. */
   syntheticSource: number[];
-  sizes: Record<string, number>;
   unreadable: string[];
 }
 
@@ -163,6 +180,14 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
     throw new FitInputError(`only ${goodFiles.length} good image(s) in ${path.resolve(opts.goodDir)}; visor fit needs at least ${MIN_GOOD} (a few hundred is better)`);
   }
   const backbone = await resolveBackbone(opts.backbone ?? DEFAULTS.backbone, deps.backbones);
+  // Geometry (geometry.ts) from the good images' sizes, for a candidate's input size. Tiling is not
+  // combined with labelled images yet (a labelled defect is in one tile, its label on the image).
+  const goodSizes = await imageSizes(goodFiles);
+  const withLabels = (opts.labelled ?? []).length > 0;
+  const geometryFor = (inputSize: number): GeometryChoice => chooseGeometry(goodSizes, inputSize, { resize: opts.resize, tiling: opts.tiling !== false && !withLabels });
+  if (withLabels && opts.tiling !== false && tileCount(chooseGeometry(goodSizes, featureSpec(backbone, opts).inputSize, { resize: opts.resize }).geometry) > 1) {
+    notes.push('one view per image, not tiled: tiling is not combined with labelled images yet');
+  }
   // The second backbone serves the supervised head, so it is loaded only with labelled images.
   const secondSpec = (opts.labelled ?? []).length > 0 ? await secondFeatureSpec(opts, deps) : undefined;
   if (opts.secondBackbone !== undefined && opts.secondBackbone !== 'none' && !secondSpec) notes.push(`second backbone ${opts.secondBackbone} not used: it serves the supervised head, and no labelled images were given`);
@@ -174,14 +199,14 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   const useLabels = labelledDefects >= MIN_LABELLED_DEFECTS && labelledGood >= MIN_LABELLED_DEFECTS;
 
   // 2. Search: the candidates, each cross-fitted and ranked on the validation defects.
-  const { evaluated, chosen, tried, validation, syntheticCount, searching } = await searchConfiguration({ opts, o, backbone, secondSpec, goodFiles, extraLabelled, labelOf, useLabels, progress, log });
+  const { evaluated, chosen, tried, validation, syntheticCount, searching } = await searchConfiguration({ opts, o, backbone, secondSpec, goodFiles, extraLabelled, labelOf, useLabels, geometryFor, progress, log });
   const { data, cv, modes: modeChoice } = evaluated;
-  const { spec, layout, secondLayout, goods, labelled } = data;
+  const { spec, layout, secondLayout, goods, labelled, tiles } = data;
+  const nImages = goods.length / tiles;
+  const imageSummary = sizesSummary(goodSizes, data.geometry, { width: spec.inputSize, height: spec.inputSize });
   if (data.unreadable.length > 0) {
     notes.push(`skipped ${data.unreadable.length} unreadable image(s): ${data.unreadable.slice(0, 3).map((u) => path.basename(u)).join(', ')}${data.unreadable.length > 3 ? ', …' : ''}`);
   }
-  const mixed = mixedSizesNote(data.sizes, spec.inputSize);
-  if (mixed) notes.push(mixed);
   if (modeChoice.note) notes.push(modeChoice.note);
   if (searching) {
     notes.push(`chose the ${chosen.head} head${chosen.head === 'both' ? 's' : ''} (local top-${chosen.topK}), layers ${spec.layers.join('+')} at ${spec.inputSize} px by ${validation} (AUROC ${chosen.auroc}; ${tried.length} configurations tried)`);
@@ -189,13 +214,14 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
 
   // 3. Calibration on the winner's out-of-fold outputs.
   const { modes, goodMode } = modeChoice;
-  const cal = calibrate(cv.goods, goodMode, modes.k, chosen.head, chosen.topK, o.far, o.globalWeight);
+  const cal = calibrate(cv.goods, goodMode, modes.k, chosen.head, chosen.topK, o.far, o.globalWeight, tiles);
   const goodParts = cv.goods.map((h, i) => partsOf(cal, goodMode[i]!, h, chosen.topK));
   const labelledParts = labelled.map((l, j) => partsOf(cal, modeOf(modes, l.features), cv.extras[0]![j]!, chosen.topK));
   const crossValidation: Record<string, number> = {};
   if (syntheticCount > 0) crossValidation.syntheticAuroc = chosen.auroc;
 
-  // 4. Supervised head, with enough labelled images (goods that carry a label join with their out-of-fold parts).
+  // 4. Supervised head, with enough labelled images (goods that carry a label join with their
+  // out-of-fold parts). With labelled images the geometry is one view, so a good sample is an image.
   const sup: { sample: Sample; parts: Parts; y: number }[] = [
     ...goods.flatMap((g, i) => (labelOf.has(g.file) ? [{ sample: g, parts: goodParts[i]!, y: labelOf.get(g.file)! }] : [])),
     ...labelled.map((l, j) => ({ sample: l as Sample, parts: labelledParts[j]!, y: l.label })),
@@ -209,7 +235,7 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
       notes.push(`supervised head not used: needs at least ${MIN_LABELLED_DEFECTS} labelled defect and ${MIN_LABELLED_DEFECTS} labelled good images (got ${nDefect} and ${sup.length - nDefect})`);
     } else {
       const sbar = progress('supervised head', 1);
-      logistic = fitSupervised(sup.map((s) => supervisedRow(s.sample, layout, s.parts, secondLayout)), sup.map((s) => s.y), Math.min(o.folds, goods.length), o.seed, o.far);
+      logistic = fitSupervised(sup.map((s) => supervisedRow(s.sample, layout, s.parts, secondLayout)), sup.map((s) => s.y), Math.min(o.folds, nImages), o.seed, o.far);
       sbar.tick();
       sbar.stop();
       crossValidation.supervisedAuroc = round3(logistic.auroc);
@@ -245,8 +271,10 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
     head: chosen,
     cal,
     modes: modeChoice,
-    goodScores: goodParts.map((p) => p.score),
-    goodImages: goods.length,
+    goodScores: imageScores(goodParts.map((p) => p.score), tiles),
+    goodImages: nImages,
+    geometry: data.geometry.geometry,
+    imageSummary,
     labelledImages: sup.length,
     labelledDefects: nDefect,
     logistic,
@@ -262,7 +290,7 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   await writeFile(path.join(outDir, 'model.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   const seconds = secs(t0);
   log.info({ dir: outDir, mb: round3(onnxBytes.length / 1e6), seconds, crossValidation }, 'model written');
-  return { dir: outDir, manifest, notes, seconds, crossValidation };
+  return { dir: outDir, manifest, notes, geometry: data.geometry.geometry, imageSummary, seconds, crossValidation };
 }
 
 interface SearchContext {
@@ -274,6 +302,8 @@ interface SearchContext {
   extraLabelled: readonly string[];
   labelOf: ReadonlyMap<string, number>;
   useLabels: boolean;
+  /** The geometry for a feature candidate's input size. */
+  geometryFor: (inputSize: number) => GeometryChoice;
   progress: ProgressFactory;
   log: Logger;
 }
@@ -284,7 +314,7 @@ interface SearchContext {
  * a search there is one candidate and nothing to rank; its cross-fit is the calibration's input.
  */
 async function searchConfiguration(ctx: SearchContext) {
-  const { opts, o, backbone, secondSpec, goodFiles, extraLabelled, labelOf, useLabels, progress, log } = ctx;
+  const { opts, o, backbone, secondSpec, goodFiles, extraLabelled, labelOf, useLabels, geometryFor, progress, log } = ctx;
   const features = featureCandidates(backbone, opts, o);
   const heads = o.search ? headCandidates(opts.head, opts.topK, { head: DEFAULTS.head, topK: DEFAULTS.topK }) : [{ head: opts.head ?? DEFAULTS.head, topK: opts.topK ?? DEFAULTS.topK }];
   const searching = features.length > 1 || heads.length > 1;
@@ -297,21 +327,24 @@ async function searchConfiguration(ctx: SearchContext) {
   let winner: { evaluated: Evaluated; head: HeadCandidate & { auroc: number } } | undefined;
   const tried: Tried[] = [];
   for (const [ci, candidate] of features.entries()) {
-    const spec = { ...featureSpec(backbone, opts), layers: candidate.layers, inputSize: candidate.inputSize, grid: opts.grid };
-    const data = await extractAll(spec, secondSpec, goodFiles, extraLabelled, labelOf, syntheticCount, o, progress(features.length > 1 ? `features ${ci + 1}/${features.length}` : 'features', goodFiles.length + extraLabelled.length + syntheticCount));
-    if (data.goods.length < MIN_GOOD) {
-      throw new FitInputError(`only ${data.goods.length} readable good image(s) in ${path.resolve(opts.goodDir)}; visor fit needs at least ${MIN_GOOD}`);
+    const geometry = geometryFor(candidate.inputSize);
+    const spec = { ...featureSpec(backbone, opts), layers: candidate.layers, inputSize: candidate.inputSize, grid: opts.grid, geometry: geometry.geometry };
+    const data = await extractAll(spec, geometry, secondSpec, goodFiles, extraLabelled, labelOf, syntheticCount, o, progress(features.length > 1 ? `features ${ci + 1}/${features.length}` : 'features', goodFiles.length + extraLabelled.length + syntheticCount));
+    const images = data.goods.length / data.tiles;
+    log.info({ good: images, tiles: data.goods.length, synthetic: syntheticCount, geometry: geometry.reason }, 'features extracted');
+    if (images < MIN_GOOD) {
+      throw new FitInputError(`only ${images} readable good image(s) in ${path.resolve(opts.goodDir)}; visor fit needs at least ${MIN_GOOD}`);
     }
     const plan = headPlan(backbone, data, o, fitHeadsOf(heads), Math.max(...heads.map((h) => h.topK)));
     const bar = progress('cross-fit', o.folds);
-    const cv = await crossFit(plan, data.goods, o.folds, [
+    const cv = await crossFit(plan, data.goods, o.folds, data.tiles, [
       { samples: data.labelled },
       { samples: data.synthetic, source: data.syntheticSource },
     ], bar.tick);
     bar.stop();
     const modes = chooseModes(data.goods, data.layout.channels, o.modes, o.seed);
     let ranked: Evaluated['ranked'] = heads.map((h) => ({ ...h, auroc: Number.NaN }));
-    if (validation === 'synthetic defects') ranked = rankHeads(cv, cv.extras[1]!, data.synthetic, modes, heads, o.far, o.globalWeight);
+    if (validation === 'synthetic defects') ranked = rankHeads(cv, cv.extras[1]!, data.synthetic, modes, heads, o.far, o.globalWeight, data.tiles);
     else if (validation === 'labelled defects') {
       const defects = data.labelled.map((l, j) => ({ l, h: cv.extras[0]![j]! })).filter((x) => x.l.label === 1);
       const goodsAsDefects = data.goods.map((g, i) => ({ g, h: cv.goods[i]! })).filter((x) => labelOf.get(x.g.file) === 1);
@@ -343,25 +376,32 @@ function headPlan(backbone: Backbone, data: Extracted, o: Resolved, heads: HeadC
 }
 
 /**
- * Features of every good image, every labelled image that is not one of them (with the second
- * backbone's), and `synthetic` synthetic defects made on good images (spread evenly over them;
- * the patch pasted comes from the good image read before).
+ * Features of every good image (one sample per tile of the geometry, an image's tiles next to each
+ * other), every labelled image that is not one of them (with the second backbone's; one view, as
+ * labelled images are never tiled), and `synthetic` synthetic defects made on good images (spread
+ * evenly over them; the patch pasted comes from the good image read before). A synthetic defect is
+ * made on the whole decoded image, before the geometry, and goes through the same frame and tiles
+ * as the real images: the simplest way that keeps it at the scale and place a real defect has.
  */
-async function extractAll(spec: FeatureSpec, secondSpec: FeatureSpec | undefined, goodFiles: readonly string[], extraLabelled: readonly string[], labelOf: ReadonlyMap<string, number>, synthetic: number, o: Resolved, bar: Progress): Promise<Extracted> {
+async function extractAll(spec: FeatureSpec, geometry: GeometryChoice, secondSpec: FeatureSpec | undefined, goodFiles: readonly string[], extraLabelled: readonly string[], labelOf: ReadonlyMap<string, number>, synthetic: number, o: Resolved, bar: Progress): Promise<Extracted> {
   const extractor: FeatureExtractor = await createFeatureExtractor(spec, o.threads, 1, secondSpec);
-  const out: Extracted = { spec, layout: extractor.layout, secondLayout: extractor.secondLayout, projectionDims: extractor.projectionDims, goods: [], labelled: [], synthetic: [], syntheticSource: [], sizes: {}, unreadable: [] };
+  const { tiles } = extractor;
+  const out: Extracted = { spec, geometry, tiles, layout: extractor.layout, secondLayout: extractor.secondLayout, projectionDims: extractor.projectionDims, goods: [], labelled: [], synthetic: [], syntheticSource: [], unreadable: [] };
   // Synthetic defect j is made on good file sourceFile[j].
   const sourceFile = Array.from({ length: synthetic }, (_, j) => Math.floor((j * goodFiles.length) / synthetic));
   let donor: RawImage | undefined;
   try {
     const r1 = await forEachImage(goodFiles, async ({ file, image }, index) => {
-      out.goods.push({ file, ...(await extractor.extract(image, labelOf.has(file))) });
+      const first = out.goods.length;
+      for (const t of await extractor.extractTiles(image, labelOf.has(file))) out.goods.push({ file, ...t });
       const copy = { ...image, data: Buffer.from(image.data) };
       for (let j = 0; j < synthetic; j++) {
         if (sourceFile[j] !== index) continue;
         const defect = synthesizeDefect(copy, donor ?? copy, SYNTHETIC_KINDS[j % SYNTHETIC_KINDS.length]!, o.seed + j);
-        out.synthetic.push({ file: `${file}#synthetic-${j}`, ...(await extractor.extract(defect)) });
-        out.syntheticSource.push(out.goods.length - 1);
+        for (const [t, features] of (await extractor.extractTiles(defect)).entries()) {
+          out.synthetic.push({ file: `${file}#synthetic-${j}`, ...features });
+          out.syntheticSource.push(first + t);
+        }
         bar.tick();
       }
       donor = copy;
@@ -369,10 +409,7 @@ async function extractAll(spec: FeatureSpec, secondSpec: FeatureSpec | undefined
     const r2 = await forEachImage(extraLabelled, async ({ file, image }) => {
       out.labelled.push({ file, ...(await extractor.extract(image, true)), label: labelOf.get(file)! });
     }, bar.tick);
-    for (const r of [r1, r2]) {
-      for (const [k, v] of Object.entries(r.sizes)) out.sizes[k] = (out.sizes[k] ?? 0) + v;
-      out.unreadable.push(...r.unreadable.map((u) => u.file));
-    }
+    for (const r of [r1, r2]) out.unreadable.push(...r.unreadable.map((u) => u.file));
   } finally {
     bar.stop();
     await extractor.close();

@@ -7,10 +7,11 @@
 //
 // Candidates come in two levels: feature candidates (layers, input size; each needs the images'
 // features extracted again) and, for each, head choices (local / global / both patch heads, top-k),
-// which only re-read the same out-of-fold outputs. Tiling of large images is a feature-level choice
-// too: it joins FeatureCandidate when the fit learns to tile.
+// which only re-read the same out-of-fold outputs. The geometry (one view or tiles) is not searched:
+// it follows from the good images' sizes and each feature candidate's input size (geometry.ts), and
+// the synthetic defects, made on the whole image, go through it as the real images do.
 import { HEAD_CHOICES, type HeadChoice } from './anomaly.js';
-import { calibrate, partsOf, type ModeChoice } from './calibrate.js';
+import { calibrate, imageScores, partsOf, type ModeChoice } from './calibrate.js';
 import type { CrossFit, HeldOut, Sample } from './cross-fit.js';
 import { modeOf } from './modes.js';
 import { auroc } from './stats.js';
@@ -48,14 +49,15 @@ export function headCandidates(head: HeadChoice | undefined, topK: number | unde
 
 /**
  * Validation AUROC of every head candidate on one feature candidate's cross-fit: held-out good
- * images (calibrated as the model will be, modes included) against the validation defects.
+ * images (calibrated as the model will be, modes included) against the validation defects. Goods
+ * and defects are `tiles` samples per image; an image scores its worst tile's, as on the line.
  */
-export function rankHeads(cv: CrossFit, defects: readonly HeldOut[], defectSamples: readonly Sample[], modes: ModeChoice, candidates: readonly HeadCandidate[], far: number, globalWeight: number): (HeadCandidate & { auroc: number })[] {
+export function rankHeads(cv: CrossFit, defects: readonly HeldOut[], defectSamples: readonly Sample[], modes: ModeChoice, candidates: readonly HeadCandidate[], far: number, globalWeight: number, tiles = 1): (HeadCandidate & { auroc: number })[] {
   const defectMode = defectSamples.map((s) => modeOf(modes.modes, s.features));
   return candidates.map((c) => {
-    const cal = calibrate(cv.goods, modes.goodMode, modes.modes.k, c.head, c.topK, far, globalWeight);
-    const good = cv.goods.map((h, i) => partsOf(cal, modes.goodMode[i]!, h, c.topK).score);
-    const bad = defects.map((h, i) => partsOf(cal, defectMode[i]!, h, c.topK).score);
+    const cal = calibrate(cv.goods, modes.goodMode, modes.modes.k, c.head, c.topK, far, globalWeight, tiles);
+    const good = imageScores(cv.goods.map((h, i) => partsOf(cal, modes.goodMode[i]!, h, c.topK).score), tiles);
+    const bad = imageScores(defects.map((h, i) => partsOf(cal, defectMode[i]!, h, c.topK).score), tiles);
     return { ...c, auroc: Math.round(auroc(good, bad) * 10000) / 10000 };
   });
 }

@@ -5,7 +5,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { DECISIONS, MAX_BULK, REVIEW_FILTERS, VERDICT_FILTERS, type QueueItem, type RecordedReview } from '../queue.js';
 import type { ReviewContext } from '../context.js';
-import { CameraId, ErrorSchema, Id, InspectionSchema } from './schemas.js';
+import { CameraId, ErrorSchema, Id, InspectionSchema, RecordedReviewSchema } from './schemas.js';
 
 const literals = <T extends readonly string[]>(values: T, options: { default?: T[number] } = {}) =>
   Type.Union(values.map((v) => Type.Literal(v as T[number])), options);
@@ -40,15 +40,12 @@ const VerdictBody = Type.Object(
   { additionalProperties: false },
 );
 const UndoBody = Type.Object({ ids: Type.Array(Id, { minItems: 1, maxItems: MAX_BULK, uniqueItems: true }) }, { additionalProperties: false });
-const Recorded = Type.Object({
-  reviews: Type.Array(Type.Object({ inspectionId: Type.String(), decision: Type.String(), label: Type.Optional(Type.String()), user: Type.String(), at: Type.Number() })),
-});
+const Recorded = Type.Object({ reviews: Type.Array(RecordedReviewSchema) });
 
-export function toApi(i: QueueItem) {
+export function toApi(i: QueueItem): Static<typeof InspectionSchema> {
   const { imagePath, overlayPath, ...rest } = i;
   return {
     ...rest,
-    timings: { ...rest.timings } as Record<string, number>,
     imageUrl: imagePath ? `/api/inspections/${i.id}/image` : undefined,
     overlayUrl: overlayPath ? `/api/inspections/${i.id}/overlay` : undefined,
   };

@@ -3,7 +3,8 @@
 import { h } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api } from './api.js';
-import { fmtTime, queueState, queueUrl, Thumb } from './queue.js';
+import { fmtTime, Thumb } from './cards.js';
+import { markReviewed, nextAfter, previousOf, type QueueSession } from './session.js';
 import type { Inspection } from './types.js';
 import { askLabel, giveVerdict, isTyping, KEYS, reviewText, undoLast, type Decision } from './verdicts.js';
 
@@ -11,15 +12,7 @@ type Detail = Inspection & { history: { id: number; decision: string; label: str
 
 const ZOOMS = [1, 2, 4];
 
-/** The next item of the queue after `id`, fetching older ones when the loaded list ends. */
-async function nextAfter(id: string): Promise<string | undefined> {
-  const i = queueState.items.findIndex((x) => x.id === id);
-  if (i >= 0 && i + 1 < queueState.items.length) return queueState.items[i + 1]!.id;
-  const res = await api<{ items: Inspection[] }>(queueUrl(queueState.filters, id, 1)).catch(() => undefined);
-  return res?.items[0]?.id;
-}
-
-export function DetailPage({ id }: { id: string }) {
+export function DetailPage({ id, session }: { id: string; session: QueueSession }) {
   const [item, setItem] = useState<Detail>();
   const [neighbours, setNeighbours] = useState<{ before: Inspection[]; after: Inspection[] }>({ before: [], after: [] });
   const [overlay, setOverlay] = useState(true);
@@ -49,12 +42,11 @@ export function DetailPage({ id }: { id: string }) {
     try {
       const applied = await giveVerdict([id], decision, label);
       const state = applied.get(id);
-      const i = queueState.items.findIndex((x) => x.id === id);
-      if (i >= 0) queueState.items[i] = { ...queueState.items[i]!, review: state };
+      markReviewed(session, id, state);
       setStatus(`${reviewText(state)} — u to undo`);
-      const next = await nextAfter(id);
+      const next = await nextAfter(session, id);
       if (next) {
-        queueState.current = next;
+        session.current = next;
         location.hash = `#/inspection/${next}`;
       } else await reload();
     } catch (err) {
@@ -79,10 +71,10 @@ export function DetailPage({ id }: { id: string }) {
       else if (e.key === 'z') setZoom((z) => (z + 1) % ZOOMS.length);
       else if (e.key === 'u') void undoLast().then((ids) => ids && void reload());
       else if (e.key === 'Escape' || e.key === 'q') location.hash = '#/queue';
-      else if (e.key === 'j' || e.key === 'ArrowRight') void nextAfter(id).then((n) => n && (location.hash = `#/inspection/${n}`));
+      else if (e.key === 'j' || e.key === 'ArrowRight') void nextAfter(session, id).then((n) => n && (location.hash = `#/inspection/${n}`));
       else if (e.key === 'k' || e.key === 'ArrowLeft') {
-        const i = queueState.items.findIndex((x) => x.id === id);
-        if (i > 0) location.hash = `#/inspection/${queueState.items[i - 1]!.id}`;
+        const previous = previousOf(session, id);
+        if (previous) location.hash = `#/inspection/${previous}`;
       }
     };
     addEventListener('keydown', onKey);

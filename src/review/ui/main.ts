@@ -9,6 +9,7 @@ import { DetailPage } from './detail.js';
 import { LivePage } from './live.js';
 import { LoginPage } from './login.js';
 import { QueuePage } from './queue.js';
+import { createQueueSession } from './session.js';
 import { SettingsPage } from './settings.js';
 import { StatsPage } from './stats.js';
 import type { Role, User } from './types.js';
@@ -48,6 +49,8 @@ function Nav({ user, hash, onSignOut }: { user: User; hash: string; onSignOut: (
 
 function App() {
   const [auth, setAuth] = useState<AuthState | undefined>(undefined);
+  // The queue as last seen, handed to the queue and detail pages (both outlive each other's visits).
+  const [session] = useState(createQueueSession);
   const hash = useHash();
   const refresh = () =>
     api<AuthState>('/api/auth/state').then((s) => {
@@ -68,11 +71,11 @@ function App() {
   const [, route, arg] = /^#\/([a-z]+)\/?(.*)$/.exec(hash) ?? [];
   let page;
   if (route === 'live') page = h(LivePage, null);
-  else if (route === 'inspection' && arg) page = h(DetailPage, { id: arg, key: arg });
+  else if (route === 'inspection' && arg) page = h(DetailPage, { id: arg, session, key: arg });
   else if (route === 'stats') page = h(StatsPage, null);
   else if (route === 'settings' && can(user, 'engineer')) page = h(SettingsPage, { user });
   else if (route === 'users' && can(user, 'admin')) page = h(UsersPage, { self: user });
-  else page = h(QueuePage, null);
+  else page = h(QueuePage, { session });
   return h('div', { class: 'app' }, h(Nav, { user, hash, onSignOut: () => void signOut() }), h('main', null, page));
 }
 

@@ -3,7 +3,7 @@
 import { h } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api } from './api.js';
-import { fmtTime } from './queue.js';
+import { fmtTime } from './cards.js';
 import type { Role, User } from './types.js';
 
 interface Token {

@@ -1,9 +1,9 @@
 /// <reference lib="dom" />
 // Verdicts from the queue and the detail page: the same keys, one undo stack.
 import { api } from './api.js';
-import type { Inspection, ReviewState } from './types.js';
+import type { Decision, Inspection, RecordedReview, ReviewState } from './types.js';
 
-export type Decision = 'confirmed' | 'rejected' | 'relabeled' | 'needs-expert';
+export type { Decision };
 
 export const KEYS: { key: string; decision: Decision; label: string }[] = [
   { key: 'd', decision: 'confirmed', label: 'Defect' },
@@ -13,7 +13,7 @@ export const KEYS: { key: string; decision: Decision; label: string }[] = [
 ];
 
 interface Recorded {
-  reviews: { inspectionId: string; decision: string; label?: string; user: string; at: number }[];
+  reviews: RecordedReview[];
 }
 
 /** Verdicts given in this tab, newest last; `recorded` settles when the server has answered. */
@@ -21,10 +21,6 @@ const undoStack: { ids: string[]; recorded: Promise<boolean> }[] = [];
 
 /** The review state the server now holds for each id (undefined: back to unreviewed). */
 export type Applied = Map<string, ReviewState | undefined>;
-
-function toState(r: Recorded['reviews'][number]): ReviewState | undefined {
-  return r.decision === 'undone' ? undefined : { decision: r.decision, label: r.label ?? null, user: r.user, at: r.at };
-}
 
 /** Asks for a class label when relabelling; undefined if the user cancelled. */
 export function askLabel(item: Inspection | undefined): string | undefined {
@@ -43,7 +39,7 @@ export async function giveVerdict(ids: string[], decision: Decision, label?: str
   try {
     const res = await api<Recorded>('/api/reviews', { method: 'POST', body: { ids, decision, label } });
     settle(true);
-    return new Map(res.reviews.map((r) => [r.inspectionId, toState(r)]));
+    return new Map(res.reviews.map((r) => [r.inspectionId, r.current]));
   } catch (err) {
     settle(false);
     const i = undoStack.indexOf(entry);

@@ -95,4 +95,19 @@ export const reviewMigrations: readonly Migration[] = [
       CREATE INDEX inspections_flagged_camera ON inspections (camera_id, id, score) WHERE verdict <> 'ok';
     `,
   },
+  {
+    version: 304,
+    name: 'review state keeps the note',
+    up: `
+      -- The note of the verdict in force, so every reader of the current review (uploads'
+      -- sidecars, the queue) gets it from review_state (src/store/reviews.ts), not from a replay of its own.
+      ALTER TABLE review_state ADD COLUMN note TEXT;
+      UPDATE review_state SET note = (
+        SELECT r.note FROM reviews r
+         WHERE r.inspection_id = review_state.inspection_id AND r.decision = review_state.decision
+           AND r.user = review_state.user AND r.created_at = review_state.at
+         ORDER BY r.id DESC LIMIT 1
+      );
+    `,
+  },
 ];

@@ -131,7 +131,9 @@ describe('visor fit (CLI)', () => {
     const out = path.join(tmp, 'cli-model');
     const { stdout, stderr } = await exec(process.execPath, [...CLI, 'fit', '--good', path.join(tmp, 'good30'), '--out', out, '--threads', '1'], { timeout: 120_000 });
     const summary = JSON.parse(stdout) as { name: string; modes: number; modeSeparation: number; thresholds: { defect: number } };
-    expect(summary).toMatchObject({ name: 'cli-model', modes: 1, thresholds: { defect: 1 } });
+    expect(summary).toMatchObject({ name: 'cli-model', modes: 1, thresholds: { defect: 1 }, geometry: { resize: 'pad', frame: { width: 256, height: 256 }, tiles: { columns: 1, rows: 1 } } });
+    // One line sums up the image sizes and the geometry used.
+    expect(stderr.split('\n').filter((l) => l.startsWith('images: '))).toEqual(['images: 30 images, all 300x300; aspect ratio kept, padded to 256x256 (median aspect 1.00:1 and short side 300 px: one view)']);
     expect(summary.modeSeparation).toBeGreaterThan(0);
     expect(stderr).toMatch(/note: one mode for all images: 2 modes of good images would leave one with \d+ image\(s\) \(< 20\)/);
     const manifest = JSON.parse(await readFile(path.join(out, 'model.json'), 'utf8')) as { thresholds: { calibration: { modes: number } } };
@@ -219,7 +221,8 @@ describe('any ONNX CNN as the backbone', () => {
     await writeFile(file, tinyCnn());
     const goods = (await elpvRows()).filter((r) => r.label === 'good').slice(0, 12);
     const dir = await linkFolder(path.join(tmp, 'tiny-good'), goods);
-    const res = await fitModel({ goodDir: dir, outDir: path.join(tmp, 'tiny-model'), name: 'tiny', backbone: file, layers: ['feat1', 'feat2'], inputSize: 64, threads: 1 }, { log });
+    // One view (300 px cells are over 3x the 64 px input, which would be tiled): the grid is the backbone's.
+    const res = await fitModel({ goodDir: dir, outDir: path.join(tmp, 'tiny-model'), name: 'tiny', backbone: file, layers: ['feat1', 'feat2'], inputSize: 64, tiling: false, threads: 1 }, { log });
     expect(res.manifest.input).toMatchObject({ name: 'image', width: 64, height: 64, channels: 'RGB' });
     const inf = await createInferencer({ pkg: await loadModelPackage(res.dir), threads: 1, log });
     try {
@@ -261,7 +264,7 @@ describe('bad inputs', () => {
     );
   });
 
-  it('skips unreadable files and resizes mixed sizes, and says so', async () => {
+  it('skips unreadable files and pads mixed sizes, and sums the sizes up in one line', async () => {
     const dir = await linkFolder(path.join(tmp, 'mixed'), (await elpvRows()).filter((r) => r.label === 'good').slice(0, 12));
     await writeFile(path.join(dir, 'broken.png'), 'this is not a PNG');
     const sharp = (await import('sharp')).default;
@@ -270,7 +273,8 @@ describe('bad inputs', () => {
     const res = await fitModel({ goodDir: dir, outDir: path.join(tmp, 'mixed-model'), name: 'mixed', inputSize: 128, threads: 1, secondBackbone: 'inception_v3' }, { log });
     expect(res.notes.join('\n')).toMatch(/second backbone inception_v3 not used: .* no labelled images/);
     expect(res.notes.join('\n')).toMatch(/skipped 1 unreadable image\(s\): broken\.png/);
-    expect(res.notes.join('\n')).toMatch(/2 sizes \(.*300x300: 12.*200x180: 1.*\) were all resized to 128x128/);
+    expect(res.imageSummary).toBe('13 images in 2 sizes, smallest 200x180, largest 300x300; aspect ratio kept, padded to 128x128 (median aspect 1.00:1 and short side 300 px: one view)');
+    expect(res.notes.join('\n')).not.toMatch(/200x180/);
   });
 
   it('the CLI exits 2 with the message on stderr', async () => {

@@ -1,6 +1,11 @@
-// The sampling policy: which inspections become retraining samples, and why.
+// The sampling policy: which frames' images are kept, and which inspections become
+// retraining samples, and why. One object (createSamplingPolicy), built by the composition
+// root from store.okSampleFraction and the upload section; the pipeline asks it whether to
+// keep a frame's image, the upload extension whether to upload a stored inspection.
 //
 // Where each decision is made:
+// - Keeping the image: the pipeline, before encoding (defect and uncertain always, ok with
+//   store.okSampleFraction); a requested sample is always kept.
 // - Policy sampling (defect, uncertain, a fraction of ok, the hourly cap) runs in a store
 //   save hook, so the decision and the queue row commit in the transaction that inserts the
 //   inspection: a crash cannot leave a stored defect without its decision.
@@ -8,12 +13,13 @@
 //   UI) is only known from the bus `inspection` event, which follows the commit; it turns the
 //   decision into "selected (requested)" and enqueues it then. A crash between the two loses
 //   that one request; the caller got the inspection id back and can ask again.
-// - Only frames whose image the store kept can be uploaded. Ok frames are sampled among the
-//   ones the store kept, with probability okSampleFraction / store.okSampleFraction, which
-//   gives the configured fraction overall as long as it is at most store.okSampleFraction
-//   (the extension warns at start-up when it is not).
-import type { CameraConfig, UploadConfig } from '../config/schema.js';
-import type { Inspection } from '../common/types.js';
+// - Only frames whose image was kept can be uploaded. Ok frames are sampled among the kept
+//   ones, with probability okSampleFraction / store.okSampleFraction, which gives the
+//   configured fraction overall as long as it is at most store.okSampleFraction (the policy
+//   warns when it is not).
+import type { CameraConfig, Config, UploadConfig } from '../config/schema.js';
+import type { Logger } from '../common/log.js';
+import type { Inspection, Verdict } from '../common/types.js';
 
 export interface CameraPolicy {
   enabled: boolean;
@@ -83,4 +89,48 @@ export function decide(input: DecideInput): Decision {
 /** Effective overall ok upload fraction, given what the store keeps. */
 export function effectiveOkFraction(policy: CameraPolicy, storeOkFraction: number): number {
   return Math.min(policy.okSampleFraction, storeOkFraction);
+}
+
+export interface SamplingPolicy {
+  /** Whether to keep (encode and store) the image of a frame with this verdict: defect and uncertain always, ok with store.okSampleFraction. */
+  keepImage(verdict: Verdict): boolean;
+  /** The upload decision for a stored inspection, given the camera's policy selections in the last hour. */
+  decideUpload(inspection: Inspection, selectedLastHour: number): Decision;
+  /** The upload policy of a camera (its overrides over the upload section). */
+  camera(cameraId: string): CameraPolicy;
+}
+
+export interface SamplingDeps {
+  config: Pick<Config, 'store' | 'upload' | 'cameras'>;
+  log: Logger;
+  /** Sampling draws (tests pass a seeded or constant one); drawn only when the outcome is in doubt. */
+  random?: () => number;
+}
+
+export function createSamplingPolicy(deps: SamplingDeps): SamplingPolicy {
+  const { store, upload, cameras } = deps.config;
+  const random = deps.random ?? Math.random;
+  const storeOkFraction = store.okSampleFraction;
+  const policies = new Map(cameras.map((c) => [c.id, cameraPolicy(upload, c)]));
+  const policyOf = (cameraId: string) => policies.get(cameraId) ?? cameraPolicy(upload, undefined);
+  if (upload.enabled) {
+    for (const [cameraId, p] of policies) {
+      if (p.enabled && p.okSampleFraction > storeOkFraction) {
+        deps.log.warn(
+          { cameraId, uploadOkSampleFraction: p.okSampleFraction, storeOkSampleFraction: storeOkFraction },
+          'upload samples ok frames only among those whose image is stored: raise store.okSampleFraction to reach upload.okSampleFraction',
+        );
+      }
+    }
+  }
+  return {
+    keepImage(verdict) {
+      if (verdict !== 'ok') return true;
+      if (storeOkFraction >= 1) return true;
+      if (storeOkFraction <= 0) return false;
+      return random() < storeOkFraction;
+    },
+    decideUpload: (inspection, selectedLastHour) => decide({ inspection, policy: policyOf(inspection.cameraId), storeOkFraction, selectedLastHour, random }),
+    camera: policyOf,
+  };
 }
