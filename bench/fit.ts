@@ -12,18 +12,15 @@
 // Data: elpv-dev, found by datasets/index.ts (VISOR_DATASETS, then the development machines' copy, then
 // data/datasets; `npm run datasets -- fetch elpv-dev` gets it).
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { datasetDir } from '../datasets/index.js';
-import { silentLogger } from '../src/common/log.js';
 import type { ScalingName } from '../src/modelling/backbones/load.js';
 import { DEFAULTS } from '../src/modelling/fit/defaults.js';
-import { evaluateModel } from '../src/modelling/fit/eval.js';
-import { fitModel } from '../src/modelling/fit/fit.js';
-import { kFolds } from '../src/modelling/fit/stats.js';
+import { auroc, kFolds } from '../src/modelling/fit/stats.js';
 import { stratifiedFolds } from '../src/modelling/fit/logistic.js';
+import { fitAndEvaluate, mean, r3, std, type StagedImage } from './protocol.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
@@ -51,10 +48,9 @@ const { values: args } = parseArgs({
 const SEED = Number(args.seed);
 const dataDir = datasetDir('elpv-dev');
 
-interface Row {
+interface Row extends StagedImage {
   file: string;
   cellType: string;
-  label: string;
 }
 
 async function readDataset(): Promise<Row[]> {
@@ -64,21 +60,10 @@ async function readDataset(): Promise<Row[]> {
   return lines
     .slice(1)
     .map((l) => l.split(','))
-    .map((c) => ({ file: c[h.indexOf('file')]!, cellType: c[h.indexOf('cell_type')]!, label: c[h.indexOf('label')]! }))
+    .map((c) => ({ file: c[h.indexOf('file')]!, path: path.join(dataDir, c[h.indexOf('file')]!), cellType: c[h.indexOf('cell_type')]!, label: c[h.indexOf('label')] as Row['label'] }))
     .filter((r) => (r.label === 'good' || r.label === 'defect') && !fixtures.has(path.basename(r.file)))
     .filter((r) => args['cell-type'] === undefined || r.cellType === args['cell-type']);
 }
-
-/** A folder of symlinks (so the fit sees a plain folder of good images) and a labels.csv. */
-async function stage(dir: string, rows: readonly Row[], withCsv: boolean): Promise<void> {
-  await fs.mkdir(dir, { recursive: true });
-  for (const r of rows) await fs.symlink(path.join(dataDir, r.file), path.join(dir, path.basename(r.file)));
-  if (withCsv) await fs.writeFile(path.join(dir, 'labels.csv'), `file,label\n${rows.map((r) => `${path.basename(r.file)},${r.label}`).join('\n')}\n`);
-}
-
-const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
-const std = (xs: number[]): number => Math.sqrt(mean(xs.map((x) => (x - mean(xs)) ** 2)));
-const r3 = (v: number): number => Math.round(v * 1000) / 1000;
 
 async function runMode(mode: 'unsupervised' | 'supervised', rows: Row[]): Promise<void> {
   const k = Number(args.folds);
@@ -98,69 +83,49 @@ async function runMode(mode: 'unsupervised' | 'supervised', rows: Row[]): Promis
   const only = args.run === undefined ? undefined : Number(args.run);
   for (const [fi, fold] of folds.entries()) {
     if (only !== undefined && fi !== only) continue;
-    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'visor-bench-fit-'));
-    try {
-      const good = fold.train.filter((r) => r.label === 'good');
-      await stage(path.join(tmp, 'good'), good, false);
-      await stage(path.join(tmp, 'train'), fold.train, true);
-      await stage(path.join(tmp, 'test'), fold.test, true);
-      const labelled =
-        mode === 'supervised' ? fold.train.map((r) => ({ file: path.join(tmp, 'good', path.basename(r.file)), label: r.label as 'good' | 'defect' })) : undefined;
-      // Labelled defects are not in the good folder: point them at the train folder's links.
-      if (labelled) for (const l of labelled) if (l.label === 'defect') l.file = path.join(tmp, 'train', path.basename(l.file));
-      const fit = await fitModel(
-        {
-          goodDir: path.join(tmp, 'good'),
-          outDir: path.join(tmp, 'model'),
-          name: 'bench',
-          labelled,
-          backbone: args.backbone,
-          layers: args.layers?.split(','),
-          inputSize: args['input-size'] ? Number(args['input-size']) : undefined,
-          scaling: args.scaling as ScalingName | undefined,
-          perPosition: args['per-position'] ? Number(args['per-position']) : undefined,
-          grid: args.grid ? Number(args.grid) : undefined,
-          modes: args.modes ? Number(args.modes) : undefined,
-          globalWeight: args['global-weight'] ? Number(args['global-weight']) : undefined,
-          secondBackbone: args['second-backbone'],
-          secondLayers: args['second-layers']?.split(','),
-          secondInputSize: args['second-input-size'] ? Number(args['second-input-size']) : undefined,
-          threads: Number(args.threads),
-        },
-        { log: silentLogger() },
-      );
-      const { report, scored } = await evaluateModel({ modelDir: path.join(tmp, 'model'), dataDir: path.join(tmp, 'test') }, { log: silentLogger() });
-      const typeOf = new Map(fold.test.map((r) => [path.basename(r.file), r.cellType]));
-      const byType = (t: string): number => {
-        const s = scored.filter((x) => typeOf.get(path.basename(x.file)) === t);
-        const g = s.filter((x) => x.label === 'good').map((x) => x.score);
-        const d = s.filter((x) => x.label === 'defect').map((x) => x.score);
-        let wins = 0;
-        for (const a of d) for (const b of g) wins += a > b ? 1 : a === b ? 0.5 : 0;
-        return wins / (g.length * d.length);
-      };
-      const row = {
-        fold: fi,
-        fitSeconds: fit.seconds,
-        fitImages: good.length,
-        auroc: report.auroc,
-        mono: r3(byType('mono')),
-        poly: r3(byType('poly')),
-        ap: report.ap,
-        accuracy: report.accuracy,
-        recall_at_fpr_5pct: report.recall_at_fpr_5pct,
-        false_alarm_rate: r3(report.confusion.fp / report.n_good),
-        recall: r3(report.confusion.tp / report.n_defect),
-        ms_per_image: report.ms_per_image,
-        modelMb: r3((await fs.stat(path.join(tmp, 'model/model.onnx'))).size / 1e6),
-        modes: Number((fit.manifest.thresholds.calibration as unknown as { modes: number }).modes),
-        modeSeparation: Number((fit.manifest.thresholds.calibration as unknown as { modeSeparation?: number }).modeSeparation ?? NaN),
-      };
-      results.push(row);
-      console.log(JSON.stringify({ mode, ...row }));
-    } finally {
-      await fs.rm(tmp, { recursive: true, force: true });
-    }
+    const good = fold.train.filter((r) => r.label === 'good');
+    const { fit, report, scored, modelMb } = await fitAndEvaluate(
+      good,
+      fold.test,
+      {
+        backbone: args.backbone,
+        layers: args.layers?.split(','),
+        inputSize: args['input-size'] ? Number(args['input-size']) : undefined,
+        scaling: args.scaling as ScalingName | undefined,
+        perPosition: args['per-position'] ? Number(args['per-position']) : undefined,
+        grid: args.grid ? Number(args.grid) : undefined,
+        modes: args.modes ? Number(args.modes) : undefined,
+        globalWeight: args['global-weight'] ? Number(args['global-weight']) : undefined,
+        secondBackbone: args['second-backbone'],
+        secondLayers: args['second-layers']?.split(','),
+        secondInputSize: args['second-input-size'] ? Number(args['second-input-size']) : undefined,
+        threads: Number(args.threads),
+      },
+      mode === 'supervised' ? fold.train : [],
+    );
+    const byType = (t: string): number => {
+      const s = scored.filter((x) => (x.source as Row).cellType === t);
+      return auroc(s.filter((x) => x.label === 'good').map((x) => x.score), s.filter((x) => x.label === 'defect').map((x) => x.score));
+    };
+    const row = {
+      fold: fi,
+      fitSeconds: fit.seconds,
+      fitImages: good.length,
+      auroc: report.auroc,
+      mono: r3(byType('mono')),
+      poly: r3(byType('poly')),
+      ap: report.ap,
+      accuracy: report.accuracy,
+      recall_at_fpr_5pct: report.recall_at_fpr_5pct,
+      false_alarm_rate: r3(report.confusion.fp / report.n_good),
+      recall: r3(report.confusion.tp / report.n_defect),
+      ms_per_image: report.ms_per_image,
+      modelMb: r3(modelMb),
+      modes: Number((fit.manifest.thresholds.calibration as unknown as { modes: number }).modes),
+      modeSeparation: Number((fit.manifest.thresholds.calibration as unknown as { modeSeparation?: number }).modeSeparation ?? NaN),
+    };
+    results.push(row);
+    console.log(JSON.stringify({ mode, ...row }));
   }
   const summary: Record<string, string> = {};
   for (const key of ['auroc', 'mono', 'poly', 'accuracy', 'recall_at_fpr_5pct', 'false_alarm_rate', 'fitSeconds', 'ms_per_image']) {

@@ -5,12 +5,10 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { VisorError, errorMessage } from '../common/errors.js';
 import { createLogger } from '../common/log.js';
 import { DEFAULTS as FIT_DEFAULTS, SCALINGS, type ScalingName } from '../modelling/fit/defaults.js';
-import type { LabelledImage } from '../modelling/fit/index.js';
-import type { Resize } from '../common/geometry.js';
+import type { FitOptions, LabelledImage } from '../modelling/fit/index.js';
+import { RESIZES, type Resize } from '../common/geometry.js';
 import { loadConfig } from '../config/index.js';
 import { readReviewedImages } from '../store/reviews.js';
-
-const RESIZES = ['pad', 'crop', 'stretch'] as const satisfies readonly Resize[];
 
 /** The store folder a config file names (as `visor run` and `visor user` resolve it). */
 function storeDataDir(configFile: string): string {
@@ -47,6 +45,10 @@ interface FitCliOptions {
   scaling?: ScalingName;
   falseAlarmRate: number;
   perPosition: number;
+  head?: string;
+  topK?: number;
+  bankSize: number;
+  search: boolean;
   grid?: number;
   secondBackbone?: string;
   secondLayers?: string[];
@@ -84,6 +86,10 @@ export function registerFitCommands(program: Command): void {
     .option('--scaling <kind>', `input scaling: ${Object.keys(SCALINGS).join(', ')} (default: the backbone’s; imagenet for a bare ONNX file)`)
     .option('--false-alarm-rate <r>', 'target false-alarm rate the threshold is calibrated to', num, FIT_DEFAULTS.targetFalseAlarmRate)
     .option('--per-position <n>', 'good patches kept per grid position (coreset size)', int('--per-position'), FIT_DEFAULTS.perPosition)
+    .option('--head <kind>', 'patch heads: local (position-restricted), global (patch bank over all positions) or both (default: chosen by the search)')
+    .option('--top-k <k>', `image score = mean of the k hottest heat-map positions (default ${FIT_DEFAULTS.topK})`, int('--top-k'))
+    .option('--bank-size <n>', 'coreset size of the global patch bank', int('--bank-size'), FIT_DEFAULTS.bankSize)
+    .option('--no-search', 'no search: an unset --head is the local head')
     .option('--grid <n>', 'feature grid side (default: input size / 32)', int('--grid'))
     .option('--second-backbone <nameOrPath>', `with labels: a second backbone whose pooled features the supervised head also reads, or "none" (default: ${FIT_DEFAULTS.second.backbone} with the default backbone, none otherwise)`)
     .option('--second-layers <l1,l2>', `layers of the second backbone (default: ${FIT_DEFAULTS.second.layers.join(',')} for ${FIT_DEFAULTS.second.backbone}, else the backbone’s)`, list)
@@ -139,6 +145,10 @@ async function fitCommand(o: FitCliOptions): Promise<void> {
         scaling: o.scaling,
         targetFalseAlarmRate: o.falseAlarmRate,
         perPosition: o.perPosition,
+        head: o.head as FitOptions['head'],
+        topK: o.topK,
+        bankSize: o.bankSize,
+        search: o.search,
         grid: o.grid,
         secondBackbone: o.secondBackbone,
         secondLayers: o.secondLayers,
@@ -155,8 +165,9 @@ async function fitCommand(o: FitCliOptions): Promise<void> {
     for (const note of result.notes) process.stderr.write(`note: ${note}\n`);
     const m = result.manifest;
     const cal = m.thresholds.calibration as unknown as { modes?: number; modeSeparation?: number } | undefined;
+    const selection = (m.provenance?.fit as { selection?: { validation: string; tried: unknown[]; chosen: unknown } } | undefined)?.selection;
     process.stdout.write(
-      `${JSON.stringify({ dir: result.dir, name: m.name, version: m.version, seconds: result.seconds, thresholds: { defect: m.thresholds.defect, uncertainBand: m.thresholds.uncertainBand }, geometry: result.geometry, modes: cal?.modes, modeSeparation: cal?.modeSeparation, crossValidation: result.crossValidation, notes: result.notes })}\n`,
+      `${JSON.stringify({ dir: result.dir, name: m.name, version: m.version, seconds: result.seconds, thresholds: { defect: m.thresholds.defect, uncertainBand: m.thresholds.uncertainBand }, geometry: result.geometry, modes: cal?.modes, modeSeparation: cal?.modeSeparation, ...(selection ? { selection: { validation: selection.validation, chosen: selection.chosen, tried: selection.tried } } : {}), crossValidation: result.crossValidation, notes: result.notes })}\n`,
     );
   } catch (err) {
     process.stderr.write(`visor fit: ${errorMessage(err)}\n`);

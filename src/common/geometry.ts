@@ -23,6 +23,8 @@ export interface Size {
  * overhang cut off evenly on both sides.
  */
 export type Resize = 'stretch' | 'pad' | 'crop';
+/** Every Resize, the default first (for option checks and help texts). */
+export const RESIZES = ['pad', 'crop', 'stretch'] as const satisfies readonly Resize[];
 
 export interface Geometry {
   resize: Resize;

@@ -20,7 +20,19 @@ export const DEFAULTS = {
    */
   second: { backbone: 'inception_v3', layers: ['mixed2'], inputSize: 224, scaling: 'symmetric' as ScalingName },
   perPosition: 128,
+  /**
+   * Patch heads when they are not searched (`search: false`): the position-restricted local head,
+   * as before the search existed.
+   */
+  head: 'local' as 'local' | 'global' | 'both',
+  /** Coreset size of the global patch bank: its memory and time are bounded by it. */
+  bankSize: 2048,
   topK: 3,
+  /** Feature candidates the search tries with the default backbone (besides the default layers and size). */
+  search: {
+    layerSets: [['block_3_expand_relu', 'block_4_expand_relu', 'block_6_expand_relu']] as readonly (readonly string[])[],
+    inputSizes: [256] as readonly number[],
+  },
   modes: 2,
   /** Weight of the global Gaussian in the anomaly score (cross-validated on ELPV; 0.25–1 within 0.003 AUROC). */
   globalWeight: 0.5,

@@ -3,6 +3,7 @@
 // best on ELPV because parts are roughly, not finely, aligned). Each position keeps a greedy
 // k-centre coreset of the good patches seen there. Fitted in TypeScript; appended to the graph
 // as plain ONNX ops so the whole model is one file.
+import { greedyCentres } from './coreset.js';
 import { floatTensor, floatValueInfo, float16Tensor, fromHalfBits, graphBuilder, graphOf, int64Tensor, toHalfBits, type ModelProto } from './onnx-graph.js';
 
 /** Raw distance of every grid position to its nearest good patch [P]. */
@@ -52,43 +53,16 @@ export function fitCoresets(shape: HeadShape, features: readonly Float32Array[],
   const n = features.length;
   const bank = new Float32Array(positions * m * c);
   const rows = new Float32Array(n * d);
-  const dmin = new Float64Array(n);
   for (let p = 0; p < positions; p++) {
     for (let i = 0; i < n; i++) {
       const f = projected[i]!;
       for (let j = 0; j < d; j++) rows[i * d + j] = f[j * positions + p]!;
     }
-    // Start at the patch nearest the mean: deterministic and typical.
-    const mean = new Float64Array(d);
-    for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j] += rows[i * d + j]! / n;
-    let cur = 0;
-    let best = Infinity;
-    for (let i = 0; i < n; i++) {
-      let s = 0;
-      for (let j = 0; j < d; j++) s += (rows[i * d + j]! - mean[j]!) ** 2;
-      if (s < best) [best, cur] = [s, i];
-    }
-    dmin.fill(Infinity);
-    for (let k = 0; k < m; k++) {
+    greedyCentres(rows, n, d, m).forEach((cur, k) => {
       const dst = (p * m + k) * c;
       const src = features[cur]!;
       for (let j = 0; j < c; j++) bank[dst + j] = fromHalfBits(toHalfBits(src[j * positions + p]!));
-      if (k === m - 1) break;
-      let far = -1;
-      let next = 0;
-      const base = cur * d;
-      for (let i = 0; i < n; i++) {
-        let s = 0;
-        const o = i * d;
-        for (let j = 0; j < d; j++) {
-          const diff = rows[o + j]! - rows[base + j]!;
-          s += diff * diff;
-        }
-        if (s < dmin[i]!) dmin[i] = s;
-        if (dmin[i]! > far) [far, next] = [dmin[i]!, i];
-      }
-      cur = next;
-    }
+    });
   }
   return bank;
 }

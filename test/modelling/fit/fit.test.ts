@@ -47,7 +47,7 @@ beforeAll(async () => {
   inferencer = await createInferencer({ pkg: await loadModelPackage(fit.dir), threads: 1, log });
   const lcnetFit = await fitModel({ goodDir, outDir: path.join(tmp, 'model-pplcnet'), name: 'elpv-test-pplcnet', backbone: 'pplcnet', threads: 1 }, { log });
   lcnet = await createInferencer({ pkg: await loadModelPackage(lcnetFit.dir), threads: 1, log });
-});
+}, 180_000); // two fits, each searching its heads on synthetic defects
 
 afterAll(async () => {
   await inferencer?.close();
@@ -138,6 +138,12 @@ describe('visor fit (CLI)', () => {
     expect(stderr).toMatch(/note: one mode for all images: 2 modes of good images would leave one with \d+ image\(s\) \(< 20\)/);
     const manifest = JSON.parse(await readFile(path.join(out, 'model.json'), 'utf8')) as { thresholds: { calibration: { modes: number } } };
     expect(manifest.thresholds.calibration.modes).toBe(1);
+    // What the search tried and chose, in the summary and a note.
+    const { selection } = JSON.parse(stdout) as { selection: { validation: string; chosen: { head: string }; tried: { head: string; auroc: number }[] } };
+    expect(selection.validation).toBe('synthetic defects');
+    expect(selection.tried.map((t) => t.head)).toEqual(['local', 'global', 'both']);
+    expect(selection.tried.every((t) => t.auroc > 0.5)).toBe(true);
+    expect(stderr).toContain(`note: chose the ${selection.chosen.head} head`);
   });
 });
 

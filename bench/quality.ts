@@ -1,0 +1,139 @@
+// Quality of `visor fit` across products, unsupervised: the yardstick for changes to the fit.
+//   npx tsx bench/quality.ts [--sets elpv,casting,paper,paper-types] [--folds 5] [--runs N]
+//                            [--types PU_PNG01_TL,…] [--json] [fit options, as `visor fit`:
+//                            --backbone --layers --input-size --grid --modes --global-weight
+//                            --per-position --top-k --head --bank-size --no-search --threads]
+// Protocol, the same for every set: 5 seeded folds over the good images; fit on 4/5 of them,
+// evaluate with `visor eval`'s code on the other 1/5 plus every defect image. `paper` is all 13
+// paper types in one model; `paper-types` one model per type (figures averaged over the 12 types
+// that have defect images).
+// ELPV's 12 fixture cells (test/fixtures/elpv) and its uncertain cells are never used.
+// `--runs N` runs only the first N of the folds (a quick look; the figures move by about ±0.01).
+// Prints one row per set: AUROC mean ± std over folds, recall at 1% and 5% false alarms, fit
+// seconds (wall, and CPU seconds of all threads: on a shared machine the wall time mostly
+// measures the others), ms per image (`visor eval`: one thread, preprocess + graph; in brackets
+// the CPU ms per image of the whole evaluation, decoding included) and the model's size.
+// Data: found by datasets/index.ts (`npm run datasets -- fetch NAME` gets a missing set).
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { readLabels, type DatasetName } from '../datasets/index.js';
+import { kFolds } from '../src/modelling/fit/stats.js';
+import { fitAndEvaluate, mean, r3, std, type FoldFitOptions, type StagedImage } from './protocol.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { values: args } = parseArgs({
+  options: {
+    sets: { type: 'string', default: 'elpv,casting,paper,paper-types' },
+    folds: { type: 'string', default: '5' },
+    runs: { type: 'string' },
+    types: { type: 'string' },
+    seed: { type: 'string', default: '7' },
+    json: { type: 'boolean', default: false },
+    backbone: { type: 'string' },
+    layers: { type: 'string' },
+    'input-size': { type: 'string' },
+    grid: { type: 'string' },
+    modes: { type: 'string' },
+    'global-weight': { type: 'string' },
+    'per-position': { type: 'string' },
+    'top-k': { type: 'string' },
+    head: { type: 'string' },
+    'bank-size': { type: 'string' },
+    'no-search': { type: 'boolean', default: false },
+    threads: { type: 'string', default: '2' },
+  },
+});
+const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
+const fitOptions: FoldFitOptions = {
+  backbone: args.backbone,
+  layers: args.layers?.split(','),
+  inputSize: num(args['input-size']),
+  grid: num(args.grid),
+  modes: num(args.modes),
+  globalWeight: num(args['global-weight']),
+  perPosition: num(args['per-position']),
+  topK: num(args['top-k']),
+  head: args.head as FoldFitOptions['head'],
+  bankSize: num(args['bank-size']),
+  search: args['no-search'] ? false : undefined,
+  threads: Number(args.threads),
+};
+const K = Number(args.folds);
+const RUNS = Math.min(K, num(args.runs) ?? K);
+const SEED = Number(args.seed);
+
+interface Image extends StagedImage {
+  kind: string;
+}
+
+function images(set: DatasetName): Image[] {
+  const fixtures = set === 'elpv-dev' ? new Set(readdirSync(path.join(repoRoot, 'test/fixtures/elpv')).filter((f) => f.endsWith('.png'))) : new Set<string>();
+  return readLabels(set)
+    .filter((r) => (r.label === 'good' || r.label === 'defect') && !fixtures.has(path.basename(r.file)))
+    .map((r) => ({ path: r.path, label: r.label as 'good' | 'defect', kind: r.kind ?? r.cell_type ?? '' }));
+}
+
+interface FoldFigures {
+  auroc: number;
+  r1: number;
+  r5: number;
+  fitSeconds: number;
+  fitCpuSeconds: number;
+  msPerImage: number;
+  cpuMsPerImage: number;
+  modelMb: number;
+}
+
+/** The protocol on one product: folds over its good images, every defect in every fold. */
+async function runProduct(label: string, all: readonly Image[]): Promise<FoldFigures[]> {
+  const goods = all.filter((i) => i.label === 'good');
+  const defects = all.filter((i) => i.label === 'defect');
+  const out: FoldFigures[] = [];
+  for (const [f, held] of kFolds(goods.length, K, SEED).slice(0, RUNS).entries()) {
+    const heldSet = new Set(held);
+    const train = goods.filter((_, i) => !heldSet.has(i));
+    const test = [...held.map((i) => goods[i]!), ...defects];
+    const r = await fitAndEvaluate(train, test, fitOptions);
+    const figures = { auroc: r.report.auroc, r1: r.report.recall_at_fpr_1pct, r5: r.report.recall_at_fpr_5pct, fitSeconds: r.fit.seconds, fitCpuSeconds: Math.round(r.fitCpuSeconds * 10) / 10, msPerImage: r.report.ms_per_image, cpuMsPerImage: Math.round(r.evalCpuMsPerImage * 10) / 10, modelMb: r3(r.modelMb) };
+    out.push(figures);
+    if (args.json) console.log(JSON.stringify({ product: label, fold: f, fit: train.length, test: test.length, ...figures, choice: r.fit.manifest.provenance?.fit }));
+  }
+  return out;
+}
+
+const rows: { product: string; figures: FoldFigures[]; aurocSpread: number[] }[] = [];
+const report = (product: string, figures: FoldFigures[], spread = figures.map((f) => f.auroc)): void => {
+  rows.push({ product, figures, aurocSpread: spread });
+  if (!args.json) console.error(`[bench/quality] ${product}: AUROC ${r3(mean(figures.map((f) => f.auroc)))} (${figures.length} fold(s))`);
+};
+const SETS: Record<string, DatasetName> = { elpv: 'elpv-dev', casting: 'casting-dev', paper: 'paper-dev', 'paper-types': 'paper-dev' };
+const t0 = performance.now();
+for (const set of args.sets.split(',')) {
+  const dataset = SETS[set];
+  if (!dataset) throw new Error(`unknown set ${set} (sets: ${Object.keys(SETS).join(', ')})`);
+  const all = images(dataset);
+  if (set !== 'paper-types') {
+    report(set, await runProduct(set, all));
+    continue;
+  }
+  // A type without defect images (PU_PNG01_TL has none) cannot be measured on its own.
+  const kinds = (args.types?.split(',') ?? [...new Set(all.map((i) => i.kind))].sort()).filter((k) => all.some((i) => i.kind === k && i.label === 'defect'));
+  const perType: FoldFigures[][] = [];
+  for (const kind of kinds) perType.push(await runProduct(`paper:${kind}`, all.filter((i) => i.kind === kind)));
+  // Mean ± std over the types' mean AUROCs; the other columns averaged over every type and fold.
+  report(`paper, per type (${kinds.length} models)`, perType.flat(), perType.map((t) => mean(t.map((f) => f.auroc))));
+}
+
+const fmt = (xs: number[], digits = 3): string => xs.length === 0 ? '' : mean(xs).toFixed(digits);
+const lines = [
+  '| product | AUROC | recall @1% FA | recall @5% FA | fit s (CPU s) | ms/image (CPU ms) | model MB |',
+  '| --- | --- | --- | --- | --- | --- | --- |',
+  ...rows.map(({ product, figures: f, aurocSpread }) =>
+    `| ${product} | ${fmt(aurocSpread)} ± ${std(aurocSpread).toFixed(3)} | ${fmt(f.map((x) => x.r1))} | ${fmt(f.map((x) => x.r5))} | ${fmt(f.map((x) => x.fitSeconds), 1)} (${fmt(f.map((x) => x.fitCpuSeconds), 1)}) | ${fmt(f.map((x) => x.msPerImage), 1)} (${fmt(f.map((x) => x.cpuMsPerImage), 1)}) | ${fmt(f.map((x) => x.modelMb), 1)} |`),
+];
+const target = rows.filter((r) => ['elpv', 'casting', 'paper'].includes(r.product));
+if (target.length === 3) lines.push('', `mean AUROC over elpv, casting, paper: ${fmt(target.map((r) => mean(r.aurocSpread)))}; lowest ${Math.min(...target.map((r) => mean(r.aurocSpread))).toFixed(3)}`);
+lines.push('', `${RUNS} of ${K} folds, seed ${SEED}, fit options ${JSON.stringify(fitOptions)}; ${Math.round((performance.now() - t0) / 1000)} s`);
+console.log(lines.join('\n'));

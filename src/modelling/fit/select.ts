@@ -1,0 +1,77 @@
+// Choosing the configuration per product without labels. Every candidate is cross-fitted on the
+// good images exactly as the calibration does; its out-of-fold scores of held-out good images are
+// compared with those of a validation set of defects, and the candidate ranking them apart best
+// (AUROC) wins. The defects are the labelled ones when there are enough (`--labels`,
+// `--from-store`), else synthetic defects made on held-out good images (synthetic.ts). What the
+// user fixed on the command line is not searched.
+//
+// Candidates come in two levels: feature candidates (layers, input size; each needs the images'
+// features extracted again) and, for each, head choices (local / global / both patch heads, top-k),
+// which only re-read the same out-of-fold outputs. The geometry (one view or tiles) is not searched:
+// it follows from the good images' sizes and each feature candidate's input size (geometry.ts), and
+// the synthetic defects, made on the whole image, go through it as the real images do.
+import { HEAD_CHOICES, type HeadChoice } from './anomaly.js';
+import { calibrate, imageScores, partsOf, type ModeChoice } from './calibrate.js';
+import type { CrossFit, HeldOut, Sample } from './cross-fit.js';
+import { modeOf } from './modes.js';
+import { auroc } from './stats.js';
+
+export interface FeatureCandidate {
+  layers: readonly string[];
+  inputSize: number;
+}
+
+export interface HeadCandidate {
+  head: HeadChoice;
+  topK: number;
+}
+
+/**
+ * Top-k values the search tries (the image score is the mean of the k hottest positions). Only
+ * the default: synthetic defects are single compact regions and always favoured k = 1, which
+ * cost real castings 0.019 and 0.009 AUROC on two of five folds (docs/fit.md).
+ */
+export const TOP_K_CHOICES: readonly number[] = [3];
+/** Synthetic defects made at most (two per good image for small sets). */
+export const MAX_SYNTHETIC = 160;
+
+export interface Tried extends FeatureCandidate, HeadCandidate {
+  auroc: number;
+}
+
+export function headCandidates(head: HeadChoice | undefined, topK: number | undefined, defaults: HeadCandidate): HeadCandidate[] {
+  const heads = head ? [head] : HEAD_CHOICES;
+  const ks = topK !== undefined ? [topK] : TOP_K_CHOICES;
+  const all = heads.flatMap((h) => ks.map((k) => ({ head: h, topK: k })));
+  // The defaults first, so a tie keeps them.
+  return [...all.filter((c) => c.head === defaults.head && c.topK === defaults.topK), ...all.filter((c) => c.head !== defaults.head || c.topK !== defaults.topK)];
+}
+
+/**
+ * Validation AUROC of every head candidate on one feature candidate's cross-fit: held-out good
+ * images (calibrated as the model will be, modes included) against the validation defects. Goods
+ * and defects are `tiles` samples per image; an image scores its worst tile's, as on the line.
+ */
+export function rankHeads(cv: CrossFit, defects: readonly HeldOut[], defectSamples: readonly Sample[], modes: ModeChoice, candidates: readonly HeadCandidate[], far: number, globalWeight: number, tiles = 1): (HeadCandidate & { auroc: number })[] {
+  const defectMode = defectSamples.map((s) => modeOf(modes.modes, s.features));
+  return candidates.map((c) => {
+    const cal = calibrate(cv.goods, modes.goodMode, modes.modes.k, c.head, c.topK, far, globalWeight, tiles);
+    const good = imageScores(cv.goods.map((h, i) => partsOf(cal, modes.goodMode[i]!, h, c.topK).score), tiles);
+    const bad = imageScores(defects.map((h, i) => partsOf(cal, defectMode[i]!, h, c.topK).score), tiles);
+    return { ...c, auroc: Math.round(auroc(good, bad) * 10000) / 10000 };
+  });
+}
+
+/**
+ * How much a candidate must beat the defaults by to be chosen: a tie-breaker that keeps the
+ * defaults (local head) when the validation cannot tell the heads apart. On the development sets
+ * synthetic defects ranked the heads as real defects did (local ahead on ELPV cells and castings
+ * by 0.003–0.015, the global bank ahead on paper by 0.003–0.005, where real defects gave it 0.03).
+ */
+export const MARGIN = 0.002;
+
+/** The best candidate if it beats the first (the defaults) by MARGIN, else the first. */
+export function best<T extends { auroc: number }>(tried: readonly T[]): T {
+  const top = tried.reduce((a, b) => (b.auroc > a.auroc ? b : a));
+  return top.auroc >= tried[0]!.auroc + MARGIN ? top : tried[0]!;
+}
