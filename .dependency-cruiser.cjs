@@ -2,6 +2,14 @@
 // shared kernel (common) up to the composition root (app.ts) and the CLI.
 //   common ← config ← capture, inference, store ← modelling, line ← events, upload, review, deploy ← app.ts ← cli
 const folder = (name) => `^src/${name}/`;
+/** A folder that may import none of `above` (nor the composition root). */
+const layer = (name, from, above, comment) => ({
+  name,
+  severity: 'error',
+  ...(comment ? { comment } : {}),
+  from: { path: folder(from) },
+  to: { path: above.map(folder).concat('^src/app\\.ts$') },
+});
 module.exports = {
   forbidden: [
     { name: 'no-circular', severity: 'error', comment: 'Import circles make the order of start-up and the owner of a type unclear.', from: { path: '^src/' }, to: { circular: true } },
@@ -12,26 +20,9 @@ module.exports = {
       from: { path: folder('common') },
       to: { path: '^src/', pathNot: folder('common') },
     },
-    {
-      name: 'capture-knows-frames-only',
-      severity: 'error',
-      from: { path: folder('capture') },
-      to: { path: ['inference', 'modelling', 'store', 'line', 'events', 'upload', 'review', 'deploy', 'cli'].map(folder).concat('^src/app\\.ts$') },
-    },
-    {
-      name: 'inference-is-runtime-only',
-      severity: 'error',
-      comment: 'Runtime inference needs neither the store, the line nor the offline model-building tools.',
-      from: { path: folder('inference') },
-      to: { path: ['capture', 'modelling', 'store', 'line', 'events', 'upload', 'review', 'deploy', 'cli'].map(folder).concat('^src/app\\.ts$') },
-    },
-    {
-      name: 'modelling-reads-no-store',
-      severity: 'error',
-      comment: 'Model building gets reviewed data passed in; it does not open the database.',
-      from: { path: folder('modelling') },
-      to: { path: ['capture', 'store', 'line', 'events', 'upload', 'review', 'deploy', 'cli'].map(folder).concat('^src/app\\.ts$') },
-    },
+    layer('capture-knows-frames-only', 'capture', ['inference', 'modelling', 'store', 'line', 'events', 'upload', 'review', 'deploy', 'cli']),
+    layer('inference-is-runtime-only', 'inference', ['capture', 'modelling', 'store', 'line', 'events', 'upload', 'review', 'deploy', 'cli'], 'Runtime inference needs neither the store, the line nor the offline model-building tools.'),
+    layer('modelling-reads-no-store', 'modelling', ['capture', 'store', 'line', 'events', 'upload', 'review', 'deploy', 'cli'], 'Model building gets reviewed data passed in; it does not open the database.'),
     {
       name: 'modelling-opens-no-database-nor-config',
       severity: 'error',
@@ -39,12 +30,7 @@ module.exports = {
       from: { path: folder('modelling') },
       to: { path: ['(^|/)node_modules/better-sqlite3/', '^src/config/load\\.ts$'] },
     },
-    {
-      name: 'store-below-the-line',
-      severity: 'error',
-      from: { path: folder('store') },
-      to: { path: ['capture', 'modelling', 'line', 'events', 'upload', 'review', 'deploy', 'cli'].map(folder).concat('^src/app\\.ts$') },
-    },
+    layer('store-below-the-line', 'store', ['capture', 'modelling', 'line', 'events', 'upload', 'review', 'deploy', 'cli']),
     {
       name: 'only-the-cli-imports-the-root',
       severity: 'error',
