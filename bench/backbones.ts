@@ -17,7 +17,7 @@ const arg = (name: string, fallback: string) => (process.argv.includes(name) ? p
 const RUNS = Number(arg('--runs', '40'));
 const ALL_LAYERS = arg('--layers', 'default') === 'all';
 
-/** ../shared/research/anomaly-heads-on-elpv.md: tfjs WASM backend, one core. */
+/** The shared research note anomaly-heads-on-elpv.md: tfjs WASM backend, one core. */
 const TFJS_WASM: Record<string, string> = {
   mobilenet_v2: '46 ms (to block_6, 256 px)',
   inception_v3: '187 ms to mixed2, 293 ms to mixed5 (299 px)',

@@ -63,9 +63,10 @@ beforeAll(async () => {
 afterAll(() => cleanup());
 
 describe('dataset resolver', () => {
-  it('looks in $VISOR_DATASETS, then ../shared/datasets, then data/datasets', () => {
-    expect(datasetRoots({ VISOR_DATASETS: '/srv/sets' })).toEqual(['/srv/sets', path.resolve(REPO, '../shared/datasets'), path.join(REPO, 'data/datasets')]);
-    expect(datasetRoots({})).toEqual([path.resolve(REPO, '../shared/datasets'), path.join(REPO, 'data/datasets')]);
+  it('looks in $VISOR_DATASETS, then the shared folder beside the clone, then data/datasets', () => {
+    const beside = path.resolve(REPO, '..', 'shared', 'datasets');
+    expect(datasetRoots({ VISOR_DATASETS: '/srv/sets' })).toEqual(['/srv/sets', beside, path.join(REPO, 'data/datasets')]);
+    expect(datasetRoots({})).toEqual([beside, path.join(REPO, 'data/datasets')]);
   });
 
   it('takes the first folder that has the set, and names every folder and the fetch command when none has it', async () => {

@@ -20,7 +20,7 @@ export interface BuiltinBackboneSpec {
   evidence: string;
 }
 
-// Evidence: ../shared/research/anomaly-heads-on-elpv.md (5-fold CV on ELPV dev cells).
+// Evidence: the shared research note anomaly-heads-on-elpv.md (5-fold CV on ELPV dev cells).
 export const BUILTIN_BACKBONES: readonly BuiltinBackboneSpec[] = [
   {
     name: 'mobilenet_v2',
