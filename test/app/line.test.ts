@@ -6,11 +6,12 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type App } from '../../src/app.js';
 import { parseConfig } from '../../src/config/index.js';
-import { createInferencer, loadModelPackage, type Inferencer } from '../../src/inference/index.js';
+import { createInferencer, loadModelPackage } from '../../src/inference/index.js';
 import { silentLogger } from '../../src/common/log.js';
 import { createUserStore } from '../../src/review/index.js';
 import type { Inspection } from '../../src/common/types.js';
 import { makeFixtureVideo } from '../helpers/media.js';
+import { delayedInferencer } from '../helpers/inferencer.js';
 import { DEMO_MODEL, FIXTURES } from '../helpers/paths.js';
 import { fixtureScores } from '../helpers/scores.js';
 import { until } from '../helpers/wait.js';
@@ -106,17 +107,7 @@ describe('newest frame wins', () => {
     const video = await makeFixtureVideo(path.join(dir, 'cells.mp4'), { fps: 25, repeat: 2 });
     const real = await createInferencer({ pkg: await loadModelPackage(DEMO_MODEL), log: silentLogger() });
     // A deliberately slow model: every frame takes 250 ms longer than the real one.
-    const slow: Inferencer = {
-      ...real,
-      manifest: real.manifest,
-      inputSize: real.inputSize,
-      infer: async (image) => {
-        await new Promise((r) => setTimeout(r, 250));
-        return real.infer(image);
-      },
-      close: () => real.close(),
-      runRaw: (input) => real.runRaw(input),
-    };
+    const slow = delayedInferencer(real, () => new Promise((r) => setTimeout(r, 250)));
     const config = parseConfig({
       cameras: [{ id: 'fast', source: video, fps: 25, loop: true }],
       store: { dataDir: path.join(dir, 'slow-data'), okSampleFraction: 0 },

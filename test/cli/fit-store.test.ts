@@ -1,11 +1,11 @@
 // `visor fit --from-store --config FILE` as a user runs it: the CLI finds the store the config
 // names (relative to the config file), the store gives the reviewed images, fit gets them.
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/temp.js';
 import { silentLogger } from '../../src/common/log.js';
 import { openStore } from '../../src/store/index.js';
 import { CLI, FIXTURES } from '../helpers/paths.js';
@@ -14,12 +14,11 @@ import { makeInspection, noiseJpeg, storeConfig } from '../store/helpers.js';
 const exec = promisify(execFile);
 
 let dir: string;
+let cleanup: () => Promise<void>;
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'visor-cli-fit-store-'));
+  ({ dir, cleanup } = await tempDir('visor-cli-fit-store-'));
 });
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => cleanup());
 
 describe('visor fit --from-store', () => {
   it("reads the reviewed images of the config's store and says how many it used", async () => {

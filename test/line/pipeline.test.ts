@@ -4,10 +4,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type App } from '../../src/app.js';
 import { parseConfig } from '../../src/config/index.js';
-import { createInferencer, loadModelPackage, type Inferencer } from '../../src/inference/index.js';
+import { createInferencer, loadModelPackage } from '../../src/inference/index.js';
 import { silentLogger } from '../../src/common/log.js';
 import type { FrameCopy, LentFrame } from '../../src/line/bus.js';
 import type { Inspection } from '../../src/common/types.js';
+import { delayedInferencer } from '../helpers/inferencer.js';
 import { DEMO_MODEL, FIXTURES } from '../helpers/paths.js';
 import { tempDir } from '../helpers/temp.js';
 import { until } from '../helpers/wait.js';
@@ -28,18 +29,10 @@ beforeAll(async () => {
   const t = await tempDir('visor-pipeline-');
   cleanup = t.cleanup;
   const real = await createInferencer({ pkg: await loadModelPackage(DEMO_MODEL), log: silentLogger() });
-  const gated: Inferencer = {
-    ...real,
-    manifest: real.manifest,
-    inputSize: real.inputSize,
-    infer: async (image) => {
-      inferStarts++;
-      await gate;
-      return real.infer(image);
-    },
-    close: () => real.close(),
-    runRaw: (input) => real.runRaw(input),
-  };
+  const gated = delayedInferencer(real, () => {
+    inferStarts++;
+    return gate;
+  });
   const config = parseConfig({
     cameras: [{ id: 'a', source: FIXTURES, fps: 10, loop: true, fullResolution: false }],
     model: { package: DEMO_MODEL },

@@ -1,10 +1,10 @@
 // `visor fit --from-store`: the images reviewers labelled in the store (the store's review module
 // offers them) become labelled images; the verdict in force of an inspection wins, and
 // inspections without a label or image are skipped.
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import os from 'node:os';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../../helpers/temp.js';
 import { labelledFromReviews } from '../../../src/modelling/fit/index.js';
 import { imageFromFile } from '../../../src/inference/index.js';
 import { StoreError } from '../../../src/common/errors.js';
@@ -14,12 +14,11 @@ import { FIXTURES } from '../../helpers/paths.js';
 import { makeInspection, storeConfig } from '../../store/helpers.js';
 
 let dir: string;
+let cleanup: () => Promise<void>;
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'visor-fit-store-'));
+  ({ dir, cleanup } = await tempDir('visor-fit-store-'));
 });
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => cleanup());
 
 describe('reviewed images for fitting', () => {
   it('labels reviewed inspections by the verdict in force', async () => {
