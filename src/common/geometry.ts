@@ -32,10 +32,13 @@ export interface Geometry {
   frame: Size;
   /** Tiles of model-input size over the frame, evenly spaced, the outer ones at its edges. */
   tiles: { columns: number; rows: number };
+  /** Gray level (0..255) of the pad bands (resize "pad"); default PAD_VALUE. YOLO's letterbox uses 114. */
+  padValue?: number;
 }
 
-/** Pad bands are black: ffmpeg's pad filter default, and dark like most backgrounds. */
-export const PAD_COLOUR = { r: 0, g: 0, b: 0 } as const;
+/** Pad bands are black by default: ffmpeg's pad filter default, and dark like most backgrounds. */
+export const PAD_VALUE = 0;
+export const PAD_COLOUR = { r: PAD_VALUE, g: PAD_VALUE, b: PAD_VALUE } as const;
 
 /** What a package without a geometry gets: the image stretched to the input, one tile. */
 export function stretchGeometry(input: Size): Geometry {
@@ -96,8 +99,8 @@ export function describeGeometry(g: Geometry, input: Size): string {
   return n === 1 ? `${how} to ${frame}` : `${how} to ${frame}, cut into ${g.tiles.columns}x${g.tiles.rows} overlapping tiles of ${input.width}x${input.height} (${n} model runs per image)`;
 }
 
-/** Applies resize + pad/crop to a sharp pipeline whose current output is `source` sized. */
-export function toFrameOps(pipeline: Sharp, source: Size, resize: Resize, frame: Size): Sharp {
+/** Applies resize + pad/crop to a sharp pipeline whose current output is `source` sized; pad bands are gray level `padValue`. */
+export function toFrameOps(pipeline: Sharp, source: Size, resize: Resize, frame: Size, padValue = PAD_VALUE): Sharp {
   const p = placement(source, resize, frame);
   let out = pipeline.resize(p.scaled.width, p.scaled.height, { fit: 'fill', kernel: RESIZE_KERNEL });
   if (p.left > 0 || p.top > 0 || p.scaled.width < frame.width || p.scaled.height < frame.height) {
@@ -106,7 +109,7 @@ export function toFrameOps(pipeline: Sharp, source: Size, resize: Resize, frame:
       top: p.top,
       right: frame.width - p.scaled.width - p.left,
       bottom: frame.height - p.scaled.height - p.top,
-      background: { ...PAD_COLOUR, alpha: 1 },
+      background: { r: padValue, g: padValue, b: padValue, alpha: 1 },
     });
   }
   if (p.left < 0 || p.top < 0) out = out.extract({ left: -p.left, top: -p.top, width: frame.width, height: frame.height });
@@ -114,9 +117,9 @@ export function toFrameOps(pipeline: Sharp, source: Size, resize: Resize, frame:
 }
 
 /** The image brought to the frame (see toFrameOps); the same pixel format. */
-export async function toFrame(image: RawImage, resize: Resize, frame: Size): Promise<RawImage> {
+export async function toFrame(image: RawImage, resize: Resize, frame: Size, padValue = PAD_VALUE): Promise<RawImage> {
   const channels = image.pixelFormat === 'gray' ? 1 : 3;
-  let pipeline = toFrameOps(sharp(image.data, { raw: { width: image.width, height: image.height, channels } }), image, resize, frame);
+  let pipeline = toFrameOps(sharp(image.data, { raw: { width: image.width, height: image.height, channels } }), image, resize, frame, padValue);
   // Padding with a colour turns a one-channel image into RGB; a gray image stays gray.
   if (channels === 1) pipeline = pipeline.extractChannel(0);
   const data = await pipeline.raw().toBuffer();
@@ -128,13 +131,13 @@ export async function toFrame(image: RawImage, resize: Resize, frame: Size): Pro
  * the scaled size itself (force_original_aspect_ratio), which can differ from placement() by a
  * pixel of rounding; sharp sources and offline scoring match exactly.
  */
-export function ffmpegFrameFilter(resize: Resize, frame: Size): string {
+export function ffmpegFrameFilter(resize: Resize, frame: Size, padValue = PAD_VALUE): string {
   const { width, height } = frame;
   if (resize === 'stretch') return `scale=${width}:${height}:flags=${FFMPEG_SCALE_FLAGS},format=rgb24`;
   const fit = resize === 'pad' ? 'decrease' : 'increase';
   const scale = `scale=w=${width}:h=${height}:force_original_aspect_ratio=${fit}:flags=${FFMPEG_SCALE_FLAGS},format=rgb24`;
   return resize === 'pad'
-    ? `${scale},pad=w=${width}:h=${height}:x=(ow-iw)/2:y=(oh-ih)/2:color=black`
+    ? `${scale},pad=w=${width}:h=${height}:x=(ow-iw)/2:y=(oh-ih)/2:color=${padValue === 0 ? 'black' : `0x${padValue.toString(16).padStart(2, '0').repeat(3)}`}`
     : `${scale},crop=w=${width}:h=${height}:x=(iw-ow)/2:y=(ih-oh)/2`;
 }
 
@@ -144,4 +147,18 @@ export function frameOverImage(source: Size, resize: Resize, frame: Size): { lef
   const sx = source.width / p.scaled.width;
   const sy = source.height / p.scaled.height;
   return { left: -p.left * sx, top: -p.top * sy, width: frame.width * sx, height: frame.height * sy };
+}
+
+/**
+ * A box in frame pixels (a detector's output: the frame is its input) mapped back onto the image
+ * the frame was made from, in that image's pixels, clipped to it: undoes the letterbox (pad) or
+ * the centre crop. Overlays and reports use it so boxes land where the part is.
+ */
+export function frameBoxToImage<B extends { x1: number; y1: number; x2: number; y2: number }>(box: B, source: Size, resize: Resize, frame: Size): B {
+  const p = placement(source, resize, frame);
+  const sx = source.width / p.scaled.width;
+  const sy = source.height / p.scaled.height;
+  const x = (v: number) => Math.min(source.width, Math.max(0, (v - p.left) * sx));
+  const y = (v: number) => Math.min(source.height, Math.max(0, (v - p.top) * sy));
+  return { ...box, x1: x(box.x1), y1: y(box.y1), x2: x(box.x2), y2: y(box.y2) };
 }

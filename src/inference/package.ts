@@ -78,7 +78,7 @@ export function geometryOf(manifest: ModelManifest): Geometry {
   const input = { width: manifest.input.width, height: manifest.input.height };
   const g = manifest.geometry;
   if (!g) return stretchGeometry(input);
-  return { resize: g.resize, frame: g.frame ?? input, tiles: g.tiles ?? { columns: 1, rows: 1 } };
+  return { resize: g.resize, frame: g.frame ?? input, tiles: g.tiles ?? { columns: 1, rows: 1 }, ...(g.padValue !== undefined ? { padValue: g.padValue } : {}) };
 }
 
 /** Number of planes the graph input has for the manifest's channel order. */

@@ -41,10 +41,17 @@ function tensor(outputs: OutputTensors, name: string): OutputTensor {
 const shapeText = (dims: readonly number[]) => `[${dims.join(',')}]`;
 
 function anomalyOutput(manifest: ModelManifest, outputs: OutputTensors): ModelOutput {
+  const norm = manifest.anomaly?.normalization;
   let heatMap: HeatMap | undefined;
   if (manifest.outputs.heatmap) {
-    const t = tensor(outputs, manifest.outputs.heatmap);
-    heatMap = toHeatMap(manifest.outputs.heatmap, t);
+    heatMap = toHeatMap(manifest.outputs.heatmap, tensor(outputs, manifest.outputs.heatmap));
+    if (norm) {
+      const threshold = norm.pixelThreshold ?? norm.imageThreshold;
+      const span = (norm.mapMax ?? norm.max) - (norm.mapMin ?? norm.min);
+      for (let i = 0; i < heatMap.data.length; i++) heatMap.data[i] = minMaxNormalize(heatMap.data[i]!, threshold, span);
+    }
+  } else if (manifest.outputs.mask) {
+    heatMap = toHeatMap(manifest.outputs.mask, tensor(outputs, manifest.outputs.mask));
   }
   let score: number;
   if (manifest.outputs.score) {
@@ -53,11 +60,18 @@ function anomalyOutput(manifest: ModelManifest, outputs: OutputTensors): ModelOu
       throw new ModelPackageError(`anomaly score output "${manifest.outputs.score}" has shape ${shapeText(t.dims)} (${t.data.length} values); expected one value ([1] or [1,1])`);
     }
     score = Number(t.data[0]);
+    if (norm) score = minMaxNormalize(score, norm.imageThreshold, norm.max - norm.min);
   } else {
-    // The manifest schema check guarantees a heat map when there is no score output.
+    // The manifest schema check guarantees a heat map when there is no score output (already normalised).
     score = maxOf(heatMap!.data);
   }
   return heatMap ? { score, heatMap } : { score };
+}
+
+/** anomalib's min-max rule: the exporter's threshold lands on 0.5, the validation range spans 1, clipped to 0..1. */
+export function minMaxNormalize(raw: number, threshold: number, span: number): number {
+  const v = (raw - threshold) / (span > 0 ? span : 1) + 0.5;
+  return Number.isNaN(v) ? v : Math.min(1, Math.max(0, v));
 }
 
 function toHeatMap(name: string, t: OutputTensor): HeatMap {
@@ -108,55 +122,127 @@ export function softmax(logits: ArrayLike<number>): number[] {
 interface DetectionOptions {
   iouThreshold: number;
   minScore: number;
+  classMinScore?: Record<string, number>;
   maxBoxes: number;
 }
 
-/** YOLOv8-style output: [1, 4+nc, N] (also [1, N, 4+nc]); rows are cx, cy, w, h, class scores. */
+export type DetectionFormat = 'yolov8' | 'yolov5' | 'end2end';
+
+/** Values per box row of a detections tensor: box + (objectness) + class scores (+ mask coefficients); end2end: box, score, class (+ coefficients). */
+export function detectionRowLength(format: DetectionFormat, classes: number, maskCoefficients = 0): number {
+  return (format === 'end2end' ? 6 : format === 'yolov5' ? 5 + classes : 4 + classes) + maskCoefficients;
+}
+
+/** How the rows lie in a detections tensor: [1, k, N] (channels first, YOLOv8's export) or [1, N, k]. */
+export function detectionLayout(dims: readonly number[], format: DetectionFormat, k: number): { rows: number; channelsFirst: boolean } | undefined {
+  const d = dims.length === 3 && dims[0] === 1 ? dims.slice(1) : dims.length === 2 ? dims : undefined;
+  if (!d) return undefined;
+  // Channels-first is YOLOv8's export, so it wins when both dims equal k; the others are anchors-first.
+  if (format === 'yolov8' && d[0] === k) return { rows: d[1]!, channelsFirst: true };
+  if (d[1] === k) return { rows: d[0]!, channelsFirst: false };
+  return undefined;
+}
+
+/** "4 + 2 labels = 6 fits neither [1,6,N] nor [1,N,6]" — what a format needs, for messages. */
+export function detectionLayoutText(format: DetectionFormat, classes: number, m = 0): string {
+  const k = detectionRowLength(format, classes, m);
+  const parts = `${format === 'end2end' ? '6' : format === 'yolov5' ? '5' : '4'}${format === 'end2end' ? '' : ` + ${classes} labels`}${m ? ` + ${m} mask coefficients` : ''}`;
+  return format === 'yolov8' ? `${parts} = ${k} fits neither [1,${k},N] nor [1,N,${k}]` : `detection.format "${format}" needs [1,N,${k}] (${parts} = ${k} values per box)`;
+}
+
+/** The layouts a detections tensor of these dims would fit, for hints in error messages. */
+export function detectionLayoutHint(dims: readonly number[], classes: number, m = 0): string {
+  const fits = (['yolov8', 'yolov5', 'end2end'] as const).filter((f) => detectionLayout(dims, f, detectionRowLength(f, classes, m)));
+  return fits.length > 0 ? ` (it fits detection.format ${fits.map((f) => `"${f}"`).join(' or ')})` : '';
+}
+
 function detectionOutput(manifest: ModelManifest, defect: Set<string>, opts: DetectionOptions, outputs: OutputTensors): ModelOutput {
   const name = manifest.outputs.detections!;
   const t = tensor(outputs, name);
+  const format = manifest.detection?.format ?? 'yolov8';
   const nc = manifest.labels.length;
-  const k = 4 + nc;
-  const dims = t.dims.length === 3 && t.dims[0] === 1 ? t.dims.slice(1) : t.dims.length === 2 ? t.dims : undefined;
-  // Channels-first is YOLOv8's export, so it wins when both dims equal 4+nc.
-  const layout = dims === undefined ? undefined : dims[0] === k ? 'channels-first' : dims[1] === k ? 'anchors-first' : undefined;
-  if (!dims || !layout) {
-    throw new ModelPackageError(
-      `detections output "${name}" has shape ${shapeText(t.dims)}, but 4 + ${nc} labels = ${k} fits neither [1,${k},N] nor [1,N,${k}]`,
-    );
+  const protos = manifest.outputs.prototypes ? tensor(outputs, manifest.outputs.prototypes) : undefined;
+  if (protos && (protos.dims.length !== 4 || protos.dims[0] !== 1)) {
+    throw new ModelPackageError(`prototypes output "${manifest.outputs.prototypes}" has shape ${shapeText(protos.dims)}; expected [1, m, mask height, mask width]`);
   }
-  const anchors = layout === 'channels-first' ? dims[1]! : dims[0]!;
-  const at = layout === 'channels-first' ? (i: number, c: number) => Number(t.data[c * anchors + i]) : (i: number, c: number) => Number(t.data[i * k + c]);
+  const m = protos ? protos.dims[1]! : 0;
+  const k = detectionRowLength(format, nc, m);
+  const layout = detectionLayout(t.dims, format, k);
+  if (!layout) {
+    throw new ModelPackageError(`detections output "${name}" has shape ${shapeText(t.dims)}, but ${detectionLayoutText(format, nc, m)}${detectionLayoutHint(t.dims, nc, m)}`);
+  }
+  const { rows, channelsFirst } = layout;
+  const at = channelsFirst ? (i: number, c: number) => Number(t.data[c * rows + i]) : (i: number, c: number) => Number(t.data[i * k + c]);
+  const coefficientsAt = k - m;
 
-  const candidates: Box[] = [];
-  for (let i = 0; i < anchors; i++) {
+  const candidates: (Box & { row: number })[] = [];
+  for (let i = 0; i < rows; i++) {
     let best = 0;
     let bestScore = -Infinity;
-    for (let c = 0; c < nc; c++) {
-      const s = at(i, 4 + c);
-      if (s > bestScore) {
-        bestScore = s;
-        best = c;
+    if (format === 'end2end') {
+      best = Math.round(at(i, 5));
+      bestScore = at(i, 4);
+      if (!(best >= 0 && best < nc)) continue;
+    } else {
+      const first = format === 'yolov5' ? 5 : 4;
+      const objectness = format === 'yolov5' ? at(i, 4) : 1;
+      for (let c = 0; c < nc; c++) {
+        const s = objectness * at(i, first + c);
+        if (s > bestScore) {
+          bestScore = s;
+          best = c;
+        }
       }
     }
-    if (!(bestScore >= opts.minScore)) continue;
-    const cx = at(i, 0);
-    const cy = at(i, 1);
-    const w = at(i, 2);
-    const h = at(i, 3);
+    const label = manifest.labels[best]!;
+    if (!(bestScore >= (opts.classMinScore?.[label] ?? opts.minScore))) continue;
+    const [x1, y1, x2, y2] =
+      format === 'end2end' ? [at(i, 0), at(i, 1), at(i, 2), at(i, 3)] : [at(i, 0) - at(i, 2) / 2, at(i, 1) - at(i, 3) / 2, at(i, 0) + at(i, 2) / 2, at(i, 1) + at(i, 3) / 2];
     candidates.push({
-      x1: clamp(cx - w / 2, 0, manifest.input.width),
-      y1: clamp(cy - h / 2, 0, manifest.input.height),
-      x2: clamp(cx + w / 2, 0, manifest.input.width),
-      y2: clamp(cy + h / 2, 0, manifest.input.height),
-      label: manifest.labels[best]!,
+      x1: clamp(x1, 0, manifest.input.width),
+      y1: clamp(y1, 0, manifest.input.height),
+      x2: clamp(x2, 0, manifest.input.width),
+      y2: clamp(y2, 0, manifest.input.height),
+      label,
       score: bestScore,
+      row: i,
     });
   }
-  const boxes = nms(candidates, opts.iouThreshold, opts.maxBoxes);
+  // End-to-end exports have done their own suppression; NMS again would only drop touching parts.
+  const kept = format === 'end2end' ? [...candidates].sort((a, b) => b.score - a.score).slice(0, opts.maxBoxes) : nms(candidates, opts.iouThreshold, opts.maxBoxes);
   let score = 0;
-  for (const b of boxes) if (defect.has(b.label) && b.score > score) score = b.score;
-  return { score, boxes };
+  for (const b of kept) if (defect.has(b.label) && b.score > score) score = b.score;
+  const boxes = kept.map(({ row: _row, ...b }) => b);
+  if (!protos) return { score, boxes };
+  const coefficients = kept.map((b) => Array.from({ length: m }, (_, j) => at(b.row, coefficientsAt + j)));
+  return { score, boxes, heatMap: segmentationMap(protos, boxes, coefficients, manifest.input) };
+}
+
+/**
+ * YOLO-seg masks: each box's mask is sigmoid(coefficients · prototypes), kept inside its box, at
+ * the prototypes' resolution over the model input; the map holds the highest mask value per cell,
+ * so the overlay draws every mask as it draws a heat map.
+ */
+function segmentationMap(protos: OutputTensor, boxes: readonly Box[], coefficients: readonly number[][], input: { width: number; height: number }): HeatMap {
+  const [, m, mh, mw] = protos.dims as [number, number, number, number];
+  const cells = mh * mw;
+  const data = new Float32Array(cells);
+  boxes.forEach((b, n) => {
+    const c = coefficients[n]!;
+    const xa = Math.max(0, Math.floor((b.x1 / input.width) * mw));
+    const xb = Math.min(mw, Math.ceil((b.x2 / input.width) * mw));
+    const ya = Math.max(0, Math.floor((b.y1 / input.height) * mh));
+    const yb = Math.min(mh, Math.ceil((b.y2 / input.height) * mh));
+    for (let y = ya; y < yb; y++) {
+      for (let x = xa; x < xb; x++) {
+        let v = 0;
+        for (let j = 0; j < m; j++) v += c[j]! * Number(protos.data[j * cells + y * mw + x]);
+        const p = 1 / (1 + Math.exp(-v));
+        if (p > data[y * mw + x]!) data[y * mw + x] = p;
+      }
+    }
+  });
+  return { width: mw, height: mh, data };
 }
 
 function clamp(v: number, lo: number, hi: number): number {
@@ -173,9 +259,9 @@ export function iou(a: Box, b: Box): number {
 }
 
 /** Class-wise greedy non-maximum suppression; result sorted by score, at most `maxBoxes`. */
-export function nms(boxes: Box[], iouThreshold: number, maxBoxes: number): Box[] {
+export function nms<B extends Box>(boxes: B[], iouThreshold: number, maxBoxes: number): B[] {
   const sorted = [...boxes].sort((a, b) => b.score - a.score);
-  const kept: Box[] = [];
+  const kept: B[] = [];
   for (const box of sorted) {
     if (kept.length >= maxBoxes) break;
     if (kept.some((k) => k.label === box.label && iou(k, box) > iouThreshold)) continue;

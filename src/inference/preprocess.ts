@@ -29,7 +29,7 @@ export function createPreprocessor(input: InputSpec, geometry: Geometry = stretc
     dims: [1, planes, input.height, input.width],
     tiles: origins.length,
     async run(image) {
-      const framed = image.width === frame.width && image.height === frame.height ? image : await toFrame(image, geometry.resize, frame);
+      const framed = image.width === frame.width && image.height === frame.height ? image : await toFrame(image, geometry.resize, frame, geometry.padValue);
       origins.forEach((o, t) => writePlanar(framed, input, luts, data.subarray(t * tileSize, (t + 1) * tileSize), o.x, o.y));
     },
   };

@@ -8,7 +8,7 @@ import type { ModelOutput, RawImage } from '../common/types.js';
 import type { ModelManifest } from './manifest.js';
 import type { Geometry, Size } from '../common/geometry.js';
 import { channelCount, geometryOf, type ModelPackage } from './package.js';
-import { createPostprocessor, type OutputTensors } from './postprocess.js';
+import { createPostprocessor, detectionLayout, detectionLayoutHint, detectionLayoutText, detectionRowLength, type OutputTensor, type OutputTensors } from './postprocess.js';
 import { createPreprocessor } from './preprocess.js';
 import { mergeTiles, tileOfBatch } from './tiles.js';
 
@@ -110,10 +110,8 @@ export async function createInferencer(deps: InferencerDeps): Promise<Inferencer
 
   const run = async (feed: ort.Tensor): Promise<OutputTensors> => {
     const results = await session.run({ [manifest.input.name]: feed }, fetches);
-    const out: Record<string, { dims: readonly number[]; data: ArrayLike<number> }> = {};
-    for (const [name, value] of Object.entries(results)) {
-      out[name] = { dims: value.dims, data: value.data as ArrayLike<number> };
-    }
+    const out: Record<string, OutputTensor> = {};
+    for (const [name, value] of Object.entries(results)) out[name] = outputTensor(name, value);
     return out;
   };
   /** Runs every tile and merges their outputs; `runMs` is the time inside session.run. */
@@ -218,16 +216,46 @@ function firstLine(err: unknown): string {
   return errorMessage(err).split('\n')[0]!.trim();
 }
 
+/**
+ * One onnxruntime output as numbers: float32/float64/int/bool tensors as they are, int64 (BigInt)
+ * and float16 converted, so exporters' class ids (int64), masks (bool) and half-precision graphs
+ * read like float32 ones. Strings, sequences and maps cannot be scores: named as such.
+ */
+export function outputTensor(name: string, value: ort.Tensor): OutputTensor {
+  const data = value.data as unknown;
+  switch (value.type) {
+    case 'int64':
+    case 'uint64':
+      return { dims: value.dims, data: Float64Array.from(data as BigInt64Array, Number) };
+    case 'float16':
+      // onnxruntime-node hands float16 as raw bits (Uint16Array) where the platform has no Float16Array.
+      return { dims: value.dims, data: data instanceof Uint16Array ? Float32Array.from(data, halfToFloat) : (data as ArrayLike<number>) };
+    case 'string':
+      throw new ModelPackageError(`graph output "${name}" is a string tensor; Visor reads numeric outputs (scores, maps, boxes)`);
+    default:
+      return { dims: value.dims, data: data as ArrayLike<number> };
+  }
+}
+
+function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
+}
+
 /** The outputs the task reads, in manifest order. */
 function outputNames(manifest: ModelManifest): string[] {
   const o = manifest.outputs;
   switch (manifest.task) {
     case 'anomaly':
-      return [o.score, o.heatmap].filter((n): n is string => n !== undefined);
+      return [o.score, o.heatmap ?? o.mask].filter((n): n is string => n !== undefined);
     case 'classification':
       return [o.logits!];
     case 'detection':
-      return [o.detections!];
+      return [o.detections!, o.prototypes].filter((n): n is string => n !== undefined);
   }
 }
 
@@ -284,13 +312,17 @@ export function validateGraph(
   }
   if (manifest.task === 'detection') {
     const m = meta(manifest.outputs.detections);
-    const k = 4 + manifest.labels.length;
-    if (m && m.shape.length === 3) {
-      const [, a, b] = m.shape;
-      const fits = [a, b].some((d) => typeof d === 'string' || d === k);
-      if (!fits) issues.push(`graph output "${m.name}" is ${dimsText(m.shape)} but 4 + ${manifest.labels.length} labels = ${k} fits neither [1,${k},N] nor [1,N,${k}]`);
-    } else if (m && m.shape.length !== 0) {
-      issues.push(`graph output "${m.name}" is ${dimsText(m.shape)}; expected [1,${k},N] or [1,N,${k}]`);
+    const format = manifest.detection?.format ?? 'yolov8';
+    const protoShape = meta(manifest.outputs.prototypes)?.shape;
+    const coefficients = manifest.outputs.prototypes ? protoShape?.[1] : 0;
+    const nc = manifest.labels.length;
+    if (m && m.shape.length !== 0 && typeof coefficients === 'number') {
+      const k = detectionRowLength(format, nc, coefficients);
+      // A free dimension fits anything; fixed ones must fit the format.
+      const dims = m.shape.map((d) => (typeof d === 'number' ? d : -1));
+      const free = dims.includes(-1);
+      const fits = m.shape.length === 3 && (free ? dims.slice(1).some((d) => d === k || d === -1) : detectionLayout(dims, format, k) !== undefined);
+      if (!fits) issues.push(`graph output "${m.name}" is ${dimsText(m.shape)} but ${detectionLayoutText(format, nc, coefficients)}${free ? '' : detectionLayoutHint(dims, nc, coefficients)}`);
     }
   }
   if (manifest.task === 'anomaly' && manifest.outputs.heatmap) {
