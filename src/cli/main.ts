@@ -8,6 +8,7 @@ import { registerBackboneCommands } from './backbone.js';
 import { registerDatasetCommands } from './dataset.js';
 import { registerFitCommands } from './fit.js';
 import { registerManifestCommands } from './manifest.js';
+import { registerModelCommands } from './model.js';
 import { registerUserCommands } from './user.js';
 
 const program = new Command()
@@ -43,5 +44,6 @@ registerBackboneCommands(program);
 registerDatasetCommands(program);
 registerUserCommands(program);
 registerManifestCommands(program);
+registerModelCommands(program);
 
 await program.parseAsync(process.argv);

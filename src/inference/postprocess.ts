@@ -43,8 +43,10 @@ const shapeText = (dims: readonly number[]) => `[${dims.join(',')}]`;
 function anomalyOutput(manifest: ModelManifest, outputs: OutputTensors): ModelOutput {
   const norm = manifest.anomaly?.normalization;
   let heatMap: HeatMap | undefined;
+  let rawMax = NaN;
   if (manifest.outputs.heatmap) {
     heatMap = toHeatMap(manifest.outputs.heatmap, tensor(outputs, manifest.outputs.heatmap));
+    rawMax = maxOf(heatMap.data);
     if (norm) {
       const threshold = norm.pixelThreshold ?? norm.imageThreshold;
       const span = (norm.mapMax ?? norm.max) - (norm.mapMin ?? norm.min);
@@ -62,8 +64,9 @@ function anomalyOutput(manifest: ModelManifest, outputs: OutputTensors): ModelOu
     score = Number(t.data[0]);
     if (norm) score = minMaxNormalize(score, norm.imageThreshold, norm.max - norm.min);
   } else {
-    // The manifest schema check guarantees a heat map when there is no score output (already normalised).
-    score = maxOf(heatMap!.data);
+    // No score output: the map's raw maximum is the score (anomalib v1 does the same), normalised
+    // with the image threshold. The schema check guarantees a heat map here.
+    score = norm ? minMaxNormalize(rawMax, norm.imageThreshold, norm.max - norm.min) : rawMax;
   }
   return heatMap ? { score, heatMap } : { score };
 }

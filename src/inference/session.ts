@@ -18,6 +18,8 @@ export interface InferencerDeps {
   executionProviders?: string[];
   /** Intra-op threads; 0 or absent lets onnxruntime decide. */
   threads?: number;
+  /** Hand back the graph's raw outputs with every result (for `visor model check`); off on the line. */
+  keepOutputs?: boolean;
   log: Logger;
 }
 
@@ -26,6 +28,8 @@ export interface InferenceResult {
   preprocessMs: number;
   inferenceMs: number;
   postprocessMs: number;
+  /** The graph outputs of the run (of the last tile), when the inferencer was made with keepOutputs. */
+  outputs?: OutputTensors;
 }
 
 export interface Inferencer {
@@ -115,23 +119,24 @@ export async function createInferencer(deps: InferencerDeps): Promise<Inferencer
     return out;
   };
   /** Runs every tile and merges their outputs; `runMs` is the time inside session.run. */
-  const runTiles = async (): Promise<{ output: ModelOutput; runMs: number }> => {
+  const runTiles = async (): Promise<{ output: ModelOutput; runMs: number; raw: OutputTensors }> => {
     const outputs: ModelOutput[] = [];
     let runMs = 0;
+    let raw: OutputTensors = {};
     if (batched) {
       const t0 = performance.now();
-      const all = await run(feeds[0]!);
+      raw = await run(feeds[0]!);
       runMs = performance.now() - t0;
-      for (let t = 0; t < pre.tiles; t++) outputs.push(post(tileOfBatch(all, t, pre.tiles)));
+      for (let t = 0; t < pre.tiles; t++) outputs.push(post(tileOfBatch(raw, t, pre.tiles)));
     } else {
       for (const feed of feeds) {
         const t0 = performance.now();
-        const tensors = await run(feed);
+        raw = await run(feed);
         runMs += performance.now() - t0;
-        outputs.push(post(tensors));
+        outputs.push(post(raw));
       }
     }
-    return { output: mergeTiles(outputs, geometry, manifest.input), runMs };
+    return { output: mergeTiles(outputs, geometry, manifest.input), runMs, raw };
   };
 
   // Warm-up with a zero input: allocates buffers, and output shapes that only show at run time
@@ -168,9 +173,11 @@ export async function createInferencer(deps: InferencerDeps): Promise<Inferencer
         const t0 = performance.now();
         await pre.run(image);
         const t1 = performance.now();
-        const { output, runMs } = await runTiles();
+        const { output, runMs, raw } = await runTiles();
         const t2 = performance.now();
-        return { output, preprocessMs: t1 - t0, inferenceMs: runMs, postprocessMs: t2 - t1 - runMs };
+        const result: InferenceResult = { output, preprocessMs: t1 - t0, inferenceMs: runMs, postprocessMs: t2 - t1 - runMs };
+        if (deps.keepOutputs) result.outputs = raw;
+        return result;
       });
     },
     runRaw(input) {
@@ -282,9 +289,10 @@ export function validateGraph(
     const expected = [1, planes, input.height, input.width];
     const agrees = shape.length === 0 || (shape.length === 4 && shape.every((d, i) => typeof d === 'string' || d === expected[i]));
     if (!agrees) {
+      const nhwc = shape.length === 4 && (shape[3] === 3 || shape[3] === 1) && shape[1] !== planes;
       issues.push(
         `model.json input "${input.name}" is ${dimsText(expected)} (NCHW: 1, ${planes} for ${input.channels}, height ${input.height}, width ${input.width}) ` +
-          `but the graph input is ${dimsText(shape)}`,
+          `but the graph input is ${dimsText(shape)}${nhwc ? ' (channels last, NHWC: Visor feeds NCHW; export with channels first)' : ''}`,
       );
     }
   }
@@ -294,6 +302,10 @@ export function validateGraph(
   for (const [role, name] of Object.entries(manifest.outputs)) {
     if (name !== undefined && !session.outputNames.includes(name)) {
       issues.push(`model.json output ${role} "${name}" is not in the graph (graph outputs: ${quote(session.outputNames)})`);
+    } else if (name !== undefined && session.outputMetadata.find((m) => m.name === name)?.isTensor === false) {
+      issues.push(
+        `graph output ${role} "${name}" is not a tensor (a sequence or map, like Custom Vision's ZipMap output); onnxruntime-node reads tensors only: \`visor model init\` exposes the tensor behind it`,
+      );
     }
   }
 
