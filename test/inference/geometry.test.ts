@@ -5,7 +5,7 @@
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { toFrame } from '../../src/common/geometry.js';
+import { ffmpegFrameFilter, frameBoxToImage, toFrame } from '../../src/common/geometry.js';
 import { silentLogger } from '../../src/common/log.js';
 import type { RawImage } from '../../src/common/types.js';
 import { createInferencer, imageFromFile, loadModelPackage, parseManifest, resizeImage, type Inferencer, type ModelManifest } from '../../src/inference/index.js';
@@ -143,5 +143,25 @@ describe('model.json geometry', () => {
     expect(() => parseManifest(anomaly({ resize: 'squash' }))).toThrow(/geometry.resize: must be one of "stretch", "pad", "crop"/);
     const classification: ModelManifest = { ...baseManifest('classification'), geometry: { resize: 'pad', frame: { width: 64, height: 32 }, tiles: { columns: 2, rows: 1 } } };
     expect(() => parseManifest(classification)).toThrow(/only anomaly models can be tiled/);
+  });
+});
+
+describe('letterbox pad value and boxes mapped back to the image', () => {
+  it('pads with the manifest gray, in sharp and in the ffmpeg filter alike', async () => {
+    const framed = await toFrame(rgbImage(8, 4, () => [255, 255, 255]), 'pad', { width: 8, height: 8 }, 114);
+    expect([...framed.data.subarray(0, 3)]).toEqual([114, 114, 114]); // top band
+    expect([...framed.data.subarray(4 * 8 * 3, 4 * 8 * 3 + 3)]).toEqual([255, 255, 255]); // the image
+    expect(ffmpegFrameFilter('pad', { width: 8, height: 8 }, 114)).toContain('color=0x727272');
+    expect(ffmpegFrameFilter('pad', { width: 8, height: 8 })).toContain('color=black');
+  });
+
+  it('undoes the letterbox and the centre crop', () => {
+    const box = { x1: 16, y1: 24, x2: 48, y2: 40, label: 'crack', score: 0.9 };
+    // 128x64 padded into 64x64: scaled to 64x32 at top 16.
+    expect(frameBoxToImage(box, { width: 128, height: 64 }, 'pad', { width: 64, height: 64 })).toEqual({ ...box, x1: 32, y1: 16, x2: 96, y2: 48 });
+    // 128x64 cropped into 64x64: scaled to 128x64 at left -32.
+    expect(frameBoxToImage(box, { width: 128, height: 64 }, 'crop', { width: 64, height: 64 })).toEqual({ ...box, x1: 48, y1: 24, x2: 80, y2: 40 });
+    // A box reaching into the pad band is clipped to the image.
+    expect(frameBoxToImage({ ...box, y1: 0 }, { width: 128, height: 64 }, 'pad', { width: 64, height: 64 }).y1).toBe(0);
   });
 });

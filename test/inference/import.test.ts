@@ -142,6 +142,22 @@ describe('anomalib v2 (normalised inside the graph: pred_score, pred_label, anom
     // Sensitivity moved after export, as config / twin / review UI do (resolveThresholds): 0.8 makes the part ok.
     expect(decide(report.images[0]!.score, { defect: 0.8, uncertainBand: 0.05 })).toBe('ok');
   });
+
+  it('without the anomaly_map, the bool pred_mask becomes the map the overlay draws', async () => {
+    const dir = await copyPackage(r.dir, 'v2-mask');
+    await editManifest(dir, (m) => {
+      m.outputs = { score: 'pred_score', mask: 'pred_mask' };
+    });
+    const inferencer = await createInferencer({ pkg: await loadModelPackage(dir), log });
+    try {
+      const half = rgbImage(32, 32, (x) => (x < 16 ? [255, 255, 255] : [0, 0, 0]));
+      const { output } = await inferencer.infer(half);
+      expect(output.heatMap!.data[0]).toBe(1);
+      expect(output.heatMap!.data[31]).toBe(0);
+    } finally {
+      await inferencer.close();
+    }
+  });
 });
 
 describe('YOLOv8 / YOLO11 detect (output0 [1, 4+nc, N], Ultralytics metadata)', () => {

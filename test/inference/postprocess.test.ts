@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { ModelPackageError } from '../../src/common/errors.js';
 import { createPostprocessor, iou, nms } from '../../src/inference/index.js';
 import type { Box } from '../../src/common/types.js';
+import * as ort from 'onnxruntime-node';
+import { outputTensor } from '../../src/inference/session.js';
 import { baseManifest } from './helpers.js';
 
 const box = (x1: number, y1: number, size: number, label: string, score: number): Box => ({ x1, y1, x2: x1 + size, y2: y1 + size, label, score });
@@ -44,5 +46,18 @@ describe('post-processing shape checks', () => {
   it('refuses an anomaly score output with more than one value', () => {
     const post = createPostprocessor(baseManifest('anomaly'));
     expect(() => post({ score: { dims: [2], data: [1, 2] }, heatmap: { dims: [1, 1, 1, 1], data: [0] } })).toThrow(/expected one value/);
+  });
+});
+
+describe('outputs that are not float32', () => {
+  it('reads int64, bool and float16 tensors as numbers, and names a string output', () => {
+    expect(Array.from(outputTensor('ids', new ort.Tensor('int64', BigInt64Array.from([3n, -1n]), [2])).data)).toEqual([3, -1]);
+    expect(Array.from(outputTensor('mask', new ort.Tensor('bool', Uint8Array.from([1, 0]), [2])).data)).toEqual([1, 0]);
+    // 0x3c00 = 1.0, 0xc000 = -2.0, 0x3555 ≈ 0.3333 in IEEE half precision.
+    const half = Array.from(outputTensor('p', new ort.Tensor('float16', Uint16Array.from([0x3c00, 0xc000, 0x3555]), [3])).data);
+    expect(half[0]).toBe(1);
+    expect(half[1]).toBe(-2);
+    expect(half[2]).toBeCloseTo(1 / 3, 3);
+    expect(() => outputTensor('classLabel', new ort.Tensor('string', ['crack'], [1]))).toThrow(/"classLabel" is a string tensor/);
   });
 });
