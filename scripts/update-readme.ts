@@ -1,12 +1,19 @@
-// Writes the configuration reference (rendered from the schema) into README.md.
+// Writes the references rendered from their schemas: the configuration into README.md, the model
+// manifest (model.json) into docs/models.md.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { configReference } from '../src/config/index.js';
+import { configReference, schemaReference } from '../src/config/index.js';
+import { ManifestSchema } from '../src/inference/manifest.js';
 
-const file = new URL('../README.md', import.meta.url);
-const START = '<!-- config-reference:start -->';
-const END = '<!-- config-reference:end -->';
-const readme = readFileSync(file, 'utf8');
-const [before, rest] = readme.split(START);
-const after = rest?.split(END)[1];
-if (before === undefined || after === undefined) throw new Error(`README.md lacks the ${START} … ${END} markers`);
-writeFileSync(file, `${before}${START}\n${configReference()}\n${END}${after}`);
+function fill(relative: string, marker: string, content: string): void {
+  const file = new URL(`../${relative}`, import.meta.url);
+  const start = `<!-- ${marker}:start -->`;
+  const end = `<!-- ${marker}:end -->`;
+  const text = readFileSync(file, 'utf8');
+  const [before, rest] = text.split(start);
+  const after = rest?.split(end)[1];
+  if (before === undefined || after === undefined) throw new Error(`${relative} lacks the ${start} … ${end} markers`);
+  writeFileSync(file, `${before}${start}\n${content}\n${end}${after}`);
+}
+
+fill('README.md', 'config-reference', configReference());
+fill('docs/models.md', 'manifest-reference', schemaReference(ManifestSchema));

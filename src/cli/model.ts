@@ -4,8 +4,7 @@ import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { ModelPackageError, errorMessage } from '../common/errors.js';
 import { createLogger } from '../common/log.js';
-import { checkModelPackage, type CheckReport } from '../inference/check.js';
-import { EXPORT_FAMILIES, initModelPackage, type ExportFamily, type InitResult } from '../inference/import.js';
+import { checkModelPackage, EXPORT_FAMILIES, initModelPackage, type CheckReport, type ExportFamily, type InitResult } from '../inference/index.js';
 
 function parseSize(v: string): { width: number; height: number } {
   const m = /^(\d+)x(\d+)$/.exec(v);

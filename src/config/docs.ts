@@ -1,4 +1,4 @@
-// Renders the configuration reference (README "Configuration") from the schema.
+// Renders the configuration reference (README "Configuration") from the schema, and any other schema's the same way.
 import type { TSchema } from '@sinclair/typebox';
 import { ConfigSchema } from './schema.js';
 
@@ -41,8 +41,13 @@ function walk(schema: TSchema, prefix: string, rows: Row[], required: boolean): 
 }
 
 export function configReference(): string {
+  return schemaReference(ConfigSchema);
+}
+
+/** Any TypeBox object schema as a key | type | default | description table (also the model manifest's, docs/models.md). */
+export function schemaReference(schema: TSchema): string {
   const rows: Row[] = [];
-  walk(ConfigSchema, '', rows, true);
+  walk(schema, '', rows, true);
   const lines = ['| key | type | default | description |', '| --- | --- | --- | --- |'];
   for (const r of rows) lines.push(`| \`${r.key}\` | ${r.type} | ${r.default} | ${r.description.replace(/\|/g, '\\|')} |`);
   return lines.join('\n');

@@ -1,6 +1,7 @@
-// Public API of the inference module: model packages, sessions, decisions and overlays.
+// Public API of the inference module: model packages, sessions, decisions and overlays, and
+// bringing your own model (import.ts: `visor model init`, check.ts: `visor model check`).
 export type { ModelManifest } from './manifest.js';
-export { ManifestSchema } from './manifest.js';
+export { ManifestSchema, thresholdBounds, type ThresholdBounds } from './manifest.js';
 export { loadModelPackage, parseManifest, defectLabelsOf, sha256File, type ModelPackage } from './package.js';
 export {
   createInferencer,
@@ -15,3 +16,5 @@ export { createPostprocessor, nms, iou, softmax, DETECTION_DEFAULTS, type Output
 export { decide, resolveThresholds, type ThresholdOverrides } from './decision.js';
 export { renderOverlay, type OverlayOptions } from './overlay.js';
 export { imageFromFile } from './image.js';
+export { initModelPackage, EXPORT_FAMILIES, type ExportFamily, type InitResult, type FieldSource } from './import.js';
+export { checkModelPackage, type CheckReport, type CheckFinding } from './check.js';

@@ -10,11 +10,11 @@ export const ThresholdsSchema = Type.Object(
       Type.Object(
         {
           method: Type.String({ description: 'How the thresholds were derived, in words.' }),
-          targetFalseAlarmRate: Type.Optional(Type.Number()),
-          heldOutGood: Type.Optional(Type.Integer()),
-          heldOutDefect: Type.Optional(Type.Integer()),
+          targetFalseAlarmRate: Type.Optional(Type.Number({ description: 'Share of good images allowed over the threshold when it was set.' })),
+          heldOutGood: Type.Optional(Type.Integer({ description: 'Good images held out to calibrate on.' })),
+          heldOutDefect: Type.Optional(Type.Integer({ description: 'Defect images held out to calibrate on.' })),
         },
-        { additionalProperties: true },
+        { additionalProperties: true, description: 'How the thresholds came about (more keys allowed).' },
       ),
     ),
   },
@@ -51,13 +51,13 @@ export const ManifestSchema = Type.Object(
           padValue: Type.Optional(Type.Integer({ minimum: 0, maximum: 255, description: 'Gray level of the pad bands (0 black; Ultralytics letterbox: 114). Default 0.' })),
           frame: Type.Optional(
             Type.Object(
-              { width: Type.Integer({ minimum: 1 }), height: Type.Integer({ minimum: 1 }) },
+              { width: Type.Integer({ minimum: 1, description: 'Frame width in pixels.' }), height: Type.Integer({ minimum: 1, description: 'Frame height in pixels.' }) },
               { additionalProperties: false, description: 'Size the image is brought to before it is cut into tiles. Default: the input size.' },
             ),
           ),
           tiles: Type.Optional(
             Type.Object(
-              { columns: Type.Integer({ minimum: 1 }), rows: Type.Integer({ minimum: 1 }) },
+              { columns: Type.Integer({ minimum: 1, description: 'Tiles across.' }), rows: Type.Integer({ minimum: 1, description: 'Tiles down.' }) },
               { additionalProperties: false, description: 'Overlapping input-size tiles over the frame; the image score is the worst tile, the heat map is stitched. Default 1x1.' },
             ),
           ),
@@ -121,7 +121,7 @@ export const ManifestSchema = Type.Object(
     ),
     scoreRange: Type.Optional(
       Type.Object(
-        { min: Type.Number(), max: Type.Number() },
+        { min: Type.Number({ description: 'Lowest score.' }), max: Type.Number({ description: 'Highest score.' }) },
         { additionalProperties: false, description: 'Range image scores fall in, for threshold sliders. Default: 0..1 for classification, detection and normalised anomaly scores; unknown for raw anomaly scores.' },
       ),
     ),
