@@ -328,6 +328,49 @@ export function getiClassifierGraph(labels: string[], size = 32): Uint8Array {
   );
 }
 
+/**
+ * Geti / OTX anomaly export (otx anomaly exporter metadata: "model_info image_threshold",
+ * "model_info normalization_scale", model_type "AnomalyDetection"; model_api normalises
+ * ((raw - threshold) / normalization_scale) + 0.5): raw score = brightness of the 0-1 input × 10.
+ */
+export function getiAnomalyGraph(size = 32): Uint8Array {
+  return encode(
+    {
+      name: 'geti-anomaly',
+      node: [brightness('image', 'b'), { opType: 'Mul', input: ['b', 'ten'], output: ['pred_score'] }],
+      initializer: [floats('ten', [], [10])],
+      input: [tensorInfo('image', [1, 3, size, size])],
+      output: [tensorInfo('pred_score', [])],
+    },
+    {
+      'model_info model_type': 'AnomalyDetection',
+      'model_info task_type': 'anomaly_detection',
+      'model_info image_threshold': '6',
+      'model_info normalization_scale': '4',
+      'model_info mean_values': '0 0 0',
+      'model_info scale_values': '255 255 255',
+      'model_info resize_type': 'standard',
+      'model_info pad_value': '0',
+      'model_info reverse_input_channels': 'True',
+    },
+  );
+}
+
+/**
+ * Custom Vision "[S1]" classifier export (customvision-export-samples,
+ * samples/python/onnx/classification_s1/predict.py): one tensor output "model_output"
+ * [1, nc] of probabilities, labels only in labels.txt; RGB 0-1 (no Bgr8 / 0_255 metadata).
+ */
+export function customVisionS1Graph(nc: number, size = 32): Uint8Array {
+  return encode({
+    name: 'customvision-s1',
+    node: [...classifierNodes('data', 'logits'), { opType: 'Softmax', input: ['logits'], output: ['model_output'], attribute: [int('axis', 1)] }],
+    initializer: [floats('w', [3, nc], planeWeights(nc, [[0, 1, 5], [2, 0, 5]]))],
+    input: [tensorInfo('data', [1, 3, size, size])],
+    output: [tensorInfo('model_output', [1, nc])],
+  });
+}
+
 /** A graph whose score is sqrt(x - 2): NaN for every real input (for check's NaN finding). */
 export function nanGraph(size = 32): Uint8Array {
   return encode({

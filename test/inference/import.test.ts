@@ -1,7 +1,7 @@
 // Bring your own model: each exporter's graph (test/inference/exports.ts) goes through
 // `visor model init` (initModelPackage) and `visor model check` (checkModelPackage) as a user's
 // export would, and runs in onnxruntime for real.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,13 +11,15 @@ import { checkModelPackage } from '../../src/inference/check.js';
 import { initModelPackage, parseUltralyticsNames, type InitResult } from '../../src/inference/import.js';
 import { thresholdBounds, type ModelManifest } from '../../src/inference/manifest.js';
 import { createInferencer, decide, loadModelPackage } from '../../src/inference/index.js';
-import { rgbImage, sha256, tempDirs } from './helpers.js';
+import { baseManifest, rgbImage, sha256, tempDirs } from './helpers.js';
 import {
   anomalibV1Graph,
   anomalibV1Metadata,
   anomalibV2Graph,
   customVisionGraph,
+  customVisionS1Graph,
   end2endGraph,
+  getiAnomalyGraph,
   getiClassifierGraph,
   nanGraph,
   yolov5Graph,
@@ -57,11 +59,18 @@ async function editManifest(dir: string, edit: (m: ModelManifest) => void): Prom
   await writeFile(file, JSON.stringify(m, null, 2));
 }
 
+/** A copy of a package folder (model.json, model.onnx and the exporter's side files). */
 async function copyPackage(from: string, name: string): Promise<string> {
   const to = path.join(root, name);
-  await mkdir(to, { recursive: true });
-  for (const f of ['model.json', 'model.onnx']) await writeFile(path.join(to, f), await readFile(path.join(from, f)));
+  await cp(from, to, { recursive: true });
   return to;
+}
+
+/** A copy of a package with model.json edited by hand, checked with the probe images: its error messages. */
+async function checkEdited(from: string, name: string, edit: (m: ModelManifest) => void): Promise<string> {
+  const dir = await copyPackage(from, name);
+  await editManifest(dir, edit);
+  return errors((await checkModelPackage(dir, [], { log })).findings).join('\n');
 }
 
 const field = (r: InitResult, name: string) => r.fields.find((f) => f.field === name);
@@ -104,14 +113,10 @@ describe('anomalib v1 (raw scores, metadata.json)', () => {
   });
 
   it('check flags a manifest edited to 0-255 input and no normalisation', async () => {
-    const dir = await copyPackage(r.dir, 'v1-wrong');
-    await editManifest(dir, (m) => {
+    const found = await checkEdited(r.dir, 'v1-wrong', (m) => {
       m.input.scale = 1;
       delete m.anomaly;
     });
-    await writeFile(path.join(dir, 'metadata.json'), await readFile(path.join(r.dir, 'metadata.json')));
-    const report = await checkModelPackage(dir, [], { log });
-    const found = errors(report.findings).join('\n');
     expect(found).toContain('input.scale is 1 but the anomalib export takes 0-1 input');
     expect(found).toContain('anomaly.normalization');
   });
@@ -141,6 +146,15 @@ describe('anomalib v2 (normalised inside the graph: pred_score, pred_label, anom
     expect(report.images[0]!.score).toBeCloseTo(178 / 255, 5);
     // Sensitivity moved after export, as config / twin / review UI do (resolveThresholds): 0.8 makes the part ok.
     expect(decide(report.images[0]!.score, { defect: 0.8, uncertainBand: 0.05 })).toBe('ok');
+  });
+
+  it('check flags BGR and 0-255 on a graph that normalises RGB 0-1 inside', async () => {
+    const found = await checkEdited(r.dir, 'v2-wrong', (m) => {
+      m.input.scale = 1;
+      m.input.channels = 'BGR';
+    });
+    expect(found).toContain('input.scale is 1 but the anomalib export takes 0-1 input');
+    expect(found).toContain('input.channels is "BGR" but the anomalib export takes RGB');
   });
 
   it('without the anomaly_map, the bool pred_mask becomes the map the overlay draws', async () => {
@@ -212,12 +226,10 @@ describe('YOLOv8 / YOLO11 detect (output0 [1, 4+nc, N], Ultralytics metadata)', 
   });
 
   it('check flags a letterbox without the pad value and 0-255 scaling', async () => {
-    const dir = await copyPackage(r.dir, 'yolo-wrong-scale');
-    await editManifest(dir, (m) => {
+    const found = await checkEdited(r.dir, 'yolo-wrong-scale', (m) => {
       m.input.scale = 1;
       m.geometry = { resize: 'pad' };
     });
-    const found = errors((await checkModelPackage(dir, [], { log })).findings).join('\n');
     expect(found).toContain('input.scale is 1 but the Ultralytics export takes 0-1 input');
     expect(found).toContain('geometry.padValue is 0 but the Ultralytics export pads with that gray (geometry.padValue 114)');
   });
@@ -321,11 +333,26 @@ describe('Custom Vision classifier (BGR 0-255, a sequence-of-maps output)', () =
   });
 
   it('check flags RGB on a Bgr8 export', async () => {
-    const dir = await copyPackage(r.dir, 'cv-rgb');
-    await editManifest(dir, (m) => {
+    const found = await checkEdited(r.dir, 'cv-rgb', (m) => {
       m.input.channels = 'RGB';
     });
-    expect(errors((await checkModelPackage(dir, [], { log })).findings).join('\n')).toContain('input.channels is "RGB" but the Custom Vision export takes BGR');
+    expect(found).toContain('input.channels is "RGB" but the Custom Vision export takes BGR');
+  });
+
+  it('check flags 0-1 scaling on a NominalRange_0_255 export', async () => {
+    const found = await checkEdited(r.dir, 'cv-01', (m) => {
+      m.input.scale = 1 / 255;
+    });
+    expect(found).toContain('input.scale is 0.00392156862745098 but the Custom Vision export takes 0-255 input (input.scale 1)');
+  });
+
+  it('an export with a tensor output takes its labels from labels.txt, and needs one', async () => {
+    const s1 = await exportAndInit('model.onnx', customVisionS1Graph(2), { 'labels.txt': 'good\nchip\n' }, { from: 'customvision' });
+    expect(s1.manifest).toMatchObject({ labels: ['good', 'chip'], outputs: { logits: 'model_output' }, softmax: false, input: { channels: 'RGB', scale: 1 / 255 } });
+    const report = await checkModelPackage(s1.dir, [await png('s1-red.png', rgbImage(32, 32, () => [255, 0, 0]))], { log });
+    expect(errors(report.findings)).toEqual([]);
+    expect(report.images[0]).toMatchObject({ verdict: 'defect', classes: [{ label: 'chip' }, { label: 'good' }] });
+    await expect(exportAndInit('model.onnx', customVisionS1Graph(2), {}, { from: 'customvision' })).rejects.toThrow(/give --labels labels.txt/);
   });
 
   it('a model.json naming the map output itself is refused with the way out', async () => {
@@ -357,6 +384,26 @@ describe('Geti classification (model_info metadata)', () => {
   });
 });
 
+describe('Geti anomaly (model_info image_threshold and normalization_scale)', () => {
+  it('init normalises like anomalib; check passes; moving the threshold changes the verdict; wrong scaling flagged', async () => {
+    const r = await exportAndInit('model.onnx', getiAnomalyGraph());
+    const m = r.manifest;
+    expect(r.family).toBe('geti');
+    expect(m).toMatchObject({ task: 'anomaly', outputs: { score: 'pred_score' }, anomaly: { normalization: { imageThreshold: 6, min: 0, max: 4 } }, thresholds: { defect: 0.5 } });
+    expect(m.input).toMatchObject({ scale: 1, mean: [0, 0, 0], std: [255, 255, 255], channels: 'RGB' });
+    const gray = rgbImage(32, 32, () => [178, 178, 178]); // raw 6.98 → (6.98 - 6) / 4 + 0.5 = 0.745
+    const report = await checkModelPackage(r.dir, [await png('geti-gray.png', gray)], { log });
+    expect(errors(report.findings)).toEqual([]);
+    expect(report.images[0]!.score).toBeCloseTo((1780 / 255 - 6) / 4 + 0.5, 5);
+    expect(report.images[0]!.verdict).toBe('defect');
+    expect(decide(report.images[0]!.score, { defect: 0.8, uncertainBand: 0.1 })).toBe('uncertain');
+    const found = await checkEdited(r.dir, 'geti-wrong', (x) => {
+      x.input.std = [1];
+    });
+    expect(found).toContain('input.std is [1] but the Geti export normalises so (input.std [255,255,255])');
+  });
+});
+
 describe('check on any package', () => {
   it('flags NaN outputs', async () => {
     const dir = path.join(root, 'nan');
@@ -382,5 +429,14 @@ describe('check on any package', () => {
 describe('Ultralytics names', () => {
   it('parses the Python dict str(), quotes and order included', () => {
     expect(parseUltralyticsNames(`{1: "it's bent", 0: 'ok', 2: 'a\\'b'}`)).toEqual(['ok', "it's bent", "a'b"]);
+  });
+});
+
+describe('thresholdBounds', () => {
+  it('knows no range for raw anomaly scores unless the manifest gives one', () => {
+    const raw = { ...baseManifest('anomaly'), thresholds: { defect: 7.5, uncertainBand: 1 } };
+    expect(thresholdBounds(raw)).toEqual({ calibrated: { defect: 7.5, uncertainBand: 1 } });
+    expect(thresholdBounds({ ...raw, scoreRange: { min: 0, max: 20 } }).scoreRange).toEqual({ min: 0, max: 20 });
+    expect(thresholdBounds(baseManifest('detection')).scoreRange).toEqual({ min: 0, max: 1 });
   });
 });
