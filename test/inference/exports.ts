@@ -371,6 +371,19 @@ export function customVisionS1Graph(nc: number, size = 32): Uint8Array {
   });
 }
 
+/**
+ * A graph converted to half precision after its input (float16 outputs, as onnxconverter-common's
+ * float16 conversion with keep_io_types leaves the input float32): score = brightness, as float16.
+ */
+export function halfOutputGraph(size = 32): Uint8Array {
+  return encode({
+    name: 'half-output',
+    node: [brightness('x', 'b'), { opType: 'Cast', input: ['b'], output: ['score'], attribute: [int('to', T.FLOAT16)] }],
+    input: [tensorInfo('x', [1, 3, size, size])],
+    output: [tensorInfo('score', [], T.FLOAT16)],
+  });
+}
+
 /** A graph whose score is sqrt(x - 2): NaN for every real input (for check's NaN finding). */
 export function nanGraph(size = 32): Uint8Array {
   return encode({

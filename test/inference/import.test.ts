@@ -21,6 +21,7 @@ import {
   end2endGraph,
   getiAnomalyGraph,
   getiClassifierGraph,
+  halfOutputGraph,
   nanGraph,
   yolov5Graph,
   yolov8Graph,
@@ -404,25 +405,41 @@ describe('Geti anomaly (model_info image_threshold and normalization_scale)', ()
   });
 });
 
+/** A package for a generic one-score anomaly graph with input "x", written by hand. */
+async function scorePackage(name: string, bytes: Uint8Array): Promise<string> {
+  const dir = path.join(root, name);
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, 'model.onnx'), bytes);
+  const manifest = {
+    name,
+    version: '1',
+    task: 'anomaly',
+    input: { name: 'x', width: 32, height: 32, layout: 'NCHW', channels: 'RGB', scale: 1 / 255, mean: [0], std: [1] },
+    outputs: { score: 'score' },
+    thresholds: { defect: 0.5, uncertainBand: 0.1 },
+    sha256: sha256(bytes),
+  };
+  await writeFile(path.join(dir, 'model.json'), JSON.stringify(manifest));
+  return dir;
+}
+
 describe('check on any package', () => {
   it('flags NaN outputs', async () => {
-    const dir = path.join(root, 'nan');
-    await mkdir(dir, { recursive: true });
-    const bytes = nanGraph();
-    await writeFile(path.join(dir, 'model.onnx'), bytes);
-    const manifest = {
-      name: 'nan',
-      version: '1',
-      task: 'anomaly',
-      input: { name: 'x', width: 32, height: 32, layout: 'NCHW', channels: 'RGB', scale: 1 / 255, mean: [0], std: [1] },
-      outputs: { score: 'score' },
-      thresholds: { defect: 0.5, uncertainBand: 0.1 },
-      sha256: sha256(bytes),
-    };
-    await writeFile(path.join(dir, 'model.json'), JSON.stringify(manifest));
-    const report = await checkModelPackage(dir, [], { log });
+    const report = await checkModelPackage(await scorePackage('nan', nanGraph()), [], { log });
     expect(errors(report.findings).join('\n')).toMatch(/output "score" has 3 NaN values/);
     expect(report.images.every((i) => i.verdict === 'uncertain')).toBe(true);
+  });
+});
+
+describe('half-precision outputs', () => {
+  it('come back from onnxruntime as numbers', async () => {
+    const inferencer = await createInferencer({ pkg: await loadModelPackage(await scorePackage('half', halfOutputGraph())), log });
+    try {
+      const { output } = await inferencer.infer(rgbImage(32, 32, () => [51, 102, 153])); // 0.2, 0.4, 0.6
+      expect(output.score).toBeCloseTo(0.4, 3);
+    } finally {
+      await inferencer.close();
+    }
   });
 });
 
