@@ -328,11 +328,22 @@ export function inferFromExport(g: GraphInfo, side: Sidecars, opts: { from?: Exp
         draft.outputs.logits = t.name;
         draft.softmax = g.producers.get(t.name)?.opType !== 'Softmax';
         f.inferred('softmax', draft.softmax, draft.softmax ? 'the output is not produced by a Softmax node' : 'the output comes from a Softmax node');
+      } else if (kind.includes('detection') || /\b(ssd|atss|yolox|rtmdet|rtdetr)\b/.test(kind)) {
+        // mmdeploy's end2end export as OTX configures it: "boxes" [1,N,5] and "labels" [1,N].
+        draft.task = 'detection';
+        const boxes = g.outputs.find((o) => o.name === 'boxes' && o.kind === 'tensor');
+        const classes = g.outputs.find((o) => o.name === 'labels' && o.kind === 'tensor');
+        if (!boxes || !classes) throw notRead(`a Geti detector needs outputs "boxes" and "labels" (the graph has ${g.outputs.map((o) => `"${o.name}"`).join(', ')})`);
+        draft.outputs.detections = boxes.name;
+        draft.outputs.classes = classes.name;
+        draft.detection = { format: 'boxes-labels', iouThreshold: 0.45, minScore: Number(m('confidence_threshold') ?? 0.25), maxBoxes: 100 };
+        f.inferred('detection.format', 'boxes-labels', 'outputs "boxes" [1,N,5] and "labels" [1,N]');
+        if (m('confidence_threshold') !== undefined) f.inferred('detection.minScore', draft.detection.minScore, 'ONNX metadata model_info confidence_threshold');
       } else {
-        throw notRead(`Geti model type "${kind.trim()}" is not supported yet (anomaly and classification exports are)`);
+        throw notRead(`Geti model type "${kind.trim()}" is not supported yet (anomaly, classification and detection exports are)`);
       }
       f.inferred('task', draft.task, 'ONNX metadata model_info task_type / model_type');
-      if (draft.task === 'classification') {
+      if (draft.task === 'classification' || draft.task === 'detection') {
         const labels = side.labels ?? (m('labels') ?? '').trim().split(/\s+/).filter((l) => l.length > 0);
         if (labels.length === 0) throw notRead('no labels in model_info labels; give --labels');
         draft.labels = labels;

@@ -73,6 +73,7 @@ export const ManifestSchema = Type.Object(
         logits: Type.Optional(Type.String({ description: 'classification: logits or probabilities, [1, labels].' })),
         detections: Type.Optional(Type.String({ description: 'detection: the boxes tensor; its layout is detection.format.' })),
         prototypes: Type.Optional(Type.String({ description: 'detection: YOLO-seg mask prototypes [1, m, mh, mw]; the detections then carry m mask coefficients after the class scores.' })),
+        classes: Type.Optional(Type.String({ description: 'detection, format boxes-labels: class ids [1, N] (int64) of the boxes.' })),
       },
       { additionalProperties: false, description: 'Which graph output plays which role.' },
     ),
@@ -106,9 +107,9 @@ export const ManifestSchema = Type.Object(
       Type.Object(
         {
           format: Type.Optional(
-            Type.Union([Type.Literal('yolov8'), Type.Literal('yolov5'), Type.Literal('end2end')], {
+            Type.Union([Type.Literal('yolov8'), Type.Literal('yolov5'), Type.Literal('end2end'), Type.Literal('boxes-labels')], {
               description:
-                'yolov8: [1, 4+nc(+m), N] cx,cy,w,h, class scores (YOLOv8/11, also [1, N, 4+nc]); yolov5: [1, N, 5+nc] cx,cy,w,h, objectness, class scores; end2end: [1, N, 6] x1,y1,x2,y2, score, class (YOLOv10/YOLO26, nms=True exports; no NMS applied). Default yolov8.',
+                'yolov8: [1, 4+nc(+m), N] cx,cy,w,h, class scores (YOLOv8/11, also [1, N, 4+nc]); yolov5: [1, N, 5+nc] cx,cy,w,h, objectness, class scores; end2end: [1, N, 6] x1,y1,x2,y2, score, class (YOLOv10/YOLO26, nms=True exports; no NMS applied); boxes-labels: [1, N, 5] x1,y1,x2,y2, score with class ids in outputs.classes (Geti / OpenVINO Training Extensions, mmdeploy; no NMS applied). Default yolov8.',
             }),
           ),
           iouThreshold: Type.Number({ minimum: 0, maximum: 1, default: 0.45, description: 'Boxes of one class overlapping more than this are merged (NMS).' }),

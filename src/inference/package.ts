@@ -138,6 +138,7 @@ function consistencyIssues(m: ModelManifest): string[] {
       break;
     case 'detection':
       if (!m.outputs.detections) issues.push('outputs.detections: a detection model needs outputs.detections');
+      if (m.detection?.format === 'boxes-labels' && !m.outputs.classes) issues.push('outputs.classes: detection.format "boxes-labels" needs the class-id output');
       if (m.labels.length < 1) issues.push('labels: a detection model needs at least 1 label');
       break;
   }

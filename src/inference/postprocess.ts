@@ -129,11 +129,11 @@ interface DetectionOptions {
   maxBoxes: number;
 }
 
-export type DetectionFormat = 'yolov8' | 'yolov5' | 'end2end';
+export type DetectionFormat = 'yolov8' | 'yolov5' | 'end2end' | 'boxes-labels';
 
 /** Values per box row of a detections tensor: box + (objectness) + class scores (+ mask coefficients); end2end: box, score, class (+ coefficients). */
 export function detectionRowLength(format: DetectionFormat, classes: number, maskCoefficients = 0): number {
-  return (format === 'end2end' ? 6 : format === 'yolov5' ? 5 + classes : 4 + classes) + maskCoefficients;
+  return (format === 'end2end' ? 6 : format === 'boxes-labels' ? 5 : format === 'yolov5' ? 5 + classes : 4 + classes) + maskCoefficients;
 }
 
 /** How the rows lie in a detections tensor: [1, k, N] (channels first, YOLOv8's export) or [1, N, k]. */
@@ -149,13 +149,14 @@ export function detectionLayout(dims: readonly number[], format: DetectionFormat
 /** "4 + 2 labels = 6 fits neither [1,6,N] nor [1,N,6]" — what a format needs, for messages. */
 export function detectionLayoutText(format: DetectionFormat, classes: number, m = 0): string {
   const k = detectionRowLength(format, classes, m);
-  const parts = `${format === 'end2end' ? '6' : format === 'yolov5' ? '5' : '4'}${format === 'end2end' ? '' : ` + ${classes} labels`}${m ? ` + ${m} mask coefficients` : ''}`;
+  const fixed = format === 'end2end' || format === 'boxes-labels';
+  const parts = `${format === 'end2end' ? '6' : format === 'yolov5' || format === 'boxes-labels' ? '5' : '4'}${fixed ? '' : ` + ${classes} labels`}${m ? ` + ${m} mask coefficients` : ''}`;
   return format === 'yolov8' ? `${parts} = ${k} fits neither [1,${k},N] nor [1,N,${k}]` : `detection.format "${format}" needs [1,N,${k}] (${parts} = ${k} values per box)`;
 }
 
 /** The layouts a detections tensor of these dims would fit, for hints in error messages. */
 export function detectionLayoutHint(dims: readonly number[], classes: number, m = 0): string {
-  const fits = (['yolov8', 'yolov5', 'end2end'] as const).filter((f) => detectionLayout(dims, f, detectionRowLength(f, classes, m)));
+  const fits = (['yolov8', 'yolov5', 'end2end', 'boxes-labels'] as const).filter((f) => detectionLayout(dims, f, detectionRowLength(f, classes, m)));
   return fits.length > 0 ? ` (it fits detection.format ${fits.map((f) => `"${f}"`).join(' or ')})` : '';
 }
 
@@ -177,13 +178,19 @@ function detectionOutput(manifest: ModelManifest, defect: Set<string>, opts: Det
   const { rows, channelsFirst } = layout;
   const at = channelsFirst ? (i: number, c: number) => Number(t.data[c * rows + i]) : (i: number, c: number) => Number(t.data[i * k + c]);
   const coefficientsAt = k - m;
+  // boxes-labels: the class of row i comes from its own tensor.
+  const classIds = format === 'boxes-labels' ? tensor(outputs, manifest.outputs.classes!) : undefined;
+  if (classIds && classIds.data.length < rows) {
+    throw new ModelPackageError(`classes output "${manifest.outputs.classes}" has ${classIds.data.length} values for ${rows} boxes`);
+  }
+  const suppressed = format === 'end2end' || format === 'boxes-labels';
 
   const candidates: (Box & { row: number })[] = [];
   for (let i = 0; i < rows; i++) {
     let best = 0;
     let bestScore = -Infinity;
-    if (format === 'end2end') {
-      best = Math.round(at(i, 5));
+    if (suppressed) {
+      best = Math.round(classIds ? Number(classIds.data[i]) : at(i, 5));
       bestScore = at(i, 4);
       if (!(best >= 0 && best < nc)) continue;
     } else {
@@ -200,7 +207,7 @@ function detectionOutput(manifest: ModelManifest, defect: Set<string>, opts: Det
     const label = manifest.labels[best]!;
     if (!(bestScore >= (opts.classMinScore?.[label] ?? opts.minScore))) continue;
     const [x1, y1, x2, y2] =
-      format === 'end2end' ? [at(i, 0), at(i, 1), at(i, 2), at(i, 3)] : [at(i, 0) - at(i, 2) / 2, at(i, 1) - at(i, 3) / 2, at(i, 0) + at(i, 2) / 2, at(i, 1) + at(i, 3) / 2];
+      suppressed ? [at(i, 0), at(i, 1), at(i, 2), at(i, 3)] : [at(i, 0) - at(i, 2) / 2, at(i, 1) - at(i, 3) / 2, at(i, 0) + at(i, 2) / 2, at(i, 1) + at(i, 3) / 2];
     candidates.push({
       x1: clamp(x1, 0, manifest.input.width),
       y1: clamp(y1, 0, manifest.input.height),
@@ -212,7 +219,7 @@ function detectionOutput(manifest: ModelManifest, defect: Set<string>, opts: Det
     });
   }
   // End-to-end exports have done their own suppression; NMS again would only drop touching parts.
-  const kept = format === 'end2end' ? [...candidates].sort((a, b) => b.score - a.score).slice(0, opts.maxBoxes) : nms(candidates, opts.iouThreshold, opts.maxBoxes);
+  const kept = suppressed ? [...candidates].sort((a, b) => b.score - a.score).slice(0, opts.maxBoxes) : nms(candidates, opts.iouThreshold, opts.maxBoxes);
   let score = 0;
   for (const b of kept) if (defect.has(b.label) && b.score > score) score = b.score;
   const boxes = kept.map(({ row: _row, ...b }) => b);

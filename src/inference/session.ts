@@ -262,7 +262,7 @@ function outputNames(manifest: ModelManifest): string[] {
     case 'classification':
       return [o.logits!];
     case 'detection':
-      return [o.detections!, o.prototypes].filter((n): n is string => n !== undefined);
+      return [o.detections!, o.prototypes, o.classes].filter((n): n is string => n !== undefined);
   }
 }
 

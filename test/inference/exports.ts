@@ -372,6 +372,48 @@ export function customVisionS1Graph(nc: number, size = 32): Uint8Array {
 }
 
 /**
+ * Geti / OTX detector (otx/algorithms/detection/configs/base/deployments/base_detection.py, the
+ * mmdeploy end2end export: input "image", outputs "boxes" [1, N, 5] = x1, y1, x2, y2, score in
+ * input pixels, and "labels" [1, N] int64 class ids; metadata as getiClassifierGraph's, with
+ * model_type "ssd", resize_type "fit_to_window_letterbox" and confidence_threshold). Scores are
+ * the brightness.
+ */
+export function getiDetectorGraph(boxes: FixtureBox[], labels: string[], size = 64): Uint8Array {
+  const n = boxes.length;
+  const rows: number[] = [];
+  const score: number[] = [];
+  for (const b of boxes) {
+    rows.push(b.cx - b.w / 2, b.cy - b.h / 2, b.cx + b.w / 2, b.cy + b.h / 2, 0);
+    score.push(0, 0, 0, 0, 1);
+  }
+  return encode(
+    {
+      name: 'geti-detection',
+      node: [
+        brightness('image', 'b'),
+        { opType: 'Mul', input: ['score', 'b'], output: ['s'] },
+        { opType: 'Add', input: ['rows', 's'], output: ['boxes'] },
+        { opType: 'Identity', input: ['ids'], output: ['labels'] },
+      ],
+      initializer: [floats('rows', [1, n, 5], rows), floats('score', [1, n, 5], score), { name: 'ids', dims: [1, n], dataType: T.INT64, int64Data: boxes.map((b) => b.cls) }],
+      input: [tensorInfo('image', [1, 3, size, size])],
+      output: [tensorInfo('boxes', [1, n, 5]), tensorInfo('labels', [1, n], T.INT64)],
+    },
+    {
+      'model_info model_type': 'ssd',
+      'model_info task_type': 'detection',
+      'model_info labels': labels.join(' '),
+      'model_info confidence_threshold': '0.3',
+      'model_info mean_values': '0 0 0',
+      'model_info scale_values': '255 255 255',
+      'model_info resize_type': 'fit_to_window_letterbox',
+      'model_info pad_value': '0',
+      'model_info reverse_input_channels': 'True',
+    },
+  );
+}
+
+/**
  * A graph converted to half precision after its input (float16 outputs, as onnxconverter-common's
  * float16 conversion with keep_io_types leaves the input float32): score = brightness, as float16.
  */

@@ -21,6 +21,7 @@ import {
   end2endGraph,
   getiAnomalyGraph,
   getiClassifierGraph,
+  getiDetectorGraph,
   halfOutputGraph,
   nanGraph,
   yolov5Graph,
@@ -382,6 +383,28 @@ describe('Geti classification (model_info metadata)', () => {
     const report = await checkModelPackage(r.dir, [await png('geti-red.png', rgbImage(32, 32, () => [255, 0, 0])), await png('geti-black.png', black(32, 32))], { log });
     expect(errors(report.findings)).toEqual([]);
     expect(report.images.map((i) => i.verdict)).toEqual(['defect', 'ok']);
+  });
+});
+
+describe('Geti detection (boxes + int64 labels)', () => {
+  it('init reads the mmdeploy layout and the letterbox; check passes; boxes land on the image after it', async () => {
+    const r = await exportAndInit('model.onnx', getiDetectorGraph([{ cx: 32, cy: 32, w: 32, h: 16, cls: 1 }, { cx: 8, cy: 8, w: 4, h: 4, cls: 0 }], ['good', 'dent']));
+    expect(r.manifest).toMatchObject({
+      task: 'detection',
+      labels: ['good', 'dent'],
+      outputs: { detections: 'boxes', classes: 'labels' },
+      detection: { format: 'boxes-labels', minScore: 0.3 },
+      geometry: { resize: 'pad', padValue: 0 },
+    });
+    const report = await checkModelPackage(r.dir, [await png('geti-wide.png', white(128, 64))], { log });
+    expect(errors(report.findings)).toEqual([]);
+    const img = report.images[0]!;
+    expect(img.score).toBeCloseTo(0.5, 5); // half white, half black bands
+    expect(img.verdict).toBe('defect');
+    expect(img.boxes!.map((b) => [b.label, b.x1, b.y1, b.x2, b.y2])).toEqual([
+      ['dent', 32, 16, 96, 48],
+      ['good', 12, 0, 20, 0],
+    ]);
   });
 });
 
