@@ -44,7 +44,11 @@ export function formatCheck(r: CheckReport): string {
 }
 
 export function registerModelCommands(program: Command): void {
-  const model = program.command('model').description('Bring your own model: make and check model packages from ONNX exports');
+  const model = program
+    .command('model')
+    .description('Bring your own model: make and check model packages from ONNX exports')
+    // Usage errors (unknown option, bad --from or --size) are exit 2 here, not commander's 1; inherited by the subcommands.
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
   model
     .command('init')
     .description('Write a model package (model.json + model.onnx) from an ONNX export, saying what was inferred and what defaulted')

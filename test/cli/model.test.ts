@@ -68,7 +68,7 @@ describe('visor model init and check', () => {
     expect(again.code).toBe(2);
     expect(again.stderr).toContain('exists already');
     const badFrom = await visor(['model', 'init', '--onnx', onnx, '--out', path.join(dir, 'x'), '--from', 'keras']);
-    expect(badFrom.code).not.toBe(0);
+    expect(badFrom.code).toBe(2);
     expect(badFrom.stderr).toContain('expected one of anomalib, yolo, customvision, geti, generic');
   });
 });
