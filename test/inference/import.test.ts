@@ -3,6 +3,7 @@
 // export would, and runs in onnxruntime for real.
 import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/common/log.js';
@@ -355,6 +356,16 @@ describe('Custom Vision classifier (BGR 0-255, a sequence-of-maps output)', () =
     expect(errors(report.findings)).toEqual([]);
     expect(report.images[0]).toMatchObject({ verdict: 'defect', classes: [{ label: 'chip' }, { label: 'good' }] });
     await expect(exportAndInit('model.onnx', customVisionS1Graph(2), {}, { from: 'customvision' })).rejects.toThrow(/give --labels labels.txt/);
+  });
+
+  it('needs the rewrite: onnxruntime-node cannot hand back the sequence-of-maps output', async () => {
+    const session = await ort.InferenceSession.create(customVisionGraph(labels));
+    try {
+      const data = new ort.Tensor('float32', new Float32Array(3 * 32 * 32), [1, 3, 32, 32]);
+      await expect(session.run({ data }, ['loss'])).rejects.toThrow(/Non tensor type is temporarily not supported/);
+    } finally {
+      await session.release();
+    }
   });
 
   it('a model.json naming the map output itself is refused with the way out', async () => {
