@@ -2,7 +2,8 @@
 // ${NAME} and ${NAME:-default} placeholders from variables, V4L2 devices added to the
 // Visor module, createOptions turned into the strings IoT Edge expects, and the result
 // checked (every createOptions parses, routes name real outputs, the module's settings and
-// desired properties pass Visor's config schema).
+// desired properties pass Visor's config schema), and the IoT Edge runtime it pins compared with
+// Microsoft's servicing dates.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { applyEnvOverrides, parseConfig } from '../config/index.js';
@@ -67,6 +68,40 @@ type Modules = Record<string, { settings: Record<string, Json>; env?: Record<str
 function agentOf(manifest: Record<string, Json>): { systemModules: Modules; modules: Modules } {
   const content = manifest.modulesContent as Record<string, Record<string, Json>>;
   return content.$edgeAgent!['properties.desired'] as unknown as { systemModules: Modules; modules: Modules };
+}
+
+/**
+ * When each IoT Edge LTS release goes out of servicing (Microsoft's lifecycle for Azure IoT Edge).
+ * A release older than the oldest listed is out of servicing too.
+ */
+export const EDGE_RUNTIME_SERVICING: readonly { version: string; endsOn: string }[] = [
+  { version: '1.4', endsOn: '2024-11-12' },
+  { version: '1.5', endsOn: '2026-11-10' },
+  { version: '1.6', endsOn: '2028-11-14' },
+];
+
+const RUNTIME_IMAGE = /\/azureiotedge-(agent|hub):(\d+)\.(\d+)(?:[.-][\w.-]*)?$/;
+
+/** Warnings, as "path: message", for system modules pinning an IoT Edge runtime out of servicing on `now`. */
+export function runtimeWarnings(manifest: Record<string, Json>, now: Date = new Date()): string[] {
+  const ended = (r: { endsOn: string }) => new Date(`${r.endsOn}T23:59:59Z`) < now;
+  const current = EDGE_RUNTIME_SERVICING.find((r) => !ended(r));
+  const advice = current ? `; use ${current.version} (serviced until ${current.endsOn})` : '';
+  const warnings: string[] = [];
+  for (const [name, module] of Object.entries(agentOf(manifest).systemModules)) {
+    const image = module.settings.image;
+    const match = typeof image === 'string' ? RUNTIME_IMAGE.exec(image) : null;
+    if (!match) continue;
+    const version = [Number(match[2]), Number(match[3])] as const;
+    const release = EDGE_RUNTIME_SERVICING.find((r) => r.version === version.join('.'));
+    // Not in the table: out of servicing when older than its oldest entry, else newer than this code.
+    const [oldestMajor, oldestMinor] = EDGE_RUNTIME_SERVICING[0]!.version.split('.').map(Number) as [number, number];
+    const out = release ? ended(release) : (version[0] - oldestMajor || version[1] - oldestMinor) < 0;
+    if (!out) continue;
+    const since = release ? ` since ${release.endsOn}` : '';
+    warnings.push(`systemModules.${name}.settings.image: IoT Edge ${version.join('.')} (${image}) is out of servicing${since}${advice}`);
+  }
+  return warnings;
 }
 
 export function fillDeployment(template: Json, options: FillOptions): Record<string, Json> {
