@@ -6,7 +6,7 @@
 // Microsoft's servicing dates.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { applyEnvOverrides, parseConfig } from '../config/index.js';
+import { applyEnvOverrides, parseConfig, type Config } from '../config/index.js';
 import { parseConfigText } from '../config/load.js';
 import { ConfigError } from '../common/errors.js';
 
@@ -124,6 +124,23 @@ export function fillDeployment(template: Json, options: FillOptions): Record<str
   return manifest;
 }
 
+/**
+ * The Visor config a container gets from the image's config file and its VISOR_* environment
+ * (IoT Edge module env, Kubernetes container env), or the problems with it, each prefixed by `where`.
+ */
+export function checkModuleEnvironment(env: Record<string, string>, configFile: string, where: string): { config?: Config; issues: string[] } {
+  const issues: string[] = [];
+  try {
+    const { value, issues: envIssues } = applyEnvOverrides(parseConfigText(readFileSync(configFile, 'utf8'), configFile), env);
+    issues.push(...envIssues.map((i) => `${where}: ${i}`));
+    return { config: parseConfig(value, path.basename(configFile)), issues };
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    issues.push(...err.issues.map((i) => `${where} → ${i}`));
+    return { issues };
+  }
+}
+
 /** Problems with a filled deployment manifest, as "path: message". */
 export function checkDeployment(manifest: Record<string, Json>, options: Pick<FillOptions, 'moduleConfigFile' | 'checkDesired'>): string[] {
   const issues: string[] = [];
@@ -141,17 +158,9 @@ export function checkDeployment(manifest: Record<string, Json>, options: Pick<Fi
   // The module's environment must make a valid Visor config.
   const visor = agent.modules[MODULE_NAME]!;
   const env = Object.fromEntries(Object.entries(visor.env ?? {}).map(([k, v]) => [k, v.value]));
-  let outputName = 'defects';
-  try {
-    const file = options.moduleConfigFile;
-    const { value, issues: envIssues } = applyEnvOverrides(parseConfigText(readFileSync(file, 'utf8'), file), env);
-    issues.push(...envIssues.map((i) => `modules.${MODULE_NAME}.env: ${i}`));
-    const config = parseConfig(value, path.basename(file));
-    outputName = config.events.outputName;
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    issues.push(...err.issues.map((i) => `modules.${MODULE_NAME}.env → ${i}`));
-  }
+  const checked = checkModuleEnvironment(env, options.moduleConfigFile, `modules.${MODULE_NAME}.env`);
+  issues.push(...checked.issues);
+  const outputName = checked.config?.events.outputName ?? 'defects';
 
   // Routes from the Visor module must name the output it sends on.
   const hub = (manifest.modulesContent as Record<string, Record<string, Json>>).$edgeHub!['properties.desired'] as { routes: Record<string, Json> };
