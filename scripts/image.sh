@@ -2,7 +2,8 @@
 # Builds the IoT Edge image (edge-manifest/Dockerfile) and starts it as edgeAgent would: the demo
 # line with a data volume bound in, waits for /healthz, checks that inspections are stored, stops it
 # with SIGTERM, and checks the exit code and the SQLite database. Then checks that the CPU image
-# refuses the CUDA and TensorRT execution providers at start-up. Exits non-zero on any failure and
+# refuses the CUDA and TensorRT execution providers at start-up, and that a data folder the image's
+# user cannot write stops it at start-up naming the database. Exits non-zero on any failure and
 # leaves no container, mount or process behind. See docs/edge.md.
 #
 #   scripts/image.sh [--base IMAGE] [--tag NAME] [--build-only]
@@ -332,6 +333,15 @@ for provider in cuda tensorrt; do
   [[ $message == *"execution provider \"$provider\""* ]] || { show_log; fail "with $provider: the message does not name the provider: $message"; }
   echo "$provider: exit 2, $message" | cut -c1-300
 done
+
+step "a data folder the image's user cannot write stops it at start-up"
+data=$workspace/data-not-owned
+mkdir -p "$data"
+start_line
+wait_line 120 || { show_log; fail "with a root-owned data folder the line did not exit within 120 s"; }
+message=$(grep -m1 '^visor: cannot start' "$log") || { show_log; fail "root-owned data folder: no start-up error on stderr"; }
+[[ $line_rc == 2 && $message == *"/var/lib/visor/visor.db"* ]] || { show_log; fail "root-owned data folder: exit $line_rc, $message"; }
+echo "exit 2, $message"
 
 echo
 echo "image.sh: OK: built, started, stored inspections, stopped cleanly ($run_mode) in $(($(date +%s) - started)) s"
