@@ -191,11 +191,14 @@ container="" mnt="" line_pid="" init_pid="" line_rc=""
 cleanup() {
   local rc=$?
   set +e
+  # Stop a line still running first: chroot, by killing its namespace's init; run, by removing
+  # its container (which ends the attached start).
   [[ -n $init_pid ]] && kill -KILL "$init_pid" 2>/dev/null
+  [[ -n $container && -z $mnt ]] && "$engine" rm -f "$container" >/dev/null 2>&1
   [[ -n $line_pid ]] && wait "$line_pid" 2>/dev/null
-  if [[ -n $container ]]; then
-    [[ -n $mnt ]] && podman umount "$container" >/dev/null
-    "$engine" rm -f "$container" >/dev/null 2>&1
+  if [[ -n $container && -n $mnt ]]; then
+    podman umount "$container" >/dev/null
+    podman rm -f "$container" >/dev/null 2>&1
   fi
   [[ -n $mnt ]] && grep -qF " $mnt " /proc/self/mountinfo && { echo "image.sh: $mnt is still mounted" >&2; rc=1; }
   rm -rf "$workspace"
