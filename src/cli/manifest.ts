@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { INSTALL_DIR } from '../config/paths.js';
-import { fillDeployment } from '../deploy/manifest.js';
+import { fillDeployment, runtimeWarnings } from '../deploy/manifest.js';
 import { ConfigError } from '../common/errors.js';
 import { checkDesiredProperties } from '../events/index.js';
 
@@ -32,6 +32,7 @@ export function registerManifestCommands(program: Command): void {
       try {
         const template = JSON.parse(readFileSync(options.template, 'utf8'));
         const manifest = fillDeployment(template, { vars, devices: options.device, moduleConfigFile: path.join(INSTALL_DIR, 'config', 'edge.yaml'), checkDesired: checkDesiredProperties });
+        for (const warning of runtimeWarnings(manifest)) process.stderr.write(`warning: ${warning}\n`);
         const text = `${JSON.stringify(manifest, null, 2)}\n`;
         if (options.out) writeFileSync(options.out, text);
         else process.stdout.write(text);

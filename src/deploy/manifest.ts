@@ -2,10 +2,11 @@
 // ${NAME} and ${NAME:-default} placeholders from variables, V4L2 devices added to the
 // Visor module, createOptions turned into the strings IoT Edge expects, and the result
 // checked (every createOptions parses, routes name real outputs, the module's settings and
-// desired properties pass Visor's config schema).
+// desired properties pass Visor's config schema), and the IoT Edge runtime it pins compared with
+// Microsoft's servicing dates.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { applyEnvOverrides, parseConfig } from '../config/index.js';
+import { applyEnvOverrides, parseConfig, type Config } from '../config/index.js';
 import { parseConfigText } from '../config/load.js';
 import { ConfigError } from '../common/errors.js';
 
@@ -69,6 +70,40 @@ function agentOf(manifest: Record<string, Json>): { systemModules: Modules; modu
   return content.$edgeAgent!['properties.desired'] as unknown as { systemModules: Modules; modules: Modules };
 }
 
+/**
+ * When each IoT Edge LTS release goes out of servicing (Microsoft's lifecycle for Azure IoT Edge).
+ * A release older than the oldest listed is out of servicing too.
+ */
+export const EDGE_RUNTIME_SERVICING: readonly { version: string; endsOn: string }[] = [
+  { version: '1.4', endsOn: '2024-11-12' },
+  { version: '1.5', endsOn: '2026-11-10' },
+  { version: '1.6', endsOn: '2028-11-14' },
+];
+
+const RUNTIME_IMAGE = /\/azureiotedge-(agent|hub):(\d+)\.(\d+)(?:[.-][\w.-]*)?$/;
+
+/** Warnings, as "path: message", for system modules pinning an IoT Edge runtime out of servicing on `now`. */
+export function runtimeWarnings(manifest: Record<string, Json>, now: Date = new Date()): string[] {
+  const ended = (r: { endsOn: string }) => new Date(`${r.endsOn}T23:59:59Z`) < now;
+  const current = EDGE_RUNTIME_SERVICING.find((r) => !ended(r));
+  const advice = current ? `; use ${current.version} (serviced until ${current.endsOn})` : '';
+  const warnings: string[] = [];
+  for (const [name, module] of Object.entries(agentOf(manifest).systemModules)) {
+    const image = module.settings.image;
+    const match = typeof image === 'string' ? RUNTIME_IMAGE.exec(image) : null;
+    if (!match) continue;
+    const version = [Number(match[2]), Number(match[3])] as const;
+    const release = EDGE_RUNTIME_SERVICING.find((r) => r.version === version.join('.'));
+    // Not in the table: out of servicing when older than its oldest entry, else newer than this code.
+    const [oldestMajor, oldestMinor] = EDGE_RUNTIME_SERVICING[0]!.version.split('.').map(Number) as [number, number];
+    const out = release ? ended(release) : (version[0] - oldestMajor || version[1] - oldestMinor) < 0;
+    if (!out) continue;
+    const since = release ? ` since ${release.endsOn}` : '';
+    warnings.push(`systemModules.${name}.settings.image: IoT Edge ${version.join('.')} (${image}) is out of servicing${since}${advice}`);
+  }
+  return warnings;
+}
+
 export function fillDeployment(template: Json, options: FillOptions): Record<string, Json> {
   const missing = new Set<string>();
   const manifest = substitute(template, options.vars, missing) as Record<string, Json>;
@@ -89,6 +124,23 @@ export function fillDeployment(template: Json, options: FillOptions): Record<str
   return manifest;
 }
 
+/**
+ * The Visor config a container gets from the image's config file and its VISOR_* environment
+ * (IoT Edge module env, Kubernetes container env), or the problems with it, each prefixed by `where`.
+ */
+export function checkModuleEnvironment(env: Record<string, string>, configFile: string, where: string): { config?: Config; issues: string[] } {
+  const issues: string[] = [];
+  try {
+    const { value, issues: envIssues } = applyEnvOverrides(parseConfigText(readFileSync(configFile, 'utf8'), configFile), env);
+    issues.push(...envIssues.map((i) => `${where}: ${i}`));
+    return { config: parseConfig(value, path.basename(configFile)), issues };
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    issues.push(...err.issues.map((i) => `${where} → ${i}`));
+    return { issues };
+  }
+}
+
 /** Problems with a filled deployment manifest, as "path: message". */
 export function checkDeployment(manifest: Record<string, Json>, options: Pick<FillOptions, 'moduleConfigFile' | 'checkDesired'>): string[] {
   const issues: string[] = [];
@@ -106,17 +158,9 @@ export function checkDeployment(manifest: Record<string, Json>, options: Pick<Fi
   // The module's environment must make a valid Visor config.
   const visor = agent.modules[MODULE_NAME]!;
   const env = Object.fromEntries(Object.entries(visor.env ?? {}).map(([k, v]) => [k, v.value]));
-  let outputName = 'defects';
-  try {
-    const file = options.moduleConfigFile;
-    const { value, issues: envIssues } = applyEnvOverrides(parseConfigText(readFileSync(file, 'utf8'), file), env);
-    issues.push(...envIssues.map((i) => `modules.${MODULE_NAME}.env: ${i}`));
-    const config = parseConfig(value, path.basename(file));
-    outputName = config.events.outputName;
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    issues.push(...err.issues.map((i) => `modules.${MODULE_NAME}.env → ${i}`));
-  }
+  const checked = checkModuleEnvironment(env, options.moduleConfigFile, `modules.${MODULE_NAME}.env`);
+  issues.push(...checked.issues);
+  const outputName = checked.config?.events.outputName ?? 'defects';
 
   // Routes from the Visor module must name the output it sends on.
   const hub = (manifest.modulesContent as Record<string, Record<string, Json>>).$edgeHub!['properties.desired'] as { routes: Record<string, Json> };

@@ -1,13 +1,15 @@
 // The IoT Edge deployment template and `visor manifest`.
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { checkDeployment, fillDeployment, readCreateOptions } from '../../src/deploy/manifest.js';
+import { checkDeployment, fillDeployment, readCreateOptions, runtimeWarnings } from '../../src/deploy/manifest.js';
 import { ConfigError } from '../../src/common/errors.js';
 import { checkDesiredProperties } from '../../src/events/index.js';
 import { CLI, REPO } from '../helpers/paths.js';
+import { tempDir } from '../helpers/temp.js';
 
 const exec = promisify(execFile);
 const TEMPLATE_FILE = path.join(REPO, 'edge-manifest/deployment.template.json');
@@ -106,5 +108,55 @@ describe('deployment template', () => {
     const failed = await exec(process.execPath, [...CLI, 'manifest'], { env: { PATH: process.env.PATH } }).catch((e) => e);
     expect(failed.code).toBe(2);
     expect(failed.stderr).toContain('${IMAGE_TAG}: no value');
+  });
+});
+
+describe('IoT Edge runtime servicing', () => {
+  const pinned = (version: string) => {
+    const t = template();
+    const modules = t.modulesContent.$edgeAgent['properties.desired'].systemModules;
+    modules.edgeAgent.settings.image = `mcr.microsoft.com/azureiotedge-agent:${version}`;
+    modules.edgeHub.settings.image = `mcr.microsoft.com/azureiotedge-hub:${version}`;
+    return fillDeployment(t, { vars, moduleConfigFile: MODULE_CONFIG });
+  };
+  const december2026 = new Date('2026-12-01T00:00:00Z');
+
+  it('the template pins IoT Edge 1.6 LTS, which is serviced', () => {
+    const m = fillDeployment(template(), { vars, moduleConfigFile: MODULE_CONFIG });
+    expect(agent(m).systemModules.edgeAgent.settings.image).toBe('mcr.microsoft.com/azureiotedge-agent:1.6');
+    expect(agent(m).systemModules.edgeHub.settings.image).toBe('mcr.microsoft.com/azureiotedge-hub:1.6');
+    expect(runtimeWarnings(m, december2026)).toEqual([]);
+  });
+
+  it('warns on 1.5 after its end of servicing, on older releases, and on 1.6 once it ends', () => {
+    expect(runtimeWarnings(pinned('1.5'), new Date('2026-11-10T12:00:00Z'))).toEqual([]);
+    expect(runtimeWarnings(pinned('1.5.21'), december2026)).toEqual([
+      'systemModules.edgeAgent.settings.image: IoT Edge 1.5 (mcr.microsoft.com/azureiotedge-agent:1.5.21) is out of servicing since 2026-11-10; use 1.6 (serviced until 2028-11-14)',
+      'systemModules.edgeHub.settings.image: IoT Edge 1.5 (mcr.microsoft.com/azureiotedge-hub:1.5.21) is out of servicing since 2026-11-10; use 1.6 (serviced until 2028-11-14)',
+    ]);
+    expect(runtimeWarnings(pinned('1.2'), december2026)[0]).toBe(
+      'systemModules.edgeAgent.settings.image: IoT Edge 1.2 (mcr.microsoft.com/azureiotedge-agent:1.2) is out of servicing; use 1.6 (serviced until 2028-11-14)',
+    );
+    expect(runtimeWarnings(pinned('1.6'), new Date('2028-11-15T00:00:00Z'))).toHaveLength(2);
+    // A release newer than this table knows is not flagged.
+    expect(runtimeWarnings(pinned('1.7'), december2026)).toEqual([]);
+  });
+
+  it('visor manifest prints the warning for a 1.5 template and still writes the manifest', async () => {
+    const { dir, cleanup } = await tempDir('visor-manifest-');
+    try {
+      const old = readFileSync(TEMPLATE_FILE, 'utf8').replaceAll(':1.6"', ':1.5"');
+      const file = path.join(dir, 'deployment.template.json');
+      await writeFile(file, old);
+      const set = Object.entries(vars).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
+      const warned = await exec(process.execPath, [...CLI, 'manifest', '--template', file, ...set], { env: { PATH: process.env.PATH } });
+      expect(warned.stderr).toContain('warning: systemModules.edgeAgent.settings.image: IoT Edge 1.5 (mcr.microsoft.com/azureiotedge-agent:1.5) is out of servicing since 2026-11-10');
+      expect(agent(JSON.parse(warned.stdout)).systemModules.edgeHub.settings.image).toBe('mcr.microsoft.com/azureiotedge-hub:1.5');
+      // The shipped template: no warning (until 1.6 ends on 2028-11-14, when this should fail and the template move on).
+      const current = await exec(process.execPath, [...CLI, 'manifest', ...set], { env: { PATH: process.env.PATH } });
+      expect(current.stderr).not.toContain('warning');
+    } finally {
+      await cleanup();
+    }
   });
 });
