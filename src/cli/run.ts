@@ -18,7 +18,7 @@ export async function runCommand(options: { config?: string }): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  const log = createLogger({ level: loaded.config.log.level });
+  const log = createLogger(loaded.config.log);
   log.info({ config: loaded.source }, 'starting');
 
   let app;
