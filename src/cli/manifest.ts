@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { INSTALL_DIR } from '../config/paths.js';
 import { fillDeployment } from '../deploy/manifest.js';
-import { ConfigError } from '../common/errors.js';
+import { UsageError } from './exit.js';
 import { checkDesiredProperties } from '../events/index.js';
 
 function collect(value: string, previous: string[]): string[] {
@@ -22,23 +22,13 @@ export function registerManifestCommands(program: Command): void {
       const vars: Record<string, string | undefined> = { ...process.env };
       for (const pair of options.set) {
         const eq = pair.indexOf('=');
-        if (eq < 1) {
-          process.stderr.write(`--set ${pair}: expected NAME=VALUE\n`);
-          process.exitCode = 2;
-          return;
-        }
+        if (eq < 1) throw new UsageError(`--set ${pair}: expected NAME=VALUE`);
         vars[pair.slice(0, eq)] = pair.slice(eq + 1);
       }
-      try {
-        const template = JSON.parse(readFileSync(options.template, 'utf8'));
-        const manifest = fillDeployment(template, { vars, devices: options.device, moduleConfigFile: path.join(INSTALL_DIR, 'config', 'edge.yaml'), checkDesired: checkDesiredProperties });
-        const text = `${JSON.stringify(manifest, null, 2)}\n`;
-        if (options.out) writeFileSync(options.out, text);
-        else process.stdout.write(text);
-      } catch (err) {
-        if (!(err instanceof ConfigError)) throw err;
-        process.stderr.write(`${err.message}\n`);
-        process.exitCode = 2;
-      }
+      const template = JSON.parse(readFileSync(options.template, 'utf8'));
+      const manifest = fillDeployment(template, { vars, devices: options.device, moduleConfigFile: path.join(INSTALL_DIR, 'config', 'edge.yaml'), checkDesired: checkDesiredProperties });
+      const text = `${JSON.stringify(manifest, null, 2)}\n`;
+      if (options.out) writeFileSync(options.out, text);
+      else process.stdout.write(text);
     });
 }
