@@ -1,10 +1,12 @@
 // The logger every module gets: per-module levels, one of each key, ISO time, JSON or pretty lines.
+import { readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createCamera } from '../../src/capture/index.js';
 import { parseConfig } from '../../src/config/index.js';
-import { createLogger, type LogOptions } from '../../src/common/log.js';
-import { FIXTURES } from '../helpers/paths.js';
+import { LOG_MODULES, createLogger, type LogOptions } from '../../src/common/log.js';
+import { FIXTURES, REPO } from '../helpers/paths.js';
 import { until } from '../helpers/wait.js';
 
 function capture(options: Omit<LogOptions, 'destination'> = {}, tty = false) {
@@ -64,6 +66,16 @@ describe('createLogger', () => {
       expect(repeatedKeys(line), line).toEqual([]);
       expect(JSON.parse(line)).toMatchObject({ module: 'capture', cameraId: 'a' });
     }
+  });
+
+  it('knows every module the code names, so log.modules can set each of them', async () => {
+    const named = new Set<string>();
+    const files = (await readdir(path.join(REPO, 'src'), { recursive: true })).filter((f) => f.endsWith('.ts'));
+    for (const file of files) {
+      for (const m of (await readFile(path.join(REPO, 'src', file), 'utf8')).matchAll(/\.child\(\{\s*module:\s*'([^']+)'/g)) named.add(m[1]!);
+    }
+    expect(named.size).toBeGreaterThanOrEqual(8);
+    expect([...named].filter((m) => !(LOG_MODULES as readonly string[]).includes(m))).toEqual([]);
   });
 
   it('writes ISO times', () => {
