@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { pino, symbols, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 import { redactDeep, redactText } from './redact.js';
 
 export type { Logger };
@@ -91,7 +92,9 @@ export function createLogger(options: LogOptions = {}): Logger {
   };
   const prettyOut = format === 'pretty' || (format === 'auto' && isTerminal(destination));
   // Pretty lines are made from the JSON line, so they carry the same redaction.
-  const stream = prettyOut
+  // Loaded only when used: every CLI start would pay for it otherwise.
+  const pretty = prettyOut ? (createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty) : undefined;
+  const stream = pretty
     ? pretty({ destination, sync: true, colorize: isTerminal(destination), translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l o', ignore: 'app' })
     : (destination as DestinationStream);
   const root = pino(config, stream);
