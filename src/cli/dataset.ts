@@ -5,8 +5,6 @@ import { redactText } from '../common/log.js';
 import type { Progress } from '../modelling/fit/index.js';
 import { integer } from './args.js';
 import { cliProgress } from './progress.js';
-import { containerFromArgument } from '../upload/blob.js';
-import { LABELS_FILE, RECORDS_FILE, pullDataset } from '../upload/pull.js';
 
 interface PullCliOptions {
   container?: string;
@@ -38,6 +36,7 @@ export async function datasetPullCommand(options: PullCliOptions): Promise<void>
   let shown = 0;
   try {
     if (!options.container) throw new ConfigError(['--container: required (or set VISOR_DATASET_CONTAINER)']);
+    const [{ containerFromArgument }, { pullDataset }] = await Promise.all([import('../upload/blob.js'), import('../upload/pull.js')]);
     const target = containerFromArgument(options.container, options.containerName, { timeoutMs: 120_000 });
     const since = parseDate('--since', options.since);
     const until = parseDate('--until', options.until);
@@ -68,6 +67,7 @@ export async function datasetPullCommand(options: PullCliOptions): Promise<void>
   } finally {
     bar?.stop();
   }
+  const { LABELS_FILE, RECORDS_FILE } = await import('../upload/pull.js');
   const { failed, ...summary } = result;
   process.stdout.write(`${JSON.stringify({ ...summary, failed: failed.length, out: options.out, manifests: [LABELS_FILE, RECORDS_FILE] })}\n`);
   for (const f of failed.slice(0, 20)) process.stderr.write(`failed: ${f.blob}: ${redactText(f.error)}\n`);

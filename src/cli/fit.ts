@@ -7,7 +7,6 @@ import { DEFAULTS as FIT_DEFAULTS, SCALINGS, type ScalingName } from '../modelli
 import type { FitOptions, LabelledImage } from '../modelling/fit/index.js';
 import { RESIZES, type Resize } from '../common/geometry.js';
 import { loadConfig } from '../config/index.js';
-import { readReviewedImages } from '../store/reviews.js';
 import { finiteNumber, integer } from './args.js';
 import { UsageError } from './exit.js';
 import { cliProgress } from './progress.js';
@@ -118,6 +117,7 @@ async function fitCommand(o: FitCliOptions): Promise<void> {
     if (ignored > 0) process.stderr.write(`${o.labels}: ${ignored} row(s) not labelled good/defect ignored\n`);
   }
   if (o.fromStore) {
+    const { readReviewedImages } = await import('../store/reviews.js');
     const { images, skipped } = readReviewedImages(storeDataDir(o.config!));
     labelled.push(...labelledFromReviews(images));
     process.stderr.write(`store: ${images.length} reviewed inspection(s) used, ${skipped} skipped (no label or image gone)\n`);

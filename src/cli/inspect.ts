@@ -1,12 +1,10 @@
 // `visor inspect`: score image files and folders with a model package, as the line would.
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createInferencer, decide, imageFromFile, loadModelPackage, renderOverlay } from '../inference/index.js';
 import { createLogger } from '../common/log.js';
 import { csvRow } from '../common/csv.js';
 import { errorMessage } from '../common/errors.js';
 import type { ModelOutput } from '../common/types.js';
-import { IMAGE_EXTENSIONS } from '../modelling/fit/data.js';
 import { UsageError } from './exit.js';
 
 export interface InspectOptions {
@@ -26,6 +24,7 @@ interface Target {
 
 /** Image files of every argument: a file as given, a folder's images at any depth, sorted by path. */
 async function targets(args: readonly string[]): Promise<Target[]> {
+  const { IMAGE_EXTENSIONS } = await import('../modelling/fit/data.js');
   const found: Target[] = [];
   const walk = async (dir: string, prefix: string): Promise<void> => {
     const entries = await readdir(dir, { withFileTypes: true });
@@ -54,6 +53,8 @@ function topLabel(output: ModelOutput): string {
 
 export async function inspectCommand(images: string[], options: InspectOptions): Promise<void> {
   const files = await targets(images);
+  // Loaded on use, like every command's heavy parts, so `visor --help` starts fast.
+  const { createInferencer, decide, imageFromFile, loadModelPackage, renderOverlay } = await import('../inference/index.js');
   const log = createLogger({ level: 'warn', destination: process.stderr });
   const inferencer = await createInferencer({ pkg: await loadModelPackage(path.resolve(options.model)), threads: options.threads, log });
   const { manifest, geometry } = inferencer;

@@ -1,5 +1,4 @@
 import path from 'node:path';
-import { createApp } from '../app.js';
 import { INSTALL_DIR } from '../config/paths.js';
 import { loadConfig } from '../config/index.js';
 import { createLogger } from '../common/log.js';
@@ -16,6 +15,8 @@ export async function runCommand(options: { config?: string }): Promise<void> {
 
   let app;
   try {
+    // Loaded here: the whole line (SDKs, fastify, onnxruntime) is only for `visor run`.
+    const { createApp } = await import('../app.js');
     app = await createApp({ config: loaded.config, baseDir: loaded.baseDir, log });
   } catch (err) {
     // Fatal at start-up: a clear message and a non-zero exit.

@@ -4,11 +4,11 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/index.js';
 import { VisorError } from '../common/errors.js';
 import { silentLogger } from '../common/log.js';
-import { createUserStore, ROLES, type Role, type UserStore } from '../review/index.js';
-import { openStore } from '../store/index.js';
+import { ROLES, type Role, type UserStore } from '../review/users.js';
 import { UsageError } from './exit.js';
 
 async function withUsers(configFile: string, fn: (users: UserStore) => Promise<void>): Promise<void> {
+  const [{ createUserStore }, { openStore }] = await Promise.all([import('../review/users.js'), import('../store/index.js')]);
   const { config, baseDir } = loadConfig(configFile);
   const store = openStore({ config: config.store, dataDir: path.resolve(baseDir, config.store.dataDir), log: silentLogger() });
   try {
