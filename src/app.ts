@@ -80,8 +80,6 @@ export async function createApp(deps: AppDeps): Promise<App> {
       threads: config.model.threads,
       log,
     }));
-  const manifest = inferencer.manifest;
-  log.info({ model: manifest.name, version: manifest.version, task: manifest.task }, 'model loaded');
 
   // Nothing runs yet, so a failure below closes what was opened (the model session, the database) and rethrows.
   const opened: Array<() => unknown> = [() => inferencer.close()];

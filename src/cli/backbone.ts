@@ -6,6 +6,8 @@ import { Option, type Command } from 'commander';
 import { Value } from '@sinclair/typebox/value';
 import { ConfigError, errorMessage } from '../common/errors.js';
 import { BackboneManifestSchema, type BackboneManifest } from '../modelling/backbones/manifest.js';
+import { integer } from './args.js';
+import { reportFailure } from './exit.js';
 
 /** Named input scalings: pixel p → (p * scale - mean) / std. */
 export const SCALINGS = {
@@ -77,8 +79,7 @@ export async function backboneConvertCommand(options: BackboneConvertOptions): P
     const summary = manifest.layers.map((l) => `${l.name} (${l.channels} ch, /${l.stride})`).join(', ');
     process.stdout.write(`${out}: ${(result.onnx.byteLength / 1e6).toFixed(2)} MB, ${result.layers.length} layers converted; outputs ${summary}\n`);
   } catch (err) {
-    process.stderr.write(`visor backbone convert: ${errorMessage(err)}\n`);
-    process.exitCode = err instanceof ConfigError ? 2 : 1;
+    reportFailure('visor backbone convert', err);
   }
 }
 
@@ -91,7 +92,7 @@ export function registerBackboneCommands(program: Command): void {
     .requiredOption('--tfjs <dir>', 'folder with model.json and its weight shards')
     .requiredOption('--out <dir>', 'backbone folder to write')
     .requiredOption('--layers <names>', 'Keras layer names to expose as feature maps, comma-separated (also the default layers)')
-    .option('--input-size <n>', 'square input side (default: the model input size)', (v) => Number.parseInt(v, 10))
+    .option('--input-size <n>', 'square input side (default: the model input size)', integer())
     .addOption(new Option('--scaling <name>', 'input scaling: tf = x/127.5-1, unit = x/255, imagenet = ImageNet mean/std').choices(Object.keys(SCALINGS)).default('tf'))
     .addOption(new Option('--channels <order>', 'channel order the model expects').choices(['RGB', 'BGR']).default('RGB'))
     .option('--name <name>', 'backbone name (default: the output folder name)')

@@ -1,10 +1,10 @@
 // `visor dataset pull`: retraining data for ML teams, from the container Visor uploads to.
 import { Option, type Command } from 'commander';
-import cliProgress from 'cli-progress';
-import { ConfigError, errorMessage } from '../common/errors.js';
+import { ConfigError } from '../common/errors.js';
 import { redactText } from '../common/log.js';
-import { containerFromArgument } from '../upload/blob.js';
-import { LABELS_FILE, RECORDS_FILE, pullDataset } from '../upload/pull.js';
+import type { Progress } from '../modelling/fit/index.js';
+import { integer } from './args.js';
+import { cliProgress } from './progress.js';
 
 interface PullCliOptions {
   container?: string;
@@ -32,16 +32,16 @@ function parseDate(flag: string, value: string | undefined): Date | undefined {
 
 export async function datasetPullCommand(options: PullCliOptions): Promise<void> {
   let result;
-  let bar: cliProgress.SingleBar | undefined;
+  let bar: Progress | undefined;
+  let shown = 0;
   try {
     if (!options.container) throw new ConfigError(['--container: required (or set VISOR_DATASET_CONTAINER)']);
+    const [{ containerFromArgument }, { pullDataset }] = await Promise.all([import('../upload/blob.js'), import('../upload/pull.js')]);
     const target = containerFromArgument(options.container, options.containerName, { timeoutMs: 120_000 });
     const since = parseDate('--since', options.since);
     const until = parseDate('--until', options.until);
-    // Progress goes to stderr, and only to a terminal: stdout carries the summary for scripts.
-    if (options.progress && process.stderr.isTTY) {
-      bar = new cliProgress.SingleBar({ stream: process.stderr, format: 'pull [{bar}] {value}/{total} samples | {eta_formatted} left', hideCursor: true }, cliProgress.Presets.shades_classic);
-    }
+    // Progress goes to stderr: stdout carries the summary for scripts.
+    const progress = options.progress ? cliProgress() : undefined;
     const abort = new AbortController();
     process.once('SIGINT', () => abort.abort(new Error('interrupted')));
     result = await pullDataset({
@@ -59,18 +59,15 @@ export async function datasetPullCommand(options: PullCliOptions): Promise<void>
       useTags: options.tags,
       signal: abort.signal,
       onProgress: (done, total) => {
-        if (!bar) return;
-        if (done === 0) bar.start(total, 0);
-        else bar.update(done);
+        if (!progress) return;
+        bar ??= progress('pull samples', total);
+        for (; shown < done; shown++) bar.tick();
       },
     });
-  } catch (err) {
+  } finally {
     bar?.stop();
-    process.stderr.write(`visor dataset pull: ${redactText(errorMessage(err))}\n`);
-    process.exitCode = err instanceof ConfigError ? 2 : 1;
-    return;
   }
-  bar?.stop();
+  const { LABELS_FILE, RECORDS_FILE } = await import('../upload/pull.js');
   const { failed, ...summary } = result;
   process.stdout.write(`${JSON.stringify({ ...summary, failed: failed.length, out: options.out, manifests: [LABELS_FILE, RECORDS_FILE] })}\n`);
   for (const f of failed.slice(0, 20)) process.stderr.write(`failed: ${f.blob}: ${redactText(f.error)}\n`);
@@ -101,8 +98,8 @@ export function registerDatasetCommands(program: Command): void {
     .option('--model <version>', 'only samples scored by this model version')
     .option('--model-name <name>', 'only samples scored by this model')
     .option('--line <line>', 'only this production line')
-    .option('--concurrency <n>', 'parallel downloads', (v) => Number.parseInt(v, 10), 8)
+    .option('--concurrency <n>', 'parallel downloads', integer(), 8)
     .option('--no-tags', 'list the container and filter locally instead of querying index tags')
-    .option('--no-progress', 'no progress bar (it is shown only when stderr is a terminal)')
+    .option('--no-progress', 'no progress on stderr (a bar on a terminal, else a line every few seconds)')
     .action(datasetPullCommand);
 }

@@ -10,6 +10,8 @@ import { registerFitCommands } from './fit.js';
 import { registerManifestCommands } from './manifest.js';
 import { registerModelCommands } from './model.js';
 import { registerUserCommands } from './user.js';
+import { integer } from './args.js';
+import { runProgram } from './exit.js';
 
 const program = new Command()
   .name('visor')
@@ -25,10 +27,11 @@ program
 
 program
   .command('inspect')
-  .description('Inspect image files with a model package; prints one JSON line per image')
+  .description('Inspect image files and folders (at any depth) with a model package; prints one JSON line per image')
   .requiredOption('-m, --model <dir>', 'model package folder')
-  .option('--threads <n>', 'onnxruntime intra-op threads', (v) => Number.parseInt(v, 10), 1)
-  .argument('<images...>', 'image files')
+  .option('--threads <n>', 'onnxruntime intra-op threads (0 = onnxruntime decides)', integer(0), 1)
+  .option('-o, --out <dir>', 'write a heat-map or box overlay per image and inspect.csv (path, verdict, score, label, threshold, ms) here')
+  .argument('<images...>', 'image files or folders')
   .action(inspectCommand);
 
 const config = program.command('config').description('Configuration tools');
@@ -46,4 +49,4 @@ registerUserCommands(program);
 registerManifestCommands(program);
 registerModelCommands(program);
 
-await program.parseAsync(process.argv);
+await runProgram(program, process.argv);

@@ -2,9 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { INSTALL_DIR } from '../config/paths.js';
-import { fillDeployment, runtimeWarnings } from '../deploy/manifest.js';
-import { ConfigError } from '../common/errors.js';
-import { checkDesiredProperties } from '../events/index.js';
+import { UsageError } from './exit.js';
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -18,28 +16,19 @@ export function registerManifestCommands(program: Command): void {
     .option('-o, --out <file>', 'where to write the deployment manifest (default: standard output)')
     .option('--set <NAME=VALUE>', 'a placeholder value (repeatable); the environment is read too', collect, [])
     .option('--device <path>', 'a V4L2 device to pass into the module, e.g. /dev/video0 (repeatable)', collect, [])
-    .action((options: { template: string; out?: string; set: string[]; device: string[] }) => {
+    .action(async (options: { template: string; out?: string; set: string[]; device: string[] }) => {
       const vars: Record<string, string | undefined> = { ...process.env };
       for (const pair of options.set) {
         const eq = pair.indexOf('=');
-        if (eq < 1) {
-          process.stderr.write(`--set ${pair}: expected NAME=VALUE\n`);
-          process.exitCode = 2;
-          return;
-        }
+        if (eq < 1) throw new UsageError(`--set ${pair}: expected NAME=VALUE`);
         vars[pair.slice(0, eq)] = pair.slice(eq + 1);
       }
-      try {
-        const template = JSON.parse(readFileSync(options.template, 'utf8'));
-        const manifest = fillDeployment(template, { vars, devices: options.device, moduleConfigFile: path.join(INSTALL_DIR, 'config', 'edge.yaml'), checkDesired: checkDesiredProperties });
-        for (const warning of runtimeWarnings(manifest)) process.stderr.write(`warning: ${warning}\n`);
-        const text = `${JSON.stringify(manifest, null, 2)}\n`;
-        if (options.out) writeFileSync(options.out, text);
-        else process.stdout.write(text);
-      } catch (err) {
-        if (!(err instanceof ConfigError)) throw err;
-        process.stderr.write(`${err.message}\n`);
-        process.exitCode = 2;
-      }
+      const [{ fillDeployment, runtimeWarnings }, { checkDesiredProperties }] = await Promise.all([import('../deploy/manifest.js'), import('../events/index.js')]);
+      const template = JSON.parse(readFileSync(options.template, 'utf8'));
+      const manifest = fillDeployment(template, { vars, devices: options.device, moduleConfigFile: path.join(INSTALL_DIR, 'config', 'edge.yaml'), checkDesired: checkDesiredProperties });
+      for (const warning of runtimeWarnings(manifest)) process.stderr.write(`warning: ${warning}\n`);
+      const text = `${JSON.stringify(manifest, null, 2)}\n`;
+      if (options.out) writeFileSync(options.out, text);
+      else process.stdout.write(text);
     });
 }

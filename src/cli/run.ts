@@ -1,34 +1,27 @@
 import path from 'node:path';
-import { createApp } from '../app.js';
 import { INSTALL_DIR } from '../config/paths.js';
 import { loadConfig } from '../config/index.js';
-import { ConfigError, VisorError } from '../common/errors.js';
 import { createLogger } from '../common/log.js';
+import { EXIT, reportFailure } from './exit.js';
 
 /** The embedded default: the demo line (fixture cells replayed through the shipped model). */
 export const DEMO_CONFIG = path.join(INSTALL_DIR, 'config', 'demo.yaml');
 
 export async function runCommand(options: { config?: string }): Promise<void> {
-  let loaded;
-  try {
-    loaded = loadConfig(options.config ?? DEMO_CONFIG);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`${err.message}\n`);
-    process.exitCode = 2;
-    return;
-  }
-  const log = createLogger({ level: loaded.config.log.level });
+  // An invalid config throws: main reports it with exit code 2.
+  const loaded = loadConfig(options.config ?? DEMO_CONFIG);
+  const log = createLogger(loaded.config.log);
   log.info({ config: loaded.source }, 'starting');
 
   let app;
   try {
+    // Loaded here: the whole line (SDKs, fastify, onnxruntime) is only for `visor run`.
+    const { createApp } = await import('../app.js');
     app = await createApp({ config: loaded.config, baseDir: loaded.baseDir, log });
   } catch (err) {
     // Fatal at start-up: a clear message and a non-zero exit.
     log.fatal({ err }, 'cannot start');
-    process.stderr.write(`visor: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = err instanceof VisorError ? 2 : 1;
+    reportFailure('visor: cannot start', err);
     return;
   }
 
@@ -37,10 +30,10 @@ export async function runCommand(options: { config?: string }): Promise<void> {
     if (stopping) return;
     log.info({ signal }, 'signal received');
     stopping = app.stop().then(
-      () => process.exit(process.exitCode ?? 0),
+      () => process.exit(process.exitCode ?? EXIT.ok),
       (err) => {
         log.fatal({ err }, 'stop failed');
-        process.exit(1);
+        process.exit(EXIT.failure);
       },
     );
   };
@@ -51,8 +44,7 @@ export async function runCommand(options: { config?: string }): Promise<void> {
     await app.start();
   } catch (err) {
     log.fatal({ err }, 'cannot start');
-    process.stderr.write(`visor: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
+    reportFailure('visor: cannot start', err);
     await app.stop();
   }
 }

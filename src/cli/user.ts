@@ -2,23 +2,19 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../config/index.js';
-import { ConfigError, VisorError } from '../common/errors.js';
+import { VisorError } from '../common/errors.js';
 import { silentLogger } from '../common/log.js';
-import { createUserStore, ROLES, type Role, type UserStore } from '../review/index.js';
-import { openStore } from '../store/index.js';
+import { ROLES, type Role, type UserStore } from '../review/users.js';
+import { UsageError } from './exit.js';
 
 async function withUsers(configFile: string, fn: (users: UserStore) => Promise<void>): Promise<void> {
-  let store;
+  const [{ createUserStore }, { openStore }] = await Promise.all([import('../review/users.js'), import('../store/index.js')]);
+  const { config, baseDir } = loadConfig(configFile);
+  const store = openStore({ config: config.store, dataDir: path.resolve(baseDir, config.store.dataDir), log: silentLogger() });
   try {
-    const { config, baseDir } = loadConfig(configFile);
-    store = openStore({ config: config.store, dataDir: path.resolve(baseDir, config.store.dataDir), log: silentLogger() });
     await fn(createUserStore({ db: store.db }));
-  } catch (err) {
-    if (!(err instanceof VisorError)) throw err;
-    process.stderr.write(`visor: ${err.message}\n`);
-    process.exitCode = err instanceof ConfigError ? 2 : 1;
   } finally {
-    store?.close();
+    store.close();
   }
 }
 
@@ -32,7 +28,7 @@ async function readStdin(): Promise<string> {
 /** Asks on the terminal without echoing what is typed. */
 async function promptHidden(question: string): Promise<string> {
   const stdin = process.stdin;
-  if (!stdin.isTTY) throw new VisorError('NO_TTY', 'no terminal to ask for the password: use --password-stdin');
+  if (!stdin.isTTY) throw new UsageError('no terminal to ask for the password: use --password-stdin');
   process.stderr.write(question);
   stdin.setRawMode(true);
   stdin.resume();
@@ -81,11 +77,7 @@ export function registerUserCommands(program: Command): void {
     .option('-r, --role <role>', `${ROLES.join(' | ')}`, 'operator')
     .option('--password-stdin', 'read the password from the first line of stdin')
     .action(async (opts: { config: string; name: string; role: string; passwordStdin?: boolean }) => {
-      if (!ROLES.includes(opts.role as Role)) {
-        process.stderr.write(`visor: --role must be one of ${ROLES.join(', ')}\n`);
-        process.exitCode = 2;
-        return;
-      }
+      if (!ROLES.includes(opts.role as Role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')} (got "${opts.role}")`);
       await withUsers(opts.config, async (users) => {
         const created = await users.add({ name: opts.name, role: opts.role as Role, password: await password(opts.passwordStdin) });
         users.audit({ user: 'cli', action: 'user.add', target: created.name, detail: { role: created.role } });

@@ -4,6 +4,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { EventsSection } from './events.js';
 import { ReviewSection } from './review.js';
 import { CameraUpload, UploadSection } from './upload.js';
+import { LOG_FORMATS, LOG_LEVELS, LOG_MODULES } from '../common/log.js';
 
 export { EventsSection, ReviewSection, UploadSection, CameraUpload };
 
@@ -103,6 +104,24 @@ export const StoreSection = Type.Object(
 
 
 
+const LogLevel = (options: { default?: string; description?: string } = {}) => Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)), options);
+
+export const LogSection = Type.Object(
+  {
+    level: LogLevel({ default: 'info', description: 'Level of every module not listed in log.modules. Each inspection is logged at debug, so info keeps a line of the line\'s life, not of every frame.' }),
+    modules: Type.Object(Object.fromEntries(LOG_MODULES.map((m) => [m, Type.Optional(LogLevel())])), {
+      additionalProperties: false,
+      default: {},
+      description: `Levels per module, e.g. { capture: debug }; modules: ${LOG_MODULES.join(', ')}.`,
+    }),
+    format: Type.Union(LOG_FORMATS.map((f) => Type.Literal(f)), {
+      default: 'auto',
+      description: 'json: one JSON object per line (ISO time); pretty: readable lines (pino-pretty); auto: pretty when the output is a terminal, else json.',
+    }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const ConfigSchema = Type.Object(
   {
     cameras: Type.Array(Camera, { minItems: 1, description: 'The cameras of this line.' }),
@@ -111,10 +130,7 @@ export const ConfigSchema = Type.Object(
     review: ReviewSection,
     events: EventsSection,
     upload: UploadSection,
-    log: Type.Object(
-      { level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }) },
-      { additionalProperties: false, default: {} },
-    ),
+    log: LogSection,
   },
   { additionalProperties: false },
 );

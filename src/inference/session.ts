@@ -150,7 +150,7 @@ export async function createInferencer(deps: InferencerDeps): Promise<Inferencer
     throw new ModelPackageError(`${pkg.dir}: warm-up run of model.onnx failed: ${errorMessage(err)}`, { cause: err });
   }
   log.info(
-    { providers: names, threads: deps.threads ?? 0, input: pre.dims, tiles: pre.tiles, batched, outputs: fetches, warmupMs: Math.round(performance.now() - warmStart) },
+    { task: manifest.task, providers: names, threads: deps.threads ?? 0, input: pre.dims, tiles: pre.tiles, batched, outputs: fetches, warmupMs: Math.round(performance.now() - warmStart) },
     'model loaded',
   );
 

@@ -164,7 +164,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       await storing;
       storing = storeFrame(frame, decided, samples.length > 0).then(
         (stored) => {
-          log.info({ inspectionId: stored.id, seq: frame.seq, verdict: stored.verdict, score: Number(stored.score.toFixed(4)) }, 'inspection stored');
+          log.debug({ inspectionId: stored.id, seq: frame.seq, verdict: stored.verdict, score: Number(stored.score.toFixed(4)) }, 'inspection stored');
           for (const s of samples) s.resolve(stored);
         },
         (err: unknown) => failed(frame, samples, err),

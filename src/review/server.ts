@@ -18,6 +18,7 @@ import { healthRoutes } from './routes/health.js';
 import { inspectionRoutes } from './routes/inspections.js';
 import { liveRoutes } from './routes/live.js';
 import { pageRoutes } from './routes/page.js';
+import { reportRoutes } from './routes/reports.js';
 import { settingsRoutes } from './routes/settings.js';
 import { statsRoutes } from './routes/stats.js';
 import { userRoutes } from './routes/users.js';
@@ -110,6 +111,7 @@ export function buildReviewServer(deps: ReviewDeps): FastifyInstance {
   void app.register(statsRoutes, ctx);
   void app.register(settingsRoutes, ctx);
   void app.register(userRoutes, ctx);
+  void app.register(reportRoutes, ctx);
   void app.register(pageRoutes, ctx);
   return app;
 }

@@ -19,6 +19,7 @@ export { migrations, type Migration } from './migrations.js';
 export { DB_FILE } from './database.js';
 export * from './reviews.js';
 export { REVIEW_FILTERS, type InspectionFilter, type ReviewFilter } from './rows.js';
+export * from './reports.js';
 export type { RetentionResult } from './retention.js';
 
 export const LIST_DEFAULT_LIMIT = 50;

@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ContainerTarget } from './blob.js';
 import { toUploadError, UploadError } from './blob.js';
 import type { Sidecar } from './record.js';
+import { csvRow } from '../common/csv.js';
 
 /** Per output folder: blob name → etag and size of each completed download (appended as they complete). */
 export const STATE_FILE = '.visor-pull.jsonl';
@@ -216,11 +217,6 @@ export async function pullDataset(opts: PullOptions): Promise<PullResult> {
   return result;
 }
 
-function csvField(value: string | number | boolean): string {
-  const text = String(value);
-  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
 export const LABELS_COLUMNS = ['file', 'label', 'verdict', 'score', 'reviewed', 'camera', 'model', 'model_version', 'captured_at', 'inspection_id'] as const;
 
 /** Written whole to a temporary name and renamed, so an interrupted pull never leaves a half manifest. */
@@ -228,7 +224,7 @@ async function writeManifests(out: string, records: { file: string; sidecar: Sid
   const csv = [LABELS_COLUMNS.join(',')];
   const jsonl: string[] = [];
   for (const { file, sidecar: s } of records) {
-    csv.push([file, s.label, s.verdict, s.score, s.reviewed, s.cameraId, s.model.name, s.model.version, s.capturedAt, s.inspectionId].map(csvField).join(','));
+    csv.push(csvRow([file, s.label, s.verdict, s.score, s.reviewed, s.cameraId, s.model.name, s.model.version, s.capturedAt, s.inspectionId]));
     jsonl.push(JSON.stringify({ file, ...s }));
   }
   for (const [name, lines] of [[LABELS_FILE, csv], [RECORDS_FILE, jsonl]] as const) {

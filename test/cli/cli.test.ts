@@ -10,6 +10,7 @@ import { decide } from '../../src/inference/decision.js';
 import type { Thresholds } from '../../src/common/types.js';
 import { CLI, DEMO_MODEL, FIXTURES } from '../helpers/paths.js';
 import { fixtureScores } from '../helpers/scores.js';
+import { until } from '../helpers/wait.js';
 
 const exec = promisify(execFile);
 
@@ -20,6 +21,19 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
+
+function inspectionsIn(dbFile: string): number {
+  try {
+    const db = new Database(dbFile, { readonly: true, fileMustExist: true });
+    try {
+      return (db.prepare('SELECT COUNT(*) AS n FROM inspections').get() as { n: number }).n;
+    } finally {
+      db.close();
+    }
+  } catch {
+    return 0; // not created yet
+  }
+}
 
 async function visor(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -99,7 +113,8 @@ describe('visor run', () => {
   it('killed with SIGKILL, leaves a database holding every inspection it logged as stored', async () => {
     const data = path.join(dir, 'crash-data');
     const file = path.join(dir, 'crash.yaml');
-    await writeFile(file, `cameras:\n  - id: a\n    source: ${FIXTURES}\n    fps: 20\nstore:\n  dataDir: ${data}\n  okSampleFraction: 1\nreview:\n  port: 0\n`);
+    // Each inspection is logged at debug: the pipeline's level is raised to see them.
+    await writeFile(file, `cameras:\n  - id: a\n    source: ${FIXTURES}\n    fps: 20\nstore:\n  dataDir: ${data}\n  okSampleFraction: 1\nreview:\n  port: 0\nlog:\n  modules: { pipeline: debug }\n`);
     const child = spawn(process.execPath, [...CLI, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const logged: string[] = [];
     let buffer = '';
@@ -112,8 +127,11 @@ describe('visor run', () => {
         const lines = buffer.split('\n');
         buffer = lines.pop()!;
         for (const line of lines) {
-          const entry = JSON.parse(line) as { msg: string; inspectionId?: string };
-          if (entry.msg === 'inspection stored') logged.push(entry.inspectionId!);
+          const entry = JSON.parse(line) as { msg: string; level: number; inspectionId?: string };
+          if (entry.msg === 'inspection stored') {
+            expect(entry.level).toBe(20);
+            logged.push(entry.inspectionId!);
+          }
         }
         if (logged.length >= 15) {
           clearTimeout(timer);
@@ -135,22 +153,22 @@ describe('visor run', () => {
     }
   });
 
-  it('stops cleanly on SIGTERM: exit 0, database closed', async () => {
+  it('stops cleanly on SIGTERM: exit 0, database closed; logs each inspection at debug, not at info', async () => {
     const data = path.join(dir, 'term-data');
     const file = path.join(dir, 'term.yaml');
     await writeFile(file, `cameras:\n  - id: a\n    source: ${FIXTURES}\n    fps: 10\nstore:\n  dataDir: ${data}\nreview:\n  port: 0\n`);
     const child = spawn(process.execPath, [...CLI, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
-    await new Promise<void>((resolve) => {
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('"inspection stored"')) resolve();
-      });
-    });
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await until('three inspections stored', () => inspectionsIn(path.join(data, 'visor.db')) >= 3, 45_000, 200);
     child.kill('SIGTERM');
     const code = await new Promise((r) => child.once('exit', r));
     expect(code).toBe(0);
-    expect(out).toContain('"msg":"stopped"');
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { msg: string; level: number; inspected?: number });
+    expect(lines.find((l) => l.msg === 'stopped')?.inspected).toBeGreaterThanOrEqual(3);
+    // At the default level (info) the log has the line's life, not a line per frame.
+    expect(lines.filter((l) => l.msg === 'inspection stored')).toEqual([]);
+    expect(lines.filter((l) => l.msg === 'model loaded')).toHaveLength(1);
     // A cleanly closed WAL database leaves no -wal file behind.
     await expect(readFile(path.join(data, 'visor.db-wal'))).rejects.toThrow(/ENOENT/);
   });

@@ -26,7 +26,8 @@ afterAll(async () => {
 it('on SIGTERM during an outage: stores what it logged, keeps the outbox, exits 0; the next start delivers it all', async () => {
   const config = lineConfig(dir, { connectionString: hub.connectionString('edge1'), caFile: await writeCa(dir, hub.ca) });
   const configFile = path.join(dir, 'visor.json');
-  await writeFile(configFile, JSON.stringify({ ...config, log: { level: 'info' } }));
+  // Each inspection is logged at debug ("inspection stored"): the pipeline's level is raised to see them.
+  await writeFile(configFile, JSON.stringify({ ...config, log: { level: 'info', modules: { pipeline: 'debug' } } }));
   await hub.pause();
 
   const child = spawn(process.execPath, [...CLI, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'inherit'] });
