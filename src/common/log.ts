@@ -31,6 +31,14 @@ export interface LogOptions {
   destination?: NodeJS.WritableStream;
 }
 
+/** An error as a log field, with its chain of causes (SQLITE_FULL under "could not store", ECONNRESET under an SDK error). */
+function errorFields(err: Error, depth = 0): Record<string, unknown> {
+  const fields: Record<string, unknown> = { type: err.name, message: err.message, code: (err as { code?: string }).code };
+  if (err.cause instanceof Error && depth < 4) fields.cause = errorFields(err.cause, depth + 1);
+  else if (err.cause !== undefined && !(err.cause instanceof Error)) fields.cause = String(err.cause);
+  return fields;
+}
+
 export function createLogger(options: LogOptions = {}): Logger {
   const config: LoggerOptions = {
     level: options.level ?? 'info',
@@ -46,7 +54,7 @@ export function createLogger(options: LogOptions = {}): Logger {
     formatters: {
       log(object) {
         const err = object.err;
-        const plain = err instanceof Error ? { ...object, err: { type: err.name, message: err.message, code: (err as { code?: string }).code } } : object;
+        const plain = err instanceof Error ? { ...object, err: errorFields(err) } : object;
         return redactDeep(plain) as Record<string, unknown>;
       },
     },

@@ -135,6 +135,11 @@ function semanticIssues(config: Config): string[] {
     if (camera.watchdog.backoffMaxMs < camera.watchdog.backoffInitialMs)
       issues.push(`cameras[${i}].watchdog.backoffMaxMs: must be at least backoffInitialMs (${camera.watchdog.backoffInitialMs})`);
   });
+  const w = config.store.diskWatermarks;
+  const order = ['warnFreePercent', 'shedOkFreePercent', 'retentionFreePercent', 'refuseImagesFreePercent'] as const;
+  for (let i = 1; i < order.length; i++) {
+    if (w[order[i]!] > w[order[i - 1]!]) issues.push(`store.diskWatermarks.${order[i]}: must be at most ${order[i - 1]} (${w[order[i - 1]!]})`);
+  }
   // review.host may be any interface: the review UI requires sign-in (src/review/auth.ts) for everything but /healthz.
   if (config.upload.enabled && !config.upload.connectionString && !config.upload.sasUrl && !(config.upload.accountName && config.upload.accountKey))
     issues.push('upload: enabled needs connectionString, sasUrl, or accountName + accountKey');

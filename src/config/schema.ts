@@ -88,6 +88,23 @@ export const ModelSection = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+const percent = (fallback: number, description: string) => Type.Number({ minimum: 0, maximum: 100, default: fallback, description });
+
+export const DiskWatermarks = Type.Object(
+  {
+    warnFreePercent: percent(10, 'Below this much free space (percent of the data dir\'s file system) health is degraded and the log warns.'),
+    shedOkFreePercent: percent(5, 'Below this, ok images are no longer kept (requested samples still are); verdicts are always stored.'),
+    retentionFreePercent: percent(3, 'Below this, the oldest images are also deleted early (their inspections stay) until free space is back above shedOkFreePercent.'),
+    refuseImagesFreePercent: percent(1, 'Below this, no image is kept, so the database keeps the room to record verdicts.'),
+  },
+  {
+    additionalProperties: false,
+    default: {},
+    description:
+      'Free-space levels of the data dir, each lower than the one before. On a 32 GB card the defaults warn at 3.2 GB free, stop keeping ok images at 1.6 GB, delete old images early at 1 GB and keep verdicts only below 330 MB. Images not kept are counted in visor_images_shed_total and the inspection names why.',
+  },
+);
+
 export const StoreSection = Type.Object(
   {
     dataDir: Type.String({ minLength: 1, default: 'data', description: 'Folder for the SQLite database and images. Relative paths are resolved against the config file.' }),
@@ -96,6 +113,7 @@ export const StoreSection = Type.Object(
     okSampleFraction: Type.Number({ minimum: 0, maximum: 1, default: 0.02, description: 'Fraction of ok frames whose image is stored (defect and uncertain frames are always stored).' }),
     jpegQuality: Type.Integer({ minimum: 1, maximum: 100, default: 90 }),
     retentionIntervalSeconds: Type.Number({ exclusiveMinimum: 0, default: 300, description: 'How often retention runs.' }),
+    diskWatermarks: DiskWatermarks,
   },
   { additionalProperties: false, default: {} },
 );
