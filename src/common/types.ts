@@ -115,6 +115,8 @@ export interface CameraStatus {
   framesDropped: number;
   /** Frames the source could not decode (corrupt files, truncated images). */
   framesCorrupt: number;
+  /** Images over the source's limits (cameras[].imageLimits), skipped without decoding. */
+  framesOversized?: number;
   reconnects: number;
   lastFrameAt?: number;
 }

@@ -45,6 +45,23 @@ export const Watchdog = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+export const ImageLimits = Type.Object(
+  {
+    maxPixels: Type.Integer({
+      minimum: 1,
+      default: 40_000_000,
+      description: 'Image folder and HTTP snapshot sources: an image with more pixels (width × height, read from its header before decoding) is skipped and counted (visor_camera_frames_oversized_total). 40 MP is above any industrial camera; a 12000×12000 PNG (144 MP) would take ~2 GB to decode.',
+    }),
+    maxMegabytes: Type.Number({ exclusiveMinimum: 0, default: 50, description: 'Image folder and HTTP snapshot sources: a file or response larger than this is skipped and counted, before it is read (HTTP: by Content-Length, else while reading).' }),
+    fullResolutionMaxPixels: Type.Integer({
+      minimum: 1,
+      default: 24_000_000,
+      description: 'Image folder and HTTP snapshot sources: the full-resolution copy kept for storage is scaled down to fit this many pixels (aspect ratio kept).',
+    }),
+  },
+  { additionalProperties: false, default: {}, description: 'Limits on the images a source decodes in-process (folder and HTTP snapshot sources; video files, RTSP and V4L2 are decoded by ffmpeg at the stream\'s size).' },
+);
+
 export const Camera = Type.Object(
   {
     id: Id,
@@ -70,6 +87,7 @@ export const Camera = Type.Object(
     thresholds: Type.Optional(ThresholdOverrides),
     upload: Type.Optional(CameraUpload),
     watchdog: Watchdog,
+    imageLimits: ImageLimits,
   },
   { additionalProperties: false },
 );
@@ -146,3 +164,4 @@ export type EventsConfig = Static<typeof EventsSection>;
 export type UploadConfig = Static<typeof UploadSection>;
 export type RoiConfig = Static<typeof Roi>;
 export type WatchdogConfig = Static<typeof Watchdog>;
+export type ImageLimitsConfig = Static<typeof ImageLimits>;

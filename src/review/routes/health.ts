@@ -11,6 +11,7 @@ const CameraStatusSchema = Type.Object({
   framesIn: Type.Optional(Type.Integer()),
   framesDropped: Type.Optional(Type.Integer()),
   framesCorrupt: Type.Optional(Type.Integer()),
+  framesOversized: Type.Optional(Type.Integer()),
   reconnects: Type.Optional(Type.Integer()),
   lastFrameAt: Type.Optional(Type.Number()),
 });
