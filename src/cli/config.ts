@@ -2,7 +2,7 @@ import { configReference, loadConfig, thresholdIssues, type Config } from '../co
 import { resolvePath } from '../config/paths.js';
 import { ConfigError, errorMessage } from '../common/errors.js';
 import { silentLogger } from '../common/log.js';
-import { createInferencer, ExecutionProviderError, loadModelPackage, mapExecutionProviders } from '../inference/index.js';
+import type { ModelPackage } from '../inference/index.js';
 
 /**
  * What the schema cannot know but start-up would refuse: the model package (present, its
@@ -10,9 +10,11 @@ import { createInferencer, ExecutionProviderError, loadModelPackage, mapExecutio
  * and thresholds in force whose uncertain band is wider than the defect threshold.
  */
 export async function runtimeIssues(config: Config, baseDir: string): Promise<string[]> {
+  // Loaded here, not at the top: every `visor` command imports this file, and onnxruntime is heavy.
+  const { createInferencer, ExecutionProviderError, loadModelPackage, mapExecutionProviders } = await import('../inference/index.js');
   const issues: string[] = [];
   const providers = (err: unknown) => issues.push(`model.executionProviders: ${errorMessage(err)}`);
-  let pkg: Awaited<ReturnType<typeof loadModelPackage>> | undefined;
+  let pkg: ModelPackage | undefined;
   try {
     pkg = await loadModelPackage(resolvePath(baseDir, config.model.package));
   } catch (err) {

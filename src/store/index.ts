@@ -230,17 +230,17 @@ export function openStore(deps: StoreDeps): Store {
   }
 
   /**
-   * After each save (and every DISK_POLL_MS): re-reads free space. Below shedOk the WAL is
-   * truncated after each save (between checkpoints it can hold ~4 MB, all of a tiny disk);
-   * below the retention watermark the oldest images go until free space is back above shedOk,
-   * and the full retention pass (age, orphans) runs early, at most every EARLY_RETENTION_INTERVAL_MS.
+   * After each save (and every DISK_POLL_MS): re-reads free space. Below the retention
+   * watermark the WAL is truncated, the oldest images go until free space is back above
+   * shedOk, and the full retention pass (age, orphans) runs early, at most every
+   * EARLY_RETENTION_INTERVAL_MS.
    */
   function relieveDisk(): void {
     const { level } = disk.check();
     if (level === 'ok' || level === 'warn') return;
+    if (level === 'shed-ok') return;
     try {
       db.pragma('wal_checkpoint(TRUNCATE)');
-      if (level === 'shed-ok') return;
       const wanted = disk.check().level === 'ok' ? 0 : disk.bytesToFree();
       if (wanted > 0) {
         const evicted = retention.freeSpace(wanted, { freeBytes: disk.status().freeBytes, diskLevel: level });

@@ -1,8 +1,9 @@
 // The store's Prometheus metrics, read from the store at scrape time (one source of truth).
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { Store } from './index.js';
+import type { DiskMonitor } from './disk.js';
 
-export function registerStoreMetrics(registry: Registry, store: Pick<Store, 'disk' | 'stats'>): void {
+/** `store` is the Store (src/store/index.ts), named by the parts read here. */
+export function registerStoreMetrics(registry: Registry, store: { disk: DiskMonitor; stats(): { imageWriteErrors: number } }): void {
   new Gauge({
     name: 'visor_store_free_bytes',
     help: "Free bytes on the data dir's file system (what store.diskWatermarks compare against).",

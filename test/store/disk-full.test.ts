@@ -10,10 +10,14 @@ import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.js';
 import { createLogger, silentLogger } from '../../src/common/log.js';
-import type { Verdict } from '../../src/common/types.js';
+
 import { createSamplingPolicy } from '../../src/line/sampling.js';
 import { diskHealth, diskPressure, openStore, registerStoreMetrics, type Store } from '../../src/store/index.js';
-import { makeInspection, noiseJpeg, tempDir } from './helpers.js';
+import type { Inspection, Verdict } from '../../src/common/types.js';
+import { makeInspection as fullInspection, noiseJpeg, tempDir } from './helpers.js';
+
+/** An inspection as the pipeline hands it over: no reason for a missing image yet. */
+const makeInspection = (overrides: Partial<Inspection> = {}) => fullInspection({ imageShed: undefined, ...overrides });
 
 const SIZE_MB = 5;
 let tmp: Awaited<ReturnType<typeof tempDir>>;
