@@ -24,7 +24,7 @@ import {
 import { createHealthRegistry, type HealthRegistry } from './line/health.js';
 import { createReviewExtension } from './review/index.js';
 import { createUploadExtension } from './upload/index.js';
-import { openStore, type Store } from './store/index.js';
+import { diskHealth, diskPressure, openStore, registerStoreMetrics, type Store } from './store/index.js';
 
 /**
  * IoT Hub: `events` is the link (connection, outbox, reported properties) that the other
@@ -103,7 +103,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
       }),
     );
     const metrics = createMetrics({ cameras: () => cameras.map((c) => c.status()) });
-    const sampling = createSamplingPolicy({ config, log: log.child({ module: 'sampling' }), random: deps.random });
+    registerStoreMetrics(metrics.registry, store);
+    const sampling = createSamplingPolicy({ config, log: log.child({ module: 'sampling' }), random: deps.random, registry: metrics.registry });
+    sampling.addPressure(diskPressure(store.disk));
     const pipeline = createPipeline({
       cameras,
       inferencer: () => control.inferencer,
@@ -118,6 +120,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     });
 
     const health = createHealthRegistry();
+    health.add('store', () => ({ ...diskHealth(store.disk) }));
     const ctx: AppContext = { config, baseDir, log, store, bus, metrics, cameras, pipeline, control, health, sampling };
     const extensions: Extension[] = [];
     for (const factory of deps.extensions ?? DEFAULT_EXTENSIONS) {

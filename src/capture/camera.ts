@@ -1,7 +1,7 @@
 // A camera: source sessions driven by a watchdog (restart on exit or stall, exponential
 // backoff with jitter, online/reconnecting/offline), feeding a one-frame slot.
 import type { CameraConfig } from '../config/schema.js';
-import { ConfigError, errorMessage } from '../common/errors.js';
+import { ConfigError, OversizedImageError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { CameraState, CameraStatus, Frame } from '../common/types.js';
 import { backoffDelay } from '../common/backoff.js';
@@ -84,6 +84,7 @@ export function createCamera(deps: CameraDeps): Camera {
     state: 'stopped',
     framesIn: 0,
     framesCorrupt: 0,
+    framesOversized: 0,
     reconnects: 0,
   };
   let poolDrops = 0;
@@ -166,7 +167,7 @@ export function createCamera(deps: CameraDeps): Camera {
 
   const openSession = (hooks: SessionHooks): SourceSession => {
     const resize = deps.resize ?? 'stretch';
-    const decode = { pools, inferenceSize, resize, fullResolution: config.fullResolution, ...(roi ? { roi } : {}) };
+    const decode = { pools, inferenceSize, resize, fullResolution: config.fullResolution, limits: config.imageLimits, ...(roi ? { roi } : {}) };
     if (kind === 'folder') return startFolderSession({ ...decode, dir: input, loop: config.loop, fps: config.fps, hooks, timers, now });
     if (kind === 'http') {
       return startHttpSession({ ...decode, url: input, ...(credentials ? { credentials } : {}), fps: config.fps, hooks, timers, now, fetch: deps.fetch ?? globalThis.fetch, timeoutMs: stallMs });
@@ -229,6 +230,11 @@ export function createCamera(deps: CameraDeps): Camera {
       dropped: () => dropped(gen),
       corrupt: (what, err) => {
         if (gen !== generation || stopped) return;
+        if (err instanceof OversizedImageError) {
+          state.framesOversized = (state.framesOversized ?? 0) + 1;
+          log.warn({ file: redactText(what), error: redactText(errorMessage(err)), framesOversized: state.framesOversized }, 'image over cameras[].imageLimits; skipped');
+          return;
+        }
         state.framesCorrupt += 1;
         log.warn({ file: redactText(what), error: redactText(errorMessage(err)) }, 'image could not be decoded; skipped');
       },

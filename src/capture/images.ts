@@ -1,10 +1,12 @@
 // Sources decoded in-process with sharp: a folder of images replayed at `fps`, and an HTTP(S)
 // snapshot URL polled at `fps`. The full image is the decoded picture; the inference image is
 // its ROI crop resized to inference size.
-import { access, readdir } from 'node:fs/promises';
+import { access, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import sharp, { type OutputInfo } from 'sharp';
-import { CaptureError, CorruptFrameError, errorMessage } from '../common/errors.js';
+import { CaptureError, CorruptFrameError, OversizedImageError, errorMessage } from '../common/errors.js';
+import { Value } from '@sinclair/typebox/value';
+import { ImageLimits, type ImageLimitsConfig } from '../config/schema.js';
 import type { FramePools } from './pool.js';
 import type { FrameParts, SessionHooks, SessionOutcome, SourceSession, Timers } from './session.js';
 import { releaseParts } from './session.js';
@@ -21,18 +23,45 @@ export interface DecodeOptions {
   resize?: Resize;
   roi?: Roi;
   fullResolution: boolean;
+  /** Pixel and byte limits (cameras[].imageLimits); the schema's defaults when absent. */
+  limits?: ImageLimitsConfig;
+}
+
+/** The schema's defaults (for callers that decode without a camera config). */
+export const DEFAULT_IMAGE_LIMITS = Value.Default(ImageLimits, {}) as ImageLimitsConfig;
+
+const MB = 1024 * 1024;
+
+/** Throws OversizedImageError when an encoded image of `bytes` is over the byte limit. */
+export function checkImageBytes(bytes: number, limits: ImageLimitsConfig = DEFAULT_IMAGE_LIMITS): void {
+  if (bytes > limits.maxMegabytes * MB) throw new OversizedImageError(`${(bytes / MB).toFixed(1)} MB is over imageLimits.maxMegabytes (${limits.maxMegabytes})`);
+}
+
+/** The size a full-resolution copy is kept at: the image's own, or scaled down to fit maxPixels. */
+export function boundedSize(width: number, height: number, maxPixels: number): { width: number; height: number } {
+  if (width * height <= maxPixels) return { width, height };
+  const scale = Math.sqrt(maxPixels / (width * height));
+  return { width: Math.max(1, Math.floor(width * scale)), height: Math.max(1, Math.floor(height * scale)) };
 }
 
 /**
- * Decodes an encoded image into pooled rgb24 buffers. Throws CorruptFrameError when the image
- * cannot be decoded; resolves undefined when no pool buffer is free.
+ * Decodes an encoded image into pooled rgb24 buffers. Throws OversizedImageError when it is
+ * over the limits (from its header, before decoding) and CorruptFrameError when it cannot be
+ * decoded; resolves undefined when no pool buffer is free.
  */
 export async function decodeImage(input: string | Buffer, o: DecodeOptions): Promise<FrameParts | undefined> {
+  const limits = o.limits ?? DEFAULT_IMAGE_LIMITS;
   let decoded: { data: Buffer; info: OutputInfo };
   let small: Buffer;
   try {
-    // failOn 'warning' makes truncated files an error instead of a half-grey picture.
-    decoded = await sharp(input, { failOn: 'warning' }).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    // The header says the size: an image over the pixel limit is refused before a byte of it is decoded.
+    const meta = await sharp(input).metadata();
+    if (meta.width !== undefined && meta.height !== undefined && meta.width * meta.height > limits.maxPixels) {
+      throw new OversizedImageError(`${meta.width}×${meta.height} (${((meta.width * meta.height) / 1e6).toFixed(1)} MP) is over imageLimits.maxPixels (${limits.maxPixels})`);
+    }
+    // failOn 'warning' makes truncated files an error instead of a half-grey picture; limitInputPixels
+    // holds the limit for formats whose header does not tell.
+    decoded = await sharp(input, { failOn: 'warning', limitInputPixels: limits.maxPixels }).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
     const { width, height, channels } = decoded.info;
     if (channels !== 3) throw new Error(`decoded to ${channels} channels`);
     let pipeline = sharp(decoded.data, { raw: { width, height, channels: 3 } });
@@ -40,19 +69,25 @@ export async function decodeImage(input: string | Buffer, o: DecodeOptions): Pro
     if (o.roi) pipeline = pipeline.extract(region);
     small = await toFrameOps(pipeline, region, o.resize ?? 'stretch', o.inferenceSize).raw().toBuffer();
   } catch (err) {
+    if (err instanceof OversizedImageError) throw err;
+    if (/exceeds pixel limit/i.test(errorMessage(err))) throw new OversizedImageError(`over imageLimits.maxPixels (${limits.maxPixels}): ${errorMessage(err)}`);
     throw new CorruptFrameError(errorMessage(err), { cause: err });
   }
   const inference = o.pools.inference.acquire();
   if (!inference) return undefined;
   small.copy(inference);
   if (!o.fullResolution) return { inference };
-  const { width, height } = decoded.info;
+  const { width, height } = boundedSize(decoded.info.width, decoded.info.height, limits.fullResolutionMaxPixels);
+  const pixels =
+    width === decoded.info.width && height === decoded.info.height
+      ? decoded.data
+      : await sharp(decoded.data, { raw: { width: decoded.info.width, height: decoded.info.height, channels: 3 } }).resize(width, height, { fit: 'fill' }).raw().toBuffer();
   const full = o.pools.full(width, height).acquire();
   if (!full) {
     o.pools.inference.release(inference);
     return undefined;
   }
-  decoded.data.copy(full);
+  pixels.copy(full);
   return { inference, full: { width, height, data: full } };
 }
 
@@ -178,6 +213,7 @@ export function startFolderSession(deps: FolderSessionDeps): SourceSession {
         const file = files[index++]!;
         tried += 1;
         try {
+          checkImageBytes((await stat(file)).size, deps.limits);
           const parts = await decodeImage(file, deps);
           deliver(deps, parts && { ...parts, sourceFile: file }, isStopped);
           break;
@@ -207,6 +243,34 @@ function describeFetchError(err: unknown): string {
   return cause instanceof Error ? `${errorMessage(err)}: ${cause.message}` : errorMessage(err);
 }
 
+/** The response body, refused as soon as it is known to be over imageLimits.maxMegabytes (by Content-Length, else while reading). */
+async function readLimited(res: Response, limits: ImageLimitsConfig = DEFAULT_IMAGE_LIMITS): Promise<Buffer> {
+  const declared = Number(res.headers.get('content-length'));
+  try {
+    if (Number.isFinite(declared) && declared > 0) checkImageBytes(declared, limits);
+  } catch (err) {
+    await res.body?.cancel();
+    throw err;
+  }
+  if (!res.body) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    try {
+      checkImageBytes(total, limits);
+    } catch (err) {
+      await reader.cancel();
+      throw err;
+    }
+    chunks.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+  }
+  return Buffer.concat(chunks, total);
+}
+
 /** Polls a snapshot URL at `fps`; a failed request ends the attempt (the watchdog reconnects). */
 export function startHttpSession(deps: HttpSessionDeps): SourceSession {
   const shownUrl = redactText(deps.url);
@@ -234,9 +298,14 @@ export function startHttpSession(deps: HttpSessionDeps): SourceSession {
           const refused = res.status === 401 && deps.credentials ? ` (credentials of user "${deps.credentials.username}" refused)` : '';
           throw new CaptureError(`HTTP ${res.status} ${res.statusText}`.trim() + refused);
         }
-        body = Buffer.from(await res.arrayBuffer());
+        body = await readLimited(res, deps.limits);
       } catch (err) {
         if (isStopped()) return undefined;
+        // Too large is this image's fault, not the camera's: skipped and counted, the source stays up.
+        if (err instanceof OversizedImageError) {
+          deps.hooks.corrupt(shownUrl, err);
+          continue;
+        }
         return { ok: false, error: `snapshot ${shownUrl}: ${describeFetchError(err)}` };
       }
       try {

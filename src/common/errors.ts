@@ -42,6 +42,13 @@ export class CorruptFrameError extends VisorError {
   }
 }
 
+/** One image is over the source's limits (pixels, bytes); it is counted and skipped without being decoded. */
+export class OversizedImageError extends VisorError {
+  constructor(message: string) {
+    super('IMAGE_TOO_LARGE', message);
+  }
+}
+
 export class StoreError extends VisorError {
   constructor(message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
     super('STORE_FAILED', message, options);

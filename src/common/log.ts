@@ -67,6 +67,14 @@ export function isTerminal(stream: NodeJS.WritableStream): boolean {
   return (stream as { isTTY?: boolean }).isTTY === true;
 }
 
+/** An error as a log field, with its chain of causes (SQLITE_FULL under "could not store", ECONNRESET under an SDK error). */
+function errorFields(err: Error, depth = 0): Record<string, unknown> {
+  const fields: Record<string, unknown> = { type: err.name, message: err.message, code: (err as { code?: string }).code };
+  if (err.cause instanceof Error && depth < 4) fields.cause = errorFields(err.cause, depth + 1);
+  else if (err.cause !== undefined && !(err.cause instanceof Error)) fields.cause = String(err.cause);
+  return fields;
+}
+
 export function createLogger(options: LogOptions = {}): Logger {
   const destination = options.destination ?? process.stdout;
   const format = options.format ?? 'auto';
@@ -85,7 +93,7 @@ export function createLogger(options: LogOptions = {}): Logger {
     formatters: {
       log(object) {
         const err = object.err;
-        const plain = err instanceof Error ? { ...object, err: { type: err.name, message: err.message, code: (err as { code?: string }).code } } : object;
+        const plain = err instanceof Error ? { ...object, err: errorFields(err) } : object;
         return redactDeep(plain) as Record<string, unknown>;
       },
     },

@@ -98,6 +98,9 @@ export const InspectionSchema = Type.Object({
   timings: StageTimingsSchema,
   imagePath: Type.Optional(Type.String({ description: 'Relative path of the stored JPEG under the data dir, if the frame was stored.' })),
   overlayPath: Type.Optional(Type.String({ description: 'Relative path of the stored heat-map overlay JPEG, if any.' })),
+  imageShed: Type.Optional(
+    Type.String({ description: 'Why the image that would have been kept is not: "<source>: <reason>" (a pressure source such as "disk", or "store" when writing it failed).' }),
+  ),
   sourceFile: Type.Optional(Type.String()),
 });
 export type Inspection = Static<typeof InspectionSchema>;
@@ -112,6 +115,8 @@ export interface CameraStatus {
   framesDropped: number;
   /** Frames the source could not decode (corrupt files, truncated images). */
   framesCorrupt: number;
+  /** Images over the source's limits (cameras[].imageLimits), skipped without decoding. */
+  framesOversized?: number;
   reconnects: number;
   lastFrameAt?: number;
 }

@@ -27,6 +27,13 @@ export const EventsSection = Type.Object(
     maxInFlight: Type.Integer({ minimum: 1, maximum: 1000, default: 32, description: 'Events sent before their acknowledgements come back.' }),
     backoffInitialMs: Type.Integer({ minimum: 10, default: 1000, description: 'First delay after a failed send or connect; doubles on every failure (±20% jitter).' }),
     backoffMaxMs: Type.Integer({ minimum: 10, default: 60000, description: 'Cap of the retry delay.' }),
+    ackTimeoutSeconds: Type.Number({
+      exclusiveMinimum: 0,
+      default: 30,
+      description: 'A sent event not acknowledged (MQTT PUBACK) within this is resent on a new connection: a link that stalls without closing is noticed in this time, not when TCP gives up.',
+    }),
+    degradedOutboxAgeSeconds: Type.Number({ exclusiveMinimum: 0, default: 60, description: 'Health of `events` is degraded while the oldest undelivered event is older than this (or a send has waited longer than ackTimeoutSeconds).' }),
+    degradedOutboxDepth: Type.Integer({ minimum: 1, default: 1000, description: 'Health of `events` is degraded while more events than this wait in the outbox.' }),
     healthIntervalSeconds: Type.Number({ exclusiveMinimum: 0, default: 300, description: 'Period of the health message (eventType=health).' }),
     caFile: Type.Optional(Type.String({ description: 'Extra CA certificate (PEM) trusted for the hub connection, e.g. a gateway\'s. Relative to the config file.' })),
   },

@@ -135,9 +135,37 @@ function semanticIssues(config: Config): string[] {
     if (camera.watchdog.backoffMaxMs < camera.watchdog.backoffInitialMs)
       issues.push(`cameras[${i}].watchdog.backoffMaxMs: must be at least backoffInitialMs (${camera.watchdog.backoffInitialMs})`);
   });
+  const w = config.store.diskWatermarks;
+  const order = ['warnFreePercent', 'shedOkFreePercent', 'retentionFreePercent', 'refuseImagesFreePercent'] as const;
+  for (let i = 1; i < order.length; i++) {
+    if (w[order[i]!] > w[order[i - 1]!]) issues.push(`store.diskWatermarks.${order[i]}: must be at most ${order[i - 1]} (${w[order[i - 1]!]})`);
+  }
   // review.host may be any interface: the review UI requires sign-in (src/review/auth.ts) for everything but /healthz.
   if (config.upload.enabled && !config.upload.connectionString && !config.upload.sasUrl && !(config.upload.accountName && config.upload.accountKey))
     issues.push('upload: enabled needs connectionString, sasUrl, or accountName + accountKey');
+  return issues;
+}
+
+/**
+ * Thresholds in force for the model and each camera (camera over model over the package's
+ * `packageThresholds`) whose uncertain band reaches below zero: with a positive defect
+ * threshold, a band wider than it makes every low score uncertain.
+ */
+export function thresholdIssues(config: Pick<Config, 'model' | 'cameras'>, packageThresholds: { defect: number; uncertainBand: number }): string[] {
+  const issues: string[] = [];
+  const check = (where: string, defect: number, band: number, bandFrom: string) => {
+    if (defect > 0 && band > defect)
+      issues.push(`${where}: uncertainBand ${band} (${bandFrom}) is larger than the defect threshold ${defect}: every score from ${Number((defect - band).toFixed(6))} up would be uncertain`);
+  };
+  const model = config.model.thresholds;
+  const modelDefect = model?.defect ?? packageThresholds.defect;
+  const modelBand = model?.uncertainBand ?? packageThresholds.uncertainBand;
+  check('model.thresholds', modelDefect, modelBand, model?.uncertainBand !== undefined ? 'model.thresholds' : 'the model package');
+  config.cameras.forEach((camera, i) => {
+    const own = camera.thresholds;
+    if (own?.defect === undefined && own?.uncertainBand === undefined) return;
+    check(`cameras[${i}].thresholds`, own.defect ?? modelDefect, own.uncertainBand ?? modelBand, own.uncertainBand !== undefined ? `cameras[${i}].thresholds` : model?.uncertainBand !== undefined ? 'model.thresholds' : 'the model package');
+  });
   return issues;
 }
 
@@ -162,6 +190,14 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
     throw new ConfigError([`(file): cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`], file);
   }
   const { value, issues } = applyEnvOverrides(parseConfigText(text, source), env);
+  // Every problem at once: an unknown override and an invalid value in the file alike.
+  let config: Config;
+  try {
+    config = parseConfig(value, source);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    throw new ConfigError([...issues, ...err.issues], source);
+  }
   if (issues.length > 0) throw new ConfigError(issues, source);
-  return { config: parseConfig(value, source), baseDir: path.dirname(source), source };
+  return { config, baseDir: path.dirname(source), source };
 }

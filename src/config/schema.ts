@@ -46,6 +46,23 @@ export const Watchdog = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+export const ImageLimits = Type.Object(
+  {
+    maxPixels: Type.Integer({
+      minimum: 1,
+      default: 40_000_000,
+      description: 'Image folder and HTTP snapshot sources: an image with more pixels (width × height, read from its header before decoding) is skipped and counted (visor_camera_frames_oversized_total). 40 MP is above any industrial camera; a 12000×12000 PNG (144 MP) would take ~2 GB to decode.',
+    }),
+    maxMegabytes: Type.Number({ exclusiveMinimum: 0, default: 50, description: 'Image folder and HTTP snapshot sources: a file or response larger than this is skipped and counted, before it is read (HTTP: by Content-Length, else while reading).' }),
+    fullResolutionMaxPixels: Type.Integer({
+      minimum: 1,
+      default: 24_000_000,
+      description: 'Image folder and HTTP snapshot sources: the full-resolution copy kept for storage is scaled down to fit this many pixels (aspect ratio kept).',
+    }),
+  },
+  { additionalProperties: false, default: {}, description: 'Limits on the images a source decodes in-process (folder and HTTP snapshot sources; video files, RTSP and V4L2 are decoded by ffmpeg at the stream\'s size).' },
+);
+
 export const Camera = Type.Object(
   {
     id: Id,
@@ -71,6 +88,7 @@ export const Camera = Type.Object(
     thresholds: Type.Optional(ThresholdOverrides),
     upload: Type.Optional(CameraUpload),
     watchdog: Watchdog,
+    imageLimits: ImageLimits,
   },
   { additionalProperties: false },
 );
@@ -89,6 +107,23 @@ export const ModelSection = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+const percent = (fallback: number, description: string) => Type.Number({ minimum: 0, maximum: 100, default: fallback, description });
+
+export const DiskWatermarks = Type.Object(
+  {
+    warnFreePercent: percent(10, 'Below this much free space (percent of the data dir\'s file system) health is degraded and the log warns.'),
+    shedOkFreePercent: percent(5, 'Below this, ok images are no longer kept (requested samples still are); verdicts are always stored.'),
+    retentionFreePercent: percent(3, 'Below this, the oldest images are also deleted early (their inspections stay) until free space is back above shedOkFreePercent.'),
+    refuseImagesFreePercent: percent(1, 'Below this, no image is kept, so the database keeps the room to record verdicts.'),
+  },
+  {
+    additionalProperties: false,
+    default: {},
+    description:
+      'Free-space levels of the data dir, each lower than the one before. On a 32 GB card the defaults warn at 3.2 GB free, stop keeping ok images at 1.6 GB, delete old images early at 1 GB and keep verdicts only below 330 MB. Images not kept are counted in visor_images_shed_total and the inspection names why.',
+  },
+);
+
 export const StoreSection = Type.Object(
   {
     dataDir: Type.String({ minLength: 1, default: 'data', description: 'Folder for the SQLite database and images. Relative paths are resolved against the config file.' }),
@@ -97,6 +132,7 @@ export const StoreSection = Type.Object(
     okSampleFraction: Type.Number({ minimum: 0, maximum: 1, default: 0.02, description: 'Fraction of ok frames whose image is stored (defect and uncertain frames are always stored).' }),
     jpegQuality: Type.Integer({ minimum: 1, maximum: 100, default: 90 }),
     retentionIntervalSeconds: Type.Number({ exclusiveMinimum: 0, default: 300, description: 'How often retention runs.' }),
+    diskWatermarks: DiskWatermarks,
   },
   { additionalProperties: false, default: {} },
 );
@@ -144,3 +180,4 @@ export type EventsConfig = Static<typeof EventsSection>;
 export type UploadConfig = Static<typeof UploadSection>;
 export type RoiConfig = Static<typeof Roi>;
 export type WatchdogConfig = Static<typeof Watchdog>;
+export type ImageLimitsConfig = Static<typeof ImageLimits>;

@@ -26,7 +26,12 @@ export const UploadSection = Type.Object(
     maxKbps: Type.Number({ minimum: 0, default: 0, description: 'Average upload bandwidth limit in kilobits per second (0 = unlimited).' }),
     backoffInitialMs: Type.Integer({ minimum: 10, default: 1000, description: 'First retry delay after a failed upload; doubles per failure with ±20% jitter.' }),
     backoffMaxMs: Type.Integer({ minimum: 10, default: 300000, description: 'Cap of the retry delay.' }),
-    requestTimeoutSeconds: Type.Number({ exclusiveMinimum: 0, default: 60, description: 'Timeout of one request to Blob Storage.' }),
+    requestTimeoutSeconds: Type.Number({ exclusiveMinimum: 0, default: 60, description: 'Timeout of one request to Blob Storage: a stalled link fails the request (and shows in health) after this long.' }),
+    degradedQueueAgeSeconds: Type.Number({
+      exclusiveMinimum: 0,
+      default: 3600,
+      description: 'Health of `upload` is degraded while a sample has waited longer than this and no upload succeeded for as long (a queue that moves, even slowly under maxKbps, is healthy).',
+    }),
   },
   { additionalProperties: false, default: {} },
 );

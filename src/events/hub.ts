@@ -74,6 +74,8 @@ export interface HubStatus {
 }
 
 export interface HubConnection extends EventTarget {
+  /** Drops the current connection (it is stalled) and connects again, with the backoff of a lost connection. */
+  reconnect(reason: string): void;
   start(): void;
   stop(): Promise<void>;
   status(): HubStatus;
@@ -100,9 +102,43 @@ function toSdkMessage(event: OutgoingEvent): SdkMessage {
   return message;
 }
 
-/** A message safe for logs and health: SAS signatures and keys removed, bounded. */
-function describe(err: unknown): string {
-  const text = err instanceof Error ? err.message : typeof err === 'object' && err !== null && 'reason' in err ? String((err as { reason: unknown }).reason) : String(err);
+/** The SDK wraps every failed first connect as "(Not authorized)", whatever the cause (TLS, refused port, DNS). */
+const SDK_CONNECT_WRAPPER = /^(?:mqtt\.js returned )?Failure on first connection \(Not authorized\): ([\s\S]*?)(?: error)?$/;
+
+/** The text of one error-ish value the SDK hands out: an Error, a Disconnected result ({ reason, transportObj }), or anything. */
+function ownText(e: unknown): string | undefined {
+  if (e instanceof Error) return e.message || e.name;
+  if (typeof e === 'object' && e !== null) {
+    const reason = (e as { reason?: unknown }).reason;
+    return typeof reason === 'string' && reason !== '' ? reason : undefined;
+  }
+  return e === undefined ? undefined : String(e);
+}
+
+/**
+ * A message safe for logs and health (SAS signatures and keys removed, bounded) that names the
+ * underlying cause: the SDK's transportError / transportObj / cause chain, with its "(Not
+ * authorized)" wrapper taken off unless the hub really refused the credentials.
+ */
+export function describe(err: unknown): string {
+  const texts: string[] = [];
+  let e: unknown = err;
+  for (let depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
+    const text = ownText(e);
+    if (text !== undefined) texts.push(text);
+    const next = typeof e === 'object' ? ((e as { transportError?: unknown }).transportError ?? (e as { transportObj?: unknown }).transportObj ?? (e as { cause?: unknown }).cause) : undefined;
+    e = next;
+  }
+  // The innermost text is the most specific; unwrap the SDK's connect wrapper from it.
+  let cause = texts.at(-1);
+  const wrapped = cause === undefined ? undefined : SDK_CONNECT_WRAPPER.exec(cause);
+  if (wrapped) cause = wrapped[1]!.trim();
+  const text =
+    cause === undefined
+      ? 'the connection closed without a reason from the transport'
+      : /^Connection refused: Not authorized$/i.test(cause)
+        ? 'the hub refused the credentials (MQTT: Connection refused: Not authorized)'
+        : cause;
   return redactText(text).slice(0, 500);
 }
 
@@ -120,6 +156,8 @@ export function createHubConnection(deps: HubDeps): HubConnection {
   let failures = 0;
   let loop: Promise<void> | undefined;
   let interrupt: (() => void) | undefined;
+  /** Ends the current connection as lost (set while connected). */
+  let dropConnection: ((reason: unknown) => void) | undefined;
   let dpsConnectionString: string | undefined;
 
   function setState(next: ConnectionState): void {
@@ -250,8 +288,11 @@ export function createHubConnection(deps: HubDeps): HubConnection {
         }
         client = c;
         connectedAt = Date.now();
-        if (failures > 0) log.info({ failures }, 'IoT Hub connection restored');
+        if (failures > 0) log.info({ failures, previousError: lastError }, 'IoT Hub connection restored');
         else log.info({ mode: deps.mode, transport: config.transport }, 'connected to IoT Hub');
+        // Health shows what is wrong now: the error of an outage that is over is in the log.
+        lastError = undefined;
+        lastErrorAt = undefined;
         failures = 0;
         setState('connected');
         try {
@@ -259,7 +300,8 @@ export function createHubConnection(deps: HubDeps): HubConnection {
         } catch (err) {
           log.error({ err }, 'on-connect handler failed');
         }
-        lostReason = await Promise.race([lost, new Promise((r) => (interrupt = () => r(undefined)))]);
+        lostReason = await Promise.race([lost, new Promise((r) => (interrupt = () => r(undefined))), new Promise((r) => (dropConnection = r))]);
+        dropConnection = undefined;
         client = undefined;
         twin = undefined;
         await closeQuietly(c);
@@ -298,6 +340,11 @@ export function createHubConnection(deps: HubDeps): HubConnection {
     },
     async sendVolatile(event) {
       return this.send(event);
+    },
+    reconnect(reason) {
+      if (!dropConnection) return;
+      log.warn({ detail: reason }, 'dropping the IoT Hub connection to make a new one');
+      dropConnection(new Error(reason));
     },
     start() {
       if (running) return;

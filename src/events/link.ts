@@ -141,6 +141,7 @@ export function createEventsExtension(ctx: AppContext, options: EventsOptions = 
     random,
     onSent: (n) => observe((o) => o.sent?.(n)),
     onSendError: () => observe((o) => o.sendFailed?.()),
+    ackTimeoutMs: config.ackTimeoutSeconds * 1000,
   });
 
   function model(): EventsStatus['model'] {
@@ -175,14 +176,30 @@ export function createEventsExtension(ctx: AppContext, options: EventsOptions = 
   });
   reported.section('events', () => ({ sendUncertain }));
 
+  // Health from acknowledgements, not from the socket: a stalled link stays "connected" while
+  // nothing is acknowledged and the outbox grows.
   ctx.health.add('events', () => {
     const s = hub?.status();
+    const t = Date.now();
+    const seconds = (at: number | undefined) => (at === undefined ? null : Math.round((t - at) / 1000));
+    const unackedSince = sender.oldestUnackedAt();
+    const oldest = outbox.oldestCreatedAt();
+    const depth = outbox.depth();
+    const problems: string[] = [];
+    if (s && s.state !== 'connected') problems.push(`IoT Hub ${s.state}${s.lastError ? `: ${s.lastError}` : ''}`);
+    if (unackedSince !== undefined && t - unackedSince > config.ackTimeoutSeconds * 1000) problems.push(`a sent event has not been acknowledged for ${seconds(unackedSince)} s`);
+    if (oldest !== undefined && t - oldest > config.degradedOutboxAgeSeconds * 1000) problems.push(`the oldest undelivered event is ${seconds(oldest)} s old`);
+    if (depth > config.degradedOutboxDepth) problems.push(`${depth} events wait in the outbox (more than ${config.degradedOutboxDepth})`);
     return {
-      ok: s ? s.state === 'connected' : true,
+      ok: problems.length === 0,
+      ...(problems.length > 0 ? { reason: problems.join('; ') } : {}),
       mode,
       connection: s?.state ?? 'local',
       ...(s?.lastError !== undefined ? { lastError: s.lastError } : {}),
-      outboxDepth: outbox.depth(),
+      outboxDepth: depth,
+      outboxOldestAgeSeconds: seconds(oldest),
+      oldestUnackedSeconds: seconds(unackedSince),
+      lastAckAgeSeconds: seconds(sender.lastAckAt),
       dropped: outbox.dropped(),
       sent: sender.sent,
     };

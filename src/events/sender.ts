@@ -16,6 +16,8 @@ export interface EventTarget {
   send(event: OutgoingEvent): Promise<void>;
   /** Calls back whenever `ready` may have changed. Returns an unsubscribe function. */
   onReadyChange(listener: () => void): () => void;
+  /** Drops the connection and makes a new one (a send went unacknowledged: the link is stalled). */
+  reconnect?(reason: string): void;
 }
 
 export interface SenderDeps {
@@ -28,6 +30,12 @@ export interface SenderDeps {
   onSent?: (count: number) => void;
   onSendError?: (err: unknown) => void;
   random?: () => number;
+  /**
+   * A send not acknowledged within this is failed and the target asked to reconnect: a
+   * stalled link (no RST) otherwise looks connected until TCP or MQTT keepalive gives up.
+   */
+  ackTimeoutMs?: number;
+  now?: () => number;
 }
 
 export interface Sender {
@@ -39,6 +47,18 @@ export interface Sender {
   readonly sent: number;
   readonly inFlight: number;
   readonly consecutiveFailures: number;
+  /** When the oldest send still awaiting its acknowledgement started (undefined: none in flight). */
+  oldestUnackedAt(): number | undefined;
+  /** When a send was last acknowledged (undefined: none since start). */
+  readonly lastAckAt: number | undefined;
+}
+
+/** A send that was not acknowledged in time. */
+export class AckTimeoutError extends Error {
+  constructor(ms: number) {
+    super(`no acknowledgement from IoT Hub within ${Math.round(ms / 1000)} s (the link looks stalled); reconnecting`);
+    this.name = 'AckTimeoutError';
+  }
 }
 
 const ACK_FLUSH_COUNT = 64;
@@ -47,6 +67,33 @@ const ACK_FLUSH_MS = 200;
 export function createSender(deps: SenderDeps): Sender {
   const { outbox, target, log } = deps;
   const random = deps.random ?? Math.random;
+  const now = deps.now ?? Date.now;
+  const ackTimeoutMs = deps.ackTimeoutMs ?? 30_000;
+  /** Start time of each send awaiting its acknowledgement, by outbox seq. */
+  const pendingSince = new Map<number, number>();
+  let lastAckAt: number | undefined;
+
+  /** The target's send, failed with AckTimeoutError when the acknowledgement does not come in time (a late one is ignored: resent, at least once). */
+  function sendAcked(event: OutgoingEvent): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const err = new AckTimeoutError(ackTimeoutMs);
+        reject(err);
+        target.reconnect?.(err.message);
+      }, ackTimeoutMs);
+      timer.unref();
+      target.send(event).then(
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
+  }
   let running = false;
   let loop: Promise<void> | undefined;
   let wake: (() => void) | undefined;
@@ -138,9 +185,12 @@ export function createSender(deps: SenderDeps): Sender {
             failed = err;
             break;
           }
-          target.send(event).then(
+          pendingSince.set(row.seq, now());
+          sendAcked(event).then(
             () => {
               inFlight -= 1;
+              pendingSince.delete(row.seq);
+              lastAckAt = now();
               acked.push(row.seq);
               sent += 1;
               if (failures > 0) log.info({ failures }, 'events are being delivered again');
@@ -151,6 +201,7 @@ export function createSender(deps: SenderDeps): Sender {
             },
             (err: unknown) => {
               inFlight -= 1;
+              pendingSince.delete(row.seq);
               if (failed === undefined) failed = err;
               settled.splice(0).forEach((r) => r());
               notify();
@@ -188,6 +239,14 @@ export function createSender(deps: SenderDeps): Sender {
     },
     get consecutiveFailures() {
       return failures;
+    },
+    oldestUnackedAt() {
+      let oldest: number | undefined;
+      for (const at of pendingSince.values()) if (oldest === undefined || at < oldest) oldest = at;
+      return oldest;
+    },
+    get lastAckAt() {
+      return lastAckAt;
     },
   };
 }

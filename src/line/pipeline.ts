@@ -25,8 +25,8 @@ export interface PipelineDeps {
   thresholds: (cameraId: string) => Thresholds;
   roi: (cameraId: string) => RoiConfig | undefined;
   store: Store;
-  /** Which frames' images are kept (src/line/sampling.ts). */
-  sampling: Pick<SamplingPolicy, 'keepImage'>;
+  /** Which frames' images are kept, and which are shed under pressure (src/line/sampling.ts). */
+  sampling: Pick<SamplingPolicy, 'imageDecision'>;
   jpegQuality: number;
   metrics: Metrics;
   bus: Bus;
@@ -104,7 +104,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   async function storeFrame(frame: Frame, decided: Decided, requested: boolean): Promise<Inspection> {
     const { inspection, output, thresholds } = decided;
     let images: ImagesToStore | undefined;
-    if (requested || deps.sampling.keepImage(inspection.verdict)) {
+    const kept = deps.sampling.imageDecision(inspection, requested);
+    if (kept.shed !== undefined) inspection.imageShed = kept.shed;
+    if (kept.keep) {
       // Encode only frames that are kept; the full-resolution copy when the source has one.
       const encodeStarted = performance.now();
       const picture = frame.full ?? frame;

@@ -20,6 +20,44 @@
 import type { CameraConfig, Config, UploadConfig } from '../config/schema.js';
 import type { Logger } from '../common/log.js';
 import type { Inspection, Verdict } from '../common/types.js';
+import { Counter, type Registry } from 'prom-client';
+
+/** How much image keeping is shed under pressure; levels are ordered. Verdicts are always recorded. */
+export type ShedLevel = 'none' | 'ok' | 'uncertain' | 'all';
+//  'none': keep as configured; 'ok': ok images are not kept (requested samples still are);
+//  'uncertain': ok and uncertain images are not kept; 'all': no image is kept, verdicts only.
+
+export const SHED_LEVELS: readonly ShedLevel[] = ['none', 'ok', 'uncertain', 'all'];
+
+/** Something that can ask the line to keep fewer images (a filling disk, an overloaded line). */
+export interface PressureSource {
+  name: string; // 'disk', 'line', ...
+  /** Current level, cheap to call per frame. */
+  level(): ShedLevel;
+  /** Human text for health, e.g. 'data dir 3% free'. */
+  reason(): string | undefined;
+}
+
+/** Whether pressure at `level` sheds the image of a frame with this verdict (requested: a sample asked for by a user). */
+export function isShed(level: ShedLevel, verdict: Verdict, requested: boolean): boolean {
+  switch (level) {
+    case 'none':
+      return false;
+    case 'ok':
+      return verdict === 'ok' && !requested;
+    case 'uncertain':
+      return verdict !== 'defect' && !requested;
+    case 'all':
+      return true;
+  }
+}
+
+/** What the pipeline does with a frame's image: keep it, or not (and when pressure took it, which source and why). */
+export interface ImageDecision {
+  keep: boolean;
+  /** Set when the image would have been kept but pressure shed it: "<source>: <reason>". */
+  shed?: string;
+}
 
 export interface CameraPolicy {
   enabled: boolean;
@@ -94,6 +132,16 @@ export function effectiveOkFraction(policy: CameraPolicy, storeOkFraction: numbe
 export interface SamplingPolicy {
   /** Whether to keep (encode and store) the image of a frame with this verdict: defect and uncertain always, ok with store.okSampleFraction. */
   keepImage(verdict: Verdict): boolean;
+  /**
+   * The pipeline's one question per frame: keep its image? Requested samples and the
+   * configured sampling (keepImage) first, then pressure: an image that would have been kept
+   * but is shed is counted in visor_images_shed_total{camera, verdict, source} and named in `shed`.
+   */
+  imageDecision(frame: Pick<Inspection, 'cameraId' | 'verdict'>, requested: boolean): ImageDecision;
+  /** Adds a pressure source; the highest level of all sources wins. */
+  addPressure(source: PressureSource): void;
+  /** The level in force and the source that set it (the first of the highest). */
+  shedLevel(): { level: ShedLevel; source?: string; reason?: string };
   /** The upload decision for a stored inspection, given the camera's policy selections in the last hour. */
   decideUpload(inspection: Inspection, selectedLastHour: number): Decision;
   /** The upload policy of a camera (its overrides over the upload section). */
@@ -105,6 +153,8 @@ export interface SamplingDeps {
   log: Logger;
   /** Sampling draws (tests pass a seeded or constant one); drawn only when the outcome is in doubt. */
   random?: () => number;
+  /** Where visor_images_shed_total is registered (the app's metrics registry). */
+  registry?: Registry;
 }
 
 export function createSamplingPolicy(deps: SamplingDeps): SamplingPolicy {
@@ -123,13 +173,40 @@ export function createSamplingPolicy(deps: SamplingDeps): SamplingPolicy {
       }
     }
   }
+  const pressure: PressureSource[] = [];
+  const shedCounter = new Counter({
+    name: 'visor_images_shed_total',
+    help: 'Images not kept because of pressure (a filling disk, an overloaded line); their inspections are stored and name the reason.',
+    labelNames: ['camera', 'verdict', 'source'],
+    registers: deps.registry ? [deps.registry] : [],
+  });
+  const keepImage = (verdict: Verdict): boolean => {
+    if (verdict !== 'ok') return true;
+    if (storeOkFraction >= 1) return true;
+    if (storeOkFraction <= 0) return false;
+    return random() < storeOkFraction;
+  };
+  const shedLevel = (): { level: ShedLevel; source?: string; reason?: string } => {
+    let top: { level: ShedLevel; source?: string; reason?: string } = { level: 'none' };
+    for (const source of pressure) {
+      const level = source.level();
+      if (SHED_LEVELS.indexOf(level) > SHED_LEVELS.indexOf(top.level)) top = { level, source: source.name, reason: source.reason() };
+    }
+    return top;
+  };
   return {
-    keepImage(verdict) {
-      if (verdict !== 'ok') return true;
-      if (storeOkFraction >= 1) return true;
-      if (storeOkFraction <= 0) return false;
-      return random() < storeOkFraction;
+    keepImage,
+    imageDecision(frame, requested) {
+      if (!requested && !keepImage(frame.verdict)) return { keep: false };
+      const { level, source, reason } = shedLevel();
+      if (!isShed(level, frame.verdict, requested)) return { keep: true };
+      shedCounter.inc({ camera: frame.cameraId, verdict: frame.verdict, source });
+      return { keep: false, shed: reason ? `${source}: ${reason}` : source };
     },
+    addPressure(source) {
+      pressure.push(source);
+    },
+    shedLevel,
     decideUpload: (inspection, selectedLastHour) => decide({ inspection, policy: policyOf(inspection.cameraId), storeOkFraction, selectedLastHour, random }),
     camera: policyOf,
   };

@@ -25,6 +25,7 @@ export function openDatabase(file: string, log: Logger, now: () => number): Data
   } catch (err) {
     db?.close();
     if (err instanceof StoreError) throw err;
-    throw new StoreError(`cannot open database ${file}`, { cause: err });
+    const code = (err as { code?: unknown }).code;
+    throw new StoreError(`cannot open database ${file}${typeof code === 'string' ? `: ${code}` : ''}: ${(err as Error).message}`, { cause: err });
   }
 }

@@ -5,11 +5,12 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type Database from 'better-sqlite3';
 import type { StoreConfig } from '../config/schema.js';
-import { StoreError } from '../common/errors.js';
+import { StoreError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Inspection, Verdict } from '../common/types.js';
 import { IMAGES_DIR, imageRelPath, isJpeg, isSafeSegment, parseImageFileName, removeQuietly, writeFileAtomic, type ImageKind } from './images.js';
 import { DB_FILE, openDatabase } from './database.js';
+import { createDiskMonitor, rootCode, type DiskMonitor, type DiskSpace } from './disk.js';
 import { createRetention, type RetentionResult } from './retention.js';
 import { createReviews, type Reviews } from './reviews.js';
 import { createInspectionQueries, fromRow, toRow, type InspectionRow } from './rows.js';
@@ -21,11 +22,17 @@ export * from './reviews.js';
 export { REVIEW_FILTERS, type InspectionFilter, type ReviewFilter } from './rows.js';
 export * from './reports.js';
 export type { RetentionResult } from './retention.js';
+export { diskHealth, diskPressure, type DiskLevel, type DiskMonitor, type DiskStatus } from './disk.js';
+export { registerStoreMetrics } from './metrics.js';
 
 export const LIST_DEFAULT_LIMIT = 50;
 export const LIST_MAX_LIMIT = 500;
 /** At most one image-write error line per this interval; the rest are counted (a full disk would flood the log). */
 const IMAGE_ERROR_LOG_INTERVAL_MS = 10_000;
+/** On a filling disk, early retention runs at most this often (each pass scans for the oldest images). */
+const EARLY_RETENTION_INTERVAL_MS = 1000;
+/** How often free space is read while nothing is saved. */
+const DISK_POLL_MS = 2000;
 /** setInterval treats anything longer as 1 ms. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -36,6 +43,8 @@ export interface StoreDeps {
   dataDir: string;
   log: Logger;
   now?: () => number;
+  /** Free space of the data dir's file system; defaults to statfs. */
+  statfs?: (dir: string) => DiskSpace;
 }
 
 export interface ImagesToStore {
@@ -59,6 +68,8 @@ export interface StoreStats {
   imageBytes: number;
   /** Image or overlay writes that failed since open (the inspections were stored without them). */
   imageWriteErrors: number;
+  /** Inspections that could not be stored since open (see disk.status() for why). */
+  notStored: number;
   /** What retention removed since open (including quota evictions triggered by save()). */
   retention: RetentionResult;
 }
@@ -89,6 +100,8 @@ export interface Store {
   onSave(hook: SaveHook): () => void;
   /** Verdicts of reviewers and the review in force: the only writer of the review tables. */
   readonly reviews: Reviews;
+  /** Free space against store.diskWatermarks and whether saving works (health, metrics, shedding). */
+  readonly disk: DiskMonitor;
   /** For later modules' queries; their tables come from migrations.ts. */
   readonly db: Database.Database;
   close(): void;
@@ -109,6 +122,19 @@ export class ImagePathError extends StoreError {
 function isRetryableSqliteError(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   return !(typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT'));
+}
+
+/**
+ * Between checkpoints SQLite's WAL grows to ~4 MB (1000 pages) and keeps that size: all of a
+ * tiny disk. It is held to 0.1% of the data dir's file system (16 pages at least, SQLite's
+ * default at most) and truncated back to that after each checkpoint.
+ */
+function boundWal(db: Database.Database, fileSystemBytes: number): void {
+  if (!Number.isFinite(fileSystemBytes)) return;
+  const pageSize = db.pragma('page_size', { simple: true }) as number;
+  const pages = Math.max(16, Math.min(1000, Math.floor(fileSystemBytes / 1000 / pageSize)));
+  db.pragma(`wal_autocheckpoint = ${pages}`);
+  db.pragma(`journal_size_limit = ${pages * pageSize}`);
 }
 
 export function openStore(deps: StoreDeps): Store {
@@ -133,10 +159,10 @@ export function openStore(deps: StoreDeps): Store {
 
   const insert = db.prepare<[InspectionRow]>(`INSERT INTO inspections (
       id, camera_id, frame_seq, captured_at, inferred_at, decided_at, verdict, score, classes, boxes,
-      model_name, model_version, model_task, thresholds, timings, image_path, overlay_path, image_bytes, source_file
+      model_name, model_version, model_task, thresholds, timings, image_path, overlay_path, image_bytes, source_file, image_shed
     ) VALUES (
       @id, @camera_id, @frame_seq, @captured_at, @inferred_at, @decided_at, @verdict, @score, @classes, @boxes,
-      @model_name, @model_version, @model_task, @thresholds, @timings, @image_path, @overlay_path, @image_bytes, @source_file
+      @model_name, @model_version, @model_task, @thresholds, @timings, @image_path, @overlay_path, @image_bytes, @source_file, @image_shed
     )`);
   const saveHooks = new Set<SaveHook>();
   const commit = db.transaction((row: InspectionRow, stored: Inspection) => {
@@ -149,6 +175,9 @@ export function openStore(deps: StoreDeps): Store {
   const countVerdicts = db.prepare<[], { verdict: Verdict; n: number }>('SELECT verdict, COUNT(*) AS n FROM inspections GROUP BY verdict');
 
   const retention = createRetention({ db, dataDir, config, log, now });
+  const disk = createDiskMonitor({ dataDir, watermarks: config.diskWatermarks, log, now, statfs: deps.statfs });
+  boundWal(db, disk.check().totalBytes);
+  let earlyRetentionAt = Number.NEGATIVE_INFINITY;
   const quotaBytes = config.maxDiskMb * 1024 * 1024;
   // Running total of stored image bytes (re-read from SQL after each quota pass); lets save() enforce the quota without a query per save.
   let imageBytesEstimate = retention.imageBytes();
@@ -157,9 +186,11 @@ export function openStore(deps: StoreDeps): Store {
   let suppressedImageErrors = 0;
   const retentionTotals: RetentionResult = { deletedInspections: 0, deletedImages: 0, freedBytes: 0, orphansRemoved: 0 };
   let timer: NodeJS.Timeout | undefined;
+  let diskTimer: NodeJS.Timeout | undefined;
 
   function imageWriteFailed(err: unknown, inspection: Inspection, kind: ImageKind): void {
     imageWriteErrors += 1;
+    disk.check();
     const t = now();
     if (t - lastImageErrorLogAt < IMAGE_ERROR_LOG_INTERVAL_MS) {
       suppressedImageErrors += 1;
@@ -173,8 +204,8 @@ export function openStore(deps: StoreDeps): Store {
     suppressedImageErrors = 0;
   }
 
-  /** Writes one JPEG; returns its relative path, or undefined (counted and logged) if it failed. */
-  function writeImage(inspection: Inspection, kind: ImageKind, jpeg: Buffer, written: string[]): string | undefined {
+  /** Writes one JPEG; returns its relative path, or undefined (counted and logged, the reason in `failed`) if it failed. */
+  function writeImage(inspection: Inspection, kind: ImageKind, jpeg: Buffer, written: string[], failed: string[]): string | undefined {
     const rel = imageRelPath(inspection.cameraId, inspection.capturedAt, inspection.id, kind);
     const abs = path.join(dataDir, ...rel.split('/'));
     try {
@@ -184,6 +215,7 @@ export function openStore(deps: StoreDeps): Store {
       return rel;
     } catch (err) {
       imageWriteFailed(err, inspection, kind);
+      failed.push(`store: ${kind} write failed: ${rootCode(err) ?? errorMessage(err)}`);
       return undefined;
     }
   }
@@ -198,6 +230,36 @@ export function openStore(deps: StoreDeps): Store {
     return result;
   }
 
+  /**
+   * After each save (and every DISK_POLL_MS): re-reads free space. Below the retention
+   * watermark the WAL is truncated, the oldest images go until free space is back above
+   * shedOk, and the full retention pass (age, orphans) runs early, at most every
+   * EARLY_RETENTION_INTERVAL_MS.
+   */
+  function relieveDisk(): void {
+    const { level } = disk.check();
+    if (level === 'ok' || level === 'warn') return;
+    if (level === 'shed-ok') return;
+    try {
+      db.pragma('wal_checkpoint(TRUNCATE)');
+      const wanted = disk.check().level === 'ok' ? 0 : disk.bytesToFree();
+      if (wanted > 0) {
+        const evicted = retention.freeSpace(wanted, { freeBytes: disk.status().freeBytes, diskLevel: level });
+        retentionTotals.deletedImages += evicted.deletedImages;
+        retentionTotals.freedBytes += evicted.freedBytes;
+        imageBytesEstimate = retention.imageBytes();
+      }
+      const t = now();
+      if (t - earlyRetentionAt >= EARLY_RETENTION_INTERVAL_MS) {
+        earlyRetentionAt = t;
+        runRetention();
+      }
+      disk.check();
+    } catch (err) {
+      log.error({ err }, 'early retention on a filling disk failed');
+    }
+  }
+
   function runRetentionLogged(): void {
     try {
       runRetention();
@@ -209,6 +271,7 @@ export function openStore(deps: StoreDeps): Store {
   const store: Store = {
     dataDir,
     db,
+    disk,
     reviews: createReviews({ db, queries, now }),
 
     save(inspection, images) {
@@ -219,12 +282,13 @@ export function openStore(deps: StoreDeps): Store {
       if (existsById.get(inspection.id) !== undefined) throw new StoreError(`inspection ${inspection.id} is already stored`);
 
       const written: string[] = [];
+      const failed: string[] = [];
       let imagePath: string | undefined;
       let overlayPath: string | undefined;
       if (images !== undefined) {
-        imagePath = writeImage(inspection, 'image', images.image, written);
+        imagePath = writeImage(inspection, 'image', images.image, written, failed);
         // An overlay without its image is no use to anyone.
-        if (imagePath !== undefined && images.overlay !== undefined) overlayPath = writeImage(inspection, 'overlay', images.overlay, written);
+        if (imagePath !== undefined && images.overlay !== undefined) overlayPath = writeImage(inspection, 'overlay', images.overlay, written, failed);
       }
       const imageBytes = (imagePath === undefined ? 0 : images!.image.length) + (overlayPath === undefined ? 0 : images!.overlay!.length);
 
@@ -232,12 +296,17 @@ export function openStore(deps: StoreDeps): Store {
       const stored: Inspection = { ...rest, timings: { ...inspection.timings, storeMs: performance.now() - started } };
       if (imagePath !== undefined) stored.imagePath = imagePath;
       if (overlayPath !== undefined) stored.overlayPath = overlayPath;
+      if (failed.length > 0 && stored.imageShed === undefined) stored.imageShed = failed[0];
       try {
         commit(toRow(stored, imageBytes), stored);
       } catch (err) {
         for (const file of written) removeQuietly(file);
-        throw new StoreError(`could not store inspection ${inspection.id}`, { cause: err, retryable: isRetryableSqliteError(err) });
+        disk.saveFailed(err);
+        // The cause in the message too: callers log the message (SQLITE_FULL, SQLITE_IOERR, …).
+        throw new StoreError(`could not store inspection ${inspection.id}: ${rootCode(err) ?? 'error'}: ${errorMessage(err)}`, { cause: err, retryable: isRetryableSqliteError(err) });
       }
+      disk.saveSucceeded();
+      relieveDisk();
 
       imageBytesEstimate += imageBytes;
       if (imageBytesEstimate > quotaBytes) {
@@ -302,12 +371,14 @@ export function openStore(deps: StoreDeps): Store {
         inspections: countRows.get()!.n,
         imageBytes: retention.imageBytes(),
         imageWriteErrors,
+        notStored: disk.status().notStored,
         retention: { ...retentionTotals },
       };
     },
 
     close() {
       if (timer !== undefined) clearInterval(timer);
+      clearInterval(diskTimer);
       timer = undefined;
       if (!db.open) return;
       try {
@@ -320,8 +391,12 @@ export function openStore(deps: StoreDeps): Store {
   };
 
   runRetentionLogged();
+  relieveDisk(); // a start on an already-full disk is reported, and relieved, at once
   timer = setInterval(runRetentionLogged, Math.min(MAX_TIMER_MS, config.retentionIntervalSeconds * 1000));
   timer.unref(); // retention must never keep the process alive on shutdown
+  // Free space also changes while nothing is saved (a camera offline, another writer on the disk).
+  diskTimer = setInterval(relieveDisk, DISK_POLL_MS);
+  diskTimer.unref();
 
   log.info({ dataDir, inspections: store.stats().inspections, imageBytes: imageBytesEstimate }, 'store open');
   return store;

@@ -47,6 +47,15 @@ const coreMigrations: readonly Migration[] = [
       CREATE INDEX inspections_images ON inspections (captured_at, id, image_bytes) WHERE image_bytes > 0;
     `,
   },
+  {
+    version: 2,
+    name: 'inspections record a shed image',
+    up: `
+      -- Why an image that would have been kept is not ("disk: data dir 3% free", "store: ENOSPC"):
+      -- the verdict is stored and the image's absence has a reason.
+      ALTER TABLE inspections ADD COLUMN image_shed TEXT;
+    `,
+  },
 ];
 
 /** Every table of the database: the core's, then each module's own range. */

@@ -43,6 +43,8 @@ export interface Retention {
   run(): RetentionResult;
   /** Just the quota pass (cheap when under quota); returns images deleted and bytes freed. */
   enforceQuota(): { deletedImages: number; freedBytes: number };
+  /** Early retention on a filling disk: deletes the oldest images (rows stay) until `bytes` are freed. */
+  freeSpace(bytes: number, why: Record<string, unknown>): { deletedImages: number; freedBytes: number };
   /** Sum of image_bytes over rows that still hold images. */
   imageBytes(): number;
 }
@@ -108,36 +110,38 @@ export function createRetention(deps: RetentionDeps): Retention {
     return total;
   }
 
-  function enforceQuota(): { deletedImages: number; freedBytes: number } {
-    let used = sumImageBytes.get()!.total;
+  /** Clears the oldest images (their rows stay) until `bytes` are freed; `why` goes in the log line. */
+  function evictOldest(bytes: number, why: Record<string, unknown>, message: string): { deletedImages: number; freedBytes: number } {
+    let toFree = bytes;
     let images = 0;
-    let bytes = 0;
+    let freed = 0;
     let rowsCleared = 0;
     let awaitingUpload = 0;
-    while (used > quotaBytes) {
+    while (toFree > 0) {
       const candidates = selectOldestImages.all(BATCH);
       if (candidates.length === 0) break;
       const victims: ImageRow[] = [];
       for (const row of candidates) {
-        if (used <= quotaBytes) break;
+        if (toFree <= 0) break;
         victims.push(row);
-        used -= row.image_bytes;
+        toFree -= row.image_bytes;
       }
       for (const row of victims) if (isAwaitingUpload.get(row.id) !== undefined) awaitingUpload += 1;
       clearRows(victims);
       const removed = removeFiles(victims);
       rowsCleared += victims.length;
       images += removed.files;
-      bytes += removed.bytes;
+      freed += removed.bytes;
     }
-    if (rowsCleared > 0) {
-      // Visible on purpose: images are being lost because the quota is too small for the defect rate.
-      log.warn(
-        { inspections: rowsCleared, deletedImages: images, freedBytes: bytes, maxDiskMb: config.maxDiskMb, awaitingUpload },
-        'disk quota exceeded: deleted the oldest images (their inspections are kept without image)',
-      );
-    }
-    return { deletedImages: images, freedBytes: bytes };
+    // Visible on purpose: images are being lost because the quota or the disk is too small for the defect rate.
+    if (rowsCleared > 0) log.warn({ inspections: rowsCleared, deletedImages: images, freedBytes: freed, awaitingUpload, ...why }, message);
+    return { deletedImages: images, freedBytes: freed };
+  }
+
+  function enforceQuota(): { deletedImages: number; freedBytes: number } {
+    const over = sumImageBytes.get()!.total - quotaBytes;
+    if (over <= 0) return { deletedImages: 0, freedBytes: 0 };
+    return evictOldest(over, { maxDiskMb: config.maxDiskMb }, 'disk quota exceeded: deleted the oldest images (their inspections are kept without image)');
   }
 
   function isReferenced(rel: string, name: string): boolean {
@@ -218,6 +222,7 @@ export function createRetention(deps: RetentionDeps): Retention {
       };
     },
     enforceQuota,
+    freeSpace: (bytes, why) => evictOldest(bytes, why, 'data dir running out of space: deleted the oldest images early (their inspections are kept without image)'),
     imageBytes: () => sumImageBytes.get()!.total,
   };
 }

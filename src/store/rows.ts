@@ -23,6 +23,7 @@ export interface InspectionRow {
   overlay_path: string | null;
   image_bytes: number;
   source_file: string | null;
+  image_shed: string | null;
 }
 
 export function toRow(i: Inspection, imageBytes: number): InspectionRow {
@@ -46,6 +47,7 @@ export function toRow(i: Inspection, imageBytes: number): InspectionRow {
     overlay_path: i.overlayPath ?? null,
     image_bytes: imageBytes,
     source_file: i.sourceFile ?? null,
+    image_shed: i.imageShed ?? null,
   };
 }
 
@@ -68,6 +70,7 @@ export function fromRow(r: InspectionRow): Inspection {
   if (r.image_path !== null) i.imagePath = r.image_path;
   if (r.overlay_path !== null) i.overlayPath = r.overlay_path;
   if (r.source_file !== null) i.sourceFile = r.source_file;
+  if (r.image_shed !== null) i.imageShed = r.image_shed;
   return i;
 }
 

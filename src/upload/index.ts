@@ -132,6 +132,7 @@ export function createUploadExtension(ctx: AppContext, options: UploadExtensionO
   }
 
   const unsubscribe: (() => void)[] = [];
+  let started: number | undefined;
   const extension: UploadExtension = {
     name: 'upload',
     async start() {
@@ -144,9 +145,21 @@ export function createUploadExtension(ctx: AppContext, options: UploadExtensionO
       unsubscribe.push(ctx.bus.on('review', onReview));
       ctx.health.add('upload', () => {
         const s = extension.status();
+        const t = Date.now();
+        const seconds = (at: number | null | undefined) => (at === undefined || at === null ? null : Math.round((t - at) / 1000));
+        const boundMs = config.degradedQueueAgeSeconds * 1000;
+        const problems: string[] = [];
+        if (s.connected === false) problems.push(`Blob Storage: ${s.lastError ?? 'not reachable'}`);
+        if (policyFailures > 0) problems.push(`${policyFailures} sampling decisions failed`);
+        const startedAt = started ?? t;
+        if (s.oldestQueuedAt !== undefined && s.oldestQueuedAt !== null && t - s.oldestQueuedAt > boundMs && t - (s.lastUploadAt ?? startedAt) > boundMs)
+          problems.push(`the oldest sample has waited ${seconds(s.oldestQueuedAt)} s and nothing was uploaded for ${seconds(s.lastUploadAt ?? startedAt)} s`);
         return {
-          ok: s.connected !== false && policyFailures === 0,
+          ok: problems.length === 0,
+          ...(problems.length > 0 ? { reason: problems.join('; ') } : {}),
           connected: s.connected ?? null,
+          lastSuccessAgeSeconds: seconds(s.lastUploadAt),
+          oldestPendingAgeSeconds: seconds(s.oldestQueuedAt),
           queueDepth: s.queueDepth,
           oldestQueuedAt: s.oldestQueuedAt,
           uploaded: s.uploaded,
@@ -158,6 +171,7 @@ export function createUploadExtension(ctx: AppContext, options: UploadExtensionO
           container: s.container,
         };
       });
+      started = Date.now();
       uploader.start();
       const depth = queue.depth();
       log.info({ container: target.name, auth: target.auth, line: config.line, queued: depth.total }, 'upload started');

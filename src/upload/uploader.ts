@@ -217,6 +217,10 @@ export function createUploader(deps: UploaderDeps): Uploader {
       state.connected = true;
     }
     state.consecutiveFailures = 0;
+    // Health shows what is wrong now; the error of an outage that is over is in the log.
+    state.lastError = undefined;
+    state.lastErrorCode = undefined;
+    state.lastErrorAt = undefined;
     pausedUntil = 0;
     metrics.connected.set(1);
   }

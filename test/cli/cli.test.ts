@@ -62,6 +62,30 @@ describe('visor config check', () => {
     expect(broken.code).toBe(2);
     expect(broken.stderr).toContain('cameras[0].fps: ');
   });
+
+  it('reports an unknown override and an invalid value in the file together', async () => {
+    const file = path.join(dir, 'two.yaml');
+    await writeFile(file, `cameras:\n  - id: line-1\n    source: ${FIXTURES}\n    fps: 0\n`);
+    const { code, stderr } = await visor(['config', 'check', '--config', file], { VISOR_STORE__BOGUS: '1' });
+    expect(code).toBe(2);
+    expect(stderr).toContain('VISOR_STORE__BOGUS: no such setting (store.bogus)');
+    expect(stderr).toContain('cameras[0].fps: ');
+  });
+
+  it('fails what start-up would refuse: a missing model package, an unavailable execution provider, an uncertain band wider than the threshold', async () => {
+    const missing = path.join(dir, 'missing.yaml');
+    await writeFile(missing, `cameras:\n  - id: line-1\n    source: ${FIXTURES}\nmodel:\n  package: ./no-such-model\n  executionProviders: [coreml]\n`);
+    const first = await visor(['config', 'check', '--config', missing]);
+    expect(first.code).toBe(2);
+    expect(first.stderr).toContain(`model.package: model package folder ${path.join(dir, 'no-such-model')} does not exist`);
+    expect(first.stderr).toMatch(/model\.executionProviders: execution provider "coreml" .*is not available on this platform/);
+
+    const band = path.join(dir, 'band.yaml');
+    await writeFile(band, `cameras:\n  - id: line-1\n    source: ${FIXTURES}\n    thresholds: { defect: 0.5, uncertainBand: 0.9 }\nmodel:\n  package: ${DEMO_MODEL}\n`);
+    const second = await visor(['config', 'check', '--config', band]);
+    expect(second.code).toBe(2);
+    expect(second.stderr).toContain('cameras[0].thresholds: uncertainBand 0.9 (cameras[0].thresholds) is larger than the defect threshold 0.5');
+  });
 });
 
 describe('visor inspect', () => {

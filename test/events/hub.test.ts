@@ -197,6 +197,32 @@ describe('cloud-to-device messages', () => {
   });
 });
 
+describe('connect failures', () => {
+  it('name the underlying cause, not the SDK\'s "(Not authorized)" wrapper', async () => {
+    for (const [events, expected] of [
+      [{ connectionString: hub.connectionString('dev1').replace(/:\d+$/, ':1') }, /^connect ECONNREFUSED 127\.0\.0\.1:1$/],
+      [{ connectionString: hub.connectionString('dev1'), caFile: undefined }, /^self-signed certificate/],
+    ] as const) {
+      const health = createHealthRegistry();
+      const ext = createEventsExtension({
+        ...app,
+        config: { ...app.config, events: { ...app.config.events, ...events, healthIntervalSeconds: 3600 } },
+        log: captureLogger('warn').log,
+        health,
+        metrics: createMetrics({ cameras: () => [], defaultMetrics: false }),
+      })!;
+      await ext.start();
+      try {
+        const lastError = await until('health shows it', () => health.report().events?.lastError as string | undefined);
+        expect(lastError).toMatch(expected);
+        expect(lastError).not.toMatch(/Not authorized/i);
+      } finally {
+        await ext.stop();
+      }
+    }
+  });
+});
+
 describe('wrong key', () => {
   it('is refused, shows in health and logs, and neither key nor token reaches the log', async () => {
     const wrongKey = newKey();
@@ -214,7 +240,7 @@ describe('wrong key', () => {
     try {
       const refused = await until('refusal', () => hub.connects.find((c) => !c.ok && c.reason === 'signature does not match the key'));
       await until('health shows it', () => health.report().events?.lastError);
-      expect(health.report().events).toMatchObject({ ok: false, lastError: expect.stringMatching(/not authorized/i) });
+      expect(health.report().events).toMatchObject({ ok: false, lastError: 'the hub refused the credentials (MQTT: Connection refused: Not authorized)' });
       expect(cap.lines.some((l) => /cannot connect to IoT Hub/.test(l) && /not authorized/i.test(l))).toBe(true);
       const sig = /sig=([^&]+)/.exec(refused.token)![1]!;
       for (const line of cap.lines) {

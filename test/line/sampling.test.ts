@@ -2,7 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.js';
 import { silentLogger } from '../../src/common/log.js';
-import { cameraPolicy, createSamplingPolicy, decide } from '../../src/line/sampling.js';
+import { Registry } from 'prom-client';
+import type { Verdict } from '../../src/common/types.js';
+import { cameraPolicy, createSamplingPolicy, decide, type ShedLevel } from '../../src/line/sampling.js';
 import { FIXTURES } from '../helpers/paths.js';
 import { capturingLogger, inspection } from '../upload/helpers.js';
 
@@ -42,6 +44,46 @@ describe('keeping images', () => {
     expect(warnings.map((w) => w.cameraId)).toEqual(['a']);
     expect(warnings[0]!.msg).toMatch(/raise store.okSampleFraction/);
     expect(s.camera('b')).toMatchObject({ okSampleFraction: 0.01 });
+  });
+});
+
+describe('shedding images under pressure', () => {
+  it('sheds by the highest level of all sources, keeps requested samples at "ok", counts every shed image by source', async () => {
+    const registry = new Registry();
+    const config = parseConfig({ cameras: [{ id: 'a', source: FIXTURES }], store: { okSampleFraction: 1 } });
+    const s = createSamplingPolicy({ config, log: silentLogger(), registry });
+    let disk: ShedLevel = 'none';
+    let line: ShedLevel = 'none';
+    s.addPressure({ name: 'disk', level: () => disk, reason: () => 'data dir 3% free' });
+    s.addPressure({ name: 'line', level: () => line, reason: () => undefined });
+    const keep = (verdict: Verdict, requested = false) => s.imageDecision({ cameraId: 'a', verdict }, requested);
+
+    expect(s.shedLevel()).toEqual({ level: 'none' });
+    expect(keep('ok')).toEqual({ keep: true });
+    disk = 'ok';
+    expect(s.shedLevel()).toEqual({ level: 'ok', source: 'disk', reason: 'data dir 3% free' });
+    expect(keep('ok')).toEqual({ keep: false, shed: 'disk: data dir 3% free' });
+    expect(keep('ok', true)).toEqual({ keep: true });
+    expect(keep('uncertain')).toEqual({ keep: true });
+    line = 'uncertain';
+    expect(keep('uncertain')).toEqual({ keep: false, shed: 'line' });
+    expect(keep('defect')).toEqual({ keep: true });
+    disk = 'all';
+    expect(keep('defect')).toEqual({ keep: false, shed: 'disk: data dir 3% free' });
+    expect(keep('ok', true)).toMatchObject({ keep: false });
+
+    const text = await registry.metrics();
+    expect(text).toContain('visor_images_shed_total{camera="a",verdict="ok",source="disk"} 2');
+    expect(text).toContain('visor_images_shed_total{camera="a",verdict="uncertain",source="line"} 1');
+    expect(text).toContain('visor_images_shed_total{camera="a",verdict="defect",source="disk"} 1');
+  });
+
+  it('does not count an ok image the configured sampling would not have kept anyway', async () => {
+    const registry = new Registry();
+    const s = createSamplingPolicy({ config: parseConfig({ cameras: [{ id: 'a', source: FIXTURES }], store: { okSampleFraction: 0 } }), log: silentLogger(), registry });
+    s.addPressure({ name: 'disk', level: () => 'all', reason: () => undefined });
+    expect(s.imageDecision({ cameraId: 'a', verdict: 'ok' }, false)).toEqual({ keep: false });
+    expect(await registry.metrics()).not.toMatch(/visor_images_shed_total\{/);
   });
 });
 

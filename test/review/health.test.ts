@@ -11,6 +11,7 @@ import { createCamera, type Camera } from '../../src/capture/index.js';
 import { parseConfig } from '../../src/config/index.js';
 import { silentLogger } from '../../src/common/log.js';
 import { createBus } from '../../src/line/bus.js';
+import { lineStatus, type ComponentHealth } from '../../src/line/health.js';
 import { createMetrics } from '../../src/line/metrics.js';
 import { buildReviewServer, createUserStore } from '../../src/review/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
@@ -27,6 +28,11 @@ let server: http.Server;
 let camera: Camera;
 let app: FastifyInstance;
 let base: string;
+const DEGRADED: Record<string, ComponentHealth> = {
+  events: { ok: false, connected: false, lastError: 'cannot connect: HostName=hub;SharedAccessKey=abc', outboxDepth: 7 },
+  upload: { ok: true, queueDepth: 2 },
+};
+let components = DEGRADED;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'visor-healthz-'));
@@ -49,7 +55,7 @@ beforeAll(async () => {
     bus: createBus(silentLogger()),
     config: parseConfig({ cameras: [{ id: 'cam1', source: 'x' }] }).review,
     cameras,
-    components: () => ({ events: { ok: false, connected: false, lastError: 'cannot connect: HostName=hub;SharedAccessKey=abc', outboxDepth: 7 }, upload: { ok: true, queueDepth: 2 } }),
+    components: () => components,
     model: () => ({ name: 'elpv-cells', version: '0.1.0', task: 'anomaly' }),
     metrics: createMetrics({ cameras, defaultMetrics: false }),
     uiDir: path.join(dir, 'no-ui'),
@@ -90,5 +96,35 @@ describe('/healthz', () => {
     expect(body.cameras[0]!.reconnects).toBeGreaterThanOrEqual(1);
     expect(body.components.events).toMatchObject({ ok: false, outboxDepth: 7 });
     for (const leak of [PASSWORD, TOKEN]) expect(res.body).not.toContain(leak);
+  });
+});
+
+describe('/healthz for a supervisor', () => {
+  it('answers 503 while a component is failing, with the reasons only when signed in; degraded stays 200', async () => {
+    components = { ...DEGRADED, store: { ok: false, failing: true, reason: 'storing inspections fails: SQLITE_FULL: database or disk is full' } };
+    try {
+      const res = await app.inject({ url: '/healthz' });
+      expect(res.statusCode).toBe(503);
+      const body = res.json<Record<string, unknown>>();
+      expect(Object.keys(body).sort()).toEqual(['cameras', 'components', 'status']);
+      expect(body).toMatchObject({ status: 'failing', components: { events: { ok: false }, upload: { ok: true }, store: { ok: false } } });
+      expect(res.body).not.toContain('SQLITE_FULL');
+      const login = await app.inject({ method: 'POST', url: '/api/auth/login', payload: ADMIN });
+      const cookie = String(login.headers['set-cookie']).split(';')[0]!;
+      const detail = await app.inject({ url: '/healthz', headers: { cookie } });
+      expect(detail.statusCode).toBe(503);
+      expect(detail.json<{ reasons: string[] }>().reasons).toContain('store failing: storing inspections fails: SQLITE_FULL: database or disk is full');
+    } finally {
+      components = DEGRADED;
+    }
+    const after = await app.inject({ url: '/healthz' });
+    // The refused camera may be offline by now (itself failing): 200 exactly when it is not.
+    expect(after.statusCode).toBe(camera.status().state === 'offline' ? 503 : 200);
+  });
+
+  it('is failing when a camera is offline (beyond watchdog.offlineAfterFailures), degraded while it reconnects', () => {
+    expect(lineStatus([{ cameraId: 'a', state: 'online' }], { upload: { ok: true } })).toEqual({ status: 'ok', reasons: [] });
+    expect(lineStatus([{ cameraId: 'a', state: 'reconnecting', lastError: 'EOF' }], {})).toEqual({ status: 'degraded', reasons: ['camera a reconnecting: EOF'] });
+    expect(lineStatus([{ cameraId: 'a', state: 'offline' }, { cameraId: 'b', state: 'online' }], { upload: { ok: false } }).status).toBe('failing');
   });
 });

@@ -23,6 +23,7 @@ export function makeInspection(overrides: Partial<Inspection> = {}): Inspection 
     boxes: [{ x1: 1.5, y1: 2, x2: 30, y2: 40.25, label: 'crack', score: 0.87 }],
     timings: { queueMs: 1.5, preprocessMs: 2.25, inferenceMs: 20.125, postprocessMs: 0.5 },
     sourceFile: 'cell0020.png',
+    imageShed: 'disk: data dir 2.0% free (100 kB of 5.0 MB)',
     ...overrides,
   });
 }

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
+import { lineStatus } from '../../line/health.js';
 import type { ReviewContext } from '../context.js';
 
 // The detail fields are optional: without sign-in only status, camera state and component ok are served.
@@ -10,29 +11,33 @@ const CameraStatusSchema = Type.Object({
   framesIn: Type.Optional(Type.Integer()),
   framesDropped: Type.Optional(Type.Integer()),
   framesCorrupt: Type.Optional(Type.Integer()),
+  framesOversized: Type.Optional(Type.Integer()),
   reconnects: Type.Optional(Type.Integer()),
   lastFrameAt: Type.Optional(Type.Number()),
 });
 
 const HealthSchema = Type.Object({
-  status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
+  status: Type.Union([Type.Literal('ok'), Type.Literal('degraded'), Type.Literal('failing')]),
+  reasons: Type.Optional(Type.Array(Type.String())),
   model: Type.Optional(Type.Object({ name: Type.String(), version: Type.String(), task: Type.String() })),
   cameras: Type.Array(CameraStatusSchema),
   components: Type.Record(Type.String(), Type.Object({ ok: Type.Boolean() }, { additionalProperties: true })),
 });
 
 export const healthRoutes: FastifyPluginAsync<ReviewContext> = async (app, deps) => {
-  // "degraded" while a camera is not online or a component is not ok (still 200: restarting
-  // the module would not help, and the line keeps inspecting what it can).
+  // "degraded" while a camera is not online or a component is not ok: still 200, restarting
+  // the module would not help and the line keeps inspecting what it can. "failing" (a camera
+  // offline, the store unable to save, …: src/line/health.ts) answers 503, so a container
+  // HEALTHCHECK or a Kubernetes probe can act on it.
   // Public: the IoT Edge runtime, load balancers and container health checks cannot sign in. They
   // get what they act on: status, each camera's state, each component's ok. Error texts, URLs,
   // counters and the model are for signed-in users and API tokens (any role).
-  app.get('/healthz', { config: { access: 'public' }, schema: { response: { 200: HealthSchema } } }, async (request) => {
+  app.get('/healthz', { config: { access: 'public' }, schema: { response: { 200: HealthSchema, 503: HealthSchema } } }, async (request, reply) => {
     const cameras = deps.cameras();
     const components = deps.components?.() ?? {};
-    const healthy = cameras.every((c) => c.state === 'online') && Object.values(components).every((c) => c.ok);
-    const status = healthy ? 'ok' : 'degraded';
-    if (request.principal) return { status, model: deps.model(), cameras, components };
+    const { status, reasons } = lineStatus(cameras, components);
+    reply.code(status === 'failing' ? 503 : 200);
+    if (request.principal) return { status, reasons, model: deps.model(), cameras, components };
     return {
       status,
       cameras: cameras.map((c) => ({ cameraId: c.cameraId, state: c.state })),
