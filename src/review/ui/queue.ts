@@ -113,8 +113,12 @@ function Toolbar(props: {
     h('span', { id: 'queue-counts' }, `${props.items.length}${props.more ? '+' : ''} shown · ${counts.defect} defect · ${counts.uncertain} uncertain · ${counts.unreviewed} unreviewed`),
     props.fresh > 0 ? h('span', { class: 'fresh' }, `${props.fresh} new`) : null,
     props.selected > 0 ? h('span', { class: 'bulk' }, `${props.selected} selected`) : null,
-    KEYS.map((k) => h('button', { key: k.key, class: `verdict-btn ${k.decision}`, onClick: () => props.decide(k.decision), title: `key ${k.key}` }, h('kbd', null, k.key), ' ', k.label)),
-    h('button', { onClick: () => props.undo(), title: 'key u or Ctrl+Z' }, h('kbd', null, 'u'), ' Undo'),
+    h(
+      'div',
+      { class: 'verdict-buttons' },
+      KEYS.map((k) => h('button', { key: k.key, class: `verdict-btn ${k.decision}`, onClick: () => props.decide(k.decision), title: `key ${k.key}` }, h('kbd', null, k.key), ' ', k.label)),
+      h('button', { class: 'undo', onClick: () => props.undo(), title: 'key u or Ctrl+Z' }, h('kbd', null, 'u'), ' Undo'),
+    ),
     h('span', { class: 'status', role: 'status' }, props.status),
   );
 }
@@ -154,7 +158,7 @@ export function QueuePage({ session }: { session: QueueSession }) {
       shownItems.slice(index + 1).find((i) => !ids.includes(i.id)) ?? shownItems.slice(0, Math.max(0, index)).reverse().find((i) => !ids.includes(i.id));
     let label: string | undefined;
     if (decision === 'relabeled') {
-      label = askLabel(shownItems[index]);
+      label = await askLabel(shownItems[index]);
       if (!label) return;
     }
     // Move on now, not when the server answers: its 'review' event can mark the card before the
@@ -177,6 +181,8 @@ export function QueuePage({ session }: { session: QueueSession }) {
     if (ids) {
       setStatus(`undone (${ids.length})`);
       await list.load();
+      // Back to the frame that was undone: the reviewer judges it again.
+      cursor.goTo(ids[0]!);
     }
   };
 
