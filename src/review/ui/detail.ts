@@ -65,7 +65,9 @@ export function DetailPage({ id, session, user }: { id: string; session: QueueSe
       if (!label) return;
     }
     try {
-      const applied = await giveVerdict([id], decision, label, note.trim() || undefined);
+      // The note as shown, not as of the last render: a key pressed right after typing must carry all of it.
+      const text = (noteRef.current?.value ?? note).trim();
+      const applied = await giveVerdict([id], decision, label, text || undefined);
       const state = applied.get(id);
       markReviewed(session, id, state);
       setNote('');

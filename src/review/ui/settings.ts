@@ -144,7 +144,7 @@ function CameraThresholds({ row, settings, onApplied }: { row: CameraRow; settin
       h('span', { class: `source ${row.source.kind}` }, sourceText(row.source)),
     ),
     row.source.twin
-      ? h('p', { class: 'hint twin' }, 'The module twin sets this camera\u2019s thresholds: it sets them again whenever the device reconnects or restarts, replacing a value set here. Change them in the twin to keep them.')
+      ? h('p', { class: 'hint twin-note' }, 'The module twin sets this camera\u2019s thresholds: it sets them again whenever the device reconnects or restarts, replacing a value set here. Change them in the twin to keep them.')
       : null,
     h('p', { class: 'preview' }, unchanged ? 'These are the values in force.' : changedText),
     h('button', { class: 'apply', disabled: !numbers || unchanged || Object.keys(fields).length > 0, onClick: () => void send(false) }, 'Apply'),

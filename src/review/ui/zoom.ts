@@ -23,7 +23,18 @@ export function ZoomBox({ zoom, view, onZoom, onPan, children, name }: { zoom: n
     el.scrollTop = view.cy * el.scrollHeight - el.clientHeight / 2;
   };
   useEffect(place, [zoom, view.cx, view.cy]);
+  // A box that changes size (the reference shown beside it, a rotated tablet) keeps showing the same part.
+  useEffect(() => {
+    const observer = new ResizeObserver(() => place());
+    observer.observe(ref.current!);
+    return () => observer.disconnect();
+  });
+  // Only a pan the user made (drag, wheel, touch) moves the shared view: scrolls the browser makes
+  // while the boxes change zoom or size must not.
+  const touched = useRef(0);
+  const touch = () => (touched.current = Date.now());
   const report = () => {
+    if (Date.now() - touched.current > 500) return;
     const el = ref.current!;
     const next = { cx: (el.scrollLeft + el.clientWidth / 2) / el.scrollWidth, cy: (el.scrollTop + el.clientHeight / 2) / el.scrollHeight };
     // The scroll that place() made (or one too small to see) is no pan.
@@ -40,11 +51,14 @@ export function ZoomBox({ zoom, view, onZoom, onPan, children, name }: { zoom: n
       onScroll: report,
       onWheel: (e: WheelEvent) => {
         // Plain wheel pans (the box scrolls); Ctrl+wheel (and a trackpad pinch) zooms.
+        touch();
         if (!e.ctrlKey) return;
         e.preventDefault();
         onZoom(e.deltaY < 0 ? 1 : -1);
       },
+      onTouchMove: touch,
       onPointerDown: (e: PointerEvent) => {
+        touch();
         if (e.button !== 0 || zoom === 0) return;
         const el = ref.current!;
         drag.current = { x: e.clientX, y: e.clientY, left: el.scrollLeft, top: el.scrollTop };
@@ -54,6 +68,7 @@ export function ZoomBox({ zoom, view, onZoom, onPan, children, name }: { zoom: n
       onPointerMove: (e: PointerEvent) => {
         const d = drag.current;
         if (!d) return;
+        touch();
         const el = ref.current!;
         el.scrollLeft = d.left - (e.clientX - d.x);
         el.scrollTop = d.top - (e.clientY - d.y);
