@@ -1,12 +1,11 @@
 // The line board: per camera, what the current shift and the last hour brought (counts by
 // verdict, defect rate and its trend, the last defect), with the camera's and the model's
 // state and the alarms a supervisor acts on. Counted in SQL on the store's connection by id
-// range (ids sort by capture time), so a board refresh stays on the primary key.
+// range (ids sort by capture time, so the primary key serves it), per minute, cached.
 import type Database from 'better-sqlite3';
 import type { CameraStatus, Verdict } from '../common/types.js';
 import { idAtTime } from './queue.js';
 
-export const HOUR_MS = 3600_000;
 /** The last hour is drawn as this many bars of the defect rate. */
 export const TREND_BUCKETS = 12;
 
@@ -74,60 +73,94 @@ export interface BoardQueries {
   cameras(input: { now: number; shift: Shift; cameras: CameraStatus[]; imageUrl: (id: string) => string }): BoardCamera[];
 }
 
+const MINUTE = 60_000;
+/** Minutes older than this are taken as complete: an inspection is stored well within it of its capture. */
+const SETTLE_MINUTES = 2;
+
+type MinuteCounts = Map<string, Counts>;
+
+/**
+ * Counts per camera and verdict are kept per minute of capture time: a minute older than
+ * SETTLE_MINUTES is read from SQL once, the last minutes at every refresh, so a refresh reads
+ * a couple of minutes of rows however long the shift (an 8-hour shift at 20 frames a second
+ * is over half a million rows). An inspection stored more than that after its capture is
+ * counted from the next start.
+ */
 export function createBoardQueries(db: Database.Database): BoardQueries {
-  const byVerdict = db.prepare<[string, string], { camera_id: string; verdict: Verdict; n: number }>(
-    'SELECT camera_id, verdict, COUNT(*) AS n FROM inspections WHERE id >= ? AND id < ? GROUP BY camera_id, verdict',
-  );
-  const buckets = db.prepare<[number, number, string], { camera_id: string; b: number; n: number; d: number }>(
-    `SELECT camera_id, (captured_at - ?) / ? AS b, COUNT(*) AS n, SUM(verdict = 'defect') AS d
-     FROM inspections WHERE id >= ? GROUP BY camera_id, b`,
+  const perMinute = db.prepare<[number, number, string, string], { camera_id: string; m: number; verdict: Verdict; n: number }>(
+    // Bounded on both sides by id (ids sort by capture time): the primary key, not a camera index.
+    'SELECT camera_id, (captured_at - ?) / ? AS m, verdict, COUNT(*) AS n FROM inspections WHERE id >= ? AND id < ? GROUP BY +camera_id, m, verdict',
   );
   // The newest defect per camera: the partial index on flagged rows, newest first.
   const lastDefect = db.prepare<[string], { id: string; captured_at: number; score: number; image_path: string | null }>(
-    "SELECT id, captured_at, score, image_path FROM inspections WHERE camera_id = ? AND verdict = 'defect' ORDER BY id DESC LIMIT 1",
+    "SELECT id, captured_at, score, image_path FROM inspections WHERE camera_id = ? AND verdict <> 'ok' AND verdict = 'defect' ORDER BY id DESC LIMIT 1",
   );
+  const settled = new Map<number, MinuteCounts>();
+  let settledFrom = Infinity;
+  let settledTo = -Infinity;
 
-  const counted = (from: number, to: number) => {
-    const out = new Map<string, Counts>();
-    for (const r of byVerdict.all(idAtTime(from), idAtTime(to))) {
-      const c = out.get(r.camera_id) ?? zero();
+  /** Counts per minute in [from, to) (minute numbers), read from SQL. */
+  function read(from: number, to: number, into: Map<number, MinuteCounts>): void {
+    if (to <= from) return;
+    for (const r of perMinute.all(from * MINUTE, MINUTE, idAtTime(from * MINUTE), idAtTime(to * MINUTE))) {
+      const m = from + Math.floor(r.m);
+      let byCamera = into.get(m);
+      if (!byCamera) into.set(m, (byCamera = new Map()));
+      const c = byCamera.get(r.camera_id) ?? zero();
       c[r.verdict] += r.n;
-      out.set(r.camera_id, c);
+      byCamera.set(r.camera_id, c);
     }
-    return out;
-  };
+  }
+
+  /** Every minute in [from, now]: the settled ones from the cache (filled up as needed), the last ones fresh. */
+  function minutes(from: number, now: number): (m: number) => MinuteCounts | undefined {
+    const nowMinute = Math.floor(now / MINUTE);
+    const settle = nowMinute - SETTLE_MINUTES + 1;
+    if (from < settledFrom || settledTo < from) {
+      settled.clear();
+      read(from, settle, settled);
+      [settledFrom, settledTo] = [from, Math.max(from, settle)];
+    } else if (settle > settledTo) {
+      read(settledTo, settle, settled);
+      settledTo = settle;
+    }
+    for (const m of settled.keys()) if (m < from) settled.delete(m);
+    settledFrom = Math.max(settledFrom, from);
+    const fresh = new Map<number, MinuteCounts>();
+    read(settledTo, nowMinute + 1, fresh);
+    return (m) => (m < settledTo ? settled.get(m) : fresh.get(m));
+  }
 
   return {
     cameras({ now, shift, cameras, imageUrl }) {
-      const upper = now + 1;
-      const shiftCounts = counted(shift.start, upper);
-      const lastHour = counted(now - HOUR_MS, upper);
-      const hourBefore = counted(now - 2 * HOUR_MS, now - HOUR_MS);
-      const bucketMs = HOUR_MS / TREND_BUCKETS;
-      const from = now - HOUR_MS;
-      const series = new Map<string, { n: number[]; d: number[] }>();
-      for (const r of buckets.all(from, bucketMs, idAtTime(from))) {
-        if (r.b < 0 || r.b >= TREND_BUCKETS) continue;
-        const s = series.get(r.camera_id) ?? { n: Array(TREND_BUCKETS).fill(0), d: Array(TREND_BUCKETS).fill(0) };
-        s.n[Math.floor(r.b)] += r.n;
-        s.d[Math.floor(r.b)] += r.d;
-        series.set(r.camera_id, s);
-      }
+      const nowMinute = Math.floor(now / MINUTE);
+      // The last hour: the 60 minutes before the current one, and the current one so far.
+      const hourFrom = nowMinute - 60;
+      const shiftFrom = Math.floor(shift.start / MINUTE);
+      const at = minutes(Math.min(shiftFrom, hourFrom - 60), now);
+      const sum = (camera: string, from: number, to: number) => {
+        const c = zero();
+        for (let m = from; m < to; m++) {
+          const x = at(m)?.get(camera);
+          if (x) for (const v of ['ok', 'uncertain', 'defect'] as const) c[v] += x[v];
+        }
+        return c;
+      };
+      const rate = (c: Counts) => (total(c) === 0 ? undefined : c.defect / total(c));
+      const bucket = 60 / TREND_BUCKETS;
       return cameras.map((status) => {
         const id = status.cameraId;
-        const hour = lastHour.get(id) ?? zero();
-        const before = hourBefore.get(id) ?? zero();
-        const rate = (c: Counts) => (total(c) === 0 ? undefined : c.defect / total(c));
-        const s = series.get(id);
+        const hour = sum(id, hourFrom, nowMinute + 1);
+        const before = sum(id, hourFrom - 60, hourFrom);
         const last = lastDefect.get(id);
         return {
           cameraId: id,
           state: status.state,
           lastError: status.lastError,
-          shift: shiftCounts.get(id) ?? zero(),
+          shift: sum(id, shiftFrom, nowMinute + 1),
           lastHour: hour,
           defectRate: { lastHour: rate(hour), hourBefore: rate(before), trend: trend(rate(hour), rate(before)) },
-          rateSeries: Array.from({ length: TREND_BUCKETS }, (_, i) => (s && s.n[i]! > 0 ? s.d[i]! / s.n[i]! : null)),
+          rateSeries: Array.from({ length: TREND_BUCKETS }, (_, i) => rate(sum(id, hourFrom + 1 + i * bucket, hourFrom + 1 + (i + 1) * bucket)) ?? null),
           lastDefect: last ? { id: last.id, capturedAt: last.captured_at, score: last.score, imageUrl: last.image_path ? imageUrl(last.id) : undefined } : undefined,
         };
       });

@@ -23,7 +23,7 @@ import { anomalyModel, baseManifest, writePackage } from '../inference/helpers.j
 import { ensureUiBuilt } from './ui-build.js';
 import { until } from '../helpers/wait.js';
 import { createTwinApplier } from '../../src/events/twin.js';
-import { currentShift } from '../../src/review/board.js';
+import { createBoardQueries, currentShift } from '../../src/review/board.js';
 
 const cameras: CameraStatus[] = [
   { cameraId: 'cells', state: 'online', framesIn: 10, framesDropped: 1, framesCorrupt: 0, reconnects: 0 },
@@ -922,6 +922,30 @@ describe('line board', () => {
     expect(board.cameras.find((c) => c.cameraId === 'dock')).toMatchObject({ state: 'reconnecting', lastHour: { defect: 3, uncertain: 3, ok: 4 } });
     expect(board.alarms).toEqual([{ kind: 'camera', cameraId: 'dock', message: 'camera dock reconnecting' }]);
     await app.close();
+  });
+
+  it('counts right as time goes on: minutes read once when settled, the last ones at every refresh', () => {
+    const board = createBoardQueries(store.db);
+    const T1 = T0 + 10 * 3600_000;
+    const press: CameraStatus[] = [{ cameraId: 'press', state: 'online', framesIn: 0, framesDropped: 0, framesCorrupt: 0, reconnects: 0 }];
+    const saved: Inspection[] = [];
+    const add = (from: number, to: number) => {
+      for (let t = from; t < to; t += 7_000) saved.push(store.save(inspection(saved.length % 4 === 0 ? 'defect' : 'ok', 0.5, saved.length, t, 'press')));
+    };
+    const expected = (now: number, from: number) => {
+      const c = { ok: 0, uncertain: 0, defect: 0 };
+      for (const i of saved) if (i.capturedAt >= from && i.capturedAt <= now) c[i.verdict] += 1;
+      return c;
+    };
+    const shift = { name: 'x', start: T1, end: T1 + 8 * 3600_000 };
+    add(T1, T1 + 20 * 60_000);
+    for (const now of [T1 + 20 * 60_000, T1 + 23 * 60_000 + 500, T1 + 41 * 60_000, T1 + 95 * 60_000]) {
+      // Inspections keep arriving up to `now`, also within the minutes the last refresh read fresh.
+      add(saved.at(-1)!.capturedAt + 7_000, now);
+      const [shown] = board.cameras({ now, shift, cameras: press, imageUrl: (id) => id });
+      expect([now, shown!.shift]).toEqual([now, expected(now, T1)]);
+      expect([now, shown!.lastHour]).toEqual([now, expected(now, (Math.floor(now / 60_000) - 60) * 60_000)]);
+    }
   });
 
   it('finds the shift from the configured local start times, across midnight', () => {
