@@ -60,6 +60,8 @@ beforeAll(async () => {
   jpeg = await sharp(path.join(FIXTURES, 'cell0030.png')).resize(600, 600).jpeg().toBuffer();
   goodJpeg = await sharp(path.join(FIXTURES, 'cell0020.png')).resize(600, 600).jpeg().toBuffer();
   for (let i = 0; i < 24; i++) seeded.push(stored(i % 3 === 0 ? 'defect' : i % 3 === 1 ? 'uncertain' : 'ok', i % 3 === 0 ? 1.2 + i / 100 : i % 3 === 1 ? 0.9 : 0.3, i));
+  // An ok frame outside the image sample: stored without an image.
+  store.save(makeInspection({ verdict: 'ok', score: 0.2, frameSeq: 24, capturedAt: Date.now() - 5000 + 24 * 100, cameraId: 'cells' }));
   const users = createUserStore({ db: store.db });
   await users.add({ name: 'erin', role: 'engineer', password: PASSWORDS.erin });
   await users.add({ name: 'otto', role: 'operator', password: PASSWORDS.otto });
@@ -248,6 +250,9 @@ describe('detail page', () => {
       await page.waitForSelector(`figure.card[data-id="${first!.id}"]`);
       await page.goto(`${url}/#/inspection/${first!.id}`);
       await page.waitForSelector('#detail-score');
+      // A neighbour without a stored image is a small tile with its score, not an underlined link text.
+      await expect.poll(() => page.$$eval('.neighbours a.thumb .tile', (els) => els.map((e) => e.textContent)), SETTLE).toEqual(['0.20']);
+      expect(await page.textContent('.neighbours')).not.toContain('no image stored');
       await page.keyboard.press('n');
       await page.keyboard.type('crack at the busbar');
       await page.locator('textarea[name=note]').evaluate((e: HTMLTextAreaElement) => e.blur());
@@ -326,6 +331,26 @@ describe('detail page', () => {
       await page.mouse.wheel(-150, 0);
       await expect.poll(async () => (await scroll('reference')).left, SETTLE).toBeLessThan(was - 100);
       await expect.poll(async () => Math.abs((await scroll('frame')).left - (await scroll('reference')).left), SETTLE).toBeLessThan(3);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe('queue', () => {
+  it('undo moves the cursor back to the frame it undid', async () => {
+    const { context, page } = await signedIn('otto');
+    try {
+      await page.goto(`${url}/#/queue`);
+      await page.waitForSelector('figure.card.current');
+      await page.click('figure.card >> nth=2');
+      const target = (await page.getAttribute('figure.card.current', 'data-id'))!;
+      await page.keyboard.press('f');
+      await expect.poll(() => page.getAttribute('figure.card.current', 'data-id'), SETTLE).not.toBe(target);
+      await expect.poll(() => store.reviews.current(target)?.decision, SETTLE).toBe('rejected');
+      await page.keyboard.press('u');
+      await expect.poll(() => page.getAttribute('figure.card.current', 'data-id'), SETTLE).toBe(target);
+      expect(store.reviews.current(target)).toBeUndefined();
     } finally {
       await context.close();
     }
