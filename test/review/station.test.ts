@@ -338,19 +338,25 @@ describe('detail page', () => {
 });
 
 describe('queue', () => {
-  it('undo moves the cursor back to the frame it undid', async () => {
+  it('keeps a note with a verdict given in the queue; undo moves the cursor back to the frame it undid', async () => {
     const { context, page } = await signedIn('otto');
     try {
       await page.goto(`${url}/#/queue`);
       await page.waitForSelector('figure.card.current');
       await page.click('figure.card >> nth=2');
       const target = (await page.getAttribute('figure.card.current', 'data-id'))!;
+      // Earlier tests may have judged it: undo goes back to whatever was in force.
+      const had = store.reviews.current(target);
+      await page.keyboard.press('n');
+      await page.keyboard.type('reflection, not a crack');
+      await page.keyboard.press('Enter');
       await page.keyboard.press('f');
       await expect.poll(() => page.getAttribute('figure.card.current', 'data-id'), SETTLE).not.toBe(target);
-      await expect.poll(() => store.reviews.current(target)?.decision, SETTLE).toBe('rejected');
+      await expect.poll(() => store.reviews.current(target), SETTLE).toMatchObject({ decision: 'rejected', note: 'reflection, not a crack' });
+      expect(await page.inputValue('input[name=note]')).toBe('');
       await page.keyboard.press('u');
       await expect.poll(() => page.getAttribute('figure.card.current', 'data-id'), SETTLE).toBe(target);
-      expect(store.reviews.current(target)).toBeUndefined();
+      expect(store.reviews.current(target)).toEqual(had);
     } finally {
       await context.close();
     }
