@@ -1,6 +1,7 @@
 // Review UI figures with 100,000 inspections stored: queue page load and filter response
-// times (API and in the browser), and time from an inspection stored to visible in an open
-// browser (p50/p99). Run: npx tsx bench/review.ts [count]
+// times (API and in the browser), the line board's answer time (a day-long shift: every row of
+// the last 24 h counted), and time from an inspection stored to visible in an open queue and
+// on an open board (p50/p99). Run: npx tsx bench/review.ts [count]
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -98,6 +99,33 @@ try {
     console.log(`  ${label.padEnd(40)} ${quantiles(times)}  → ${items} items`);
   }
 
+  // The board counts the shift by id range: the longer the shift, the more rows each refresh reads.
+  const dayShift = buildReviewServer({
+    store,
+    bus: createBus(silentLogger()),
+    config: parseConfig({ cameras: [{ id: 'x', source: 'x' }], review: { shifts: ['00:00'] } }).review,
+    cameras: () => cameras.map((cameraId) => ({ cameraId, state: 'online' as const, framesIn: 0, framesDropped: 0, framesCorrupt: 0, reconnects: 0 })),
+    model: () => ({ name: 'elpv-cells', version: '0.2.0', task: 'anomaly' }),
+    metrics: createMetrics({ cameras: () => [], defaultMetrics: false }),
+    log: silentLogger(),
+    uiDir: await ensureUiBuilt(),
+  });
+  for (const [label, server] of [
+    ['line board, 8-hour shifts (default)', app],
+    ['line board, one 24-hour shift', dayShift],
+  ] as const) {
+    const times: number[] = [];
+    let counted = 0;
+    for (let i = 0; i < 30; i++) {
+      const started = performance.now();
+      const res = await server.inject({ url: '/api/board', headers: auth });
+      times.push(performance.now() - started);
+      counted = res.json<{ cameras: { shift: Record<Verdict, number> }[] }>().cameras.reduce((n, c) => n + c.shift.ok + c.shift.uncertain + c.shift.defect, 0);
+    }
+    console.log(`  ${label.padEnd(40)} ${quantiles(times)}  → ${counted} inspections in the shift`);
+  }
+  await dayShift.close();
+
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   const browser = await launchBrowser();
   try {
@@ -142,6 +170,22 @@ try {
       await new Promise((r) => setTimeout(r, 300));
     }
     console.log(`inspection stored → visible in the open queue: ${quantiles(visible)}`);
+
+    await page.goto(`${url}/#/board`);
+    await page.waitForSelector('.board-tile[data-camera="cells"]');
+    const onBoard: number[] = [];
+    const defects = () => page.textContent('.board-tile[data-camera="cells"] .counts.big .count.defect b');
+    for (let i = 0; i < 20; i++) {
+      const before = await defects();
+      const stored = store.save(makeInspection({ frameSeq: COUNT + 100 + i, model: { name: 'elpv-cells', version: '0.2.0', task: 'anomaly' } }));
+      const storedAt = performance.now();
+      bus.emit('inspection', { inspection: stored, frame: undefined as never, output: { score: 1.2 }, storedAt: Date.now(), requested: false });
+      await page.waitForFunction(([b]) => document.querySelector('.board-tile[data-camera="cells"] .counts.big .count.defect b')?.textContent !== b, [before], { timeout: 10_000 });
+      onBoard.push(performance.now() - storedAt);
+      // Past the board's once-a-second refresh limit, so each figure is one refresh.
+      await new Promise((r) => setTimeout(r, 1100));
+    }
+    console.log(`inspection stored → counted on the open line board: ${quantiles(onBoard)}`);
   } finally {
     await browser.close();
     await app.close();

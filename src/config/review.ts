@@ -42,6 +42,19 @@ export const ReviewSection = Type.Object(
         'Host names (or addresses) the UI may be reached by, besides localhost, 127.0.0.1, [::1] and review.host itself; any port. Every request with another Host header is refused (421), and a state-changing request from a page of another origin is refused (403): this stops DNS rebinding. List the names users type when binding beyond localhost, e.g. [visor-line3.plant.example, 10.0.4.17].',
     }),
     auth: ReviewAuth,
+    shifts: Type.Array(Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', description: 'HH:MM, local time.' }), {
+      minItems: 1,
+      maxItems: 24,
+      uniqueItems: true,
+      default: ['06:00', '14:00', '22:00'],
+      description: 'Start times of the shifts (local time of the device, 24-hour HH:MM); a shift runs until the next one starts. The line board counts the current shift from the latest start.',
+    }),
+    thresholdConfirmChange: Type.Number({
+      exclusiveMinimum: 0,
+      default: 0.25,
+      description:
+        'A threshold change in the UI that moves the defect threshold or the start of the uncertain band by more than this fraction of its value in force must be confirmed (the API answers 409 CONFIRM without `confirm: true`).',
+    }),
   },
   { additionalProperties: false, default: {} },
 );

@@ -5,7 +5,9 @@ import type { ComponentHealth } from '../line/health.js';
 import type { Logger } from '../common/log.js';
 import type { Metrics } from '../line/metrics.js';
 import type { Store } from '../store/index.js';
-import type { CameraStatus, Thresholds } from '../common/types.js';
+import type { CameraStatus, Inspection, Thresholds } from '../common/types.js';
+import type { BoardQueries } from './board.js';
+import type { ThresholdSources } from './thresholds.js';
 import type { LiveFrames } from './live.js';
 import type { LoginBackoff } from './login-backoff.js';
 import type { ReviewQueue } from './queue.js';
@@ -16,12 +18,16 @@ export interface ModelInfo {
   name: string;
   version: string;
   task: string;
+  /** The model's class labels (relabelling offers them); empty for a model without any. */
+  labels?: string[];
 }
 
 /** The part of LineControl the settings page uses. */
 export interface ThresholdControl {
   thresholds(cameraId: string): Thresholds;
   setThresholds(overrides: unknown, options: { cameraId?: string; source: string }): Record<string, Thresholds>;
+  /** The running model; its manifest's thresholds are the calibrated ones. */
+  readonly inferencer: { readonly manifest: { readonly thresholds: Thresholds } };
 }
 
 export interface ReviewDeps {
@@ -35,6 +41,12 @@ export interface ReviewDeps {
   /** Runtime thresholds; without it the settings routes answer 503. */
   control?: ThresholdControl;
   live?: LiveFrames;
+  /** Whether the config file sets thresholds for this camera (model- or camera-wide); default: no. */
+  configuredThresholds?: (cameraId: string) => boolean;
+  /** Takes the camera's next frame as a sample (kept, uploaded); without it the Live page offers no capture. */
+  requestSample?: (cameraId: string, options?: { timeoutMs?: number }) => Promise<Inspection>;
+  /** The store's image quota (store.maxDiskMb), for the board's disk alarm. */
+  diskQuotaMb?: number;
   /** Health of the other components (IoT Hub, uploads, …). */
   components?: () => Record<string, ComponentHealth>;
   /** Folder of the built UI; default dist/ui. */
@@ -56,4 +68,6 @@ export interface ReviewContext extends ReviewDeps {
   /** The first-admin setup code of this start; undefined when setup is not offered. */
   setupCode: string | undefined;
   loginBackoff: LoginBackoff;
+  thresholdSources: ThresholdSources;
+  board: BoardQueries;
 }

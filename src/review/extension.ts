@@ -23,15 +23,8 @@ export function createReviewExtension(ctx: AppContext): ReviewExtension | undefi
       return url;
     },
     async start() {
-      // Thresholds changed in the UI before a restart still hold (a later twin update may override them).
-      for (const [cameraId, thresholds] of Object.entries(savedThresholds(ctx.store.db))) {
-        try {
-          ctx.control.setThresholds(thresholds, { cameraId, source: 'review:saved' });
-        } catch (err) {
-          log.warn({ cameraId, detail: errorMessage(err) }, 'saved thresholds no longer apply; ignored');
-        }
-      }
       live = createLiveFrames({ bus: ctx.bus });
+      const cameraConfig = (id: string) => config.cameras.find((c) => c.id === id);
       server = buildReviewServer({
         store: ctx.store,
         bus: ctx.bus,
@@ -43,10 +36,22 @@ export function createReviewExtension(ctx: AppContext): ReviewExtension | undefi
         components: () => ctx.health.report(),
         model: () => {
           const m = ctx.control.inferencer.manifest;
-          return { name: m.name, version: m.version, task: m.task };
+          return { name: m.name, version: m.version, task: m.task, labels: m.labels };
         },
+        configuredThresholds: (id) => config.model.thresholds !== undefined || cameraConfig(id)?.thresholds !== undefined,
+        requestSample: (id, options) => ctx.pipeline.requestSample(id, options),
+        diskQuotaMb: config.store.maxDiskMb,
         log,
       });
+      // Thresholds changed in the UI before a restart still hold (a later twin update may override
+      // them). Applied once the server follows the bus, so the settings page names who set them.
+      for (const [cameraId, saved] of Object.entries(savedThresholds(ctx.store.db))) {
+        try {
+          ctx.control.setThresholds(saved.thresholds, { cameraId, source: `review:${saved.by}` });
+        } catch (err) {
+          log.warn({ cameraId, detail: errorMessage(err) }, 'saved thresholds no longer apply; ignored');
+        }
+      }
       url = await server.listen({ host: config.review.host, port: config.review.port });
       log.info({ url }, 'review UI listening');
     },

@@ -42,7 +42,8 @@ export interface ReviewQueue {
   history(id: string): ReviewEntry[];
   models(): string[];
   stats(input: { from: number; to: number; camera?: string; buckets: number }): Stats;
-  preview(input: { camera: string; model: string; thresholds: Thresholds; limit: number }): ThresholdPreview;
+  /** How many of the newest inspections of `model` would get another verdict under `thresholds` than under `current` (the thresholds in force). */
+  preview(input: { camera: string; model: string; current: Thresholds; thresholds: Thresholds; limit: number }): ThresholdPreview;
 }
 
 export interface Stats {
@@ -168,8 +169,12 @@ export function createReviewQueue(deps: { store: Store }): ReviewQueue {
         )
         .all(idAtTime(from), idAtTime(to), ...camParams);
       const reviewers = db
-        .prepare<unknown[], { user: string; n: number }>('SELECT user, COUNT(*) AS n FROM reviews WHERE created_at >= ? AND created_at < ? AND decision <> \'undone\' GROUP BY user ORDER BY n DESC')
-        .all(from, to);
+        // The verdicts in force, as the agreement table counts them: an undone verdict counts for no one.
+        .prepare<unknown[], { user: string; n: number }>(
+          `SELECT r.user, COUNT(*) AS n FROM review_state r JOIN inspections i ON i.id = r.inspection_id
+           WHERE r.inspection_id >= ? AND r.inspection_id < ?${camera === undefined ? '' : ' AND i.camera_id = ?'} GROUP BY r.user ORDER BY n DESC, r.user`,
+        )
+        .all(idAtTime(from), idAtTime(to), ...camParams);
       return {
         bucketMs,
         series: [...byCamera.values()],
@@ -185,19 +190,20 @@ export function createReviewQueue(deps: { store: Store }): ReviewQueue {
       };
     },
 
-    preview({ camera, model, thresholds, limit }) {
+    preview({ camera, model, current, thresholds, limit }) {
+      // Against the thresholds in force, not the verdicts stored: frames stored before the last
+      // change carry the old verdicts, and applying what is in force again changes nothing.
       const rows = db
-        .prepare<[string, string, number], { verdict: Verdict; score: number }>(
-          'SELECT verdict, score FROM inspections WHERE camera_id = ? AND model_version = ? ORDER BY id DESC LIMIT ?',
-        )
+        .prepare<[string, string, number], { score: number }>('SELECT score FROM inspections WHERE camera_id = ? AND model_version = ? ORDER BY id DESC LIMIT ?')
         .all(camera, model, limit);
       const transitions: Record<string, number> = {};
       let changed = 0;
       for (const r of rows) {
+        const now = decide(r.score, current);
         const next = decide(r.score, thresholds);
-        if (next !== r.verdict) {
+        if (next !== now) {
           changed++;
-          const key = `${r.verdict}->${next}`;
+          const key = `${now}->${next}`;
           transitions[key] = (transitions[key] ?? 0) + 1;
         }
       }

@@ -17,8 +17,13 @@ import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { inspectionRoutes } from './routes/inspections.js';
 import { liveRoutes } from './routes/live.js';
+import { boardRoutes } from './routes/board.js';
+import { referenceRoutes } from './routes/reference.js';
 import { pageRoutes } from './routes/page.js';
 import { reportRoutes } from './routes/reports.js';
+import { createBoardQueries } from './board.js';
+import { fieldErrors } from './messages.js';
+import { trackThresholdSources } from './thresholds.js';
 import { settingsRoutes } from './routes/settings.js';
 import { statsRoutes } from './routes/stats.js';
 import { userRoutes } from './routes/users.js';
@@ -58,6 +63,9 @@ export function buildReviewServer(deps: ReviewDeps): FastifyInstance {
     uiDir: deps.uiDir ?? DEFAULT_UI_DIR,
     setupCode: offerSetup ? (deps.newSetupCode ?? randomSetupCode)() : undefined,
     loginBackoff: createLoginBackoff({ maxMs: deps.config.auth.loginBackoffMaxSeconds * 1000, now: deps.now }),
+    // From the start: saved UI thresholds are applied after the server is built (see extension.ts).
+    thresholdSources: trackThresholdSources({ bus: deps.bus, configured: deps.configuredThresholds ?? (() => false), now: deps.now ?? Date.now }),
+    board: createBoardQueries(deps.store.db),
   };
   if (ctx.setupCode) {
     app.log.warn({ setupCode: ctx.setupCode }, 'no user exists yet: create the first admin in the review UI with this one-time setup code');
@@ -70,7 +78,8 @@ export function buildReviewServer(deps: ReviewDeps): FastifyInstance {
     const status = err.statusCode ?? (err instanceof NotFoundError ? 404 : 500);
     if (status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ err: { message: err.message, code: err.code } }, 'request rejected');
-    void reply.status(status).send({ error: status >= 500 ? 'internal error' : err.message, code: err.code ?? 'ERROR' });
+    const fields = Array.isArray(err.validation) ? fieldErrors(err.validation) : undefined;
+    void reply.status(status).send({ error: status >= 500 ? 'internal error' : err.message, code: err.code ?? 'ERROR', ...(fields ? { fields } : {}) });
   });
   // What open browsers hear about: every stored inspection (small summary), camera states,
   // threshold changes from anywhere (UI, module twin), and new live frames (throttled).
@@ -86,12 +95,18 @@ export function buildReviewServer(deps: ReviewDeps): FastifyInstance {
       }),
     ),
     deps.bus.on('cameraStatus', (status) => ctx.sse.send('cameraStatus', status)),
-    deps.bus.on('thresholds', ({ cameraId, thresholds }) => ctx.sse.send('thresholds', { cameraId, thresholds })),
+    deps.bus.on('thresholds', ({ cameraId, thresholds, source }) => {
+      // Changes from outside the UI (module twin, direct method, a new model) go into the audit log too.
+      const origin = ctx.thresholdSources.get(cameraId);
+      if (!source.startsWith('review:')) ctx.users.audit({ user: origin.kind, action: 'thresholds.set', target: cameraId, detail: { after: thresholds } });
+      ctx.sse.send('thresholds', { cameraId, thresholds, source: origin });
+    }),
     deps.live?.onFrame((info) => ctx.sse.send('frame', info)) ?? (() => {}),
   ];
   // Open event streams would keep close() waiting for ever.
   app.addHook('preClose', async () => {
     for (const off of unsubscribe) off();
+    ctx.thresholdSources.close();
     ctx.sse.close();
   });
 
@@ -109,6 +124,8 @@ export function buildReviewServer(deps: ReviewDeps): FastifyInstance {
   void app.register(inspectionRoutes, ctx);
   void app.register(liveRoutes, ctx);
   void app.register(statsRoutes, ctx);
+  void app.register(boardRoutes, ctx);
+  void app.register(referenceRoutes, ctx);
   void app.register(settingsRoutes, ctx);
   void app.register(userRoutes, ctx);
   void app.register(reportRoutes, ctx);

@@ -43,6 +43,8 @@ describe('config', () => {
         maxEventStreamsPerUser: 8,
         publicMetrics: false,
       },
+      shifts: ['06:00', '14:00', '22:00'],
+      thresholdConfirmChange: 0.25,
     });
     expect(config.store.retentionDays).toBe(30);
     expect(config.events.outputName).toBe('defects');

@@ -22,6 +22,8 @@ import { FIXTURES } from '../helpers/paths.js';
 import { anomalyModel, baseManifest, writePackage } from '../inference/helpers.js';
 import { ensureUiBuilt } from './ui-build.js';
 import { until } from '../helpers/wait.js';
+import { createTwinApplier } from '../../src/events/twin.js';
+import { createBoardQueries, currentShift } from '../../src/review/board.js';
 
 const cameras: CameraStatus[] = [
   { cameraId: 'cells', state: 'online', framesIn: 10, framesDropped: 1, framesCorrupt: 0, reconnects: 0 },
@@ -671,7 +673,12 @@ describe('settings', () => {
   });
 
   it('applies thresholds through the line control, saves and audits them; rejects bad values', async () => {
-    const res = await app.inject({ method: 'PUT', url: '/api/settings/thresholds/cells', headers: as(s), payload: { defect: 1.3, uncertainBand: 0.1 } });
+    // The uncertain band now starts at 1.2 instead of 0.8: a change that big needs confirming.
+    const unconfirmed = await app.inject({ method: 'PUT', url: '/api/settings/thresholds/cells', headers: as(s), payload: { defect: 1.3, uncertainBand: 0.1 } });
+    expect([unconfirmed.statusCode, unconfirmed.json<{ code: string }>().code]).toEqual([409, 'CONFIRM']);
+    expect(control.thresholds('cells')).toEqual({ defect: 1, uncertainBand: 0.2 });
+    expect(thresholdEvents).toEqual([]);
+    const res = await app.inject({ method: 'PUT', url: '/api/settings/thresholds/cells', headers: as(s), payload: { defect: 1.3, uncertainBand: 0.1, confirm: true } });
     expect(res.statusCode).toBe(200);
     expect(control.thresholds('cells')).toEqual({ defect: 1.3, uncertainBand: 0.1 });
     expect(control.thresholds('dock')).toEqual({ defect: 1, uncertainBand: 0.2 });
@@ -695,6 +702,75 @@ describe('settings', () => {
     expect(control.thresholds('cells')).toEqual({ defect: 1.3, uncertainBand: 0.1 });
     expect(thresholdEvents).toHaveLength(1);
     expect((await app.inject({ method: 'PUT', url: '/api/settings/thresholds/nowhere', headers: as(s), payload: { defect: 1, uncertainBand: 0 } })).statusCode).toBe(404);
+  });
+
+  it("refuses thresholds outside the model's score range or a band as wide as the threshold, naming the field in a sentence", async () => {
+    const before = control.thresholds('cells');
+    const events = thresholdEvents.length;
+    for (const [body, field, text] of [
+      [{ defect: -5, uncertainBand: 0.1 }, 'defect', 'must be above 0: at -5 every frame would be a defect'],
+      [{ defect: 0, uncertainBand: 0 }, 'defect', 'must be above 0'],
+      [{ defect: 1.2, uncertainBand: 1.2 }, 'uncertainBand', 'narrower than the defect threshold (1.2)'],
+      [{ defect: 1.2, uncertainBand: 5 }, 'uncertainBand', 'every ok frame would go to review'],
+    ] as const) {
+      for (const [method, url, payload] of [
+        ['PUT', '/api/settings/thresholds/cells', { ...body, confirm: true }],
+        ['POST', '/api/settings/thresholds/cells/preview', { thresholds: body }],
+      ] as const) {
+        const res = await app.inject({ method, url, headers: as(s), payload });
+        expect([url, res.statusCode, res.json<{ code: string }>().code]).toEqual([url, 400, 'OUT_OF_BOUNDS']);
+        expect(res.json<{ fields: Record<string, string> }>().fields[field]).toContain(text);
+      }
+    }
+    expect(control.thresholds('cells')).toEqual(before);
+    expect(thresholdEvents).toHaveLength(events);
+  });
+
+  it('previews against the thresholds in force: after Apply, the same values change nothing', async () => {
+    const proposed = { ...control.thresholds('cells') };
+    const res = await app.inject({ method: 'POST', url: '/api/settings/thresholds/cells/preview', headers: as(s), payload: { thresholds: proposed } });
+    expect(res.json()).toMatchObject({ changed: 0, transitions: {} });
+    // Stored verdicts were made with (1, 0.2), the thresholds now in force differ: the stored verdicts are not the reference.
+    expect(inspections.filter((i) => i.cameraId === 'cells').some((i) => i.thresholds.defect !== proposed.defect)).toBe(true);
+  });
+
+  it("names where each camera's value comes from, resets to the model's calibrated value, and audits it", async () => {
+    const get = async () => (await app.inject({ url: '/api/settings/thresholds', headers: as(s) })).json<{
+      calibrated: { defect: number; uncertainBand: number };
+      scoreRange: { min: number; max?: number };
+      confirmChange: number;
+      cameras: { cameraId: string; thresholds: { defect: number }; source: { kind: string; by?: string } }[];
+    }>();
+    const shown = await get();
+    expect(shown).toMatchObject({ calibrated: { defect: 1, uncertainBand: 0.2 }, scoreRange: { min: 0 }, confirmChange: 0.25 });
+    expect(shown.cameras.find((c) => c.cameraId === 'cells')!.source).toMatchObject({ kind: 'ui', by: 'engineer' });
+    expect(shown.cameras.find((c) => c.cameraId === 'dock')!.source).toEqual({ kind: 'model' });
+    const reset = await app.inject({ method: 'POST', url: '/api/settings/thresholds/cells/reset', headers: as(s) });
+    expect(reset.statusCode).toBe(200);
+    expect(control.thresholds('cells')).toEqual({ defect: 1, uncertainBand: 0.2 });
+    expect(store.db.prepare("SELECT value FROM review_settings WHERE key = 'thresholds.cells'").pluck().get()).toBe('{"defect":1,"uncertainBand":0.2}');
+    const audit = store.db.prepare("SELECT user, action, target FROM audit WHERE action LIKE 'thresholds.%' ORDER BY id DESC LIMIT 1").get();
+    expect(audit).toEqual({ user: 'engineer', action: 'thresholds.reset', target: 'cells' });
+    // Operators may not.
+    const operator = await signIn(app, 'operator');
+    expect((await app.inject({ method: 'POST', url: '/api/settings/thresholds/cells/reset', headers: as(operator) })).statusCode).toBe(403);
+  });
+
+  it('lets the module twin win when it re-applies its desired document on reconnect, and shows it came from the twin', async () => {
+    const twin = createTwinApplier({ control, cameraIds: cameras.map((c) => c.cameraId), bus, log: silentLogger(), setSendUncertain() {}, updateModel() {} });
+    const desired = { $version: 7, cameras: { cells: { thresholds: { defect: 1.1 } } } };
+    expect(twin.apply(desired).status).toBe('applied');
+    expect(control.thresholds('cells').defect).toBe(1.1);
+    const put = await app.inject({ method: 'PUT', url: '/api/settings/thresholds/cells', headers: as(s), payload: { defect: 1.15, uncertainBand: 0.2 } });
+    expect(put.statusCode).toBe(200);
+    expect(put.json()).toMatchObject({ thresholds: { defect: 1.15 }, source: { kind: 'ui', by: 'engineer', twin: true } });
+    // The connection drops and comes back: the SDK hands the same desired document again.
+    expect(twin.apply(desired).status).toBe('applied');
+    expect(control.thresholds('cells')).toEqual({ defect: 1.1, uncertainBand: 0.2 });
+    const shown = (await app.inject({ url: '/api/settings/thresholds', headers: as(s) })).json<{ cameras: { cameraId: string; source: unknown }[] }>();
+    expect(shown.cameras.find((c) => c.cameraId === 'cells')!.source).toMatchObject({ kind: 'twin', twin: true });
+    const audit = store.db.prepare("SELECT user, detail FROM audit WHERE action = 'thresholds.set' ORDER BY id DESC LIMIT 1").get() as { user: string; detail: string };
+    expect([audit.user, JSON.parse(audit.detail)]).toEqual(['twin', { after: { defect: 1.1, uncertainBand: 0.2 } }]);
   });
 });
 
@@ -780,5 +856,135 @@ describe('live frames and the page', () => {
     const asset = await built.inject({ url: script });
     expect([asset.statusCode, asset.headers['content-type']]).toEqual([200, 'text/javascript; charset=utf-8']);
     await built.close();
+  });
+});
+
+describe('validation errors', () => {
+  it('names each bad field with a sentence a user can act on, beside the validator text', async () => {
+    const app = build();
+    const s = await signIn(app, 'admin');
+    const add = async (payload: object) => (await app.inject({ method: 'POST', url: '/api/users', headers: as(s), payload })).json<{ error: string; fields: Record<string, string> }>();
+    expect((await add({ name: 'kim', role: 'operator', password: 'short' })).fields).toEqual({ password: 'Password needs at least 8 characters.' });
+    expect((await add({ name: '../kim', role: 'operator', password: 'kim-password' })).fields).toEqual({
+      name: 'A user name is up to 64 letters, digits, ".", "_", "@" or "-", starting with a letter or digit.',
+    });
+    expect((await add({ role: 'operator', password: 'kim-password' })).fields).toEqual({ name: 'Name is required.' });
+    const bad = await add({ name: 'kim', role: 'operator', password: 'short' });
+    expect(bad.error).toContain('password');
+    await app.close();
+  });
+});
+
+describe('stats', () => {
+  it('counts verdicts by reviewer as the agreement table does: an undone verdict counts for no one', async () => {
+    const app = build();
+    const s = await signIn(app, 'operator');
+    const target = inspections.filter((i) => i.verdict === 'uncertain' && i.cameraId === 'cells').at(-1)!;
+    const stats = async () =>
+      (await app.inject({ url: `/api/stats?from=${T0}&to=${T0 + 2 * 3600_000}`, headers: as(s) })).json<{ reviewers: { user: string; n: number }[]; agreement: { n: number }[] }>();
+    const count = (x: Awaited<ReturnType<typeof stats>>) => x.reviewers.find((r) => r.user === 'operator')?.n ?? 0;
+    const before = await stats();
+    await app.inject({ method: 'POST', url: '/api/reviews', headers: as(s), payload: { ids: [target.id], decision: 'confirmed' } });
+    expect(count(await stats())).toBe(count(before) + 1);
+    await app.inject({ method: 'POST', url: '/api/reviews/undo', headers: as(s), payload: { ids: [target.id] } });
+    const after = await stats();
+    expect(count(after)).toBe(count(before));
+    expect(after.reviewers.reduce((n, r) => n + r.n, 0)).toBe(after.agreement.reduce((n, a) => n + a.n, 0));
+    await app.close();
+  });
+});
+
+describe('line board', () => {
+  it('counts each camera for the shift and the last hour, with the defect rate, the last defect and the alarms', async () => {
+    const now = T0 + 60 * 60_000;
+    const app = build(reviewConfig(), { now: () => now });
+    const s = await signIn(app, 'operator');
+    const res = await app.inject({ url: '/api/board', headers: as(s) });
+    expect(res.statusCode).toBe(200);
+    const board = res.json<{
+      shift: { name: string; start: number; end: number };
+      cameras: { cameraId: string; state: string; shift: Record<Verdict, number>; lastHour: Record<Verdict, number>; defectRate: { lastHour?: number; trend: string }; rateSeries: (number | null)[]; lastDefect?: { id: string; imageUrl?: string } }[];
+      alarms: { kind: string; cameraId?: string; message: string }[];
+    }>();
+    const cells = board.cameras.find((c) => c.cameraId === 'cells')!;
+    // Seeded: cells has inspections 0..49 a minute apart from T0, every 3rd a defect, the next uncertain.
+    expect(cells.lastHour).toEqual({ defect: 17, uncertain: 17, ok: 16 });
+    expect(cells.defectRate.lastHour).toBeCloseTo(17 / 50, 6);
+    expect(cells.defectRate.trend).toBe('none');
+    expect(cells.rateSeries).toHaveLength(12);
+    expect(cells.rateSeries.slice(0, 10).every((r) => r !== null && r > 0)).toBe(true);
+    expect(cells.rateSeries.slice(10)).toEqual([null, null]);
+    expect(cells.lastDefect).toEqual(expect.objectContaining({ id: inspections[48]!.id, imageUrl: `/api/inspections/${inspections[48]!.id}/image` }));
+    const inShift = inspections.filter((i) => i.cameraId === 'cells' && i.capturedAt >= board.shift.start);
+    expect(cells.shift.defect + cells.shift.uncertain + cells.shift.ok).toBe(inShift.length);
+    expect(board.shift.start).toBeLessThanOrEqual(now);
+    expect(board.shift.end).toBeGreaterThan(now);
+    expect(board.cameras.find((c) => c.cameraId === 'dock')).toMatchObject({ state: 'reconnecting', lastHour: { defect: 3, uncertain: 3, ok: 4 } });
+    expect(board.alarms).toEqual([{ kind: 'camera', cameraId: 'dock', message: 'camera dock reconnecting' }]);
+    await app.close();
+  });
+
+  it('counts right as time goes on: minutes read once when settled, the last ones at every refresh', () => {
+    const board = createBoardQueries(store.db);
+    const T1 = T0 + 10 * 3600_000;
+    const press: CameraStatus[] = [{ cameraId: 'press', state: 'online', framesIn: 0, framesDropped: 0, framesCorrupt: 0, reconnects: 0 }];
+    const saved: Inspection[] = [];
+    const add = (from: number, to: number) => {
+      for (let t = from; t < to; t += 7_000) saved.push(store.save(inspection(saved.length % 4 === 0 ? 'defect' : 'ok', 0.5, saved.length, t, 'press')));
+    };
+    const expected = (now: number, from: number) => {
+      const c = { ok: 0, uncertain: 0, defect: 0 };
+      for (const i of saved) if (i.capturedAt >= from && i.capturedAt <= now) c[i.verdict] += 1;
+      return c;
+    };
+    const shift = { name: 'x', start: T1, end: T1 + 8 * 3600_000 };
+    add(T1, T1 + 20 * 60_000);
+    for (const now of [T1 + 20 * 60_000, T1 + 23 * 60_000 + 500, T1 + 41 * 60_000, T1 + 95 * 60_000]) {
+      // Inspections keep arriving up to `now`, also within the minutes the last refresh read fresh.
+      add(saved.at(-1)!.capturedAt + 7_000, now);
+      const [shown] = board.cameras({ now, shift, cameras: press, imageUrl: (id) => id });
+      expect([now, shown!.shift]).toEqual([now, expected(now, T1)]);
+      expect([now, shown!.lastHour]).toEqual([now, expected(now, (Math.floor(now / 60_000) - 60) * 60_000)]);
+    }
+  });
+
+  it('finds the shift from the configured local start times, across midnight', () => {
+    const local = (d: number, h: number, m = 0) => new Date(2026, 0, d, h, m).getTime();
+    const shifts = ['06:00', '14:00', '22:00'];
+    expect(currentShift(local(5, 7), shifts)).toEqual({ name: '06:00', start: local(5, 6), end: local(5, 14) });
+    expect(currentShift(local(5, 23), shifts)).toEqual({ name: '22:00', start: local(5, 22), end: local(6, 6) });
+    expect(currentShift(local(6, 2), shifts)).toEqual({ name: '22:00', start: local(5, 22), end: local(6, 6) });
+    expect(currentShift(local(5, 14), shifts)).toEqual({ name: '14:00', start: local(5, 14), end: local(5, 22) });
+    expect(currentShift(local(5, 12), ['07:30'])).toEqual({ name: '07:30', start: local(5, 7, 30), end: local(6, 7, 30) });
+  });
+});
+
+describe('reference frames', () => {
+  it('takes a good frame with its image as the camera reference, refusing others, and serves it', async () => {
+    const app = build();
+    const s = await signIn(app, 'engineer');
+    const put = (camera: string, id: string, session = s) => app.inject({ method: 'PUT', url: `/api/references/${camera}`, headers: as(session), payload: { id } });
+    const defects = inspections.filter((i) => i.verdict === 'defect' && i.cameraId === 'cells');
+    const good = defects.at(-2)!;
+    expect((await put('cells', good.id)).json<{ code: string }>().code).toBe('NOT_GOOD');
+    const okNoImage = inspections.find((i) => i.verdict === 'ok' && i.cameraId === 'cells')!;
+    expect((await put('cells', okNoImage.id)).json<{ code: string }>().code).toBe('NO_IMAGE');
+    await app.inject({ method: 'POST', url: '/api/reviews', headers: as(s), payload: { ids: [good.id], decision: 'rejected' } });
+    expect((await put('dock', good.id)).json<{ code: string }>().code).toBe('WRONG_CAMERA');
+    expect((await put('cells', good.id, await signIn(app, 'operator'))).statusCode).toBe(403);
+    expect((await put('cells', good.id)).statusCode).toBe(200);
+    const shown = await app.inject({ url: '/api/references', headers: as(s) });
+    expect(shown.json()).toMatchObject({ references: { cells: { id: good.id, imageUrl: `/api/inspections/${good.id}/image`, setBy: 'engineer' } } });
+    expect((await app.inject({ method: 'DELETE', url: '/api/references/cells', headers: as(s) })).statusCode).toBe(204);
+    expect((await app.inject({ url: '/api/references', headers: as(s) })).json()).toEqual({ references: {} });
+    expect(store.db.prepare("SELECT action FROM audit WHERE action LIKE 'reference.%' ORDER BY id").pluck().all()).toEqual(['reference.set', 'reference.clear']);
+    await app.close();
+  });
+
+  it('answers 503 to a sample request where no line runs', async () => {
+    const app = build();
+    const s = await signIn(app, 'operator');
+    expect((await app.inject({ method: 'POST', url: '/api/live/cells/sample', headers: as(s) })).statusCode).toBe(503);
+    await app.close();
   });
 });

@@ -172,6 +172,40 @@ describe('review UI on a running line', () => {
     await page.screenshot({ path: path.join(ARTIFACTS, 'stats.png'), fullPage: true });
   });
 
+  it('keeps a sample of the camera on request from Live, and shows it on the line board', async () => {
+    await page.goto(`${app.reviewUrl}/#/live`);
+    await page.click('figure.camera[data-camera="cells"] button.capture-sample');
+    await page.waitForSelector('figure.camera a.captured', SETTLE);
+    const id = (await page.getAttribute('figure.camera a.captured', 'href'))!.replace('#/inspection/', '');
+    const sample = app.store.get(id)!;
+    expect(sample.imagePath).toBeTruthy();
+    expect(app.store.db.prepare('SELECT user, action, target FROM audit WHERE action = ? ORDER BY id DESC').get('sample.capture')).toEqual({ user: 'quinn', action: 'sample.capture', target: 'cells' });
+    await page.goto(`${app.reviewUrl}/#/board`);
+    await page.waitForSelector('.board-tile[data-camera="cells"] .last-defect img');
+    await page.waitForFunction(() => {
+      const img = document.querySelector<HTMLImageElement>('.board-tile .last-defect img');
+      return !!img && img.complete && img.naturalWidth > 0;
+    });
+    const shown = Number(await page.textContent('.board-tile[data-camera="cells"] .counts.big .count.defect b'));
+    expect(shown).toBeGreaterThan(0);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'board.png') });
+    // The same session on a phone: the detail of a flagged frame.
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    await phone.addCookies(await page.context().cookies());
+    const small = await phone.newPage();
+    try {
+      const flagged = seen.filter((i) => i.verdict === 'defect').at(-1)!;
+      await small.goto(`${app.reviewUrl}/#/inspection/${flagged.id}`);
+      await small.waitForFunction(() => {
+        const img = document.querySelector<HTMLImageElement>('#detail-image');
+        return !!img && img.complete && img.naturalWidth > 0;
+      });
+      await small.screenshot({ path: path.join(ARTIFACTS, 'phone.png') });
+    } finally {
+      await phone.close();
+    }
+  });
+
   it('acts on what is shown while the server is slow to answer: quick verdicts judge consecutive frames, undo undoes them', async () => {
     // Last, so the frames it judges are no other test's. The server announces a verdict (SSE) before
     // it answers the request: holding the answers back makes the cards show the verdicts while the

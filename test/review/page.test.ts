@@ -9,13 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBus } from '../../src/line/bus.js';
 import { parseConfig } from '../../src/config/index.js';
 import { silentLogger } from '../../src/common/log.js';
-import { createMetrics } from '../../src/line/metrics.js';
-import { buildReviewServer, createUserStore } from '../../src/review/index.js';
+import { createUserStore } from '../../src/review/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import type { CameraStatus, Inspection, Verdict } from '../../src/common/types.js';
 import { launchBrowser } from '../helpers/browser.js';
 import { makeInspection } from '../helpers/inspection.js';
 import { FIXTURES } from '../helpers/paths.js';
+import { testReviewServer } from './server-helpers.js';
 import { ensureUiBuilt } from './ui-build.js';
 
 let dir: string;
@@ -42,16 +42,7 @@ beforeAll(async () => {
   store.save(inspection('defect', 1.7, 2), { image: jpeg });
   store.save(inspection('uncertain', 0.9, 3), { image: jpeg });
   await createUserStore({ db: store.db }).add({ name: 'olga', role: 'operator', password: 'olga-password' });
-  server = buildReviewServer({
-    store,
-    bus,
-    config: parseConfig({ cameras: [{ id: 'x', source: 'x' }] }).review,
-    cameras: () => cameras,
-    model: () => ({ name: 'elpv-cells', version: '0.1.0', task: 'anomaly' }),
-    metrics: createMetrics({ cameras: () => cameras, defaultMetrics: false }),
-    uiDir,
-    log: silentLogger(),
-  });
+  server = testReviewServer({ store, bus, cameras, uiDir });
   url = await server.listen({ host: '127.0.0.1', port: 0 });
   browser = await launchBrowser();
 });
@@ -119,15 +110,11 @@ describe('first admin on a fresh install', () => {
     const freshDir = await mkdtemp(path.join(os.tmpdir(), 'visor-page-setup-'));
     const fresh = openStore({ config: parseConfig({ cameras: [{ id: 'x', source: 'x' }] }).store, dataDir: freshDir, log: silentLogger() });
     const printed: string[] = [];
-    const setupServer = buildReviewServer({
+    const setupServer = testReviewServer({
       store: fresh,
       bus: createBus(silentLogger()),
-      config: parseConfig({ cameras: [{ id: 'x', source: 'x' }] }).review,
-      cameras: () => cameras,
-      model: () => ({ name: 'elpv-cells', version: '0.1.0', task: 'anomaly' }),
-      metrics: createMetrics({ cameras: () => cameras, defaultMetrics: false }),
+      cameras,
       uiDir: await ensureUiBuilt(),
-      log: silentLogger(),
       newSetupCode: () => 'PAGE-TEST-CODE',
       announce: (line) => printed.push(line),
     });

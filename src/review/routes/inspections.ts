@@ -66,6 +66,8 @@ export const inspectionRoutes: FastifyPluginAsync<ReviewContext> = async (app, c
   app.get('/api/filters', { config: operator }, async () => ({
     cameras: ctx.cameras().map((c) => c.cameraId),
     models: ctx.queue.models(),
+    // What relabelling offers first (a reviewer may still type another label).
+    labels: ctx.model().labels ?? [],
     thresholds: Object.fromEntries(ctx.cameras().map((c) => [c.cameraId, ctx.control?.thresholds(c.cameraId)])),
   }));
 

@@ -44,6 +44,14 @@ export const pageRoutes: FastifyPluginAsync<ReviewContext> = async (app, ctx) =>
     return reply.type('text/html; charset=utf-8').send(createReadStream(index));
   });
 
+  // Browsers ask for /favicon.ico on every load unless the page names an icon; both get the one icon.
+  const icon = path.join(ctx.uiDir, 'favicon.svg');
+  for (const url of ['/favicon.ico', '/favicon.svg'])
+    app.get(url, { config: { access: 'public' } }, async (_request, reply) => {
+      if (!existsSync(icon)) return reply.status(404).send({ error: 'not found', code: 'NOT_FOUND' });
+      return secure(reply).type('image/svg+xml').header('cache-control', 'public, max-age=86400').send(createReadStream(icon));
+    });
+
   app.get<{ Params: Static<typeof AssetParams> }>('/assets/:file', { config: { access: 'public' }, schema: { params: AssetParams } }, async (request, reply) => {
     const file = path.join(assets, request.params.file);
     const type = TYPES[path.extname(file)];

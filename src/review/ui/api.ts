@@ -6,9 +6,26 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** The server's error code (e.g. CONFIRM, OUT_OF_BOUNDS). */
+    readonly code = '',
+    /** Per field, a sentence saying what is wrong (shown next to the field). */
+    readonly fields: Record<string, string> = {},
   ) {
     super(message);
   }
+}
+
+/** The sentences for the fields a form has, and the rest as one message (for a line above the form). */
+export function formErrors(err: unknown, fieldNames: readonly string[]): { fields: Record<string, string>; message: string } {
+  if (!(err instanceof ApiError)) return { fields: {}, message: (err as Error).message };
+  const fields: Record<string, string> = {};
+  const rest: string[] = [];
+  for (const [name, text] of Object.entries(err.fields)) {
+    const key = name.split('.').pop()!;
+    if (fieldNames.includes(key)) fields[key] = text;
+    else rest.push(text);
+  }
+  return { fields, message: Object.keys(err.fields).length === 0 ? err.message : rest.join(' ') };
 }
 
 let csrf = '';
@@ -27,8 +44,8 @@ export async function api<T>(url: string, options: { method?: string; body?: unk
   const res = await fetch(url, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body), credentials: 'same-origin' });
   if (res.status === 401 && !url.startsWith('/api/auth/')) onUnauthorized();
   if (res.status === 204) return undefined as T;
-  const data = (await res.json().catch(() => ({}))) as { error?: string };
-  if (!res.ok) throw new ApiError(res.status, data.error ?? `${res.status} ${res.statusText}`);
+  const data = (await res.json().catch(() => ({}))) as { error?: string; code?: string; fields?: Record<string, string> };
+  if (!res.ok) throw new ApiError(res.status, data.error ?? `${res.status} ${res.statusText}`, data.code, data.fields);
   return data as T;
 }
 

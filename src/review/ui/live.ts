@@ -1,11 +1,35 @@
 /// <reference lib="dom" />
-// The line as it runs: each camera's newest frame with the model's overlay, state, fps and drops.
+// The line as it runs: each camera's newest frame with the model's overlay, state, fps and drops,
+// and a button to keep the camera's next frame as a sample (stored and uploaded whatever its verdict).
 import { h } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, onServerEvent } from './api.js';
 import type { CameraStatus, LiveFrameInfo } from './types.js';
 
 type LiveCamera = CameraStatus & { latest?: LiveFrameInfo };
+
+function CaptureButton({ cameraId }: { cameraId: string }) {
+  const [busy, setBusy] = useState(false);
+  const [result, setResult] = useState<{ id?: string; text: string }>();
+  const capture = async () => {
+    setBusy(true);
+    setResult(undefined);
+    try {
+      const i = await api<{ id: string; verdict: string; score: number }>(`/api/live/${encodeURIComponent(cameraId)}/sample`, { method: 'POST' });
+      setResult({ id: i.id, text: `sample kept (${i.verdict} ${i.score.toFixed(3)})` });
+    } catch (err) {
+      setResult({ text: (err as Error).message });
+    } finally {
+      setBusy(false);
+    }
+  };
+  return h(
+    'div',
+    { class: 'capture' },
+    h('button', { class: 'capture-sample', disabled: busy, onClick: () => void capture(), title: 'keep the next frame of this camera and upload it for retraining' }, busy ? 'Capturing…' : 'Capture sample'),
+    result ? (result.id ? h('a', { class: 'captured', href: `#/inspection/${result.id}` }, result.text) : h('span', { class: 'error' }, result.text)) : null,
+  );
+}
 
 export function LivePage() {
   const [cameras, setCameras] = useState<LiveCamera[]>([]);
@@ -55,6 +79,7 @@ export function LivePage() {
             h('span', { class: 'meta' }, `${(c.latest?.fps ?? 0).toFixed(1)} inspected/s · ${c.framesIn} frames · ${c.framesDropped} dropped · ${c.reconnects} reconnects`),
             c.lastError && c.state !== 'online' ? h('div', { class: 'error' }, c.lastError) : null,
             c.latest ? h('a', { href: `#/inspection/${c.latest.inspectionId}` }, 'open this frame') : null,
+            h(CaptureButton, { cameraId: c.cameraId }),
           ),
         ),
       ),

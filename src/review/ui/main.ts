@@ -1,10 +1,11 @@
 /// <reference lib="dom" />
-// The review UI: sign-in, then Live / Queue / Detail / Stats / Settings / Users, routed by the URL hash.
+// The review UI: sign-in, then Board / Live / Queue / Detail / Stats / Settings / Users, routed by the URL hash.
 import { h, render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
 import { api, closeServerEvents, setSession } from './api.js';
+import { BoardPage } from './board.js';
 import { DetailPage } from './detail.js';
 import { LivePage } from './live.js';
 import { LoginPage } from './login.js';
@@ -41,7 +42,7 @@ function Nav({ user, hash, onSignOut }: { user: User; hash: string; onSignOut: (
     'header',
     { class: 'nav' },
     h('strong', { class: 'brand' }, 'Visor'),
-    h('nav', null, link('#/live', 'Live'), link('#/queue', 'Queue'), link('#/stats', 'Stats'), link('#/settings', 'Settings', 'engineer'), link('#/users', 'Users', 'admin')),
+    h('nav', null, link('#/board', 'Board'), link('#/live', 'Live'), link('#/queue', 'Queue'), link('#/stats', 'Stats'), link('#/settings', 'Settings', 'engineer'), link('#/users', 'Users', 'admin')),
     h('span', { class: 'who' }, `${user.name} · ${user.role}`),
     h('button', { class: 'link', onClick: onSignOut }, 'Sign out'),
   );
@@ -70,13 +71,17 @@ function App() {
   };
   const [, route, arg] = /^#\/([a-z]+)\/?(.*)$/.exec(hash) ?? [];
   let page;
+  // A page the user's role does not open says so, instead of quietly showing the queue.
+  const needs = (role: Role, label: string) =>
+    h('p', { class: 'error', role: 'alert', id: 'needs-role' }, `${label} needs the ${role} role; you are signed in as ${user.name} (${user.role}). `, h('a', { href: '#/queue' }, 'Go to the queue'));
   if (route === 'live') page = h(LivePage, null);
-  else if (route === 'inspection' && arg) page = h(DetailPage, { id: arg, session, key: arg });
+  else if (route === 'board') page = h(BoardPage, null);
+  else if (route === 'inspection' && arg) page = h(DetailPage, { id: arg, session, user, key: arg });
   else if (route === 'stats') page = h(StatsPage, null);
-  else if (route === 'settings' && can(user, 'engineer')) page = h(SettingsPage, { user });
-  else if (route === 'users' && can(user, 'admin')) page = h(UsersPage, { self: user });
+  else if (route === 'settings') page = can(user, 'engineer') ? h(SettingsPage, { user }) : needs('engineer', 'Settings');
+  else if (route === 'users') page = can(user, 'admin') ? h(UsersPage, { self: user }) : needs('admin', 'Users');
   else page = h(QueuePage, { session });
-  return h('div', { class: 'app' }, h(Nav, { user, hash, onSignOut: () => void signOut() }), h('main', null, page));
+  return h('div', { class: `app page-${route ?? 'queue'}` }, h(Nav, { user, hash, onSignOut: () => void signOut() }), h('main', null, page));
 }
 
 render(h(App, null), document.getElementById('app')!);

@@ -4,6 +4,7 @@
 // reviewer's place), the selection, the verdict actions and the keys.
 import { h } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import type { RefObject } from 'preact';
 import { api } from './api.js';
 import { QueueCard, toggled } from './cards.js';
 import { FilterBar, saveFilters, type FilterOptions, type Filters } from './filters.js';
@@ -59,6 +60,7 @@ interface QueueKeyActions {
   selectAll: () => void;
   clear: () => void;
   open: () => void;
+  note: () => void;
 }
 
 /** The queue's keys (listed on the page under the toolbar). */
@@ -88,6 +90,10 @@ function queueKey(e: KeyboardEvent, act: QueueKeyActions): void {
   else if (e.key === 'Escape') act.clear();
   else if (e.key === 'u') act.undo();
   else if (e.key === 'Enter' || e.key === 'o') act.open();
+  else if (e.key === 'n') {
+    e.preventDefault();
+    act.note();
+  }
 }
 
 function Toolbar(props: {
@@ -98,6 +104,7 @@ function Toolbar(props: {
   status: string;
   decide: (d: Decision) => void;
   undo: () => void;
+  noteRef: RefObject<HTMLInputElement | null>;
 }) {
   const counts = useMemo(() => {
     const c = { defect: 0, uncertain: 0, ok: 0, unreviewed: 0 };
@@ -113,8 +120,21 @@ function Toolbar(props: {
     h('span', { id: 'queue-counts' }, `${props.items.length}${props.more ? '+' : ''} shown · ${counts.defect} defect · ${counts.uncertain} uncertain · ${counts.unreviewed} unreviewed`),
     props.fresh > 0 ? h('span', { class: 'fresh' }, `${props.fresh} new`) : null,
     props.selected > 0 ? h('span', { class: 'bulk' }, `${props.selected} selected`) : null,
-    KEYS.map((k) => h('button', { key: k.key, class: `verdict-btn ${k.decision}`, onClick: () => props.decide(k.decision), title: `key ${k.key}` }, h('kbd', null, k.key), ' ', k.label)),
-    h('button', { onClick: () => props.undo(), title: 'key u or Ctrl+Z' }, h('kbd', null, 'u'), ' Undo'),
+    h(
+      'div',
+      { class: 'verdict-buttons' },
+      KEYS.map((k) => h('button', { key: k.key, class: `verdict-btn ${k.decision}`, onClick: () => props.decide(k.decision), title: `key ${k.key}` }, h('kbd', null, k.key), ' ', k.label)),
+      h('button', { class: 'undo', onClick: () => props.undo(), title: 'key u or Ctrl+Z' }, h('kbd', null, 'u'), ' Undo'),
+    ),
+    h('input', {
+      name: 'note',
+      ref: props.noteRef,
+      class: 'queue-note',
+      maxLength: 1000,
+      placeholder: 'note with the next verdict (n)',
+      // Enter or Esc hands the keys back to the queue.
+      onKeyDown: (e: KeyboardEvent) => (e.key === 'Enter' || e.key === 'Escape') && (e.target as HTMLInputElement).blur(),
+    }),
     h('span', { class: 'status', role: 'status' }, props.status),
   );
 }
@@ -125,6 +145,7 @@ export function QueuePage({ session }: { session: QueueSession }) {
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [options, setOptions] = useState<FilterOptions>();
   const [status, setStatus] = useState('');
+  const noteRef = useRef<HTMLInputElement>(null);
   const list = useQueueList(filters, setCurrent);
   const cursor = useCursor(list.items, current, setCurrent);
   const { items, setError } = list;
@@ -154,14 +175,16 @@ export function QueuePage({ session }: { session: QueueSession }) {
       shownItems.slice(index + 1).find((i) => !ids.includes(i.id)) ?? shownItems.slice(0, Math.max(0, index)).reverse().find((i) => !ids.includes(i.id));
     let label: string | undefined;
     if (decision === 'relabeled') {
-      label = askLabel(shownItems[index]);
+      label = await askLabel(shownItems[index]);
       if (!label) return;
     }
     // Move on now, not when the server answers: its 'review' event can mark the card before the
     // answer arrives, and a reviewer pressing the next key meanwhile would judge this frame twice.
     if (single && after) cursor.goTo(after.id);
     try {
-      const applied = await giveVerdict(ids, decision, label);
+      const note = noteRef.current?.value.trim() || undefined;
+      const applied = await giveVerdict(ids, decision, label, note);
+      if (note && noteRef.current) noteRef.current.value = '';
       list.apply(applied);
       setSelected(new Set());
       setStatus(`${ids.length} × ${reviewText(applied.get(ids[0]!))} — u to undo`);
@@ -177,6 +200,8 @@ export function QueuePage({ session }: { session: QueueSession }) {
     if (ids) {
       setStatus(`undone (${ids.length})`);
       await list.load();
+      // Back to the frame that was undone: the reviewer judges it again.
+      cursor.goTo(ids[0]!);
     }
   };
 
@@ -190,6 +215,7 @@ export function QueuePage({ session }: { session: QueueSession }) {
       selectAll: () => setSelected(new Set(cursor.shown.current.items.map((i) => i.id))),
       clear: () => setSelected(new Set()),
       open: () => id && (location.hash = `#/inspection/${id}`),
+      note: () => noteRef.current?.focus(),
     });
   });
 
@@ -197,9 +223,9 @@ export function QueuePage({ session }: { session: QueueSession }) {
     'section',
     { class: 'queue' },
     h(FilterBar, { filters, set, options }),
-    h(Toolbar, { items, more: !!list.next, fresh: list.fresh, selected: selected.size, status, decide: (d) => void decide(d), undo: () => void undo() }),
+    h(Toolbar, { items, more: !!list.next, fresh: list.fresh, selected: selected.size, status, decide: (d) => void decide(d), undo: () => void undo(), noteRef }),
     list.error ? h('p', { class: 'error', role: 'alert' }, list.error) : null,
-    h('p', { class: 'keys' }, 'j/k move · d defect · f false positive · r relabel · e needs expert · x select · a select all · Esc clear · Enter open · u undo'),
+    h('p', { class: 'keys' }, 'j/k move · d defect · f false positive · r relabel · e needs expert · n note · x select · a select all · Esc clear · Enter open · u undo'),
     items.length === 0 && !list.error ? h('p', { class: 'empty' }, 'Nothing matches these filters.') : null,
     h(
       'div',

@@ -69,6 +69,10 @@ export function StatsPage() {
   const threshold = Object.values(stats.thresholds).find((x) => !!x);
   const width = (stats.histogram.edges[1] ?? 1) - (stats.histogram.edges[0] ?? 0);
   const hist: uPlot.AlignedData = [stats.histogram.edges.map((e) => e + width / 2), stats.histogram.counts];
+  const histRange: uPlot.Range.MinMax = [
+    Math.min(stats.histogram.edges[0] ?? 0, threshold ? threshold.defect - threshold.uncertainBand : Infinity),
+    Math.max((stats.histogram.edges.at(-1) ?? 0) + width, threshold ? threshold.defect + width : -Infinity),
+  ];
   const drawThreshold = (u: uPlot) => {
     if (!threshold) return;
     const ctx = u.ctx;
@@ -123,7 +127,8 @@ export function StatsPage() {
     h('h3', null, `Score histogram (${stats.histogram.samples} newest), threshold dashed`),
     h(Chart, {
       opts: {
-        scales: { x: { time: false } },
+        // The bins' edges, not their centres: the first and last bars are drawn whole, and the thresholds fit.
+        scales: { x: { time: false, range: (): uPlot.Range.MinMax => histRange } },
         series: [{ label: 'score' }, { label: 'frames', stroke: '#4ea1ff', fill: 'rgba(78,161,255,0.4)', points: { show: false }, paths: uPlot.paths.bars!({ size: [0.9, 100] }) }],
         axes: axes('frames'),
         hooks: { draw: [drawThreshold] },

@@ -14,3 +14,4 @@ export type { CameraStatus } from '../../common/types.js';
 export type { Decision } from '../../store/reviews.js';
 export type { LiveFrameInfo } from '../live.js';
 export type { AuditEntry } from '../users.js';
+export type { Alarm, BoardCamera, Counts, Shift } from '../board.js';

@@ -2,7 +2,8 @@
 // Users and API tokens (admins).
 import { h } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api } from './api.js';
+import { api, formErrors } from './api.js';
+import { fieldError } from './login.js';
 import { fmtTime } from './cards.js';
 import type { Role, User } from './types.js';
 
@@ -23,6 +24,7 @@ export function UsersPage({ self }: { self: User }) {
   const [tokenForm, setTokenForm] = useState({ user: self.name, label: '' });
   const [newToken, setNewToken] = useState('');
   const [message, setMessage] = useState('');
+  const [fields, setFields] = useState<Record<string, string>>({});
   const load = () => {
     void api<{ users: User[] }>('/api/users').then((r) => setUsers(r.users), (e: Error) => setMessage(e.message));
     void api<{ tokens: Token[] }>('/api/tokens').then((r) => setTokens(r.tokens), (e: Error) => setMessage(e.message));
@@ -37,7 +39,12 @@ export function UsersPage({ self }: { self: User }) {
       (e: Error) => setMessage(e.message),
     );
   const input = (name: 'name' | 'password', type = 'text') =>
-    h('input', { name, type, placeholder: name, value: form[name], onInput: (e: Event) => setForm({ ...form, [name]: (e.target as HTMLInputElement).value }) });
+    h(
+      'span',
+      { class: 'field' },
+      h('input', { name, type, placeholder: name, value: form[name], 'aria-invalid': fields[name] ? 'true' : undefined, onInput: (e: Event) => setForm({ ...form, [name]: (e.target as HTMLInputElement).value }) }),
+      fieldError(fields[name]),
+    );
   return h(
     'section',
     { class: 'users' },
@@ -61,7 +68,19 @@ export function UsersPage({ self }: { self: User }) {
       class: 'inline',
       onSubmit: (e: Event) => {
         e.preventDefault();
-        void act(api('/api/users', { method: 'POST', body: form }), `user ${form.name} added`).then(() => setForm({ name: '', role: 'operator', password: '' }));
+        setFields({});
+        void api('/api/users', { method: 'POST', body: form }).then(
+          () => {
+            setMessage(`user ${form.name} added`);
+            setForm({ name: '', role: 'operator', password: '' });
+            load();
+          },
+          (err: unknown) => {
+            const { fields: f, message: m } = formErrors(err, ['name', 'password', 'role']);
+            setFields(f);
+            setMessage(m);
+          },
+        );
       },
     },
       input('name'),

@@ -1,6 +1,7 @@
 /// <reference lib="dom" />
 // Verdicts from the queue and the detail page: the same keys, one undo stack.
 import { api } from './api.js';
+import { dialogOpen, pickLabel } from './label-picker.js';
 import type { Decision, Inspection, RecordedReview, ReviewState } from './types.js';
 
 export type { Decision };
@@ -22,14 +23,12 @@ const undoStack: { ids: string[]; recorded: Promise<boolean> }[] = [];
 /** The review state the server now holds for each id (undefined: back to unreviewed). */
 export type Applied = Map<string, ReviewState | undefined>;
 
-/** Asks for a class label when relabelling; undefined if the user cancelled. */
-export function askLabel(item: Inspection | undefined): string | undefined {
-  const suggestion = item?.classes?.[0]?.label ?? '';
-  const label = prompt('New class label (letters, digits, space . _ -):', suggestion);
-  return label?.trim() || undefined;
+/** Asks for a class label when relabelling, from the model's labels or typed; undefined if the user cancelled. */
+export function askLabel(item: Inspection | undefined): Promise<string | undefined> {
+  return pickLabel(item?.classes?.[0]?.label);
 }
 
-export async function giveVerdict(ids: string[], decision: Decision, label?: string): Promise<Applied> {
+export async function giveVerdict(ids: string[], decision: Decision, label?: string, note?: string): Promise<Applied> {
   // On the stack from the key press on, not from the answer: the live 'review' event can show the
   // verdict before the answer arrives, and an undo pressed then must undo this one, not the one before.
   let settle: (recorded: boolean) => void = () => undefined;
@@ -37,7 +36,7 @@ export async function giveVerdict(ids: string[], decision: Decision, label?: str
   undoStack.push(entry);
   if (undoStack.length > 50) undoStack.shift();
   try {
-    const res = await api<Recorded>('/api/reviews', { method: 'POST', body: { ids, decision, label } });
+    const res = await api<Recorded>('/api/reviews', { method: 'POST', body: { ids, decision, label, ...(note ? { note } : {}) } });
     settle(true);
     return new Map(res.reviews.map((r) => [r.inspectionId, r.current]));
   } catch (err) {
@@ -67,8 +66,9 @@ export function reviewText(review: ReviewState | undefined): string {
   return review.label ?? review.decision;
 }
 
-/** Keys typed into form fields are not shortcuts. */
+/** Keys typed into form fields, or while a dialog is open, are not shortcuts. */
 export function isTyping(e: KeyboardEvent): boolean {
+  if (dialogOpen()) return true;
   const t = e.target as HTMLElement | null;
   return !!t && (t.tagName === 'INPUT' || t.tagName === 'SELECT' || t.tagName === 'TEXTAREA' || t.isContentEditable);
 }
