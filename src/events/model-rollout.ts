@@ -105,7 +105,9 @@ export function createModelRollout(ctx: AppContext, events: EventsExtension): Mo
       attempt(ref, source);
     },
     async start() {
-      removeSection = events.reported.section('modelUpdate', () => report ?? null);
+      // Reported properties merge: a key this report no longer has is sent as null, or the
+      // twin would keep a stale `retryAt` or `error` from an earlier attempt beside `applied`.
+      removeSection = events.reported.section('modelUpdate', () => (report ? { error: null, retryAt: null, ...report } : null));
     },
     async stop() {
       stopped = true;
