@@ -4,6 +4,7 @@ import type { ReviewConfig } from '../config/schema.js';
 import type { ComponentHealth } from '../line/health.js';
 import type { Logger } from '../common/log.js';
 import type { Metrics } from '../line/metrics.js';
+import type { TriggerRegistry } from '../line/triggers.js';
 import type { Store } from '../store/index.js';
 import type { CameraStatus, Thresholds } from '../common/types.js';
 import type { LiveFrames } from './live.js';
@@ -35,6 +36,8 @@ export interface ReviewDeps {
   /** Runtime thresholds; without it the settings routes answer 503. */
   control?: ThresholdControl;
   live?: LiveFrames;
+  /** Part triggers of the stations (POST /api/stations/:id/trigger); without it that route answers 503. */
+  triggers?: Pick<TriggerRegistry, 'trigger'>;
   /** Health of the other components (IoT Hub, uploads, …). */
   components?: () => Record<string, ComponentHealth>;
   /** Folder of the built UI; default dist/ui. */

@@ -20,6 +20,7 @@ import { liveRoutes } from './routes/live.js';
 import { pageRoutes } from './routes/page.js';
 import { settingsRoutes } from './routes/settings.js';
 import { statsRoutes } from './routes/stats.js';
+import { stationRoutes } from './routes/stations.js';
 import { userRoutes } from './routes/users.js';
 import { createSseHub } from './sse.js';
 import { createUserStore } from './users.js';
@@ -110,6 +111,7 @@ export function buildReviewServer(deps: ReviewDeps): FastifyInstance {
   void app.register(statsRoutes, ctx);
   void app.register(settingsRoutes, ctx);
   void app.register(userRoutes, ctx);
+  void app.register(stationRoutes, ctx);
   void app.register(pageRoutes, ctx);
   return app;
 }

@@ -1,0 +1,72 @@
+// Config section `plc` (the links from stations to the machine controller), owned by
+// src/stations. The `stations` list itself is in schema.ts beside the cameras it names.
+import { Type, type Static } from '@sinclair/typebox';
+
+export const LINKS = ['opcua', 'modbus', 'mqtt'] as const;
+export type LinkName = (typeof LINKS)[number];
+export const PlcLink = Type.Union(LINKS.map((l) => Type.Literal(l)));
+
+export const PlcSection = Type.Object(
+  {
+    opcua: Type.Object(
+      {
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 4840, description: 'TCP port of Visor\'s OPC UA server (0 = any free port).' }),
+        host: Type.Optional(Type.String({ description: 'Host name announced in the endpoint URL. Default: the machine\'s host name.' })),
+        resourcePath: Type.String({ default: '/visor', description: 'Path of the endpoint URL (opc.tcp://host:port/visor).' }),
+      },
+      { additionalProperties: false, default: {}, description: 'Visor\'s OPC UA server (SecurityPolicy None, anonymous; put it on the machine network only). Address space: Objects/Visor/Stations/<id>.' },
+    ),
+    modbus: Type.Object(
+      {
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 502, description: 'TCP port of Visor\'s Modbus TCP server (0 = any free port; 502 needs privileges).' }),
+        host: Type.String({ default: '0.0.0.0', description: 'Address the Modbus server listens on.' }),
+      },
+      { additionalProperties: false, default: {}, description: 'Visor\'s Modbus TCP server: per station a block of 16 coils and 16 holding registers (docs/stations.md).' },
+    ),
+    mqtt: Type.Object(
+      {
+        url: Type.Optional(Type.String({ description: 'Broker URL (mqtt://host:1883, mqtts://…). Needed when a station uses "mqtt".' })),
+        username: Type.Optional(Type.String()),
+        password: Type.Optional(Type.String({ description: 'Secret; never logged.' })),
+        clientId: Type.String({ default: 'visor', description: 'MQTT client id.' }),
+        topicPrefix: Type.String({ default: 'visor/stations', description: 'Topics are <prefix>/<station>/trigger (in), /result, /state (out, retained) and /status (online/offline, retained, last will).' }),
+        qos: Type.Union([Type.Literal(0), Type.Literal(1), Type.Literal(2)], { default: 1 }),
+      },
+      { additionalProperties: false, default: {}, description: 'MQTT v5 client: results with user properties, triggers by message.' },
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export type PlcConfig = Static<typeof PlcSection>;
+
+/** Rules about stations a JSON schema cannot say. */
+interface StationRulesInput {
+  cameras: Array<{ id: string }>;
+  stations: Array<{ id: string; cameras: string[]; deadlineMs: number; lateWindowMs: number; triggers: string[]; transports: string[]; recipes: Array<{ index: number }>; recipe?: number }>;
+  plc: PlcConfig;
+}
+
+export function stationIssues(config: StationRulesInput): string[] {
+  const issues: string[] = [];
+  const cameras = new Set(config.cameras.map((c) => c.id));
+  const seen = new Map<string, number>();
+  config.stations.forEach((station, i) => {
+    const at = `stations[${i}]`;
+    const first = seen.get(station.id);
+    if (first !== undefined) issues.push(`${at}.id: "${station.id}" is already used by stations[${first}]`);
+    else seen.set(station.id, i);
+    station.cameras.forEach((id, j) => {
+      if (!cameras.has(id)) issues.push(`${at}.cameras[${j}]: no camera "${id}" (cameras[].id)`);
+    });
+    if (station.lateWindowMs < station.deadlineMs) issues.push(`${at}.lateWindowMs: must be at least deadlineMs (${station.deadlineMs})`);
+    const indexes = new Set<number>();
+    station.recipes.forEach((r, j) => {
+      if (indexes.has(r.index)) issues.push(`${at}.recipes[${j}].index: ${r.index} is used twice`);
+      indexes.add(r.index);
+    });
+    if (station.recipe !== undefined && !indexes.has(station.recipe)) issues.push(`${at}.recipe: no recipe with index ${station.recipe}`);
+    if ([...station.triggers, ...station.transports].includes('mqtt') && !config.plc.mqtt.url) issues.push(`${at}: uses "mqtt", which needs plc.mqtt.url`);
+  });
+  return issues;
+}
