@@ -6,9 +6,11 @@ import { createParts, type Parts } from '../store/parts.js';
 import { createStation, type Station } from './station.js';
 import { createRecipes, type Recipes } from './recipes.js';
 import type { StationLink } from './link.js';
+import { createModbusLink } from './modbus.js';
 
 export { RESULT_CODES, createHandshake, type Handshake, type HandshakeState } from './handshake.js';
 export { StationBusyError, createStation, type Station } from './station.js';
+export { MODBUS_BLOCK, modbusMap } from './modbus.js';
 
 export interface StationsExtension extends Extension {
   readonly stations: Station[];
@@ -37,7 +39,10 @@ export function createStationsExtension(ctx: AppContext): StationsExtension | un
     }),
   );
   recipes.attach(stations);
+  const used = new Set(config.stations.flatMap((s) => [...s.triggers, ...s.transports]));
   const links: StationLink[] = [];
+  const linkDeps = { config, stations, recipes, log };
+  if (used.has('modbus')) links.push(createModbusLink(linkDeps));
   for (const link of links) ctx.health.add(`plc.${link.name}`, () => link.health());
   ctx.health.add('stations', () => ({ ok: true, stations: Object.fromEntries(stations.map((s) => [s.id, { ...s.handshake.state, ...s.counters }])) }));
   const off: Array<() => void> = [];
