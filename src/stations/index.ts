@@ -7,10 +7,12 @@ import { createStation, type Station } from './station.js';
 import { createRecipes, type Recipes } from './recipes.js';
 import type { StationLink } from './link.js';
 import { createModbusLink } from './modbus.js';
+import { createOpcuaLink } from './opcua.js';
 
 export { RESULT_CODES, createHandshake, type Handshake, type HandshakeState } from './handshake.js';
 export { StationBusyError, createStation, type Station } from './station.js';
 export { MODBUS_BLOCK, modbusMap } from './modbus.js';
+export { OPCUA_STATUS_TAGS, opcuaNodeId } from './opcua.js';
 
 export interface StationsExtension extends Extension {
   readonly stations: Station[];
@@ -42,6 +44,7 @@ export function createStationsExtension(ctx: AppContext): StationsExtension | un
   const used = new Set(config.stations.flatMap((s) => [...s.triggers, ...s.transports]));
   const links: StationLink[] = [];
   const linkDeps = { config, stations, recipes, log };
+  if (used.has('opcua')) links.push(createOpcuaLink(linkDeps));
   if (used.has('modbus')) links.push(createModbusLink(linkDeps));
   for (const link of links) ctx.health.add(`plc.${link.name}`, () => link.health());
   ctx.health.add('stations', () => ({ ok: true, stations: Object.fromEntries(stations.map((s) => [s.id, { ...s.handshake.state, ...s.counters }])) }));
