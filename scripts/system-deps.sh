@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what Visor needs outside npm: Node.js 24 under tools/node when the system's node is
-# older, and Debian's ffmpeg (capture) and, with --test, chromium (UI tests) and a C compiler
-# (the power-loss test builds a small LD_PRELOAD library). Skips each step when it is already done.
+# older, and Debian's ffmpeg (capture) and, with --test, chromium (UI tests), a C compiler
+# (the power-loss test builds a small LD_PRELOAD library) and mosquitto (the MQTT broker the
+# station tests start). Skips each step when it is already done.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 install_project_node
 packages=(ffmpeg)
-[[ "${1:-}" == "--test" ]] && packages+=(chromium gcc libc6-dev)
+[[ "${1:-}" == "--test" ]] && packages+=(chromium gcc libc6-dev mosquitto)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [[ ${#missing[@]} -eq 0 ]] && exit 0

@@ -29,7 +29,7 @@ export const PlcSection = Type.Object(
         username: Type.Optional(Type.String()),
         password: Type.Optional(Type.String({ description: 'Secret; never logged.' })),
         clientId: Type.String({ default: 'visor', description: 'MQTT client id.' }),
-        topicPrefix: Type.String({ default: 'visor/stations', description: 'Topics are <prefix>/<station>/trigger (in), /result, /state (out, retained) and /status (online/offline, retained, last will).' }),
+        topicPrefix: Type.String({ default: 'visor/stations', description: 'Topics: <prefix>/status (online/offline, retained, the last will), <prefix>/<station>/state (retained) and /result (out), /trigger, /ack, /recipe (in); docs/stations.md.' }),
         qos: Type.Union([Type.Literal(0), Type.Literal(1), Type.Literal(2)], { default: 1 }),
       },
       { additionalProperties: false, default: {}, description: 'MQTT v5 client: results with user properties, triggers by message.' },
