@@ -53,6 +53,7 @@ export function createModbusLink(deps: StationLinkDeps): StationLink {
   let lastError: string | undefined;
   const off: Array<() => void> = [];
   const sockets = new Set<net.Socket>();
+  const requested = new Map<string, number>();
 
   const coil = (addr: number): boolean => ((coils[addr >> 3]! >> (addr & 7)) & 1) === 1;
   const setCoil = (addr: number, on: boolean): void => {
@@ -92,9 +93,11 @@ export function createModbusLink(deps: StationLinkDeps): StationLink {
           log.warn({ stationId: station.id }, 'Trigger coil set, but the station does not take triggers over Modbus');
         }
       }
+      // Only a changed register is a request: an unknown index is refused (logged) once, not at every write.
       const wanted = register(base + modbusMap.holding.recipeSelect);
-      if (own.recipes.some((r) => r.index === wanted) && wanted !== deps.recipes.current(station.id)) {
-        deps.recipes.select(station.id, wanted, 'modbus').catch(() => {});
+      if (wanted !== requested.get(station.id)) {
+        requested.set(station.id, wanted);
+        if (own.recipes.length > 0 && wanted !== deps.recipes.current(station.id)) deps.recipes.select(station.id, wanted, 'modbus').catch(() => {});
       }
     }
   }
@@ -108,6 +111,7 @@ export function createModbusLink(deps: StationLinkDeps): StationLink {
       for (const { base, station } of blocks) {
         const recipe = deps.recipes.current(station.id);
         if (recipe >= 0) setRegister(base + modbusMap.holding.recipeSelect, recipe);
+        requested.set(station.id, register(base + modbusMap.holding.recipeSelect));
         write(base, station, station.handshake.state);
         off.push(station.handshake.subscribe((state) => write(base, station, state)));
       }

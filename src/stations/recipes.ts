@@ -65,7 +65,7 @@ export function createRecipes(deps: RecipesDeps): Recipes {
 
   return {
     current: (stationId) => current.get(stationId) ?? -1,
-    select(stationId, index, source) {
+    async select(stationId, index, source) {
       const recipe = recipeOf(stationId, index);
       const run = switching.then(async () => {
         if (current.get(stationId) === index) return;
