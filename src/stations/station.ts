@@ -194,6 +194,10 @@ export function createStation(deps: StationDeps): Station {
     handshake.fault([...cameraStates.values()].some((s) => s !== 'online'));
   }
 
+  // Registered now, while the line is being built: before the hooks of the extensions built
+  // after stations (IoT Hub's outbox, uploads), which read the part of a view in the same transaction.
+  const removeSaveHook = deps.store.onSave(onSave);
+
   return {
     id: config.id,
     handshake,
@@ -224,7 +228,6 @@ export function createStation(deps: StationDeps): Station {
     },
     start() {
       off.push(
-        deps.store.onSave(onSave),
         bus.on('inspection', ({ inspection }) => onInspection(inspection)),
         bus.on('cameraStatus', (status) => {
           if (!cameraStates.has(status.cameraId)) return;
@@ -237,6 +240,7 @@ export function createStation(deps: StationDeps): Station {
     },
     stop() {
       clearInterval(heartbeat);
+      removeSaveHook();
       for (const o of off.splice(0)) o();
       // Parts still waiting get their result now (Ng + timeout): the PLC must not wait for ever.
       for (const p of [...pending]) {

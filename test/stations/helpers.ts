@@ -6,6 +6,7 @@ import { silentLogger } from '../../src/common/log.js';
 import type { Inspection } from '../../src/common/types.js';
 import { parseConfig } from '../../src/config/index.js';
 import type { Inferencer } from '../../src/inference/index.js';
+import type { ExtensionFactory } from '../../src/line/extension.js';
 import { createReviewExtension, createUserStore } from '../../src/review/index.js';
 import { createStationsExtension, type StationsExtension } from '../../src/stations/index.js';
 import { DEMO_MODEL, FIXTURES } from '../helpers/paths.js';
@@ -30,6 +31,10 @@ export async function startStationLine(options: {
   cameras?: unknown[];
   inferencer?: Inferencer;
   review?: boolean;
+  /** More config sections (events, upload). */
+  extra?: Record<string, unknown>;
+  /** Besides the review UI and the stations. */
+  extensions?: ExtensionFactory[];
 }): Promise<StationLine> {
   const { dir, cleanup } = await tempDir('visor-stations-');
   const config = parseConfig({
@@ -40,13 +45,14 @@ export async function startStationLine(options: {
     stations: options.stations,
     plc: options.plc ?? {},
     log: { level: 'silent' },
+    ...options.extra,
   });
   const app = await createApp({
     config,
     baseDir: dir,
     log: silentLogger(),
     inferencer: options.inferencer,
-    extensions: [createReviewExtension, createStationsExtension],
+    extensions: [createReviewExtension, createStationsExtension, ...(options.extensions ?? [])],
   });
   const seen: Inspection[] = [];
   app.bus.on('inspection', ({ inspection }) => seen.push(inspection));

@@ -54,9 +54,10 @@ describe('MQTT v5', () => {
     expect(stored).toMatchObject({ source: 'mqtt', verdict: body.verdict, resultCode: body.resultCode });
 
     await plc.publishAsync('visor/stations/st1/ack', '1', { qos: 1 });
-    await until('ResultReady cleared', () => line.stations.stations[0]!.handshake.state.ready);
-    const last = JSON.parse(received.filter((m) => m.topic === 'visor/stations/st1/state').at(-1)!.body) as Record<string, unknown>;
-    expect(last).toMatchObject({ resultReady: false, ready: true, partId: 'MQ-42' });
+    const lastState = () => JSON.parse(received.filter((m) => m.topic === 'visor/stations/st1/state').at(-1)!.body) as Record<string, unknown>;
+    await until('the state with ResultReady cleared', () => lastState().ready === true, 10_000);
+    expect(lastState()).toMatchObject({ resultReady: false, ready: true, partId: 'MQ-42' });
+    expect(line.stations.stations[0]!.handshake.state.ready).toBe(true);
   });
 
   it('ignores a trigger message without a usable part id, and says why in health', async () => {
