@@ -25,6 +25,9 @@ export const OPCUA_STATUS_TAGS = {
   Recipe: ['recipe', DataType.Int32],
 } as const satisfies Record<string, readonly [keyof HandshakeState, DataType]>;
 
+/** Tags the PLC writes are read back through a getter; a subscription to them is sampled this often. */
+const PLC_WRITTEN_SAMPLING_MS = 100;
+
 /** The node id of a station's tag. */
 export function opcuaNodeId(stationId: string, tag: string): string {
   return `ns=1;s=Visor.Stations.${stationId}.${tag}`;
@@ -73,6 +76,7 @@ export function createOpcuaLink(deps: StationLinkDeps): StationLink {
         dataType: 'String',
         accessLevel: 'CurrentRead | CurrentWrite',
         userAccessLevel: 'CurrentRead | CurrentWrite',
+        minimumSamplingInterval: PLC_WRITTEN_SAMPLING_MS,
         value: {
           get: () => new Variant({ dataType: DataType.String, value: partId }),
           set: (v: Variant) => {
@@ -90,6 +94,7 @@ export function createOpcuaLink(deps: StationLinkDeps): StationLink {
           dataType: 'Boolean',
           accessLevel: 'CurrentRead | CurrentWrite',
           userAccessLevel: 'CurrentRead | CurrentWrite',
+          minimumSamplingInterval: PLC_WRITTEN_SAMPLING_MS,
           value: {
             get: () => new Variant({ dataType: DataType.Boolean, value: false }),
             set: (v: Variant) => {
@@ -111,6 +116,7 @@ export function createOpcuaLink(deps: StationLinkDeps): StationLink {
         dataType: 'Int32',
         accessLevel: 'CurrentRead | CurrentWrite',
         userAccessLevel: 'CurrentRead | CurrentWrite',
+        minimumSamplingInterval: PLC_WRITTEN_SAMPLING_MS,
         value: {
           get: () => new Variant({ dataType: DataType.Int32, value: deps.recipes.current(id) }),
           set: (v: Variant) => {
