@@ -2,7 +2,7 @@
 // src/stations. The `stations` list itself is in schema.ts beside the cameras it names.
 import { Type, type Static } from '@sinclair/typebox';
 
-export const LINKS = ['opcua', 'modbus', 'mqtt'] as const;
+export const LINKS = ['opcua', 'opcua-client', 'modbus', 'mqtt'] as const;
 export type LinkName = (typeof LINKS)[number];
 export const PlcLink = Type.Union(LINKS.map((l) => Type.Literal(l)));
 
@@ -15,6 +15,19 @@ export const PlcSection = Type.Object(
         resourcePath: Type.String({ default: '/visor', description: 'Path of the endpoint URL (opc.tcp://host:port/visor).' }),
       },
       { additionalProperties: false, default: {}, description: 'Visor\'s OPC UA server (SecurityPolicy None, anonymous; put it on the machine network only). Address space: Objects/Visor/Stations/<id>.' },
+    ),
+    opcuaClient: Type.Object(
+      {
+        endpoint: Type.Optional(Type.String({ description: 'The PLC\'s own OPC UA server (opc.tcp://…). Needed when a station uses "opcua-client".' })),
+        nodeId: Type.String({
+          default: 'ns=1;s=Visor.Stations.{station}.{tag}',
+          description: 'Node id of each handshake tag on the PLC\'s server: {station} and {tag} (Ready, Busy, …, PartId, Trigger, Ack, RecipeSelect; docs/stations.md) are filled in.',
+        }),
+        username: Type.Optional(Type.String()),
+        password: Type.Optional(Type.String({ description: 'Secret; never logged.' })),
+        samplingIntervalMs: Type.Integer({ minimum: 0, maximum: 10000, default: 10, description: 'How often the PLC\'s server samples Trigger, Ack and RecipeSelect for Visor\'s subscription.' }),
+      },
+      { additionalProperties: false, default: {}, description: 'OPC UA client: Visor writes the handshake to the PLC\'s server and subscribes to its Trigger, Ack and RecipeSelect (SecurityPolicy None).' },
     ),
     modbus: Type.Object(
       {
@@ -66,7 +79,9 @@ export function stationIssues(config: StationRulesInput): string[] {
       indexes.add(r.index);
     });
     if (station.recipe !== undefined && !indexes.has(station.recipe)) issues.push(`${at}.recipe: no recipe with index ${station.recipe}`);
-    if ([...station.triggers, ...station.transports].includes('mqtt') && !config.plc.mqtt.url) issues.push(`${at}: uses "mqtt", which needs plc.mqtt.url`);
+    const links = [...station.triggers, ...station.transports];
+    if (links.includes('mqtt') && !config.plc.mqtt.url) issues.push(`${at}: uses "mqtt", which needs plc.mqtt.url`);
+    if (links.includes('opcua-client') && !config.plc.opcuaClient.endpoint) issues.push(`${at}: uses "opcua-client", which needs plc.opcuaClient.endpoint`);
   });
   return issues;
 }

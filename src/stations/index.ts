@@ -8,6 +8,7 @@ import { createRecipes, type Recipes } from './recipes.js';
 import type { StationLink } from './link.js';
 import { createModbusLink } from './modbus.js';
 import { createOpcuaLink } from './opcua.js';
+import { createOpcuaClientLink } from './opcua-client.js';
 import { createMqttLink } from './mqtt.js';
 
 export { RESULT_CODES, createHandshake, type Handshake, type HandshakeState } from './handshake.js';
@@ -46,6 +47,7 @@ export function createStationsExtension(ctx: AppContext): StationsExtension | un
   const links: StationLink[] = [];
   const linkDeps = { config, stations, recipes, log };
   if (used.has('opcua')) links.push(createOpcuaLink(linkDeps));
+  if (used.has('opcua-client')) links.push(createOpcuaClientLink(linkDeps));
   if (used.has('modbus')) links.push(createModbusLink(linkDeps));
   if (used.has('mqtt')) links.push(createMqttLink(linkDeps));
   for (const link of links) ctx.health.add(`plc.${link.name}`, () => link.health());

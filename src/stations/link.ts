@@ -2,6 +2,7 @@
 // PLC and feeds the PLC's triggers, acks and recipe selections back.
 import type { Logger } from '../common/log.js';
 import type { Config } from '../config/schema.js';
+import type { LinkName } from '../config/stations.js';
 import type { ComponentHealth } from '../line/health.js';
 import type { Recipes } from './recipes.js';
 import type { Station } from './station.js';
@@ -14,7 +15,7 @@ export interface StationLinkDeps {
 }
 
 export interface StationLink {
-  readonly name: 'opcua' | 'modbus' | 'mqtt';
+  readonly name: LinkName;
   start(): Promise<void>;
   stop(): Promise<void>;
   health(): ComponentHealth;

@@ -32,6 +32,7 @@ describe('stations config', () => {
         stations: [
           { id: 'st1', cameras: ['top', 'front'], deadlineMs: 500, lateWindowMs: 100, triggers: ['mqtt'], recipes: [{ index: 1 }, { index: 1 }], recipe: 3 },
           { id: 'st1', cameras: ['side'], transports: ['profinet'] },
+          { id: 'st3', cameras: ['side'], transports: ['opcua-client'] },
         ],
       }),
     ).toEqual(
@@ -42,6 +43,7 @@ describe('stations config', () => {
         'stations[0].recipes[1].index: 1 is used twice',
         'stations[0].recipe: no recipe with index 3',
         'stations[0]: uses "mqtt", which needs plc.mqtt.url',
+        'stations[2]: uses "opcua-client", which needs plc.opcuaClient.endpoint',
       ]),
     );
     expect(issues({ cameras, stations: [{ id: 'a', cameras: ['top'] }, { id: 'a', cameras: ['side'] }] })).toEqual(['stations[1].id: "a" is already used by stations[0]']);
