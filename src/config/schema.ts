@@ -125,7 +125,7 @@ export const Station = Type.Object(
     triggers: Type.Array(Type.Union([Type.Literal('http'), PlcLink]), {
       default: ['http'],
       uniqueItems: true,
-      description: 'What may trigger the station: "http" (POST /api/stations/:id/trigger with an API token), and the PLC links (configured under `plc`): "opcua" (Visor\'s OPC UA server), "opcua-client" (tags on the PLC\'s OPC UA server), "modbus", "mqtt".',
+      description: 'What may trigger the station: "http" (POST /api/stations/:id/trigger with an API token), and the PLC links (configured under `plc`): "opcua" (Visor\'s OPC UA server), "opcua-client" (tags on the PLC\'s OPC UA server), "modbus" (Visor\'s Modbus server), "modbus-client" (the PLC as Modbus server), "mqtt".',
     }),
     transports: Type.Array(PlcLink, { default: [], uniqueItems: true, description: 'PLC links (configured under `plc`) the handshake (Ready, Busy, ResultReady, Ok, Ng, Error, result code, part id, heartbeat) is written to.' }),
     heartbeatMs: Type.Integer({ minimum: 10, maximum: 60000, default: 500, description: 'The heartbeat counter goes up by one this often while Visor runs; the PLC treats a counter that stops as Visor down.' }),

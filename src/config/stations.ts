@@ -2,7 +2,7 @@
 // src/stations. The `stations` list itself is in schema.ts beside the cameras it names.
 import { Type, type Static } from '@sinclair/typebox';
 
-export const LINKS = ['opcua', 'opcua-client', 'modbus', 'mqtt'] as const;
+export const LINKS = ['opcua', 'opcua-client', 'modbus', 'modbus-client', 'mqtt'] as const;
 export type LinkName = (typeof LINKS)[number];
 export const PlcLink = Type.Union(LINKS.map((l) => Type.Literal(l)));
 
@@ -35,6 +35,17 @@ export const PlcSection = Type.Object(
         host: Type.String({ default: '0.0.0.0', description: 'Address the Modbus server listens on.' }),
       },
       { additionalProperties: false, default: {}, description: 'Visor\'s Modbus TCP server: per station a block of 16 coils and 16 holding registers (docs/stations.md).' },
+    ),
+    modbusClient: Type.Object(
+      {
+        host: Type.Optional(Type.String({ minLength: 1, description: 'The PLC (a Modbus TCP server). Needed when a station uses "modbus-client".' })),
+        port: Type.Integer({ minimum: 1, maximum: 65535, default: 502 }),
+        unitId: Type.Integer({ minimum: 0, maximum: 255, default: 1 }),
+        offset: Type.Integer({ minimum: 0, maximum: 65000, default: 0, description: 'Address of the first station\'s block on the PLC; each station\'s block of 16 coils and 16 holding registers follows at offset + 16 × its position.' }),
+        pollMs: Type.Integer({ minimum: 1, maximum: 10000, default: 20, description: 'How often Trigger, Ack and RecipeSelect are read from the PLC.' }),
+        timeoutMs: Type.Integer({ minimum: 10, maximum: 60000, default: 1000, description: 'Timeout of one Modbus request.' }),
+      },
+      { additionalProperties: false, default: {}, description: 'Modbus TCP client: for a PLC that is the Modbus server; the register map of Visor\'s own server (docs/stations.md).' },
     ),
     mqtt: Type.Object(
       {
@@ -81,6 +92,7 @@ export function stationIssues(config: StationRulesInput): string[] {
     if (station.recipe !== undefined && !indexes.has(station.recipe)) issues.push(`${at}.recipe: no recipe with index ${station.recipe}`);
     const links = [...station.triggers, ...station.transports];
     if (links.includes('mqtt') && !config.plc.mqtt.url) issues.push(`${at}: uses "mqtt", which needs plc.mqtt.url`);
+    if (links.includes('modbus-client') && !config.plc.modbusClient.host) issues.push(`${at}: uses "modbus-client", which needs plc.modbusClient.host`);
     if (links.includes('opcua-client') && !config.plc.opcuaClient.endpoint) issues.push(`${at}: uses "opcua-client", which needs plc.opcuaClient.endpoint`);
   });
   return issues;

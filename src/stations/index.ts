@@ -7,6 +7,7 @@ import { createStation, type Station } from './station.js';
 import { createRecipes, type Recipes } from './recipes.js';
 import type { StationLink } from './link.js';
 import { createModbusLink } from './modbus.js';
+import { createModbusClientLink } from './modbus-client.js';
 import { createOpcuaLink } from './opcua.js';
 import { createOpcuaClientLink } from './opcua-client.js';
 import { createMqttLink } from './mqtt.js';
@@ -49,6 +50,7 @@ export function createStationsExtension(ctx: AppContext): StationsExtension | un
   if (used.has('opcua')) links.push(createOpcuaLink(linkDeps));
   if (used.has('opcua-client')) links.push(createOpcuaClientLink(linkDeps));
   if (used.has('modbus')) links.push(createModbusLink(linkDeps));
+  if (used.has('modbus-client')) links.push(createModbusClientLink(linkDeps));
   if (used.has('mqtt')) links.push(createMqttLink(linkDeps));
   for (const link of links) ctx.health.add(`plc.${link.name}`, () => link.health());
   ctx.health.add('stations', () => ({ ok: true, stations: Object.fromEntries(stations.map((s) => [s.id, { ...s.handshake.state, ...s.counters }])) }));

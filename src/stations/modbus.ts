@@ -32,6 +32,25 @@ export const modbusMap = {
 } as const;
 
 const STATUS_COILS = ['ready', 'busy', 'resultReady', 'ok', 'ng', 'error'] as const;
+/** What Visor writes: coils ready…error and registers resultCode…deadlineMisses, each a contiguous run. */
+export const STATUS_COIL_START = modbusMap.coils.ready;
+export const STATUS_REGISTER_START = modbusMap.holding.resultCode;
+
+/** A station's status as the Modbus block holds it (the values from STATUS_COIL_START and STATUS_REGISTER_START on). */
+export function statusImage(station: Pick<Station, 'counters'>, state: Readonly<HandshakeState>): { coils: boolean[]; registers: number[] } {
+  const echo = numericPartId(state.partId);
+  return {
+    coils: STATUS_COILS.map((name) => state[name]),
+    registers: [
+      state.resultCode,
+      Math.floor(echo / 65536),
+      echo % 65536,
+      state.heartbeat,
+      state.recipe < 0 ? 0xffff : state.recipe,
+      station.counters.deadlineMisses % COUNTER_WRAP,
+    ],
+  };
+}
 
 /** A part id as the PLC can echo-check it: a number below 2^32, else 0. */
 export function numericPartId(partId: string): number {
@@ -65,15 +84,9 @@ export function createModbusLink(deps: StationLinkDeps): StationLink {
   };
 
   function write(base: number, station: Station, state: Readonly<HandshakeState>): void {
-    for (const name of STATUS_COILS) setCoil(base + modbusMap.coils[name], state[name]);
-    const h = modbusMap.holding;
-    setRegister(base + h.resultCode, state.resultCode);
-    const echo = numericPartId(state.partId);
-    setRegister(base + h.resultPartIdHigh, Math.floor(echo / 65536));
-    setRegister(base + h.resultPartIdLow, echo % 65536);
-    setRegister(base + h.heartbeat, state.heartbeat);
-    setRegister(base + h.recipe, state.recipe < 0 ? 0xffff : state.recipe);
-    setRegister(base + h.deadlineMisses, station.counters.deadlineMisses % COUNTER_WRAP);
+    const image = statusImage(station, state);
+    image.coils.forEach((on, i) => setCoil(base + STATUS_COIL_START + i, on));
+    image.registers.forEach((value, i) => setRegister(base + STATUS_REGISTER_START + i, value));
   }
 
   // After every write from the PLC: take the Trigger and Ack coils it set, and a new recipe selection.

@@ -11,18 +11,22 @@ import type { HandshakeState } from './handshake.js';
 import { triggerFromLink, type StationLink, type StationLinkDeps } from './link.js';
 import type { Station } from './station.js';
 
-/** Status tags Visor writes: name → handshake field and OPC UA type. */
+/**
+ * Status tags Visor writes: name → handshake field and OPC UA type. In the order they are
+ * written: the values before the flags, ResultReady last, so a PLC that sees ResultReady
+ * finds the result code and part id already there.
+ */
 export const OPCUA_STATUS_TAGS = {
-  Ready: ['ready', DataType.Boolean],
-  Busy: ['busy', DataType.Boolean],
-  ResultReady: ['resultReady', DataType.Boolean],
-  Ok: ['ok', DataType.Boolean],
-  Ng: ['ng', DataType.Boolean],
-  Error: ['error', DataType.Boolean],
   ResultCode: ['resultCode', DataType.Int32],
   ResultPartId: ['partId', DataType.String],
   Heartbeat: ['heartbeat', DataType.UInt16],
   Recipe: ['recipe', DataType.Int32],
+  Ok: ['ok', DataType.Boolean],
+  Ng: ['ng', DataType.Boolean],
+  Error: ['error', DataType.Boolean],
+  Busy: ['busy', DataType.Boolean],
+  Ready: ['ready', DataType.Boolean],
+  ResultReady: ['resultReady', DataType.Boolean],
 } as const satisfies Record<string, readonly [keyof HandshakeState, DataType]>;
 
 /** Tags the PLC writes are read back through a getter; a subscription to them is sampled this often. */
