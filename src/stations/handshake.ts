@@ -3,8 +3,8 @@
 // back. The rules (docs/stations.md#the-handshake):
 //   trigger → Busy (Ready, ResultReady, Ok, Ng low) → result: ResultReady with Ok or Ng, the
 //   result code and the part id echoed, Busy low → the PLC's Ack clears ResultReady, Ok and Ng
-//   → Ready again. Error is high while the station cannot inspect (a camera not online, a
-//   failed inspection); Ready needs it low. The heartbeat counter goes up while Visor runs.
+//   → Ready again. Error is high while the station cannot inspect (a camera of it not online,
+//   Visor stopping); Ready needs it low. The heartbeat counter goes up while Visor runs.
 
 /** Result codes: 0 is the only one that means Ok. */
 export const RESULT_CODES = {

@@ -5,17 +5,23 @@ import type { AppContext, Extension } from '../line/extension.js';
 import { createParts, type Parts } from '../store/parts.js';
 import { createStation, type Station } from './station.js';
 import { createRecipes, type Recipes } from './recipes.js';
-import type { StationLink } from './link.js';
-import { createModbusLink } from './modbus.js';
-import { createModbusClientLink } from './modbus-client.js';
-import { createOpcuaLink } from './opcua.js';
-import { createOpcuaClientLink } from './opcua-client.js';
-import { createMqttLink } from './mqtt.js';
+import { LINKS, type LinkName } from '../config/stations.js';
+import type { StationLink, StationLinkDeps } from './link.js';
 
 export { RESULT_CODES, createHandshake, type Handshake, type HandshakeState } from './handshake.js';
 export { StationBusyError, createStation, type Station } from './station.js';
-export { MODBUS_BLOCK, modbusMap } from './modbus.js';
-export { OPCUA_STATUS_TAGS, opcuaNodeId } from './opcua.js';
+
+/**
+ * The PLC links, loaded only when a station uses them: the OPC UA stack alone takes seconds
+ * to import on a small device, and every `visor` command imports the app.
+ */
+const LINK_FACTORIES: Record<LinkName, () => Promise<(deps: StationLinkDeps) => StationLink>> = {
+  opcua: async () => (await import('./opcua.js')).createOpcuaLink,
+  'opcua-client': async () => (await import('./opcua-client.js')).createOpcuaClientLink,
+  modbus: async () => (await import('./modbus.js')).createModbusLink,
+  'modbus-client': async () => (await import('./modbus-client.js')).createModbusClientLink,
+  mqtt: async () => (await import('./mqtt.js')).createMqttLink,
+};
 
 export interface StationsExtension extends Extension {
   readonly stations: Station[];
@@ -27,7 +33,7 @@ export interface StationsExtension extends Extension {
 
 const DAY_MS = 24 * 3600 * 1000;
 
-export function createStationsExtension(ctx: AppContext): StationsExtension | undefined {
+export async function createStationsExtension(ctx: AppContext): Promise<StationsExtension | undefined> {
   const { config, log } = ctx;
   if (config.stations.length === 0) return undefined;
   const parts = createParts(ctx.store.db);
@@ -47,11 +53,7 @@ export function createStationsExtension(ctx: AppContext): StationsExtension | un
   const used = new Set(config.stations.flatMap((s) => [...s.triggers, ...s.transports]));
   const links: StationLink[] = [];
   const linkDeps = { config, stations, recipes, log };
-  if (used.has('opcua')) links.push(createOpcuaLink(linkDeps));
-  if (used.has('opcua-client')) links.push(createOpcuaClientLink(linkDeps));
-  if (used.has('modbus')) links.push(createModbusLink(linkDeps));
-  if (used.has('modbus-client')) links.push(createModbusClientLink(linkDeps));
-  if (used.has('mqtt')) links.push(createMqttLink(linkDeps));
+  for (const name of LINKS) if (used.has(name)) links.push((await LINK_FACTORIES[name]())(linkDeps));
   for (const link of links) ctx.health.add(`plc.${link.name}`, () => link.health());
   ctx.health.add('stations', () => ({ ok: true, stations: Object.fromEntries(stations.map((s) => [s.id, { ...s.handshake.state, ...s.counters }])) }));
   const off: Array<() => void> = [];

@@ -8,7 +8,7 @@ import path from 'node:path';
 import Modbus from 'jsmodbus';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { modbusMap } from '../../src/stations/index.js';
+import { modbusMap } from '../../src/stations/modbus.js';
 import { CLI, DEMO_MODEL, FIXTURES } from '../helpers/paths.js';
 import { tempDir } from '../helpers/temp.js';
 import { until } from '../helpers/wait.js';

@@ -3,7 +3,7 @@
 import net from 'node:net';
 import Modbus from 'jsmodbus';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MODBUS_BLOCK, modbusMap } from '../../src/stations/index.js';
+import { MODBUS_BLOCK, modbusMap } from '../../src/stations/modbus.js';
 import { until } from '../helpers/wait.js';
 import { startStationLine, type StationLine } from './helpers.js';
 

@@ -3,7 +3,7 @@
 import { OPCUAServer } from 'node-opcua-server';
 import { DataType, StatusCodes, Variant } from 'node-opcua-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OPCUA_STATUS_TAGS } from '../../src/stations/index.js';
+import { OPCUA_STATUS_TAGS } from '../../src/stations/opcua.js';
 import { until } from '../helpers/wait.js';
 import { startStationLine, type StationLine } from './helpers.js';
 

@@ -2,7 +2,7 @@
 // real folder camera and the shipped model behind it.
 import { AttributeIds, DataType, MessageSecurityMode, OPCUAClient, SecurityPolicy, type ClientSession } from 'node-opcua-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { opcuaNodeId } from '../../src/stations/index.js';
+import { opcuaNodeId } from '../../src/stations/opcua.js';
 import { until } from '../helpers/wait.js';
 import { startStationLine, type StationLine } from './helpers.js';
 

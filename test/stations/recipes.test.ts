@@ -6,7 +6,7 @@ import Modbus from 'jsmodbus';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/common/log.js';
 import { createInferencer, loadModelPackage } from '../../src/inference/index.js';
-import { modbusMap } from '../../src/stations/index.js';
+import { modbusMap } from '../../src/stations/modbus.js';
 import { delayedInferencer } from '../helpers/inferencer.js';
 import { DEMO_MODEL } from '../helpers/paths.js';
 import { until } from '../helpers/wait.js';
