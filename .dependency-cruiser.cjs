@@ -1,6 +1,6 @@
 // The floor plan, checked (test/architecture.test.ts runs it): data flows one way, from the
 // shared kernel (common) up to the composition root (app.ts) and the CLI.
-//   common ← config ← capture, inference, store ← modelling, line ← events, upload, review, deploy ← app.ts ← cli
+//   common ← config ← capture, inference, store ← modelling, line ← events, upload, review, stations, deploy ← app.ts ← cli
 const folder = (name) => `^src/${name}/`;
 /** A folder that may import none of `above` (nor the composition root). */
 const layer = (name, from, above, comment) => ({
@@ -31,6 +31,12 @@ module.exports = {
       to: { path: ['(^|/)node_modules/better-sqlite3/', '^src/config/load\\.ts$'] },
     },
     layer('store-below-the-line', 'store', ['capture', 'modelling', 'line', 'events', 'upload', 'review', 'deploy', 'cli']),
+    layer(
+      'stations-is-a-line-extension',
+      'stations',
+      ['review', 'events', 'upload', 'deploy', 'cli'],
+      'Stations sit beside the other extensions: they get inspections from the bus and the store, and are found by others through the trigger registry (src/line/triggers.ts).',
+    ),
     {
       name: 'only-the-cli-imports-the-root',
       severity: 'error',

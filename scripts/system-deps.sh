@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Installs what Visor needs outside npm: Node.js 24 under tools/node when the system's node is
-# older, and Debian's ffmpeg (capture) and, with --test, chromium (UI tests) and a C compiler
-# (the power-loss test builds a small LD_PRELOAD library), and with --image what scripts/image.sh
-# needs to build and start the IoT Edge image (podman, mmdebstrap, sqlite3). Skips each step when it
-# is already done.
+# older, and Debian's ffmpeg (capture) and, with --test, chromium (UI tests), a C compiler
+# (the power-loss test builds a small LD_PRELOAD library) and mosquitto (the MQTT broker the
+# station tests start), and with --image what scripts/image.sh needs to build and start the
+# IoT Edge image (podman, mmdebstrap, sqlite3). Skips each step when it is already done.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 install_project_node
 packages=(ffmpeg)
 for flag in "$@"; do
   case $flag in
-    --test) packages+=(chromium gcc libc6-dev) ;;
+    --test) packages+=(chromium gcc libc6-dev mosquitto) ;;
     --image) packages+=(podman mmdebstrap sqlite3) ;;
     *) echo "system-deps.sh: unknown flag $flag (--test, --image)" >&2; exit 2 ;;
   esac

@@ -13,6 +13,7 @@ import type { Logger } from './common/log.js';
 import { createMetrics, type Metrics } from './line/metrics.js';
 import { createPipeline, type Pipeline } from './line/pipeline.js';
 import { createSamplingPolicy } from './line/sampling.js';
+import { createTriggerRegistry } from './line/triggers.js';
 import {
   createCommandsExtension,
   createEventsExtension,
@@ -23,6 +24,7 @@ import {
 } from './events/index.js';
 import { createHealthRegistry, type HealthRegistry } from './line/health.js';
 import { createReviewExtension } from './review/index.js';
+import { createStationsExtension } from './stations/index.js';
 import { createUploadExtension } from './upload/index.js';
 import { diskHealth, diskPressure, openStore, registerStoreMetrics, type Store } from './store/index.js';
 
@@ -45,7 +47,8 @@ export function createIotHubExtensions(ctx: AppContext): Extension[] {
 }
 
 // Order matters: started in this order, stopped in reverse (events and uploads flush before the UI goes).
-export const DEFAULT_EXTENSIONS: ExtensionFactory[] = [createReviewExtension, createUploadExtension, createIotHubExtensions];
+// Stations come before uploads and IoT Hub: their save hook links a view to its part before those hooks read it.
+export const DEFAULT_EXTENSIONS: ExtensionFactory[] = [createReviewExtension, createStationsExtension, createUploadExtension, createIotHubExtensions];
 
 export interface AppDeps {
   config: Config;
@@ -121,7 +124,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
 
     const health = createHealthRegistry();
     health.add('store', () => ({ ...diskHealth(store.disk) }));
-    const ctx: AppContext = { config, baseDir, log, store, bus, metrics, cameras, pipeline, control, health, sampling };
+    const ctx: AppContext = { config, baseDir, log, store, bus, metrics, cameras, pipeline, control, health, sampling, triggers: createTriggerRegistry() };
     const extensions: Extension[] = [];
     for (const factory of deps.extensions ?? DEFAULT_EXTENSIONS) {
       const built = await factory(ctx);

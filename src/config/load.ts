@@ -7,6 +7,7 @@ import type { TSchema } from '@sinclair/typebox';
 import YAML from 'yaml';
 import { ConfigError } from '../common/errors.js';
 import { ConfigSchema, type Config } from './schema.js';
+import { stationIssues } from './stations.js';
 
 export const ENV_PREFIX = 'VISOR_';
 
@@ -140,6 +141,7 @@ function semanticIssues(config: Config): string[] {
   for (let i = 1; i < order.length; i++) {
     if (w[order[i]!] > w[order[i - 1]!]) issues.push(`store.diskWatermarks.${order[i]}: must be at most ${order[i - 1]} (${w[order[i - 1]!]})`);
   }
+  issues.push(...stationIssues(config));
   // review.host may be any interface: the review UI requires sign-in (src/review/auth.ts) for everything but /healthz.
   if (config.upload.enabled && !config.upload.connectionString && !config.upload.sasUrl && !(config.upload.accountName && config.upload.accountKey))
     issues.push('upload: enabled needs connectionString, sasUrl, or accountName + accountKey');

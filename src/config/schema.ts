@@ -5,8 +5,9 @@ import { EventsSection } from './events.js';
 import { ReviewSection } from './review.js';
 import { CameraUpload, UploadSection } from './upload.js';
 import { LOG_FORMATS, LOG_LEVELS, LOG_MODULES } from '../common/log.js';
+import { PlcLink, PlcSection } from './stations.js';
 
-export { EventsSection, ReviewSection, UploadSection, CameraUpload };
+export { EventsSection, ReviewSection, UploadSection, CameraUpload, PlcSection };
 
 const Id = Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'Lower-case letters, digits, "-" and "_"; unique.' });
 
@@ -137,8 +138,39 @@ export const StoreSection = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+export const Recipe = Type.Object(
+  {
+    index: Type.Integer({ minimum: 0, maximum: 32767, description: 'The number the PLC (or the API) selects the recipe by.' }),
+    name: Type.Optional(Type.String({ description: 'For people: shown in the audit log and the handshake state.' })),
+    model: Type.Optional(Type.String({ minLength: 1, description: 'Model package folder used while this recipe is selected. Default: `model.package`. Relative to the config file.' })),
+    thresholds: Type.Optional(ThresholdOverrides),
+  },
+  { additionalProperties: false },
+);
 
-
+export const Station = Type.Object(
+  {
+    id: Id,
+    cameras: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Ids of the cameras (`cameras[].id`) whose views make up one part inspection.' }),
+    deadlineMs: Type.Integer({ minimum: 1, maximum: 600000, default: 150, description: 'Result deadline after the trigger: without a verdict by then the station reports Ng with result code 10 (timeout) and stores the late verdict, marked late, when it comes.' }),
+    settleMs: Type.Integer({ minimum: 0, maximum: 60000, default: 0, description: 'Delay after the trigger (strobe, vibration settling): only a frame captured at least this long after the trigger is a view of the part.' }),
+    lateWindowMs: Type.Integer({ minimum: 1, default: 10000, description: 'How long after the trigger a late verdict is still waited for; after it the part is closed with the views it has (result code 11, no frame) and stops waiting.' }),
+    uncertain: Type.Union([Type.Literal('ng'), Type.Literal('ok')], {
+      default: 'ng',
+      description: 'Aggregation: the part verdict is the worst of its views (defect > uncertain > ok); an uncertain worst view is Ng (fail-safe) unless this says "ok".',
+    }),
+    triggers: Type.Array(Type.Union([Type.Literal('http'), PlcLink]), {
+      default: ['http'],
+      uniqueItems: true,
+      description: 'What may trigger the station: "http" (POST /api/stations/:id/trigger with an API token), and the PLC links (configured under `plc`): "opcua" (Visor\'s OPC UA server), "opcua-client" (tags on the PLC\'s OPC UA server), "modbus" (Visor\'s Modbus server), "modbus-client" (the PLC as Modbus server), "mqtt".',
+    }),
+    transports: Type.Array(PlcLink, { default: [], uniqueItems: true, description: 'PLC links (configured under `plc`) the handshake (Ready, Busy, ResultReady, Ok, Ng, Error, result code, part id, heartbeat) is written to.' }),
+    heartbeatMs: Type.Integer({ minimum: 10, maximum: 60000, default: 500, description: 'The heartbeat counter goes up by one this often while Visor runs; the PLC treats a counter that stops as Visor down.' }),
+    recipes: Type.Array(Recipe, { default: [], description: 'Recipes selectable by index (product changeover). Without any, the line\'s model and thresholds apply.' }),
+    recipe: Type.Optional(Type.Integer({ minimum: 0, description: 'Recipe index selected at start. Default: the first recipe.' })),
+  },
+  { additionalProperties: false },
+);
 
 const LogLevel = (options: { default?: string; description?: string } = {}) => Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)), options);
 
@@ -166,6 +198,8 @@ export const ConfigSchema = Type.Object(
     review: ReviewSection,
     events: EventsSection,
     upload: UploadSection,
+    stations: Type.Array(Station, { default: [], description: 'Triggered part inspection (docs/stations.md): a trigger takes the next frame from each of the station\'s cameras, and one aggregated verdict goes to the PLC within the deadline. Without stations the line streams as before.' }),
+    plc: PlcSection,
     log: LogSection,
   },
   { additionalProperties: false },
@@ -181,3 +215,6 @@ export type UploadConfig = Static<typeof UploadSection>;
 export type RoiConfig = Static<typeof Roi>;
 export type WatchdogConfig = Static<typeof Watchdog>;
 export type ImageLimitsConfig = Static<typeof ImageLimits>;
+export type StationConfig = Static<typeof Station>;
+export type RecipeConfig = Static<typeof Recipe>;
+export type { PlcConfig } from './stations.js';

@@ -21,6 +21,7 @@ export const InspectionEventBodySchema = Type.Composite([
   Type.Object({ schema: Type.Literal(EVENT_SCHEMA), eventType: Type.Union([Type.Literal('defect'), Type.Literal('uncertain')]), inspectionId: Type.String() }),
   Type.Omit(InspectionSchema, ['id', 'capturedAt', 'inferredAt', 'decidedAt', 'imagePath', 'overlayPath']),
   Type.Object({ capturedAt: Type.String(), inferredAt: Type.String(), decidedAt: Type.String(), image: ImageReferenceSchema }),
+  Type.Object({ partId: Type.Optional(Type.String({ description: 'The part this inspection is a view of, when a station was triggered for it (docs/stations.md).' })) }),
 ]);
 export type InspectionEventBody = Static<typeof InspectionEventBodySchema>;
 
@@ -47,7 +48,7 @@ export function eventTypeOf(inspection: Inspection, sendUncertain: boolean): 'de
   return undefined;
 }
 
-export function inspectionBody(inspection: Inspection, eventType: 'defect' | 'uncertain'): InspectionEventBody {
+export function inspectionBody(inspection: Inspection, eventType: 'defect' | 'uncertain', partId?: string): InspectionEventBody {
   const { id, capturedAt, inferredAt, decidedAt, imagePath, overlayPath, ...fields } = inspection;
   const image: ImageReference = { localId: id };
   if (imagePath !== undefined) image.path = imagePath;
@@ -61,11 +62,13 @@ export function inspectionBody(inspection: Inspection, eventType: 'defect' | 'un
     inferredAt: new Date(inferredAt).toISOString(),
     decidedAt: new Date(decidedAt).toISOString(),
     image,
+    ...(partId === undefined ? {} : { partId }),
   };
 }
 
-export function routingProperties(eventType: EventType, cameraId: string | undefined, modelVersion: string): Record<string, string> {
+export function routingProperties(eventType: EventType, cameraId: string | undefined, modelVersion: string, partId?: string): Record<string, string> {
   const properties: Record<string, string> = { eventType, severity: severityOf(eventType), modelVersion };
   if (cameraId !== undefined) properties.cameraId = cameraId;
+  if (partId !== undefined) properties.partId = partId;
   return properties;
 }

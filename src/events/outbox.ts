@@ -3,6 +3,7 @@
 // is counted (persistently), never silent.
 import type { Database } from 'better-sqlite3';
 import type { Inspection } from '../common/types.js';
+import { createParts } from '../store/parts.js';
 import { eventTypeOf, inspectionBody, routingProperties, type OutgoingEvent } from './message.js';
 
 export interface OutboxRow {
@@ -47,12 +48,14 @@ export interface Outbox {
 }
 
 export function toOutgoing(row: Pick<OutboxRow, 'inspection_id' | 'camera_id' | 'event_type' | 'body'>, modelVersion: string): OutgoingEvent {
-  return { messageId: row.inspection_id, body: row.body, properties: routingProperties(row.event_type, row.camera_id, modelVersion) };
+  const { partId } = JSON.parse(row.body) as { partId?: string };
+  return { messageId: row.inspection_id, body: row.body, properties: routingProperties(row.event_type, row.camera_id, modelVersion, partId) };
 }
 
 export function createOutbox(deps: OutboxDeps): Outbox {
   const { db } = deps;
   const now = deps.now ?? Date.now;
+  const parts = createParts(db);
   const insert = db.prepare<[string, string, string, number, string]>(
     'INSERT OR IGNORE INTO events_outbox (inspection_id, camera_id, event_type, created_at, body) VALUES (?, ?, ?, ?, ?)',
   );
@@ -87,7 +90,8 @@ export function createOutbox(deps: OutboxDeps): Outbox {
     enqueue(inspection) {
       const eventType = eventTypeOf(inspection, deps.sendUncertain());
       if (eventType === undefined) return;
-      const body = JSON.stringify(inspectionBody(inspection, eventType));
+      // A station's save hook ran first in this transaction: the view is already linked to its part.
+      const body = JSON.stringify(inspectionBody(inspection, eventType, parts.partOfInspection(inspection.id)?.partId));
       const changes = insert.run(inspection.id, inspection.cameraId, eventType, now(), body).changes;
       depth += changes;
       if (depth > deps.maxMessages) {

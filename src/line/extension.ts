@@ -9,6 +9,7 @@ import type { HealthRegistry } from './health.js';
 import type { Metrics } from './metrics.js';
 import type { Pipeline } from './pipeline.js';
 import type { SamplingPolicy } from './sampling.js';
+import type { TriggerRegistry } from './triggers.js';
 
 /** What every extension gets. */
 export interface AppContext {
@@ -24,6 +25,8 @@ export interface AppContext {
   health: HealthRegistry;
   /** Which images are kept and which inspections are uploaded. */
   sampling: SamplingPolicy;
+  /** Part triggers by station (src/stations registers, the review server's trigger route calls). */
+  triggers: TriggerRegistry;
 }
 
 export interface Extension {

@@ -4,6 +4,7 @@ import type { ReviewConfig } from '../config/schema.js';
 import type { ComponentHealth } from '../line/health.js';
 import type { Logger } from '../common/log.js';
 import type { Metrics } from '../line/metrics.js';
+import type { TriggerRegistry } from '../line/triggers.js';
 import type { Store } from '../store/index.js';
 import type { CameraStatus, Inspection, Thresholds } from '../common/types.js';
 import type { BoardQueries } from './board.js';
@@ -47,6 +48,8 @@ export interface ReviewDeps {
   requestSample?: (cameraId: string, options?: { timeoutMs?: number }) => Promise<Inspection>;
   /** The store's image quota (store.maxDiskMb), for the board's disk alarm. */
   diskQuotaMb?: number;
+  /** Part triggers of the stations (POST /api/stations/:id/trigger); without it that route answers 503. */
+  triggers?: Pick<TriggerRegistry, 'trigger'>;
   /** Health of the other components (IoT Hub, uploads, …). */
   components?: () => Record<string, ComponentHealth>;
   /** Folder of the built UI; default dist/ui. */

@@ -31,6 +31,7 @@ export function createReviewExtension(ctx: AppContext): ReviewExtension | undefi
         config: config.review,
         control: ctx.control,
         live,
+        triggers: ctx.triggers,
         metrics: ctx.metrics,
         cameras: () => ctx.cameras.map((c) => c.status()),
         components: () => ctx.health.report(),

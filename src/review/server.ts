@@ -26,6 +26,7 @@ import { fieldErrors } from './messages.js';
 import { trackThresholdSources } from './thresholds.js';
 import { settingsRoutes } from './routes/settings.js';
 import { statsRoutes } from './routes/stats.js';
+import { stationRoutes } from './routes/stations.js';
 import { userRoutes } from './routes/users.js';
 import { createSseHub } from './sse.js';
 import { createUserStore } from './users.js';
@@ -129,6 +130,7 @@ export function buildReviewServer(deps: ReviewDeps): FastifyInstance {
   void app.register(settingsRoutes, ctx);
   void app.register(userRoutes, ctx);
   void app.register(reportRoutes, ctx);
+  void app.register(stationRoutes, ctx);
   void app.register(pageRoutes, ctx);
   return app;
 }

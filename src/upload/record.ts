@@ -21,6 +21,8 @@ export interface SidecarInput {
   camera: CameraConfig | undefined;
   decision: { reason: string; override: string | null; decidedAt: number } | undefined;
   image: { blob: string; bytes: number };
+  /** The part this inspection is a view of (a triggered station), if any. */
+  part?: { partId: string; stationId: string };
 }
 
 export interface Sidecar {
@@ -28,6 +30,7 @@ export interface Sidecar {
   line: string;
   inspectionId: string;
   cameraId: string;
+  part: { partId: string; stationId: string } | null;
   capturedAt: string;
   label: string;
   reviewed: boolean;
@@ -49,6 +52,7 @@ export function buildSidecar(input: SidecarInput): Sidecar {
     line: input.line,
     inspectionId: inspection.id,
     cameraId: inspection.cameraId,
+    part: input.part ?? null,
     capturedAt: new Date(inspection.capturedAt).toISOString(),
     label: input.label.label,
     reviewed: input.label.reviewed,

@@ -7,6 +7,7 @@ import type { CameraConfig, UploadConfig } from '../config/schema.js';
 import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { CurrentLabel, Store } from '../store/index.js';
+import { createParts } from '../store/parts.js';
 import { UploadError, blobBaseName, toUploadError, type ContainerTarget } from './blob.js';
 import type { UploadMetrics } from './metrics.js';
 import type { Job, UploadQueue } from './queue.js';
@@ -86,6 +87,11 @@ class DropJob extends Error {
 
 export function createUploader(deps: UploaderDeps): Uploader {
   const { config, store, target, queue, metrics, log } = deps;
+  const parts = createParts(store.db);
+  const partOf = (inspectionId: string) => {
+    const part = parts.partOfInspection(inspectionId);
+    return part && { partId: part.partId, stationId: part.stationId };
+  };
   const now = deps.now ?? Date.now;
   const random = deps.random ?? Math.random;
   const cameras = new Map(deps.cameras.map((c) => [c.id, c]));
@@ -176,6 +182,7 @@ export function createUploader(deps: UploaderDeps): Uploader {
       camera: cameras.get(inspection.cameraId),
       decision: decision && { reason: decision.reason, override: decision.override, decidedAt: decision.decidedAt },
       image: { blob: `${base}.jpg`, bytes: imageBytes },
+      part: partOf(inspection.id),
     });
     await put(`${base}.json`, Buffer.from(JSON.stringify(sidecar, null, 2)), 'application/json', blobMetadata(config.line, inspection), blobTags(config.line, inspection, label, 'sidecar'), signal);
   }
