@@ -5,11 +5,14 @@
 // session.run throughput of the model. Two defect mixes: realistic (thresholds set so about
 // 2% of the clip's frames are flagged) and flood (every frame a defect).
 //   npx tsx bench/line.ts [--cameras 1,2,4,6,8] [--mix realistic,flood] [--seconds 10]
-//                         [--width 1280 --height 720 --fps 10] [--threads 1]
+//                         [--width 1280 --height 720 --fps 10] [--threads 1] [--worker] [--stages]
 //   npx tsx bench/line.ts --soak [--minutes 30] [--cameras 6]   (saturated run, RSS per minute)
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import readline from 'node:readline';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { readLabels } from '../datasets/index.js';
@@ -19,7 +22,7 @@ import { createInferencer, loadModelPackage } from '../src/inference/index.js';
 import { silentLogger } from '../src/common/log.js';
 import { ffmpegFrameFilter } from '../src/common/geometry.js';
 import type { Inspection } from '../src/common/types.js';
-import { publish, startRtspServer, stopPublisher, type LocalRtsp } from '../test/helpers/rtsp.js';
+import { publish, stopPublisher } from '../test/helpers/rtsp.js';
 import { until } from '../test/helpers/wait.js';
 
 const run = promisify(execFile);
@@ -39,6 +42,7 @@ const width = Number(arg('width', '1280'));
 const height = Number(arg('height', '720'));
 const fps = Number(arg('fps', '10'));
 const threads = Number(arg('threads', '1'));
+const worker = process.argv.includes('--worker');
 /** Distinct frames in the clip: 1 of them flagged in the realistic mix is 2%. */
 const CLIP_FRAMES = 50;
 const log = silentLogger();
@@ -64,16 +68,33 @@ function procCpu(pid: number): { cpu: number; ppid: number; cmd: string } | unde
   }
 }
 
-/** CPU seconds of this process and of each child ffmpeg (camera readers and publishers). */
+/** The RTSP server in a process of its own (bench/rtsp-server.ts). */
+interface RtspProcess {
+  child: ChildProcess;
+  publishPort: number;
+  url(name: string): string;
+}
+
+async function startRtspProcess(): Promise<RtspProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'rtsp-server.ts'), '200'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await once(readline.createInterface({ input: child.stdout! }), 'line')) as [string];
+  const { publishPort, clientPort } = JSON.parse(line) as { publishPort: number; clientPort: number };
+  return { child, publishPort, url: (name) => `rtsp://127.0.0.1:${clientPort}/${name}` };
+}
+
+let rtspPid = 0;
+
+/** CPU seconds of this process, the RTSP server and each child ffmpeg (camera readers and publishers). */
 function cpuSnapshot(): Map<string, number> {
   const out = new Map<string, number>();
   out.set('node', procCpu(process.pid)!.cpu);
+  out.set('rtsp', procCpu(rtspPid)?.cpu ?? 0);
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const p = procCpu(Number(entry));
     if (!p || p.ppid !== process.pid || !p.cmd.includes('ffmpeg')) continue;
     const role = p.cmd.includes('rawvideo') ? 'reader' : 'publisher';
-    const cam = /\/(cam\d+)/.exec(p.cmd)?.[1] ?? '?';
+    const cam = /\/(r\d+cam\d+)/.exec(p.cmd)?.[1] ?? '?';
     out.set(`${role}:${cam}:${entry}`, p.cpu);
   }
   return out;
@@ -86,7 +107,7 @@ function cpuPercent(before: Map<string, number>, after: Map<string, number>, ela
     const k = keys.filter((x) => x.startsWith(`${role}:`));
     return k.length === 0 ? 0 : round(k.reduce((s, x) => s + pct(x), 0) / k.length);
   };
-  return { node: round(pct('node')), readerEach: mean('reader'), publisherEach: mean('publisher') };
+  return { node: round(pct('node')), rtspServer: round(pct('rtsp')), readerEach: mean('reader'), publisherEach: mean('publisher') };
 }
 
 /** A clip of real cells at the camera's resolution, one distinct cell per frame, keyframe every second. */
@@ -165,16 +186,24 @@ interface Row {
   cpu: ReturnType<typeof cpuPercent>;
   frameToStoredMs: { p50: number; p99: number };
   rssMb: { start: number; end: number };
+  /** Mean ms per stage of the inspections counted. */
+  stagesMs: Record<string, number>;
+  eventLoopDelayMs: { p99: number; max: number };
 }
 
-async function line(rtsp: LocalRtsp, clip: string, n: number, mix: Mix, thresholds: { defect: number; uncertainBand: number }, dir: string, runSeconds: number, onMinute?: (m: number) => void): Promise<Row> {
-  const names = Array.from({ length: n }, (_, i) => `cam${i + 1}`);
+let runs = 0;
+
+async function line(rtsp: RtspProcess, clip: string, n: number, mix: Mix, thresholds: { defect: number; uncertainBand: number }, dir: string, runSeconds: number, onMinute?: (m: number) => void): Promise<Row> {
+  // Names of their own per run: the server may still hold the last run's mounts for a moment.
+  const run = ++runs;
+  const names = Array.from({ length: n }, (_, i) => `r${run}cam${i + 1}`);
   const publishers: ChildProcess[] = names.map((name) => publish(rtsp, clip, name));
   try {
-    await until('the streams to be published', () => names.every((name) => rtsp.mounted(name)), 20_000, 50);
+    // The cameras retry until their stream is published; counting starts once each was inspected.
+    await new Promise((r) => setTimeout(r, 1000));
     const config = parseConfig({
-      cameras: names.map((id) => ({ id, source: rtsp.url(id), kind: 'rtsp', rtspTransport: 'udp', fps, fullResolution: true })),
-      model: { package: MODEL, threads, thresholds },
+      cameras: names.map((id) => ({ id, source: rtsp.url(id), kind: 'rtsp', rtspTransport: 'udp', fps, fullResolution: true, watchdog: { backoffInitialMs: 300, backoffMaxMs: 1000 } })),
+      model: { package: MODEL, threads, thresholds, worker },
       store: { dataDir: path.join(dir, `data-${mix}-${n}`), maxDiskMb: 4096 },
       review: { enabled: false },
     });
@@ -194,6 +223,8 @@ async function line(rtsp: LocalRtsp, clip: string, n: number, mix: Mix, threshol
       const status0 = app.cameras.map((c) => c.status());
       const cpu0 = cpuSnapshot();
       const rss0 = process.memoryUsage().rss;
+      const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+      loopDelay.enable();
       const t0 = performance.now();
       counting = true;
       if (onMinute) {
@@ -205,6 +236,7 @@ async function line(rtsp: LocalRtsp, clip: string, n: number, mix: Mix, threshol
         await new Promise((r) => setTimeout(r, runSeconds * 1000));
       }
       counting = false;
+      loopDelay.disable();
       const elapsed = (performance.now() - t0) / 1000;
       const cpu1 = cpuSnapshot();
       const status1 = app.cameras.map((c) => c.status());
@@ -230,24 +262,27 @@ async function line(rtsp: LocalRtsp, clip: string, n: number, mix: Mix, threshol
         cpu: cpuPercent(cpu0, cpu1, elapsed),
         frameToStoredMs: { p50: round(percentile(latencies, 50)), p99: round(percentile(latencies, 99)) },
         rssMb: { start: round(rss0 / 2 ** 20), end: round(process.memoryUsage().rss / 2 ** 20) },
+        eventLoopDelayMs: { p99: round(loopDelay.percentile(99) / 1e6), max: round(loopDelay.max / 1e6) },
+        stagesMs: Object.fromEntries(
+          (['queueMs', 'preprocessMs', 'inferenceMs', 'postprocessMs', 'encodeMs', 'storeMs'] as const).map((k) => [k.replace('Ms', ''), round(seen.reduce((s, e) => s + (e.inspection.timings[k] ?? 0), 0) / Math.max(1, seen.length), 2)]),
+        ),
       };
     } finally {
       await app.stop();
     }
   } finally {
     await Promise.all(publishers.map((p) => stopPublisher(p)));
-    // Let the server drop the mounts before the next run publishes the same names.
-    await until('the mounts to go', () => names.every((name) => !rtsp.mounted(name)), 10_000, 50).catch(() => undefined);
   }
 }
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'visor-bench-line-'));
-const rtsp = await startRtspServer({ rtpPorts: 200 });
+const rtsp = await startRtspProcess();
+rtspPid = rtsp.child.pid!;
 try {
   const { clip } = await makeClip(dir);
   const scores = await clipScores(clip);
   const bare = await bareSessionRun(Math.min(10, seconds));
-  console.log(JSON.stringify({ model: 'elpv-cells', resolution: `${width}x${height}`, fps, threads, cores: os.availableParallelism(), bareSessionRun: { fps: round(bare.fps), ms: round(bare.ms, 2) }, clipFrames: scores.length }));
+  console.log(JSON.stringify({ model: 'elpv-cells', resolution: `${width}x${height}`, fps, threads, worker, cores: os.availableParallelism(), bareSessionRun: { fps: round(bare.fps), ms: round(bare.ms, 2) }, clipFrames: scores.length }));
   if (soak) {
     const thresholds = thresholdsFor(mixes[0]!, scores);
     const rss: number[] = [];
@@ -258,20 +293,21 @@ try {
     const at5 = rss[Math.min(4, rss.length - 1)]!;
     console.log(JSON.stringify({ ...row, rssGrowthMinute5ToEnd: `${round(((rss.at(-1)! - at5) / at5) * 100)}%` }));
   } else {
-    console.log('| mix | cameras | sent | read | inspected | dropped (slot) | never read | inspected/s | ratio to bare | slowest camera fps | defects stored | CPU node % | CPU reader ffmpeg % each | frame→stored p50 / p99 ms |');
-    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+    console.log('| mix | cameras | sent | read | inspected | dropped (slot) | never read | inspected/s | ratio to bare | slowest camera fps | defects stored | CPU node % | CPU RTSP server % | CPU reader ffmpeg % each | frame→stored p50 / p99 ms |');
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
     for (const mix of mixes) {
       const thresholds = thresholdsFor(mix, scores);
       for (const n of cameraCounts) {
         const r = await line(rtsp, clip, n, mix, thresholds, dir, seconds);
         const pct = (x: number) => `${x} (${round((x / r.sent) * 100)}%)`;
         console.log(
-          `| ${mix} | ${n} | ${r.sent} | ${r.read} | ${pct(r.inspected)} | ${r.droppedSlot} | ${pct(r.neverRead)} | ${r.inspectedFps} | ${round(r.inspectedFps / bare.fps, 2)} | ${r.minCameraFps} | ${r.defectsStored}/${r.defects} | ${r.cpu.node} | ${r.cpu.readerEach} | ${r.frameToStoredMs.p50} / ${r.frameToStoredMs.p99} |`,
+          `| ${mix} | ${n} | ${r.sent} | ${r.read} | ${pct(r.inspected)} | ${r.droppedSlot} | ${pct(r.neverRead)} | ${r.inspectedFps} | ${round(r.inspectedFps / bare.fps, 2)} | ${r.minCameraFps} | ${r.defectsStored}/${r.defects} | ${r.cpu.node} | ${r.cpu.rtspServer} | ${r.cpu.readerEach} | ${r.frameToStoredMs.p50} / ${r.frameToStoredMs.p99} |`,
         );
+        if (process.argv.includes('--stages')) console.log(JSON.stringify({ mix, cameras: n, stagesMs: r.stagesMs, eventLoopDelayMs: r.eventLoopDelayMs, rssMb: r.rssMb }));
       }
     }
   }
 } finally {
-  rtsp.close();
+  rtsp.child.kill('SIGTERM');
   rmSync(dir, { recursive: true, force: true });
 }

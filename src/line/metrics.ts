@@ -10,6 +10,8 @@ export interface Metrics {
   /** Records a stored inspection (verdict counter, latency histograms); storedAt is when its commit returned. */
   observeInspection(inspection: Inspection, storedAt: number): void;
   observeFailure(): void;
+  /** An image not kept because of pressure (src/line/sampling.ts ShedLevel): the verdict was stored without it. */
+  observeShed(cameraId: string, verdict: Inspection['verdict'], source: string): void;
 }
 
 export function createMetrics(deps: { cameras: () => CameraStatus[]; defaultMetrics?: boolean }): Metrics {
@@ -30,6 +32,7 @@ export function createMetrics(deps: { cameras: () => CameraStatus[]; defaultMetr
     });
   perCamera('visor_camera_frames_total', 'Frames read from the camera.', (s) => s.framesIn);
   perCamera('visor_camera_frames_dropped_total', 'Frames dropped because a newer one arrived before inference took it.', (s) => s.framesDropped);
+  perCamera('visor_camera_frames_lost_total', 'Frames a live stream sent (at the camera rate) that were never read.', (s) => s.framesLost ?? 0);
   perCamera('visor_camera_frames_corrupt_total', 'Frames that could not be decoded and were skipped.', (s) => s.framesCorrupt);
   perCamera('visor_camera_reconnects_total', 'Times the camera source was restarted.', (s) => s.reconnects);
   new Gauge({
@@ -58,6 +61,12 @@ export function createMetrics(deps: { cameras: () => CameraStatus[]; defaultMetr
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
+  const shed = new Counter({
+    name: 'visor_images_shed_total',
+    help: 'Images not kept because of pressure (the verdict is stored without its image), by the pressure source that shed them.',
+    labelNames: ['camera', 'verdict', 'source'],
+    registers: [registry],
+  });
   const failures = new Counter({ name: "visor_inspection_failures_total", help: "Frames that could not be inspected or stored (see the log).", registers: [registry] });
 
   return {
@@ -69,6 +78,9 @@ export function createMetrics(deps: { cameras: () => CameraStatus[]; defaultMetr
     },
     observeFailure() {
       failures.inc();
+    },
+    observeShed(cameraId, verdict, source) {
+      shed.inc({ camera: cameraId, verdict, source });
     },
   };
 }

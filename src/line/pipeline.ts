@@ -1,21 +1,34 @@
-// The inspection loop, one per camera: newest frame → model → decision → stored
-// inspection → bus. A defect is in SQLite before anything else sees it.
+// The inspection loops, one per camera, sharing the model fairly: each camera waits its turn
+// (first come, first served, one frame per camera in the queue), and at its turn takes the
+// newest frame it has (older ones are dropped and counted). After the model, a kept frame is
+// encoded off the frame path (sharp on libuv's threads, a bounded number at once) and the
+// model goes on; a camera's frames are stored in the order they were taken. A defect is in SQLite
+// before anything else sees it. The heat map is stored as data; overlays are rendered when
+// someone looks (src/inference/overlay.ts).
 import { lendFrame, type Bus } from './bus.js';
 import type { Camera } from '../capture/index.js';
 import type { RoiConfig } from '../config/schema.js';
 import { VisorError, errorMessage } from '../common/errors.js';
 import { newId } from '../common/ids.js';
-import { decide, renderOverlay, type Inferencer } from '../inference/index.js';
+import { decide, type Inferencer } from '../inference/index.js';
 import type { Logger } from '../common/log.js';
 import type { Metrics } from './metrics.js';
-import type { SamplingPolicy } from './sampling.js';
+import { shedsImage, type SamplingPolicy } from './sampling.js';
+import { createLineSaturation, type LineSaturation } from './saturation.js';
 import { encodeJpeg, type ImagesToStore, type Store } from '../store/index.js';
-import type { Frame, Inspection, ModelOutput, Thresholds } from '../common/types.js';
+import type { Frame, Inspection, ModelOutput, RawImage, Thresholds } from '../common/types.js';
 import type { Geometry } from '../common/geometry.js';
 
-/** Heat-map colour scale as fractions of the defect threshold (see renderOverlay). */
-const HEAT_FLOOR = 0.7;
-const HEAT_CEILING = 1.3;
+/** Kept frames of one camera waiting for their JPEG (their pool buffers are held): beyond it the camera waits. */
+const MAX_IMAGES_PER_CAMERA = 2;
+/** Frames of one camera waiting to be stored, kept or not: beyond it the camera waits. */
+const MAX_QUEUED_PER_CAMERA = 8;
+
+/** A frame's model-size pixels in a buffer of its own (no full-resolution picture): the pool's buffers can go back. */
+function detach(frame: Frame): Frame {
+  const { release: _release, full: _full, data, ...fields } = frame;
+  return { ...fields, data: Buffer.from(data), release: () => undefined };
+}
 
 export interface PipelineDeps {
   cameras: Camera[];
@@ -26,8 +39,12 @@ export interface PipelineDeps {
   roi: (cameraId: string) => RoiConfig | undefined;
   store: Store;
   /** Which frames' images are kept (src/line/sampling.ts). */
-  sampling: Pick<SamplingPolicy, 'keepImage'>;
+  sampling: Pick<SamplingPolicy, 'keepImage' | 'shedLevel'>;
   jpegQuality: number;
+  /** JPEG encodes at once (default 2). */
+  maxEncodes?: number;
+  /** Encodes a kept frame's picture; default encodeJpeg (sharp, on libuv's threads). */
+  encode?: (image: RawImage, quality: number) => Promise<Buffer>;
   metrics: Metrics;
   bus: Bus;
   log: Logger;
@@ -45,6 +62,8 @@ export interface Pipeline {
   requestSample(cameraId: string, options?: { timeoutMs?: number }): Promise<Inspection>;
   /** Frames inspected so far. */
   readonly inspected: number;
+  /** The line's pressure source for image shedding (add it to the sampling policy), with its health. */
+  readonly saturation: LineSaturation;
 }
 
 interface SampleRequest {
@@ -58,6 +77,46 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const sampleRequests = new Map<string, SampleRequest[]>();
   let inspected = 0;
   let stopping = false;
+  const inspectedBy = new Map<string, number>();
+  const maxEncodes = Math.max(1, deps.maxEncodes ?? 2);
+  const saturation = createLineSaturation({
+    maxEncodes,
+    frames: () => deps.cameras.map((c) => ({ cameraId: c.id, inspected: inspectedBy.get(c.id) ?? 0, superseded: c.status().framesDropped })),
+    now,
+  });
+
+  // The model's queue: one frame at a time, cameras in the order they asked (each asks again only after its turn).
+  const modelQueue: (() => void)[] = [];
+  let modelBusy = false;
+  const modelTurn = (): Promise<() => void> =>
+    new Promise((resolve) => {
+      const done = (): void => {
+        const next = modelQueue.shift();
+        if (next) next();
+        else modelBusy = false;
+      };
+      const go = (): void => resolve(done);
+      if (modelBusy) modelQueue.push(go);
+      else {
+        modelBusy = true;
+        go();
+      }
+    });
+
+  // JPEG encodes: a bounded number at once, the rest wait their turn (in order).
+  const encodeQueue: (() => void)[] = [];
+  let encoding = 0;
+  const encode = deps.encode ?? encodeJpeg;
+  async function encodeBounded(frame: Frame): Promise<Buffer> {
+    if (encoding >= maxEncodes) await new Promise<void>((r) => encodeQueue.push(r));
+    encoding++;
+    try {
+      return await encode(frame.full ?? frame, deps.jpegQuality);
+    } finally {
+      encoding--;
+      encodeQueue.shift()?.();
+    }
+  }
 
   interface Decided {
     inspection: Inspection;
@@ -100,34 +159,28 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     return { inspection, output: result.output, inputSize: inferencer.inputSize, geometry: inferencer.geometry, thresholds };
   }
 
-  /** Image encoding, the store's commit, then the bus: runs while the model works on the next frame. */
-  async function storeFrame(frame: Frame, decided: Decided, requested: boolean): Promise<Inspection> {
-    const { inspection, output, thresholds } = decided;
+  /** Image encoding (kept frames only), the store's commit, then the bus. */
+  async function storeFrame(frame: Frame, decided: Decided, keep: boolean, requested: boolean): Promise<Inspection> {
+    const { inspection, output } = decided;
     let images: ImagesToStore | undefined;
-    if (requested || deps.sampling.keepImage(inspection.verdict)) {
-      // Encode only frames that are kept; the full-resolution copy when the source has one.
+    if (keep) {
+      // The full-resolution copy when the source has one; the overlay is drawn from the stored data on demand.
       const encodeStarted = performance.now();
-      const picture = frame.full ?? frame;
+      const image = await encodeBounded(frame);
       const hasOverlay = output.heatMap !== undefined || (output.boxes?.length ?? 0) > 0;
-      const [image, overlay] = await Promise.all([
-        encodeJpeg(picture, deps.jpegQuality),
-        hasOverlay
-          ? renderOverlay(picture, output, {
-              roi: frame.full ? deps.roi(frame.cameraId) : undefined,
-              inputSize: decided.inputSize,
-              geometry: decided.geometry,
-              // Colour relative to the threshold: patches well below it (the normal texture) stay
-              // clear, the colour ramps up through the threshold, full red well above it.
-              range: [HEAT_FLOOR * thresholds.defect, HEAT_CEILING * thresholds.defect],
-            })
-          : undefined,
-      ]);
-      images = { image, overlay };
+      const roi = frame.full ? deps.roi(frame.cameraId) : undefined;
+      images = {
+        image,
+        ...(hasOverlay
+          ? { overlayData: { ...(output.heatMap ? { heatMap: output.heatMap } : {}), ...(roi ? { roi } : {}), geometry: { resize: decided.geometry.resize, frame: decided.geometry.frame }, inputSize: decided.inputSize } }
+          : {}),
+      };
       inspection.timings.encodeMs = performance.now() - encodeStarted;
     }
     const stored = deps.store.save(inspection, images);
     const storedAt = now();
     inspected++;
+    inspectedBy.set(frame.cameraId, (inspectedBy.get(frame.cameraId) ?? 0) + 1);
     deps.metrics.observeInspection(stored, storedAt);
     lendFrame(frame, (lent) => deps.bus.emit('inspection', { inspection: stored, frame: lent, output, storedAt, requested }));
     return stored;
@@ -139,6 +192,16 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     return pending;
   }
 
+  /** Whether to keep the frame's image: requested samples always; otherwise the sampling policy, less what pressure sheds. */
+  function keepImage(cameraId: string, inspection: Inspection, requested: boolean): boolean {
+    if (requested) return true;
+    if (!deps.sampling.keepImage(inspection.verdict)) return false;
+    const shed = deps.sampling.shedLevel();
+    if (!shedsImage(shed.level, inspection.verdict)) return true;
+    deps.metrics.observeShed(cameraId, inspection.verdict, shed.source ?? 'unknown');
+    return false;
+  }
+
   async function run(camera: Camera): Promise<void> {
     const log = deps.log.child({ module: 'pipeline', cameraId: camera.id });
     const failed = (frame: Frame, samples: SampleRequest[], err: unknown) => {
@@ -146,29 +209,67 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       log.error({ err, seq: frame.seq, detail: errorMessage(err) }, 'frame could not be inspected');
       for (const s of samples) s.reject(new VisorError('SAMPLE_FAILED', `sample from camera ${camera.id} failed: ${errorMessage(err)}`, { cause: err, retryable: true }));
     };
-    // Two stages: while frame N is encoded and stored, the model already runs on frame N+1.
-    // At most one frame is in each stage, and frames are stored in the order they were taken.
+    // While this camera's kept frames are encoded and stored, the model already takes its next
+    // frames; a camera's frames are stored in the order they were taken.
     let storing: Promise<void> = Promise.resolve();
+    let queued = 0;
+    let images = 0;
     for (;;) {
-      const frame = await camera.next();
+      let frame = await camera.next();
       if (!frame) break;
-      const samples = takeSampleRequests(camera.id);
+      const done = await modelTurn();
       let decided: Decided;
+      let samples: SampleRequest[];
       try {
-        decided = await decideFrame(frame);
-      } catch (err) {
-        failed(frame, samples, err);
-        frame.release();
+        // Newest wins at the model's door: a frame that came while this camera waited its turn replaces the one it held.
+        frame = camera.fresher(frame);
+        samples = takeSampleRequests(camera.id);
+        try {
+          decided = await decideFrame(frame);
+        } catch (err) {
+          failed(frame, samples, err);
+          frame.release();
+          continue;
+        }
+      } finally {
+        done();
+      }
+      const requested = samples.length > 0;
+      const keep = keepImage(camera.id, decided.inspection, requested);
+      const taken = frame;
+      const settle = (stored: Promise<Inspection>): Promise<void> =>
+        stored.then(
+          (inspection) => {
+            log.info({ inspectionId: inspection.id, seq: taken.seq, verdict: inspection.verdict, score: Number(inspection.score.toFixed(4)) }, 'inspection stored');
+            for (const s of samples) s.resolve(inspection);
+          },
+          (err: unknown) => failed(taken, samples, err),
+        );
+      if (!keep && queued === 0) {
+        // Nothing to encode and nothing of this camera in flight: stored now (synchronously).
+        await settle(storeFrame(taken, decided, false, requested)).finally(() => taken.release());
         continue;
       }
-      await storing;
-      storing = storeFrame(frame, decided, samples.length > 0).then(
-        (stored) => {
-          log.info({ inspectionId: stored.id, seq: frame.seq, verdict: stored.verdict, score: Number(stored.score.toFixed(4)) }, 'inspection stored');
-          for (const s of samples) s.resolve(stored);
-        },
-        (err: unknown) => failed(frame, samples, err),
-      ).finally(() => frame.release());
+      // Behind this camera's images in flight. A camera with MAX_IMAGES_PER_CAMERA images (or
+      // MAX_QUEUED_PER_CAMERA frames) in flight waits; its newer frames are dropped (and counted) meanwhile.
+      if ((keep && images >= MAX_IMAGES_PER_CAMERA) || queued >= MAX_QUEUED_PER_CAMERA) await storing;
+      // A frame whose image is not kept waits with a copy of its model-size pixels: its pool buffers go back now.
+      const held = keep ? taken : detach(taken);
+      queued++;
+      if (keep) {
+        images++;
+        saturation.imageJobs(1);
+      }
+      storing = storing
+        .then(() => settle(storeFrame(held, decided, keep, requested)))
+        .finally(() => {
+          queued--;
+          if (keep) {
+            images--;
+            saturation.imageJobs(-1);
+          }
+          held.release();
+        });
     }
     await storing;
   }
@@ -213,5 +314,6 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     get inspected() {
       return inspected;
     },
+    saturation,
   };
 }

@@ -91,7 +91,32 @@ export function effectiveOkFraction(policy: CameraPolicy, storeOkFraction: numbe
   return Math.min(policy.okSampleFraction, storeOkFraction);
 }
 
+/** How much image keeping is shed under pressure; levels are ordered. Verdicts are always recorded. */
+export type ShedLevel = 'none' | 'ok' | 'uncertain' | 'all';
+//  'none': keep as configured; 'ok': ok images are not kept (requested samples still are);
+//  'uncertain': ok and uncertain images are not kept; 'all': no image is kept, verdicts only.
+export const SHED_LEVELS: readonly ShedLevel[] = ['none', 'ok', 'uncertain', 'all'];
+
+export interface PressureSource {
+  name: string; // 'disk', 'line', ...
+  /** Current level, cheap to call per frame. */
+  level(): ShedLevel;
+  /** Human text for health, e.g. 'data dir 3% free'. */
+  reason(): string | undefined;
+}
+
+/** Whether an image with this verdict is shed at this level. */
+export function shedsImage(level: ShedLevel, verdict: Verdict): boolean {
+  const rank = SHED_LEVELS.indexOf(level);
+  if (verdict === 'ok') return rank >= 1;
+  if (verdict === 'uncertain') return rank >= 2;
+  return rank >= 3;
+}
+
 export interface SamplingPolicy {
+  /** Under pressure, which images are shed: the highest level of all sources wins. */
+  addPressure(source: PressureSource): void;
+  shedLevel(): { level: ShedLevel; source?: string; reason?: string };
   /** Whether to keep (encode and store) the image of a frame with this verdict: defect and uncertain always, ok with store.okSampleFraction. */
   keepImage(verdict: Verdict): boolean;
   /** The upload decision for a stored inspection, given the camera's policy selections in the last hour. */
@@ -123,7 +148,19 @@ export function createSamplingPolicy(deps: SamplingDeps): SamplingPolicy {
       }
     }
   }
+  const pressures: PressureSource[] = [];
   return {
+    addPressure(source) {
+      pressures.push(source);
+    },
+    shedLevel() {
+      let worst: { level: ShedLevel; source?: string; reason?: string } = { level: 'none' };
+      for (const p of pressures) {
+        const level = p.level();
+        if (SHED_LEVELS.indexOf(level) > SHED_LEVELS.indexOf(worst.level)) worst = { level, source: p.name, reason: p.reason() };
+      }
+      return worst;
+    },
     keepImage(verdict) {
       if (verdict !== 'ok') return true;
       if (storeOkFraction >= 1) return true;

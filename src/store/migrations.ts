@@ -47,6 +47,14 @@ const coreMigrations: readonly Migration[] = [
       CREATE INDEX inspections_images ON inspections (captured_at, id, image_bytes) WHERE image_bytes > 0;
     `,
   },
+  {
+    // What an overlay is drawn from (src/store/rows.ts OverlayData: the heat map as data and its
+    // placement), kept with the image: overlays are rendered when someone looks. Rows stored
+    // before keep their overlay_path file.
+    version: 11,
+    name: 'inspection overlay data',
+    up: `ALTER TABLE inspections ADD COLUMN overlay_data TEXT;`,
+  },
 ];
 
 /** Every table of the database: the core's, then each module's own range. */

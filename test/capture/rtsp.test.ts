@@ -91,10 +91,42 @@ describe('RTSP source', () => {
     expect(states).toContain('reconnecting');
     expect(states.at(-1)).toBe('online');
 
+    // A live stream that was read in time lost nothing (the slack covers bursts).
+    expect(camera.status().framesLost).toBe(0);
+
     const running = await childProcesses(url);
     expect(running).toHaveLength(1);
     await camera.stop();
     for (const pid of running) expect(() => process.kill(pid, 0)).toThrow();
     expect(await childProcesses(url)).toEqual([]);
+  });
+
+  it('counts the frames a stream sent that were never read while the reader was held back', async () => {
+    startPublisher();
+    await until('the stream to be published', mounted, 10_000);
+    camera = createCamera({
+      config: cameraConfig({ source: rtsp.url('cam1'), rtspTransport: 'udp', fps: 10, watchdog: { stallSeconds: 20, backoffInitialMs: 200, backoffMaxMs: 1000, offlineAfterFailures: 20 } }),
+      inferenceSize: { width: 64, height: 64 },
+      baseDir: dir,
+      log: silentLogger(),
+    });
+    camera.start();
+    await takeFrames(camera, 5, 20_000);
+    const before = camera.status();
+    // Hold the event loop (as a busy main thread did): ffmpeg cannot hand over its frames, stops
+    // reading its socket, and the stream's packets for those seconds are gone.
+    const until3s = Date.now() + 3000;
+    while (Date.now() < until3s) {
+      // busy
+    }
+    await until('frames again', () => camera!.status().framesIn > before.framesIn + 10, 20_000);
+    const after = camera.status();
+    // About 30 frames were due in those 3 s at 10 fps; those that never came are counted as lost.
+    const due = 30;
+    const read = after.framesIn - before.framesIn;
+    expect(after.framesLost!).toBeGreaterThan(0);
+    expect(after.framesLost! + read).toBeGreaterThanOrEqual(due * 0.6);
+    await camera.stop();
+    await stopPublisher();
   });
 });

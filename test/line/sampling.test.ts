@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.js';
 import { silentLogger } from '../../src/common/log.js';
-import { cameraPolicy, createSamplingPolicy, decide } from '../../src/line/sampling.js';
+import { cameraPolicy, createSamplingPolicy, decide, shedsImage, type ShedLevel } from '../../src/line/sampling.js';
 import { FIXTURES } from '../helpers/paths.js';
 import { capturingLogger, inspection } from '../upload/helpers.js';
 
@@ -42,6 +42,31 @@ describe('keeping images', () => {
     expect(warnings.map((w) => w.cameraId)).toEqual(['a']);
     expect(warnings[0]!.msg).toMatch(/raise store.okSampleFraction/);
     expect(s.camera('b')).toMatchObject({ okSampleFraction: 0.01 });
+  });
+});
+
+describe('shedding images under pressure', () => {
+  it('takes the highest level of all sources, with its name and reason', () => {
+    const s = createSamplingPolicy({ config: parseConfig({ cameras: [{ id: 'a', source: FIXTURES }] }), log: silentLogger() });
+    expect(s.shedLevel()).toEqual({ level: 'none' });
+    let disk: ShedLevel = 'none';
+    let line: ShedLevel = 'ok';
+    s.addPressure({ name: 'disk', level: () => disk, reason: () => 'data dir 3% free' });
+    s.addPressure({ name: 'line', level: () => line, reason: () => 'encoders behind' });
+    expect(s.shedLevel()).toEqual({ level: 'ok', source: 'line', reason: 'encoders behind' });
+    disk = 'all';
+    expect(s.shedLevel()).toEqual({ level: 'all', source: 'disk', reason: 'data dir 3% free' });
+    disk = 'none';
+    line = 'none';
+    expect(s.shedLevel()).toEqual({ level: 'none' });
+  });
+
+  it('sheds ok images first, then uncertain, defects only at "all"', () => {
+    const shed = (level: ShedLevel) => (['ok', 'uncertain', 'defect'] as const).filter((v) => shedsImage(level, v));
+    expect(shed('none')).toEqual([]);
+    expect(shed('ok')).toEqual(['ok']);
+    expect(shed('uncertain')).toEqual(['ok', 'uncertain']);
+    expect(shed('all')).toEqual(['ok', 'uncertain', 'defect']);
   });
 });
 
