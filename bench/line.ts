@@ -203,7 +203,7 @@ async function line(rtsp: RtspProcess, clip: string, n: number, mix: Mix, thresh
     await new Promise((r) => setTimeout(r, 1000));
     const config = parseConfig({
       cameras: names.map((id) => ({ id, source: rtsp.url(id), kind: 'rtsp', rtspTransport: 'udp', fps, fullResolution: true, watchdog: { backoffInitialMs: 300, backoffMaxMs: 1000 } })),
-      model: { package: MODEL, threads, thresholds, worker },
+      model: { package: MODEL, threads, thresholds, ...(worker ? { worker } : {}) },
       store: { dataDir: path.join(dir, `data-${mix}-${n}`), maxDiskMb: 4096 },
       review: { enabled: false },
     });
