@@ -24,6 +24,26 @@ const MAX_IMAGES_PER_CAMERA = 2;
 /** Frames of one camera waiting to be stored, kept or not: beyond it the camera waits. */
 const MAX_QUEUED_PER_CAMERA = 8;
 
+/** At most `max` holders at once, the others served in the order they asked; resolves with the function that ends a turn. */
+function turns(max: number): () => Promise<() => void> {
+  const waiting: (() => void)[] = [];
+  let active = 0;
+  const done = (): void => {
+    // The turn passes straight to the next in line, so no newcomer slips in between.
+    const next = waiting.shift();
+    if (next) next();
+    else active--;
+  };
+  return () =>
+    new Promise((resolve) => {
+      const go = (): void => resolve(done);
+      if (active < max) {
+        active++;
+        go();
+      } else waiting.push(go);
+    });
+}
+
 /** A frame's model-size pixels in a buffer of its own (no full-resolution picture): the pool's buffers can go back. */
 function detach(frame: Frame): Frame {
   const { release: _release, full: _full, data, ...fields } = frame;
@@ -86,35 +106,16 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   });
 
   // The model's queue: one frame at a time, cameras in the order they asked (each asks again only after its turn).
-  const modelQueue: (() => void)[] = [];
-  let modelBusy = false;
-  const modelTurn = (): Promise<() => void> =>
-    new Promise((resolve) => {
-      const done = (): void => {
-        const next = modelQueue.shift();
-        if (next) next();
-        else modelBusy = false;
-      };
-      const go = (): void => resolve(done);
-      if (modelBusy) modelQueue.push(go);
-      else {
-        modelBusy = true;
-        go();
-      }
-    });
-
+  const modelTurn = turns(1);
   // JPEG encodes: a bounded number at once, the rest wait their turn (in order).
-  const encodeQueue: (() => void)[] = [];
-  let encoding = 0;
+  const encodeTurn = turns(maxEncodes);
   const encode = deps.encode ?? encodeJpeg;
   async function encodeBounded(frame: Frame): Promise<Buffer> {
-    if (encoding >= maxEncodes) await new Promise<void>((r) => encodeQueue.push(r));
-    encoding++;
+    const done = await encodeTurn();
     try {
       return await encode(frame.full ?? frame, deps.jpegQuality);
     } finally {
-      encoding--;
-      encodeQueue.shift()?.();
+      done();
     }
   }
 
