@@ -182,6 +182,8 @@ interface Row {
   inspectedFps: number;
   minCameraFps: number;
   defects: number;
+  /** visor_camera_frames_lost_total over the run: what the cameras themselves counted as never read. */
+  lostCounted: number;
   defectsStored: number;
   cpu: ReturnType<typeof cpuPercent>;
   frameToStoredMs: { p50: number; p99: number };
@@ -208,10 +210,22 @@ async function line(rtsp: RtspProcess, clip: string, n: number, mix: Mix, thresh
       review: { enabled: false },
     });
     const app = await createApp({ config, baseDir: dir, log, extensions: [] });
-    const seen: { inspection: Inspection; storedAt: number }[] = [];
+    // Running tallies, not the inspections: a soak must not measure the benchmark's own memory.
+    const STAGES = ['queueMs', 'preprocessMs', 'inferenceMs', 'postprocessMs', 'encodeMs', 'storeMs'] as const;
+    const tally = { inspected: 0, defects: 0, defectsStored: 0, perCamera: new Map<string, number>(), stages: new Map<string, number>(), latencies: [] as number[] };
+    const count = (inspection: Inspection, storedAt: number): void => {
+      tally.inspected++;
+      tally.perCamera.set(inspection.cameraId, (tally.perCamera.get(inspection.cameraId) ?? 0) + 1);
+      if (inspection.verdict === 'defect') {
+        tally.defects++;
+        if (inspection.imagePath !== undefined) tally.defectsStored++;
+      }
+      for (const k of STAGES) tally.stages.set(k, (tally.stages.get(k) ?? 0) + (inspection.timings[k] ?? 0));
+      tally.latencies.push(storedAt - inspection.capturedAt);
+    };
     let counting = false;
     app.bus.on('inspection', ({ inspection, storedAt }) => {
-      if (counting) seen.push({ inspection, storedAt });
+      if (counting) count(inspection, storedAt);
     });
     await app.start();
     try {
@@ -243,28 +257,28 @@ async function line(rtsp: RtspProcess, clip: string, n: number, mix: Mix, thresh
       const delta = (pick: (s: (typeof status0)[number]) => number) => status1.reduce((s, x, i) => s + pick(x) - pick(status0[i]!), 0);
       const read = delta((s) => s.framesIn);
       const sent = Math.round(fps * elapsed * n);
-      const perCamera = names.map((id) => seen.filter((e) => e.inspection.cameraId === id).length / elapsed);
-      const latencies = seen.map((e) => e.storedAt - e.inspection.capturedAt).sort((a, b) => a - b);
-      const defects = seen.filter((e) => e.inspection.verdict === 'defect');
+      const perCamera = names.map((id) => (tally.perCamera.get(id) ?? 0) / elapsed);
+      const latencies = tally.latencies.sort((a, b) => a - b);
       return {
         cameras: n,
         mix,
         seconds: round(elapsed),
         sent,
         read,
-        inspected: seen.length,
+        inspected: tally.inspected,
         droppedSlot: delta((s) => s.framesDropped),
         neverRead: Math.max(0, sent - read),
-        inspectedFps: round(seen.length / elapsed),
+        inspectedFps: round(tally.inspected / elapsed),
         minCameraFps: round(Math.min(...perCamera)),
-        defects: defects.length,
-        defectsStored: defects.filter((e) => e.inspection.imagePath !== undefined).length,
+        defects: tally.defects,
+        defectsStored: tally.defectsStored,
+        lostCounted: delta((s) => s.framesLost ?? 0),
         cpu: cpuPercent(cpu0, cpu1, elapsed),
         frameToStoredMs: { p50: round(percentile(latencies, 50)), p99: round(percentile(latencies, 99)) },
         rssMb: { start: round(rss0 / 2 ** 20), end: round(process.memoryUsage().rss / 2 ** 20) },
         eventLoopDelayMs: { p99: round(loopDelay.percentile(99) / 1e6), max: round(loopDelay.max / 1e6) },
         stagesMs: Object.fromEntries(
-          (['queueMs', 'preprocessMs', 'inferenceMs', 'postprocessMs', 'encodeMs', 'storeMs'] as const).map((k) => [k.replace('Ms', ''), round(seen.reduce((s, e) => s + (e.inspection.timings[k] ?? 0), 0) / Math.max(1, seen.length), 2)]),
+          STAGES.map((k) => [k.replace('Ms', ''), round((tally.stages.get(k) ?? 0) / Math.max(1, tally.inspected), 2)]),
         ),
       };
     } finally {
@@ -293,15 +307,15 @@ try {
     const at5 = rss[Math.min(4, rss.length - 1)]!;
     console.log(JSON.stringify({ ...row, rssGrowthMinute5ToEnd: `${round(((rss.at(-1)! - at5) / at5) * 100)}%` }));
   } else {
-    console.log('| mix | cameras | sent | read | inspected | dropped (slot) | never read | inspected/s | ratio to bare | slowest camera fps | defects stored | CPU node % | CPU RTSP server % | CPU reader ffmpeg % each | frame→stored p50 / p99 ms |');
-    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+    console.log('| mix | cameras | sent | read | inspected | dropped (slot) | never read | lost (counted by the cameras) | inspected/s | ratio to bare | slowest camera fps | defects stored | CPU node % | CPU RTSP server % | CPU reader ffmpeg % each | frame→stored p50 / p99 ms |');
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
     for (const mix of mixes) {
       const thresholds = thresholdsFor(mix, scores);
       for (const n of cameraCounts) {
         const r = await line(rtsp, clip, n, mix, thresholds, dir, seconds);
         const pct = (x: number) => `${x} (${round((x / r.sent) * 100)}%)`;
         console.log(
-          `| ${mix} | ${n} | ${r.sent} | ${r.read} | ${pct(r.inspected)} | ${r.droppedSlot} | ${pct(r.neverRead)} | ${r.inspectedFps} | ${round(r.inspectedFps / bare.fps, 2)} | ${r.minCameraFps} | ${r.defectsStored}/${r.defects} | ${r.cpu.node} | ${r.cpu.rtspServer} | ${r.cpu.readerEach} | ${r.frameToStoredMs.p50} / ${r.frameToStoredMs.p99} |`,
+          `| ${mix} | ${n} | ${r.sent} | ${r.read} | ${pct(r.inspected)} | ${r.droppedSlot} | ${pct(r.neverRead)} | ${r.lostCounted} | ${r.inspectedFps} | ${round(r.inspectedFps / bare.fps, 2)} | ${r.minCameraFps} | ${r.defectsStored}/${r.defects} | ${r.cpu.node} | ${r.cpu.rtspServer} | ${r.cpu.readerEach} | ${r.frameToStoredMs.p50} / ${r.frameToStoredMs.p99} |`,
         );
         if (process.argv.includes('--stages')) console.log(JSON.stringify({ mix, cameras: n, stagesMs: r.stagesMs, eventLoopDelayMs: r.eventLoopDelayMs, rssMb: r.rssMb }));
       }
