@@ -8,7 +8,7 @@ import { resolvePath } from './config/paths.js';
 import { createCamera, type Camera } from './capture/index.js';
 import type { Config } from './config/schema.js';
 import { createLineControl, type LineControl } from './line/control.js';
-import { createInferencer, loadModelPackage, type Inferencer } from './inference/index.js';
+import { loadModelPackage, openInferencer, type Inferencer } from './inference/index.js';
 import type { Logger } from './common/log.js';
 import { createMetrics, type Metrics } from './line/metrics.js';
 import { createPipeline, type Pipeline } from './line/pipeline.js';
@@ -77,10 +77,11 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const modelDir = resolvePath(baseDir, config.model.package);
   const inferencer =
     deps.inferencer ??
-    (await createInferencer({
+    (await openInferencer({
       pkg: await loadModelPackage(modelDir),
       executionProviders: config.model.executionProviders,
       threads: config.model.threads,
+      worker: config.model.worker,
       log,
     }));
 
@@ -122,8 +123,11 @@ export async function createApp(deps: AppDeps): Promise<App> {
       log,
     });
 
+    // The line sheds stored images under its own pressure too (src/line/saturation.ts); health shows saturation.
+    sampling.addPressure(pipeline.saturation);
     const health = createHealthRegistry();
     health.add('store', () => ({ ...diskHealth(store.disk) }));
+    health.add('line', () => pipeline.saturation.health());
     const ctx: AppContext = { config, baseDir, log, store, bus, metrics, cameras, pipeline, control, health, sampling, triggers: createTriggerRegistry() };
     const extensions: Extension[] = [];
     for (const factory of deps.extensions ?? DEFAULT_EXTENSIONS) {

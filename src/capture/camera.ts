@@ -52,6 +52,8 @@ export interface Camera {
   status(): CameraStatus;
   /** Newest frame not yet taken; waits until one arrives; resolves undefined once stopped or when signal aborts. */
   next(signal?: AbortSignal): Promise<Frame | undefined>;
+  /** The newest frame: one that arrived since `held` was taken replaces it (`held` is released and counted as dropped). */
+  fresher(held: Frame): Frame;
 }
 
 export function createCamera(deps: CameraDeps): Camera {
@@ -83,6 +85,7 @@ export function createCamera(deps: CameraDeps): Camera {
     cameraId: id,
     state: 'stopped',
     framesIn: 0,
+    framesLost: 0,
     framesCorrupt: 0,
     framesOversized: 0,
     reconnects: 0,
@@ -100,6 +103,28 @@ export function createCamera(deps: CameraDeps): Camera {
   let retryTimer: unknown;
   let stallTimer: unknown;
   let warnedPoolExhausted = false;
+  // Frames lost before they were read (live streams only): frames due at the camera rate since
+  // this connection's first frame, less those read; earlier connections' losses are kept.
+  const live = kind === 'rtsp' || kind === 'v4l2';
+  const lostSlack = Math.max(2, config.fps / 2);
+  let sessionFirstAt: number | undefined;
+  let sessionFrames = 0;
+  let lostBefore = 0;
+  let lostNow = 0;
+  const countLost = (t: number): void => {
+    sessionFrames += 1;
+    sessionFirstAt ??= t;
+    const due = Math.floor(((t - sessionFirstAt) / 1000) * config.fps) + 1;
+    // Only ever up: frames that come late in a burst were not lost, so half a second of slack.
+    lostNow = Math.max(lostNow, Math.floor(due - sessionFrames - lostSlack));
+    state.framesLost = lostBefore + lostNow;
+  };
+  const newConnection = (): void => {
+    lostBefore += lostNow;
+    lostNow = 0;
+    sessionFirstAt = undefined;
+    sessionFrames = 0;
+  };
 
   const status = (): CameraStatus => ({ ...state, framesDropped: slot.dropped + poolDrops });
 
@@ -121,6 +146,7 @@ export function createCamera(deps: CameraDeps): Camera {
     state.framesIn += 1;
     state.lastFrameAt = t;
     lastProgressAt = t;
+    if (live) countLost(t);
     failures = 0;
     if (state.state !== 'online') {
       log.info({ seq }, 'camera online');
@@ -224,6 +250,7 @@ export function createCamera(deps: CameraDeps): Camera {
     generation += 1;
     const gen = generation;
     lastProgressAt = now();
+    newConnection();
     warnedPoolExhausted = false;
     const hooks: SessionHooks = {
       frame: (parts) => deliver(gen, parts),
@@ -277,5 +304,6 @@ export function createCamera(deps: CameraDeps): Camera {
     },
     status,
     next: (signal) => slot.take(signal),
+    fresher: (held) => slot.fresher(held),
   };
 }

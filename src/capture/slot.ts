@@ -41,6 +41,19 @@ export class FrameSlot {
     this.frame = frame;
   }
 
+  /**
+   * The newest frame: a frame waiting in the slot replaces `held` (taken earlier and not yet
+   * used, now stale; it is released and counted as dropped), else `held` itself.
+   */
+  fresher(held: Frame): Frame {
+    if (!this.frame) return held;
+    const newer = this.frame;
+    this.frame = undefined;
+    held.release();
+    this.droppedCount += 1;
+    return newer;
+  }
+
   /** The waiting frame, or the next one put; undefined once closed or when `signal` aborts. */
   take(signal?: AbortSignal): Promise<Frame | undefined> {
     if (this.frame) {

@@ -77,7 +77,7 @@ export async function inspectCommand(images: string[], options: InspectOptions):
           // Two arguments may hold files of the same name: number the later ones.
           for (let n = 2; overlayNames.has(overlay); n++) overlay = path.join('overlays', name.replace(/\.[^./\\]+$/, `-${n}.jpg`));
           overlayNames.add(overlay);
-          const jpeg = await renderOverlay(image, result.output, { geometry, range: [0, Math.max(thresholds.defect, 1e-6)] });
+          const jpeg = await renderOverlay(image, result.output, { geometry, threshold: thresholds.defect });
           await mkdir(path.dirname(path.join(out, overlay)), { recursive: true });
           await writeFile(path.join(out, overlay), jpeg);
         }

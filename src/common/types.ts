@@ -97,10 +97,11 @@ export const InspectionSchema = Type.Object({
   thresholds: ThresholdsSchema,
   timings: StageTimingsSchema,
   imagePath: Type.Optional(Type.String({ description: 'Relative path of the stored JPEG under the data dir, if the frame was stored.' })),
-  overlayPath: Type.Optional(Type.String({ description: 'Relative path of the stored heat-map overlay JPEG, if any.' })),
+  overlayPath: Type.Optional(Type.String({ description: 'Relative path of a stored overlay JPEG (rows stored before heat maps were kept as data).' })),
   imageShed: Type.Optional(
     Type.String({ description: 'Why the image that would have been kept is not: "<source>: <reason>" (a pressure source such as "disk", or "store" when writing it failed).' }),
   ),
+  overlayData: Type.Optional(Type.Boolean({ description: 'True when what the overlay is drawn from (heat map, placement) is stored with the image; the overlay is rendered from it on demand.' })),
   sourceFile: Type.Optional(Type.String()),
 });
 export type Inspection = Static<typeof InspectionSchema>;
@@ -113,6 +114,13 @@ export interface CameraStatus {
   lastError?: string;
   framesIn: number;
   framesDropped: number;
+  /**
+   * Frames a live stream (RTSP, V4L2) sent that were never read: the frames due at the camera's
+   * rate (cameras[].fps, which caps the stream's own) since each connection's first frame, less
+   * those read, beyond half a second of slack. They are lost before the slot (a reader held back,
+   * ffmpeg not reading its socket), so framesDropped never sees them.
+   */
+  framesLost?: number;
   /** Frames the source could not decode (corrupt files, truncated images). */
   framesCorrupt: number;
   /** Images over the source's limits (cameras[].imageLimits), skipped without decoding. */

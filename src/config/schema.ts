@@ -103,6 +103,10 @@ export const ModelSection = Type.Object(
       description: 'onnxruntime execution providers, in order. An unavailable provider is an error at start-up, not a silent fallback.',
     }),
     threads: Type.Integer({ minimum: 0, default: 1, description: 'Intra-op threads for onnxruntime (0 = onnxruntime decides).' }),
+    worker: Type.Boolean({
+      default: false,
+      description: "Run the model in a worker thread, so session.run (which otherwise occupies the line's event loop while the model works) does not hold up camera pipes, SQLite and the review API. Cameras share the model either way, one frame at a time, each camera in turn. Off by default: on a loaded 2-core machine the hand-over to the worker added latency (see the README's performance section).",
+    }),
     thresholds: Type.Optional(ThresholdOverrides),
   },
   { additionalProperties: false, default: {} },

@@ -11,10 +11,11 @@ export {
   type InferencerDeps,
   type InferenceResult,
 } from './session.js';
+export { createWorkerInferencer, openInferencer } from './worker-client.js';
 export { createPreprocessor, normalizeInto, resizeImage, type Preprocessor } from './preprocess.js';
 export { createPostprocessor, nms, iou, softmax, DETECTION_DEFAULTS, type OutputTensor, type OutputTensors } from './postprocess.js';
 export { decide, resolveThresholds, type ThresholdOverrides } from './decision.js';
-export { renderOverlay, type OverlayOptions } from './overlay.js';
+export { createOverlayCache, heatColour, heatScale, renderOverlay, type OverlayCache, type OverlayOptions } from './overlay.js';
 export { imageFromFile } from './image.js';
 export { initModelPackage, EXPORT_FAMILIES, type ExportFamily, type InitResult, type FieldSource } from './import.js';
 export { checkModelPackage, type CheckReport, type CheckFinding } from './check.js';

@@ -4,7 +4,7 @@ import { Value } from '@sinclair/typebox/value';
 import type { Bus } from './bus.js';
 import { ThresholdOverrides, type CameraConfig, type Config } from '../config/schema.js';
 import { ConfigError, errorMessage } from '../common/errors.js';
-import { createInferencer, loadModelPackage, resolveThresholds, type Inferencer } from '../inference/index.js';
+import { loadModelPackage, openInferencer, resolveThresholds, type Inferencer } from '../inference/index.js';
 import type { ModelManifest } from '../inference/manifest.js';
 import type { Logger } from '../common/log.js';
 import type { Thresholds } from '../common/types.js';
@@ -95,10 +95,11 @@ export function createLineControl(deps: LineControlDeps): LineControl {
     async swapModel(dir) {
       let next: Inferencer;
       try {
-        next = await createInferencer({
+        next = await openInferencer({
           pkg: await loadModelPackage(dir),
           executionProviders: config.model.executionProviders,
           threads: config.model.threads,
+          worker: config.model.worker,
           log,
         });
       } catch (err) {

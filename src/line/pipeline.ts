@@ -1,21 +1,54 @@
-// The inspection loop, one per camera: newest frame → model → decision → stored
-// inspection → bus. A defect is in SQLite before anything else sees it.
+// The inspection loops, one per camera, sharing the model fairly: each camera waits its turn
+// (first come, first served, one frame per camera in the queue), and at its turn takes the
+// newest frame it has (older ones are dropped and counted). After the model, a kept frame is
+// encoded off the frame path (sharp on libuv's threads, a bounded number at once) and the
+// model goes on; a camera's frames are stored in the order they were taken. A defect is in SQLite
+// before anything else sees it. The heat map is stored as data; overlays are rendered when
+// someone looks (src/inference/overlay.ts).
 import { lendFrame, type Bus } from './bus.js';
 import type { Camera } from '../capture/index.js';
 import type { RoiConfig } from '../config/schema.js';
 import { VisorError, errorMessage } from '../common/errors.js';
 import { newId } from '../common/ids.js';
-import { decide, renderOverlay, type Inferencer } from '../inference/index.js';
+import { decide, type Inferencer } from '../inference/index.js';
 import type { Logger } from '../common/log.js';
 import type { Metrics } from './metrics.js';
 import type { SamplingPolicy } from './sampling.js';
+import { createLineSaturation, type LineSaturation } from './saturation.js';
 import { encodeJpeg, type ImagesToStore, type Store } from '../store/index.js';
-import type { Frame, Inspection, ModelOutput, Thresholds } from '../common/types.js';
+import type { Frame, Inspection, ModelOutput, RawImage, Thresholds } from '../common/types.js';
 import type { Geometry } from '../common/geometry.js';
 
-/** Heat-map colour scale as fractions of the defect threshold (see renderOverlay). */
-const HEAT_FLOOR = 0.7;
-const HEAT_CEILING = 1.3;
+/** Kept frames of one camera waiting for their JPEG (their pool buffers are held): beyond it the camera waits. */
+const MAX_IMAGES_PER_CAMERA = 2;
+/** Frames of one camera waiting to be stored, kept or not: beyond it the camera waits. */
+const MAX_QUEUED_PER_CAMERA = 8;
+
+/** At most `max` holders at once, the others served in the order they asked; resolves with the function that ends a turn. */
+function turns(max: number): () => Promise<() => void> {
+  const waiting: (() => void)[] = [];
+  let active = 0;
+  const done = (): void => {
+    // The turn passes straight to the next in line, so no newcomer slips in between.
+    const next = waiting.shift();
+    if (next) next();
+    else active--;
+  };
+  return () =>
+    new Promise((resolve) => {
+      const go = (): void => resolve(done);
+      if (active < max) {
+        active++;
+        go();
+      } else waiting.push(go);
+    });
+}
+
+/** A frame's model-size pixels in a buffer of its own (no full-resolution picture): the pool's buffers can go back. */
+function detach(frame: Frame): Frame {
+  const { release: _release, full: _full, data, ...fields } = frame;
+  return { ...fields, data: Buffer.from(data), release: () => undefined };
+}
 
 export interface PipelineDeps {
   cameras: Camera[];
@@ -28,6 +61,10 @@ export interface PipelineDeps {
   /** Which frames' images are kept, and which are shed under pressure (src/line/sampling.ts). */
   sampling: Pick<SamplingPolicy, 'imageDecision'>;
   jpegQuality: number;
+  /** JPEG encodes at once (default 2). */
+  maxEncodes?: number;
+  /** Encodes a kept frame's picture; default encodeJpeg (sharp, on libuv's threads). */
+  encode?: (image: RawImage, quality: number) => Promise<Buffer>;
   metrics: Metrics;
   bus: Bus;
   log: Logger;
@@ -45,6 +82,8 @@ export interface Pipeline {
   requestSample(cameraId: string, options?: { timeoutMs?: number }): Promise<Inspection>;
   /** Frames inspected so far. */
   readonly inspected: number;
+  /** The line's pressure source for image shedding (add it to the sampling policy), with its health. */
+  readonly saturation: LineSaturation;
 }
 
 interface SampleRequest {
@@ -58,6 +97,27 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const sampleRequests = new Map<string, SampleRequest[]>();
   let inspected = 0;
   let stopping = false;
+  const inspectedBy = new Map<string, number>();
+  const maxEncodes = Math.max(1, deps.maxEncodes ?? 2);
+  const saturation = createLineSaturation({
+    maxEncodes,
+    frames: () => deps.cameras.map((c) => ({ cameraId: c.id, inspected: inspectedBy.get(c.id) ?? 0, superseded: c.status().framesDropped })),
+    now,
+  });
+
+  // The model's queue: one frame at a time, cameras in the order they asked (each asks again only after its turn).
+  const modelTurn = turns(1);
+  // JPEG encodes: a bounded number at once, the rest wait their turn (in order).
+  const encodeTurn = turns(maxEncodes);
+  const encode = deps.encode ?? encodeJpeg;
+  async function encodeBounded(frame: Frame): Promise<Buffer> {
+    const done = await encodeTurn();
+    try {
+      return await encode(frame.full ?? frame, deps.jpegQuality);
+    } finally {
+      done();
+    }
+  }
 
   interface Decided {
     inspection: Inspection;
@@ -100,36 +160,28 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     return { inspection, output: result.output, inputSize: inferencer.inputSize, geometry: inferencer.geometry, thresholds };
   }
 
-  /** Image encoding, the store's commit, then the bus: runs while the model works on the next frame. */
-  async function storeFrame(frame: Frame, decided: Decided, requested: boolean): Promise<Inspection> {
-    const { inspection, output, thresholds } = decided;
+  /** Image encoding (kept frames only), the store's commit, then the bus. */
+  async function storeFrame(frame: Frame, decided: Decided, keep: boolean, requested: boolean): Promise<Inspection> {
+    const { inspection, output } = decided;
     let images: ImagesToStore | undefined;
-    const kept = deps.sampling.imageDecision(inspection, requested);
-    if (kept.shed !== undefined) inspection.imageShed = kept.shed;
-    if (kept.keep) {
-      // Encode only frames that are kept; the full-resolution copy when the source has one.
+    if (keep) {
+      // The full-resolution copy when the source has one; the overlay is drawn from the stored data on demand.
       const encodeStarted = performance.now();
-      const picture = frame.full ?? frame;
+      const image = await encodeBounded(frame);
       const hasOverlay = output.heatMap !== undefined || (output.boxes?.length ?? 0) > 0;
-      const [image, overlay] = await Promise.all([
-        encodeJpeg(picture, deps.jpegQuality),
-        hasOverlay
-          ? renderOverlay(picture, output, {
-              roi: frame.full ? deps.roi(frame.cameraId) : undefined,
-              inputSize: decided.inputSize,
-              geometry: decided.geometry,
-              // Colour relative to the threshold: patches well below it (the normal texture) stay
-              // clear, the colour ramps up through the threshold, full red well above it.
-              range: [HEAT_FLOOR * thresholds.defect, HEAT_CEILING * thresholds.defect],
-            })
-          : undefined,
-      ]);
-      images = { image, overlay };
+      const roi = frame.full ? deps.roi(frame.cameraId) : undefined;
+      images = {
+        image,
+        ...(hasOverlay
+          ? { overlayData: { ...(output.heatMap ? { heatMap: output.heatMap } : {}), ...(roi ? { roi } : {}), geometry: { resize: decided.geometry.resize, frame: decided.geometry.frame }, inputSize: decided.inputSize } }
+          : {}),
+      };
       inspection.timings.encodeMs = performance.now() - encodeStarted;
     }
     const stored = deps.store.save(inspection, images);
     const storedAt = now();
     inspected++;
+    inspectedBy.set(frame.cameraId, (inspectedBy.get(frame.cameraId) ?? 0) + 1);
     deps.metrics.observeInspection(stored, storedAt);
     lendFrame(frame, (lent) => deps.bus.emit('inspection', { inspection: stored, frame: lent, output, storedAt, requested }));
     return stored;
@@ -141,6 +193,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     return pending;
   }
 
+  /** Whether to keep the frame's image (the sampling policy, less what pressure sheds); a shed image is named on the row. */
+  function keepImage(inspection: Inspection, requested: boolean): boolean {
+    const decision = deps.sampling.imageDecision(inspection, requested);
+    if (decision.shed !== undefined) inspection.imageShed = decision.shed;
+    return decision.keep;
+  }
+
   async function run(camera: Camera): Promise<void> {
     const log = deps.log.child({ module: 'pipeline', cameraId: camera.id });
     const failed = (frame: Frame, samples: SampleRequest[], err: unknown) => {
@@ -148,29 +207,67 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       log.error({ err, seq: frame.seq, detail: errorMessage(err) }, 'frame could not be inspected');
       for (const s of samples) s.reject(new VisorError('SAMPLE_FAILED', `sample from camera ${camera.id} failed: ${errorMessage(err)}`, { cause: err, retryable: true }));
     };
-    // Two stages: while frame N is encoded and stored, the model already runs on frame N+1.
-    // At most one frame is in each stage, and frames are stored in the order they were taken.
+    // While this camera's kept frames are encoded and stored, the model already takes its next
+    // frames; a camera's frames are stored in the order they were taken.
     let storing: Promise<void> = Promise.resolve();
+    let queued = 0;
+    let images = 0;
     for (;;) {
-      const frame = await camera.next();
+      let frame = await camera.next();
       if (!frame) break;
-      const samples = takeSampleRequests(camera.id);
+      const done = await modelTurn();
       let decided: Decided;
+      let samples: SampleRequest[];
       try {
-        decided = await decideFrame(frame);
-      } catch (err) {
-        failed(frame, samples, err);
-        frame.release();
+        // Newest wins at the model's door: a frame that came while this camera waited its turn replaces the one it held.
+        frame = camera.fresher(frame);
+        samples = takeSampleRequests(camera.id);
+        try {
+          decided = await decideFrame(frame);
+        } catch (err) {
+          failed(frame, samples, err);
+          frame.release();
+          continue;
+        }
+      } finally {
+        done();
+      }
+      const requested = samples.length > 0;
+      const keep = keepImage(decided.inspection, requested);
+      const taken = frame;
+      const settle = (stored: Promise<Inspection>): Promise<void> =>
+        stored.then(
+          (inspection) => {
+            log.debug({ inspectionId: inspection.id, seq: taken.seq, verdict: inspection.verdict, score: Number(inspection.score.toFixed(4)) }, 'inspection stored');
+            for (const s of samples) s.resolve(inspection);
+          },
+          (err: unknown) => failed(taken, samples, err),
+        );
+      if (!keep && queued === 0) {
+        // Nothing to encode and nothing of this camera in flight: stored now (synchronously).
+        await settle(storeFrame(taken, decided, false, requested)).finally(() => taken.release());
         continue;
       }
-      await storing;
-      storing = storeFrame(frame, decided, samples.length > 0).then(
-        (stored) => {
-          log.debug({ inspectionId: stored.id, seq: frame.seq, verdict: stored.verdict, score: Number(stored.score.toFixed(4)) }, 'inspection stored');
-          for (const s of samples) s.resolve(stored);
-        },
-        (err: unknown) => failed(frame, samples, err),
-      ).finally(() => frame.release());
+      // Behind this camera's images in flight. A camera with MAX_IMAGES_PER_CAMERA images (or
+      // MAX_QUEUED_PER_CAMERA frames) in flight waits; its newer frames are dropped (and counted) meanwhile.
+      if ((keep && images >= MAX_IMAGES_PER_CAMERA) || queued >= MAX_QUEUED_PER_CAMERA) await storing;
+      // A frame whose image is not kept waits with a copy of its model-size pixels: its pool buffers go back now.
+      const held = keep ? taken : detach(taken);
+      queued++;
+      if (keep) {
+        images++;
+        saturation.imageJobs(1);
+      }
+      storing = storing
+        .then(() => settle(storeFrame(held, decided, keep, requested)))
+        .finally(() => {
+          queued--;
+          if (keep) {
+            images--;
+            saturation.imageJobs(-1);
+          }
+          held.release();
+        });
     }
     await storing;
   }
@@ -215,5 +312,6 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     get inspected() {
       return inspected;
     },
+    saturation,
   };
 }

@@ -88,7 +88,7 @@ export function createLiveFrames(deps: { bus: Bus; minIntervalMs?: number; quali
       if (!entry.jpeg) {
         // Encode from a snapshot: the buffer may be overwritten by the next frame while sharp works.
         const image = { ...entry.image, data: Buffer.from(entry.image.data) };
-        entry.jpeg = renderOverlay(image, { score: entry.info.score, heatMap: entry.heatMap, boxes: entry.boxes }, { range: [0, entry.thresholds.defect], quality: deps.quality ?? 80 });
+        entry.jpeg = renderOverlay(image, { score: entry.info.score, heatMap: entry.heatMap, boxes: entry.boxes }, { threshold: entry.thresholds.defect, quality: deps.quality ?? 80 });
         // A new frame replaces the entry (and its cached JPEG); a failed encode is retried next time.
         entry.jpeg.catch(() => {
           if (latest.get(cameraId) === entry) entry.jpeg = undefined;

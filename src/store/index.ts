@@ -13,7 +13,8 @@ import { DB_FILE, openDatabase } from './database.js';
 import { createDiskMonitor, rootCode, type DiskMonitor, type DiskSpace } from './disk.js';
 import { createRetention, type RetentionResult } from './retention.js';
 import { createReviews, type Reviews } from './reviews.js';
-import { createInspectionQueries, fromRow, toRow, type InspectionRow } from './rows.js';
+import { createInspectionQueries, decodeOverlayData, encodeOverlayData, fromRow, toRow, type InspectionRow, type OverlayData } from './rows.js';
+export type { OverlayData } from './rows.js';
 
 export { encodeJpeg } from './images.js';
 export { migrations, type Migration } from './migrations.js';
@@ -50,8 +51,10 @@ export interface StoreDeps {
 export interface ImagesToStore {
   /** JPEG. */
   image: Buffer;
-  /** JPEG. */
+  /** JPEG (rows before heat maps were stored as data; the pipeline no longer renders one). */
   overlay?: Buffer;
+  /** What the overlay is drawn from (the heat map as data, its placement): kept with the image, rendered on demand. */
+  overlayData?: OverlayData;
 }
 
 export interface ListQuery {
@@ -85,6 +88,8 @@ export interface Store {
    */
   save(inspection: Inspection, images?: ImagesToStore): Inspection;
   get(id: string): Inspection | undefined;
+  /** What the overlay of an inspection is drawn from, stored with its image; undefined if none. */
+  overlayData(id: string): OverlayData | undefined;
   /** Newest first; limit defaults to 50, at most 500. */
   list(query?: ListQuery): Inspection[];
   countByVerdict(): Record<Verdict, number>;
@@ -159,10 +164,10 @@ export function openStore(deps: StoreDeps): Store {
 
   const insert = db.prepare<[InspectionRow]>(`INSERT INTO inspections (
       id, camera_id, frame_seq, captured_at, inferred_at, decided_at, verdict, score, classes, boxes,
-      model_name, model_version, model_task, thresholds, timings, image_path, overlay_path, image_bytes, source_file, image_shed
+      model_name, model_version, model_task, thresholds, timings, image_path, overlay_path, image_bytes, source_file, image_shed, overlay_data
     ) VALUES (
       @id, @camera_id, @frame_seq, @captured_at, @inferred_at, @decided_at, @verdict, @score, @classes, @boxes,
-      @model_name, @model_version, @model_task, @thresholds, @timings, @image_path, @overlay_path, @image_bytes, @source_file, @image_shed
+      @model_name, @model_version, @model_task, @thresholds, @timings, @image_path, @overlay_path, @image_bytes, @source_file, @image_shed, @overlay_data
     )`);
   const saveHooks = new Set<SaveHook>();
   const commit = db.transaction((row: InspectionRow, stored: Inspection) => {
@@ -171,6 +176,7 @@ export function openStore(deps: StoreDeps): Store {
   });
   const queries = createInspectionQueries(db);
   const existsById = db.prepare<[string], { found: number }>('SELECT 1 AS found FROM inspections WHERE id = ?');
+  const overlayDataById = db.prepare<[string], { overlay_data: string | null }>('SELECT overlay_data FROM inspections WHERE id = ?');
   const countRows = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM inspections');
   const countVerdicts = db.prepare<[], { verdict: Verdict; n: number }>('SELECT verdict, COUNT(*) AS n FROM inspections GROUP BY verdict');
 
@@ -292,13 +298,16 @@ export function openStore(deps: StoreDeps): Store {
       }
       const imageBytes = (imagePath === undefined ? 0 : images!.image.length) + (overlayPath === undefined ? 0 : images!.overlay!.length);
 
-      const { imagePath: _ignoredImage, overlayPath: _ignoredOverlay, ...rest } = inspection;
+      const { imagePath: _ignoredImage, overlayPath: _ignoredOverlay, overlayData: _ignoredData, ...rest } = inspection;
       const stored: Inspection = { ...rest, timings: { ...inspection.timings, storeMs: performance.now() - started } };
       if (imagePath !== undefined) stored.imagePath = imagePath;
       if (overlayPath !== undefined) stored.overlayPath = overlayPath;
       if (failed.length > 0 && stored.imageShed === undefined) stored.imageShed = failed[0];
+      // Only with its image: without one there is nothing to draw the overlay over.
+      const overlayData = imagePath !== undefined && images?.overlayData !== undefined ? encodeOverlayData(images.overlayData) : undefined;
+      if (overlayData !== undefined) stored.overlayData = true;
       try {
-        commit(toRow(stored, imageBytes), stored);
+        commit(toRow(stored, imageBytes, overlayData), stored);
       } catch (err) {
         for (const file of written) removeQuietly(file);
         disk.saveFailed(err);
@@ -330,6 +339,11 @@ export function openStore(deps: StoreDeps): Store {
     get(id) {
       const row = queries.byId(id);
       return row === undefined ? undefined : fromRow(row);
+    },
+
+    overlayData(id) {
+      const text = overlayDataById.get(id)?.overlay_data;
+      return text ? decodeOverlayData(text) : undefined;
     },
 
     list(query = {}) {

@@ -57,6 +57,14 @@ const coreMigrations: readonly Migration[] = [
       ALTER TABLE inspections ADD COLUMN image_shed TEXT;
     `,
   },
+  {
+    // What an overlay is drawn from (src/store/rows.ts OverlayData: the heat map as data and its
+    // placement), kept with the image: overlays are rendered when someone looks. Rows stored
+    // before keep their overlay_path file.
+    version: 3,
+    name: 'inspection overlay data',
+    up: `ALTER TABLE inspections ADD COLUMN overlay_data TEXT;`,
+  },
 ];
 
 /** Every table of the database: the core's, then each module's own range. */

@@ -1,7 +1,9 @@
 // How an inspection is a row of `inspections`, and the one query over them (the store's list
 // and the review queue): filters → WHERE, prepared statements cached by their SQL.
 import type Database from 'better-sqlite3';
-import type { Inspection, Verdict } from '../common/types.js';
+import { StoreError } from '../common/errors.js';
+import type { Geometry, Size } from '../common/geometry.js';
+import type { HeatMap, Inspection, Verdict } from '../common/types.js';
 
 export interface InspectionRow {
   id: string;
@@ -24,9 +26,45 @@ export interface InspectionRow {
   image_bytes: number;
   source_file: string | null;
   image_shed: string | null;
+  /** JSON OverlayData (encodeOverlayData); NULL for rows without one (and rows stored before it existed). */
+  overlay_data: string | null;
 }
 
-export function toRow(i: Inspection, imageBytes: number): InspectionRow {
+/**
+ * What an overlay is drawn from, kept with the image instead of a rendered overlay (a few
+ * hundred bytes): the heat map as data and where the model's frame lies in the stored image
+ * (the options of renderOverlay, as they were when the frame was inspected).
+ */
+export interface OverlayData {
+  heatMap?: HeatMap;
+  roi?: { x: number; y: number; width: number; height: number };
+  geometry?: Pick<Geometry, 'resize' | 'frame'>;
+  inputSize?: Size;
+}
+
+interface OverlayJson extends Omit<OverlayData, 'heatMap'> {
+  heatMap?: { width: number; height: number; values: number[] };
+}
+
+export function encodeOverlayData(o: OverlayData): string {
+  const { heatMap, ...placement } = o;
+  const json: OverlayJson = { ...placement };
+  if (heatMap) {
+    if (heatMap.data.length !== heatMap.width * heatMap.height) throw new StoreError(`heat map ${heatMap.width}x${heatMap.height} has ${heatMap.data.length} values`);
+    // Six significant digits: far finer than a colour step, and an 8×8 map stays a few hundred bytes.
+    json.heatMap = { width: heatMap.width, height: heatMap.height, values: Array.from(heatMap.data, (v) => (Number.isFinite(v) ? Number(v.toPrecision(6)) : v)) };
+  }
+  return JSON.stringify(json);
+}
+
+export function decodeOverlayData(text: string): OverlayData {
+  const json = JSON.parse(text) as OverlayJson;
+  const { heatMap, ...placement } = json;
+  // JSON has no NaN: it came back as null, which is what the renderer treats as "cannot tell" too.
+  return heatMap ? { ...placement, heatMap: { width: heatMap.width, height: heatMap.height, data: Float32Array.from(heatMap.values, (v) => v ?? Number.NaN) } } : placement;
+}
+
+export function toRow(i: Inspection, imageBytes: number, overlayData?: string): InspectionRow {
   return {
     id: i.id,
     camera_id: i.cameraId,
@@ -48,6 +86,7 @@ export function toRow(i: Inspection, imageBytes: number): InspectionRow {
     image_bytes: imageBytes,
     source_file: i.sourceFile ?? null,
     image_shed: i.imageShed ?? null,
+    overlay_data: overlayData ?? null,
   };
 }
 
@@ -71,6 +110,7 @@ export function fromRow(r: InspectionRow): Inspection {
   if (r.overlay_path !== null) i.overlayPath = r.overlay_path;
   if (r.source_file !== null) i.sourceFile = r.source_file;
   if (r.image_shed !== null) i.imageShed = r.image_shed;
+  if (r.overlay_data !== null) i.overlayData = true;
   return i;
 }
 

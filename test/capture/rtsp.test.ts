@@ -1,91 +1,43 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import dgram from 'node:dgram';
-import net from 'node:net';
-import { RtspServer } from 'rtsp-streaming-server';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCamera, type Camera } from '../../src/capture/index.js';
 import { silentLogger } from '../../src/common/log.js';
 import type { CameraState } from '../../src/common/types.js';
 import { cameraConfig, childProcesses, isAlive, makeClip, takeFrames } from './helpers.js';
+import { publish, startRtspServer, stopPublisher as stop, type LocalRtsp } from '../helpers/rtsp.js';
 import { tempDir } from '../helpers/temp.js';
 import { until } from '../helpers/wait.js';
-
-async function freeTcpPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
-/** An even port starting `count` free UDP ports (RTP/RTCP pairs for the server). */
-async function freeUdpRange(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const start = 20000 + 2 * Math.floor(Math.random() * 15000);
-    const sockets: dgram.Socket[] = [];
-    try {
-      for (let p = start; p < start + count; p++) {
-        const s = dgram.createSocket('udp4');
-        sockets.push(s);
-        await new Promise<void>((resolve, reject) => {
-          s.once('error', reject);
-          s.bind(p, () => resolve());
-        });
-      }
-      return start;
-    } catch {
-      // Taken: try another range.
-    } finally {
-      await Promise.all(sockets.map((s) => new Promise<void>((r) => s.close(() => r())).catch(() => {})));
-    }
-  }
-  throw new Error('no free UDP port range');
-}
 
 let dir: string;
 let cleanup: () => Promise<void>;
 let clip: string;
-let server: RtspServer;
-let publishPort: number;
-let clientPort: number;
+let rtsp: LocalRtsp;
 let publisher: ChildProcess | undefined;
 let camera: Camera | undefined;
 
 /** ffmpeg publishing the looping clip to the server, as an IP camera would serve it. */
 function startPublisher(): void {
-  publisher = spawn(
-    'ffmpeg',
-    ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re', '-stream_loop', '-1', '-i', clip, '-c', 'copy', '-f', 'rtsp', '-rtsp_transport', 'udp', `rtsp://127.0.0.1:${publishPort}/cam1`],
-    { stdio: 'ignore' },
-  );
+  publisher = publish(rtsp, clip, 'cam1');
 }
 
 async function stopPublisher(): Promise<void> {
   const p = publisher;
   publisher = undefined;
-  if (!p || p.exitCode !== null || p.signalCode !== null) return;
-  const exited = new Promise((r) => p.once('exit', r));
-  // SIGTERM lets ffmpeg send TEARDOWN, so the server drops the mount and a new publisher can take it.
-  p.kill('SIGTERM');
-  await exited;
+  await stop(p);
 }
 
-const mounted = (): boolean => server.Mounts.getMount(`rtsp://127.0.0.1:${publishPort}/cam1`) !== undefined;
+const mounted = (): boolean => rtsp.mounted('cam1');
 
 beforeAll(async () => {
   ({ dir, cleanup } = await tempDir());
   clip = await makeClip(dir);
-  publishPort = await freeTcpPort();
-  clientPort = await freeTcpPort();
-  server = new RtspServer({ serverPort: publishPort, clientPort, rtpPortStart: await freeUdpRange(40), rtpPortCount: 40 });
-  await server.start();
+  rtsp = await startRtspServer();
 });
 
 afterAll(async () => {
   await camera?.stop();
   await stopPublisher();
-  server?.PublishServer.server.close();
-  server?.ClientServer.server.close();
+  rtsp?.close();
   await cleanup();
 });
 
@@ -94,7 +46,7 @@ describe('RTSP source', () => {
     startPublisher();
     await until('the stream to be published', mounted, 10_000);
 
-    const url = `rtsp://127.0.0.1:${clientPort}/cam1`;
+    const url = rtsp.url('cam1');
     const states: CameraState[] = [];
     const backoffMaxMs = 1000;
     camera = createCamera({
@@ -139,10 +91,42 @@ describe('RTSP source', () => {
     expect(states).toContain('reconnecting');
     expect(states.at(-1)).toBe('online');
 
+    // A live stream that was read in time lost nothing (the slack covers bursts).
+    expect(camera.status().framesLost).toBe(0);
+
     const running = await childProcesses(url);
     expect(running).toHaveLength(1);
     await camera.stop();
     for (const pid of running) expect(() => process.kill(pid, 0)).toThrow();
     expect(await childProcesses(url)).toEqual([]);
+  });
+
+  it('counts the frames a stream sent that were never read while the reader was held back', async () => {
+    startPublisher();
+    await until('the stream to be published', mounted, 10_000);
+    camera = createCamera({
+      config: cameraConfig({ source: rtsp.url('cam1'), rtspTransport: 'udp', fps: 10, watchdog: { stallSeconds: 20, backoffInitialMs: 200, backoffMaxMs: 1000, offlineAfterFailures: 20 } }),
+      inferenceSize: { width: 64, height: 64 },
+      baseDir: dir,
+      log: silentLogger(),
+    });
+    camera.start();
+    await takeFrames(camera, 5, 20_000);
+    const before = camera.status();
+    // Hold the event loop (as a busy main thread did): ffmpeg cannot hand over its frames, stops
+    // reading its socket, and the stream's packets for those seconds are gone.
+    const until3s = Date.now() + 3000;
+    while (Date.now() < until3s) {
+      // busy
+    }
+    await until('frames again', () => camera!.status().framesIn > before.framesIn + 10, 20_000);
+    const after = camera.status();
+    // About 30 frames were due in those 3 s at 10 fps; those that never came are counted as lost.
+    const due = 30;
+    const read = after.framesIn - before.framesIn;
+    expect(after.framesLost!).toBeGreaterThan(0);
+    expect(after.framesLost! + read).toBeGreaterThanOrEqual(due * 0.6);
+    await camera.stop();
+    await stopPublisher();
   });
 });

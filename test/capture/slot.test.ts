@@ -54,6 +54,22 @@ describe('FrameSlot', () => {
   });
 });
 
+describe('FrameSlot.fresher', () => {
+  it('swaps a held frame for a newer waiting one, releasing and counting the held one', () => {
+    const released: number[] = [];
+    const slot = new FrameSlot();
+    const held = frame(1, released);
+    expect(slot.fresher(held)).toBe(held);
+    expect(slot.dropped).toBe(0);
+    slot.put(frame(2, released));
+    slot.put(frame(3, released));
+    expect(slot.fresher(held).seq).toBe(3);
+    expect(released).toEqual([2, 1]);
+    expect(slot.dropped).toBe(2);
+    expect(slot.full).toBe(false);
+  });
+});
+
 describe('BufferPool', () => {
   it('reuses released buffers and never grows past its capacity', () => {
     const pool = new BufferPool(12, 2);

@@ -6,7 +6,7 @@ import { makeInspection } from '../store/helpers.js';
 
 describe('inspection event body', () => {
   it('carries every field of the Inspection schema (id as inspectionId, times as ISO text, paths under image)', () => {
-    const inspection = { ...makeInspection(), imagePath: 'images/cam-1/2026-05-02/a.jpg', overlayPath: 'images/cam-1/2026-05-02/a.overlay.jpg' };
+    const inspection = { ...makeInspection(), imagePath: 'images/cam-1/2026-05-02/a.jpg', overlayPath: 'images/cam-1/2026-05-02/a.overlay.jpg', overlayData: true };
     const body = JSON.parse(JSON.stringify(inspectionBody(inspection, 'defect'))) as Record<string, unknown>;
     const renamed: Record<string, string> = { id: 'inspectionId', imagePath: 'image', overlayPath: 'image' };
     for (const key of Object.keys(InspectionSchema.properties)) expect(body, key).toHaveProperty(renamed[key] ?? key);

@@ -499,8 +499,9 @@ describe('queue', () => {
   });
 
   it('shows every field of the Inspection schema: one schema gives the type and the response', async () => {
-    // Every optional field set (classes, boxes, source file), so each must reach the response.
-    const full = store.save(fullInspection({ cameraId: 'cells', timings: { queueMs: 1, preprocessMs: 2, inferenceMs: 3, postprocessMs: 4, encodeMs: 5 } }), { image: jpeg, overlay: jpeg });
+    // Every optional field set (classes, boxes, source file, an overlay file and overlay data), so each must reach the response.
+    const overlayData = { heatMap: { width: 1, height: 1, data: Float32Array.from([0.5]) } };
+    const full = store.save(fullInspection({ cameraId: 'cells', timings: { queueMs: 1, preprocessMs: 2, inferenceMs: 3, postprocessMs: 4, encodeMs: 5 } }), { image: jpeg, overlay: jpeg, overlayData });
     try {
       const res = await app.inject({ url: `/api/inspections/${full.id}`, headers: as(s) });
       const shown = res.json<Record<string, unknown>>();

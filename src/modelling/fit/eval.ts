@@ -123,7 +123,7 @@ export async function evaluateModel(opts: EvalOptions, deps: EvalDeps): Promise<
     const alarms = scored.filter((s) => s.label === 'good' && s.score >= t).sort((a, b) => b.score - a.score).slice(0, worst);
     for (const [kind, list] of [['missed-defect', missed], ['false-alarm', alarms]] as const) {
       for (const [i, s] of list.entries()) {
-        const jpeg = await renderOverlay(await imageFromFile(s.file), s.output, { range: [0, Math.max(t, 1e-6)], geometry });
+        const jpeg = await renderOverlay(await imageFromFile(s.file), s.output, { threshold: t, geometry });
         await writeFile(path.join(out, `${kind}-${i + 1}-${path.basename(s.file, path.extname(s.file))}.jpg`), jpeg);
       }
     }

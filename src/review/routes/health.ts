@@ -10,6 +10,7 @@ const CameraStatusSchema = Type.Object({
   lastError: Type.Optional(Type.String()),
   framesIn: Type.Optional(Type.Integer()),
   framesDropped: Type.Optional(Type.Integer()),
+  framesLost: Type.Optional(Type.Integer()),
   framesCorrupt: Type.Optional(Type.Integer()),
   framesOversized: Type.Optional(Type.Integer()),
   reconnects: Type.Optional(Type.Integer()),

@@ -5,6 +5,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { DECISIONS, MAX_BULK, REVIEW_FILTERS, VERDICT_FILTERS, type QueueItem, type RecordedReview } from '../queue.js';
 import type { ReviewContext } from '../context.js';
+import { createOverlayCache, imageFromFile, renderOverlay } from '../../inference/index.js';
 import { CameraId, ErrorSchema, Id, InspectionSchema, RecordedReviewSchema } from './schemas.js';
 
 const literals = <T extends readonly string[]>(values: T, options: { default?: T[number] } = {}) =>
@@ -47,12 +48,15 @@ export function toApi(i: QueueItem): Static<typeof InspectionSchema> {
   return {
     ...rest,
     imageUrl: imagePath ? `/api/inspections/${i.id}/image` : undefined,
-    overlayUrl: overlayPath ? `/api/inspections/${i.id}/overlay` : undefined,
+    // A stored overlay file (older rows) or one rendered on demand from the stored heat map.
+    overlayUrl: overlayPath || (imagePath && i.overlayData) ? `/api/inspections/${i.id}/overlay` : undefined,
   };
 }
 
 export const inspectionRoutes: FastifyPluginAsync<ReviewContext> = async (app, ctx) => {
   const operator = { access: 'operator' as const };
+  // Rendered overlays: a reviewer paging back and forth renders each once (an inspection's image, heat map and thresholds never change).
+  const overlays = createOverlayCache({ maxEntries: 64 });
 
   app.get<{ Querystring: Static<typeof ListQuery> }>(
     '/api/inspections',
@@ -101,6 +105,20 @@ export const inspectionRoutes: FastifyPluginAsync<ReviewContext> = async (app, c
   // Images only to signed-in users; the path comes from the row, never from the URL.
   app.get<{ Params: Static<typeof ImageParams> }>('/api/inspections/:id/:kind', { config: operator, schema: { params: ImageParams } }, async (request, reply) => {
     const inspection = ctx.store.get(request.params.id);
+    if (request.params.kind === 'overlay' && inspection?.imagePath && !inspection.overlayPath && inspection.overlayData) {
+      const data = ctx.store.overlayData(inspection.id);
+      let image: string;
+      try {
+        image = ctx.store.imageFile(inspection.imagePath);
+      } catch {
+        return reply.status(404).send({ error: 'image no longer stored', code: 'NOT_FOUND' });
+      }
+      const { heatMap, ...placement } = data ?? {};
+      const jpeg = await overlays.get(inspection.id, async () =>
+        renderOverlay(await imageFromFile(image), { score: inspection.score, heatMap, boxes: inspection.boxes }, { ...placement, threshold: inspection.thresholds.defect }),
+      );
+      return reply.type('image/jpeg').header('cache-control', 'private, max-age=86400').send(jpeg);
+    }
     const rel = request.params.kind === 'image' ? inspection?.imagePath : inspection?.overlayPath;
     if (!rel) return reply.status(404).send({ error: 'no image stored for this inspection', code: 'NOT_FOUND' });
     let file: string;

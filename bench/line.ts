@@ -1,0 +1,327 @@
+// The line with N RTSP cameras on this machine: ffmpeg publishes a clip of real ELPV cells
+// per camera to the local RTSP server (as the capture tests do), the app reads them all,
+// and per N this prints frames sent, read, inspected, dropped from the slot and never read,
+// CPU per process (from /proc), frame-to-stored p50/p99 and, in the same run, bare
+// session.run throughput of the model. Two defect mixes: realistic (thresholds set so about
+// 2% of the clip's frames are flagged) and flood (every frame a defect).
+//   npx tsx bench/line.ts [--cameras 1,2,4,6,8] [--mix realistic,flood] [--seconds 10]
+//                         [--width 1280 --height 720 --fps 10] [--threads 1] [--worker] [--stages]
+//   npx tsx bench/line.ts --soak [--minutes 30] [--cameras 6]   (saturated run, RSS per minute)
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import readline from 'node:readline';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { readLabels } from '../datasets/index.js';
+import { createApp } from '../src/app.js';
+import { parseConfig } from '../src/config/index.js';
+import { createInferencer, loadModelPackage } from '../src/inference/index.js';
+import { silentLogger } from '../src/common/log.js';
+import { ffmpegFrameFilter } from '../src/common/geometry.js';
+import type { Inspection } from '../src/common/types.js';
+import { publish, stopPublisher } from '../test/helpers/rtsp.js';
+import { until } from '../test/helpers/wait.js';
+
+const run = promisify(execFile);
+const REPO = path.resolve(import.meta.dirname, '..');
+const MODEL = path.join(REPO, 'models/elpv-cells');
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined && !process.argv[i + 1]!.startsWith('--') ? process.argv[i + 1]! : fallback;
+}
+const soak = process.argv.includes('--soak');
+const cameraCounts = arg('cameras', soak ? '6' : '1,2,4,6,8').split(',').map(Number);
+const mixes = arg('mix', soak ? 'flood' : 'realistic,flood').split(',') as Mix[];
+const seconds = Number(arg('seconds', '10'));
+const minutes = Number(arg('minutes', '30'));
+const width = Number(arg('width', '1280'));
+const height = Number(arg('height', '720'));
+const fps = Number(arg('fps', '10'));
+const threads = Number(arg('threads', '1'));
+const worker = process.argv.includes('--worker');
+/** Distinct frames in the clip: 1 of them flagged in the realistic mix is 2%. */
+const CLIP_FRAMES = 50;
+const log = silentLogger();
+
+type Mix = 'realistic' | 'flood';
+const round = (x: number, d = 1) => Number(x.toFixed(d));
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+const TICK = 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s on Linux
+
+/** utime + stime of a process in seconds, its parent and its command line; undefined once gone. */
+function procCpu(pid: number): { cpu: number; ppid: number; cmd: string } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    return { cpu: (Number(fields[11]) + Number(fields[12])) / TICK, ppid: Number(fields[1]), cmd };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The RTSP server in a process of its own (bench/rtsp-server.ts). */
+interface RtspProcess {
+  child: ChildProcess;
+  publishPort: number;
+  url(name: string): string;
+}
+
+async function startRtspProcess(): Promise<RtspProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'rtsp-server.ts'), '200'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await once(readline.createInterface({ input: child.stdout! }), 'line')) as [string];
+  const { publishPort, clientPort } = JSON.parse(line) as { publishPort: number; clientPort: number };
+  return { child, publishPort, url: (name) => `rtsp://127.0.0.1:${clientPort}/${name}` };
+}
+
+let rtspPid = 0;
+
+/** CPU seconds of this process, the RTSP server and each child ffmpeg (camera readers and publishers). */
+function cpuSnapshot(): Map<string, number> {
+  const out = new Map<string, number>();
+  out.set('node', procCpu(process.pid)!.cpu);
+  out.set('rtsp', procCpu(rtspPid)?.cpu ?? 0);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const p = procCpu(Number(entry));
+    if (!p || p.ppid !== process.pid || !p.cmd.includes('ffmpeg')) continue;
+    const role = p.cmd.includes('rawvideo') ? 'reader' : 'publisher';
+    const cam = /\/(r\d+cam\d+)/.exec(p.cmd)?.[1] ?? '?';
+    out.set(`${role}:${cam}:${entry}`, p.cpu);
+  }
+  return out;
+}
+
+function cpuPercent(before: Map<string, number>, after: Map<string, number>, elapsed: number) {
+  const pct = (key: string) => ((after.get(key)! - (before.get(key) ?? after.get(key)!)) / elapsed) * 100;
+  const keys = [...after.keys()];
+  const mean = (role: string) => {
+    const k = keys.filter((x) => x.startsWith(`${role}:`));
+    return k.length === 0 ? 0 : round(k.reduce((s, x) => s + pct(x), 0) / k.length);
+  };
+  return { node: round(pct('node')), rtspServer: round(pct('rtsp')), readerEach: mean('reader'), publisherEach: mean('publisher') };
+}
+
+/** A clip of real cells at the camera's resolution, one distinct cell per frame, keyframe every second. */
+async function makeClip(dir: string): Promise<{ clip: string; cells: string[] }> {
+  const rows = readLabels('elpv-dev');
+  // A spread of the set: every k-th image, good and defect alike (the thresholds decide the mix).
+  const step = Math.max(1, Math.floor(rows.length / CLIP_FRAMES));
+  const cells = rows.filter((_, i) => i % step === 0).slice(0, CLIP_FRAMES).map((r) => r.path);
+  const list = path.join(dir, 'cells.txt');
+  const lines = cells.flatMap((c) => [`file '${c}'`, `duration ${1 / fps}`]);
+  writeFileSync(list, [...lines, `file '${cells.at(-1)}'`].join('\n'));
+  const clip = path.join(dir, 'cells.mp4');
+  await run('ffmpeg', ['-v', 'error', '-y', '-f', 'concat', '-safe', '0', '-i', list,
+    '-vf', `scale=${width}:${height},fps=${fps},format=yuv420p`, '-frames:v', String(CLIP_FRAMES),
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-g', String(fps), '-r', String(fps), clip]);
+  return { clip, cells };
+}
+
+/** The clip's frames scored as a camera delivers them (ffmpeg brings them to the model's frame). */
+async function clipScores(clip: string): Promise<number[]> {
+  const inferencer = await createInferencer({ pkg: await loadModelPackage(MODEL), threads, log });
+  const { frame, resize } = inferencer.geometry;
+  const { stdout } = await run('ffmpeg', ['-v', 'error', '-i', clip, '-vf', ffmpegFrameFilter(resize, frame), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], {
+    encoding: 'buffer',
+    maxBuffer: 1 << 30,
+  });
+  const bytes = frame.width * frame.height * 3;
+  const scores: number[] = [];
+  for (let o = 0; o + bytes <= stdout.length; o += bytes) {
+    const r = await inferencer.infer({ width: frame.width, height: frame.height, pixelFormat: 'rgb24', data: stdout.subarray(o, o + bytes) });
+    scores.push(r.output.score);
+  }
+  await inferencer.close();
+  return scores;
+}
+
+/** Thresholds for a mix: realistic flags the clip's top 2% (one frame of 50), flood every frame. */
+function thresholdsFor(mix: Mix, scores: number[]): { defect: number; uncertainBand: number } {
+  const sorted = [...scores].sort((a, b) => b - a);
+  if (mix === 'flood') return { defect: sorted.at(-1)! - 1, uncertainBand: 0 };
+  const flagged = Math.max(1, Math.round(scores.length * 0.02));
+  const above = sorted[flagged - 1]!;
+  const below = sorted[flagged]!;
+  return { defect: (above + below) / 2, uncertainBand: (above - below) / 4 };
+}
+
+async function bareSessionRun(runSeconds: number): Promise<{ fps: number; ms: number }> {
+  const inferencer = await createInferencer({ pkg: await loadModelPackage(MODEL), threads, log });
+  const { width: w, height: h } = inferencer.inputSize;
+  const input = new Float32Array(3 * w * h).map(() => Math.random());
+  const end = Date.now() + runSeconds * 1000;
+  let n = 0;
+  const t0 = performance.now();
+  while (Date.now() < end) {
+    await inferencer.runRaw(input);
+    n++;
+  }
+  const elapsed = (performance.now() - t0) / 1000;
+  await inferencer.close();
+  return { fps: n / elapsed, ms: (elapsed * 1000) / n };
+}
+
+interface Row {
+  cameras: number;
+  mix: Mix;
+  seconds: number;
+  sent: number;
+  read: number;
+  inspected: number;
+  droppedSlot: number;
+  neverRead: number;
+  inspectedFps: number;
+  minCameraFps: number;
+  defects: number;
+  /** visor_camera_frames_lost_total over the run: what the cameras themselves counted as never read. */
+  lostCounted: number;
+  defectsStored: number;
+  cpu: ReturnType<typeof cpuPercent>;
+  frameToStoredMs: { p50: number; p99: number };
+  rssMb: { start: number; end: number };
+  /** Mean ms per stage of the inspections counted. */
+  stagesMs: Record<string, number>;
+  eventLoopDelayMs: { p99: number; max: number };
+}
+
+let runs = 0;
+
+async function line(rtsp: RtspProcess, clip: string, n: number, mix: Mix, thresholds: { defect: number; uncertainBand: number }, dir: string, runSeconds: number, onMinute?: (m: number) => void): Promise<Row> {
+  // Names of their own per run: the server may still hold the last run's mounts for a moment.
+  const run = ++runs;
+  const names = Array.from({ length: n }, (_, i) => `r${run}cam${i + 1}`);
+  const publishers: ChildProcess[] = names.map((name) => publish(rtsp, clip, name));
+  try {
+    // The cameras retry until their stream is published; counting starts once each was inspected.
+    await new Promise((r) => setTimeout(r, 1000));
+    const config = parseConfig({
+      cameras: names.map((id) => ({ id, source: rtsp.url(id), kind: 'rtsp', rtspTransport: 'udp', fps, fullResolution: true, watchdog: { backoffInitialMs: 300, backoffMaxMs: 1000 } })),
+      model: { package: MODEL, threads, thresholds, ...(worker ? { worker } : {}) },
+      store: { dataDir: path.join(dir, `data-${mix}-${n}`), maxDiskMb: 4096 },
+      review: { enabled: false },
+    });
+    const app = await createApp({ config, baseDir: dir, log, extensions: [] });
+    // Running tallies, not the inspections: a soak must not measure the benchmark's own memory.
+    const STAGES = ['queueMs', 'preprocessMs', 'inferenceMs', 'postprocessMs', 'encodeMs', 'storeMs'] as const;
+    const tally = { inspected: 0, defects: 0, defectsStored: 0, perCamera: new Map<string, number>(), stages: new Map<string, number>(), latencies: [] as number[] };
+    const count = (inspection: Inspection, storedAt: number): void => {
+      tally.inspected++;
+      tally.perCamera.set(inspection.cameraId, (tally.perCamera.get(inspection.cameraId) ?? 0) + 1);
+      if (inspection.verdict === 'defect') {
+        tally.defects++;
+        if (inspection.imagePath !== undefined) tally.defectsStored++;
+      }
+      for (const k of STAGES) tally.stages.set(k, (tally.stages.get(k) ?? 0) + (inspection.timings[k] ?? 0));
+      tally.latencies.push(storedAt - inspection.capturedAt);
+    };
+    let counting = false;
+    app.bus.on('inspection', ({ inspection, storedAt }) => {
+      if (counting) count(inspection, storedAt);
+    });
+    await app.start();
+    try {
+      // Skip start-up: count once every camera has been inspected.
+      const inspectedCams = new Set<string>();
+      const offFirst = app.bus.on('inspection', ({ inspection }) => void inspectedCams.add(inspection.cameraId));
+      await until('every camera inspected', () => inspectedCams.size === n, 60_000, 20);
+      offFirst();
+      const status0 = app.cameras.map((c) => c.status());
+      const cpu0 = cpuSnapshot();
+      const rss0 = process.memoryUsage().rss;
+      const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+      loopDelay.enable();
+      const t0 = performance.now();
+      counting = true;
+      if (onMinute) {
+        for (let m = 1; m * 60 <= runSeconds; m++) {
+          await new Promise((r) => setTimeout(r, 60_000));
+          onMinute(m);
+        }
+      } else {
+        await new Promise((r) => setTimeout(r, runSeconds * 1000));
+      }
+      counting = false;
+      loopDelay.disable();
+      const elapsed = (performance.now() - t0) / 1000;
+      const cpu1 = cpuSnapshot();
+      const status1 = app.cameras.map((c) => c.status());
+      const delta = (pick: (s: (typeof status0)[number]) => number) => status1.reduce((s, x, i) => s + pick(x) - pick(status0[i]!), 0);
+      const read = delta((s) => s.framesIn);
+      const sent = Math.round(fps * elapsed * n);
+      const perCamera = names.map((id) => (tally.perCamera.get(id) ?? 0) / elapsed);
+      const latencies = tally.latencies.sort((a, b) => a - b);
+      return {
+        cameras: n,
+        mix,
+        seconds: round(elapsed),
+        sent,
+        read,
+        inspected: tally.inspected,
+        droppedSlot: delta((s) => s.framesDropped),
+        neverRead: Math.max(0, sent - read),
+        inspectedFps: round(tally.inspected / elapsed),
+        minCameraFps: round(Math.min(...perCamera)),
+        defects: tally.defects,
+        defectsStored: tally.defectsStored,
+        lostCounted: delta((s) => s.framesLost ?? 0),
+        cpu: cpuPercent(cpu0, cpu1, elapsed),
+        frameToStoredMs: { p50: round(percentile(latencies, 50)), p99: round(percentile(latencies, 99)) },
+        rssMb: { start: round(rss0 / 2 ** 20), end: round(process.memoryUsage().rss / 2 ** 20) },
+        eventLoopDelayMs: { p99: round(loopDelay.percentile(99) / 1e6), max: round(loopDelay.max / 1e6) },
+        stagesMs: Object.fromEntries(
+          STAGES.map((k) => [k.replace('Ms', ''), round((tally.stages.get(k) ?? 0) / Math.max(1, tally.inspected), 2)]),
+        ),
+      };
+    } finally {
+      await app.stop();
+    }
+  } finally {
+    await Promise.all(publishers.map((p) => stopPublisher(p)));
+  }
+}
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'visor-bench-line-'));
+const rtsp = await startRtspProcess();
+rtspPid = rtsp.child.pid!;
+try {
+  const { clip } = await makeClip(dir);
+  const scores = await clipScores(clip);
+  const bare = await bareSessionRun(Math.min(10, seconds));
+  console.log(JSON.stringify({ model: 'elpv-cells', resolution: `${width}x${height}`, fps, threads, worker, cores: os.availableParallelism(), bareSessionRun: { fps: round(bare.fps), ms: round(bare.ms, 2) }, clipFrames: scores.length }));
+  if (soak) {
+    const thresholds = thresholdsFor(mixes[0]!, scores);
+    const rss: number[] = [];
+    const row = await line(rtsp, clip, cameraCounts[0]!, mixes[0]!, thresholds, dir, minutes * 60, (m) => {
+      rss.push(process.memoryUsage().rss / 2 ** 20);
+      console.log(JSON.stringify({ minute: m, rssMb: round(rss.at(-1)!), heapMb: round(process.memoryUsage().heapUsed / 2 ** 20) }));
+    });
+    const at5 = rss[Math.min(4, rss.length - 1)]!;
+    console.log(JSON.stringify({ ...row, rssGrowthMinute5ToEnd: `${round(((rss.at(-1)! - at5) / at5) * 100)}%` }));
+  } else {
+    console.log('| mix | cameras | sent | read | inspected | dropped (slot) | never read | lost (counted by the cameras) | inspected/s | ratio to bare | slowest camera fps | defects stored | CPU node % | CPU RTSP server % | CPU reader ffmpeg % each | frame→stored p50 / p99 ms |');
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+    for (const mix of mixes) {
+      const thresholds = thresholdsFor(mix, scores);
+      for (const n of cameraCounts) {
+        const r = await line(rtsp, clip, n, mix, thresholds, dir, seconds);
+        const pct = (x: number) => `${x} (${round((x / r.sent) * 100)}%)`;
+        console.log(
+          `| ${mix} | ${n} | ${r.sent} | ${r.read} | ${pct(r.inspected)} | ${r.droppedSlot} | ${pct(r.neverRead)} | ${r.lostCounted} | ${r.inspectedFps} | ${round(r.inspectedFps / bare.fps, 2)} | ${r.minCameraFps} | ${r.defectsStored}/${r.defects} | ${r.cpu.node} | ${r.cpu.rtspServer} | ${r.cpu.readerEach} | ${r.frameToStoredMs.p50} / ${r.frameToStoredMs.p99} |`,
+        );
+        if (process.argv.includes('--stages')) console.log(JSON.stringify({ mix, cameras: n, stagesMs: r.stagesMs, eventLoopDelayMs: r.eventLoopDelayMs, rssMb: r.rssMb }));
+      }
+    }
+  }
+} finally {
+  rtsp.child.kill('SIGTERM');
+  rmSync(dir, { recursive: true, force: true });
+}
