@@ -93,15 +93,19 @@ describe('image limits of a folder source', () => {
 describe('image limits of an HTTP snapshot source', () => {
   let server: http.Server;
   let base: string;
-  let requests = 0;
+  // Counted per route, and one camera polls at a time: cameras polling side by side must not take
+  // each other's turns (that could hand one camera only huge images, and its watchdog would rightly
+  // reconnect).
+  const requests = new Map<string, number>();
   const small = { body: Buffer.alloc(0) };
 
   beforeAll(async () => {
     small.body = await sharp(pngs[0]).jpeg().toBuffer();
     server = http.createServer((req, res) => {
-      requests += 1;
-      // Every other poll answers the huge image: with Content-Length on /declared, chunked on /chunked.
-      const serveHuge = requests % 2 === 0;
+      const n = (requests.get(req.url ?? '') ?? 0) + 1;
+      requests.set(req.url ?? '', n);
+      // Every other poll of a route answers the huge image: with Content-Length on /declared, chunked on /chunked.
+      const serveHuge = n % 2 === 0;
       const body = serveHuge ? huge : small.body;
       if (req.url === '/chunked') {
         res.writeHead(200, { 'content-type': 'image/png' });
@@ -123,6 +127,8 @@ describe('image limits of an HTTP snapshot source', () => {
     await until('an oversized snapshot', () => (byPixels.status().framesOversized ?? 0) >= 2);
     await takeFrames(byPixels, 2);
     expect(byPixels.status()).toMatchObject({ state: 'online', reconnects: 0, framesCorrupt: 0 });
+    // One camera polls at a time, so each sees its route's every-other-poll pattern.
+    await byPixels.stop();
 
     const hugeMb = huge.length / 1024 / 1024;
     for (const route of ['declared', 'chunked']) {
@@ -131,6 +137,7 @@ describe('image limits of an HTTP snapshot source', () => {
       await until(`an oversized ${route} response`, () => (byBytes.status().framesOversized ?? 0) >= 2);
       await takeFrames(byBytes, 2);
       expect(byBytes.status()).toMatchObject({ state: 'online', reconnects: 0 });
+      await byBytes.stop();
     }
     expect(logLines.some((l) => /MB is over imageLimits\.maxMegabytes/.test(l.error ?? '') && /chunked/.test(l.file ?? ''))).toBe(true);
   });

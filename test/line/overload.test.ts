@@ -51,7 +51,7 @@ async function line(options: { cameras: number; fps: number; inferencer: Inferen
   const cameras = config.cameras.map((c) => createCamera({ config: c, inferenceSize: model.geometry.frame, resize: model.geometry.resize, baseDir: dir, log }));
   const store = openStore({ config: config.store, dataDir: path.join(dir, 'data'), log });
   const metrics = createMetrics({ cameras: () => cameras.map((c) => c.status()), defaultMetrics: false });
-  const sampling = createSamplingPolicy({ config, log });
+  const sampling = createSamplingPolicy({ config, log, registry: metrics.registry });
   const bus = createBus(log);
   const pipeline = createPipeline({
     cameras,
