@@ -13,7 +13,7 @@
 import { HEAD_CHOICES, type HeadChoice } from './anomaly.js';
 import { calibrate, imageScores, partsOf, type ModeChoice } from './calibrate.js';
 import { rawParts, type CrossFit, type HeldOut, type Sample } from './cross-fit.js';
-import { divisorsOf, NORMALISE_CHOICES, UNIT, type Divisors, type Normalise } from './neighbours.js';
+import { divisorsOf, SEARCHED_NORMALISE, UNIT, type Divisors, type Normalise } from './neighbours.js';
 import { modeOf } from './modes.js';
 import { auroc } from './stats.js';
 
@@ -45,7 +45,7 @@ export interface Tried extends FeatureCandidate, HeadCandidate {
 export function headCandidates(fixed: { head?: HeadChoice; topK?: number; normalise?: Normalise }, defaults: HeadCandidate): HeadCandidate[] {
   const heads = fixed.head ? [fixed.head] : HEAD_CHOICES;
   const ks = fixed.topK !== undefined ? [fixed.topK] : TOP_K_CHOICES;
-  const norms = fixed.normalise ? [fixed.normalise] : NORMALISE_CHOICES;
+  const norms = fixed.normalise ? [fixed.normalise] : SEARCHED_NORMALISE;
   const all = norms.flatMap((n) => heads.flatMap((h) => ks.map((k) => ({ head: h, topK: k, normalise: n }))));
   // The defaults first, so a tie keeps them.
   const isDefault = (c: HeadCandidate): boolean => c.head === defaults.head && c.topK === defaults.topK && c.normalise === defaults.normalise;
