@@ -2,7 +2,7 @@
 //   npx tsx bench/quality.ts [--sets elpv,casting,paper,paper-types] [--folds 5] [--runs N]
 //                            [--types PU_PNG01_TL,…] [--json] [fit options, as `visor fit`:
 //                            --backbone --layers --input-size --grid --modes --global-weight
-//                            --per-position --top-k --head --bank-size --no-search --threads]
+//                            --per-position --top-k --head --normalise --bank-size --no-search --threads]
 // Protocol, the same for every set: 5 seeded folds over the good images; fit on 4/5 of them,
 // evaluate with `visor eval`'s code on the other 1/5 plus every defect image. `paper` is all 13
 // paper types in one model; `paper-types` one model per type (figures averaged over the 12 types
@@ -40,6 +40,7 @@ const { values: args } = parseArgs({
     'per-position': { type: 'string' },
     'top-k': { type: 'string' },
     head: { type: 'string' },
+    normalise: { type: 'string' },
     'bank-size': { type: 'string' },
     'no-search': { type: 'boolean', default: false },
     threads: { type: 'string', default: '2' },
@@ -56,6 +57,7 @@ const fitOptions: FoldFitOptions = {
   perPosition: num(args['per-position']),
   topK: num(args['top-k']),
   head: args.head as FoldFitOptions['head'],
+  normalise: args.normalise as FoldFitOptions['normalise'],
   bankSize: num(args['bank-size']),
   search: args['no-search'] ? false : undefined,
   threads: Number(args.threads),

@@ -8,6 +8,7 @@
 import { appendGlobal, type GlobalGaussian } from './global.js';
 import { appendHead, LOCAL_HEAT, LOCAL_SCORE, type HeadShape } from './head.js';
 import { appendMode, type Modes } from './modes.js';
+import { appendNeighbourhood, type Neighbourhood } from './neighbours.js';
 import { appendPatchBank, BANK_HEAT, BANK_SCORE, type BankShape, type PatchBank } from './patch-bank.js';
 import { floatTensor, floatValueInfo, graphBuilder, graphOf, int64Tensor, type ModelProto } from './onnx-graph.js';
 
@@ -59,27 +60,31 @@ export function combine(cal: AnomalyCalibration, mode: number, raw: RawParts): {
 }
 
 /** The normalised heat of one image (as HEAT_PART computes it). */
-export function combineHeat(cal: AnomalyCalibration, mode: number, heat: { local?: Float32Array; bank?: Float32Array }): Float32Array {
-  const used = [cal.local ? ([heat.local!, cal.local[mode]!] as const) : undefined, cal.bank ? ([heat.bank!, cal.bank[mode]!] as const) : undefined].filter((u) => u !== undefined);
+export function combineHeat(cal: AnomalyCalibration, mode: number, heat: { local?: Float32Array; bank?: Float32Array }, div: { local: number; bank: number } = { local: 1, bank: 1 }): Float32Array {
+  const used = [cal.local ? ([heat.local!, cal.local[mode]! * div.local] as const) : undefined, cal.bank ? ([heat.bank!, cal.bank[mode]! * div.bank] as const) : undefined].filter((u) => u !== undefined);
   const out = new Float32Array(used[0]![0].length);
   for (const [h, q] of used) for (let p = 0; p < out.length; p++) out[p] += h[p]! / q / used.length;
   return out;
 }
 
 /** Appends the whole anomaly part (patch heads, global Gaussian, modes, calibration) to the features graph. */
-export function appendAnomaly(model: ModelProto, featuresName: string, grid: { height: number; width: number }, heads: PatchHeads, global: GlobalGaussian, modes: Modes, cal: AnomalyCalibration): void {
+export function appendAnomaly(model: ModelProto, featuresName: string, grid: { height: number; width: number }, heads: PatchHeads, global: GlobalGaussian, modes: Modes, cal: AnomalyCalibration, neighbourhood?: Neighbourhood): void {
   if (heads.local) appendHead(model, featuresName, heads.local.shape, heads.local.bank);
   if (heads.bank) appendPatchBank(model, featuresName, heads.bank.shape, heads.bank.bank);
   const b = graphBuilder(model, 'visor.anomaly');
   const distance = appendGlobal(b, featuresName, global);
   const mode = appendMode(b, featuresName, modes);
-  const perMode = (name: string, raw: Float32Array, share = 1): string => {
+  const divisors = neighbourhood ? appendNeighbourhood(b, featuresName, neighbourhood) : {};
+  // 1 / (the mode's percentile · the image's neighbourhood divisor, when the part has one).
+  const perMode = (name: 'local' | 'bank' | 'global' | 'combined', raw: Float32Array, share = 1): string => {
     const inv = b.init(floatTensor(`visor.anomaly.inv_${name}`, [raw.length], raw.map((v) => share / v)));
-    return mode === null ? inv : b.node('Gather', [inv, mode], `visor.anomaly.inv_${name}_of_mode`, { axis: 0 }); // [1]
+    const ofMode = mode === null ? inv : b.node('Gather', [inv, mode], `visor.anomaly.inv_${name}_of_mode`, { axis: 0 }); // [1]
+    const div = name === 'combined' ? undefined : divisors[name];
+    return div === undefined ? ofMode : b.node('Div', [ofMode, div], `visor.anomaly.inv_${name}_of_image`);
   };
   const used = [
-    heads.local && cal.local ? { name: 'local', heat: LOCAL_HEAT, score: LOCAL_SCORE, q: cal.local } : undefined,
-    heads.bank && cal.bank ? { name: 'bank', heat: BANK_HEAT, score: BANK_SCORE, q: cal.bank } : undefined,
+    heads.local && cal.local ? { name: 'local' as const, heat: LOCAL_HEAT, score: LOCAL_SCORE, q: cal.local } : undefined,
+    heads.bank && cal.bank ? { name: 'bank' as const, heat: BANK_HEAT, score: BANK_SCORE, q: cal.bank } : undefined,
   ].filter((u) => u !== undefined);
   if (used.length === 0) throw new Error('appendAnomaly: no patch head');
   // Each head's heat and score times 1/(q · heads), summed: the mean of the normalised values.

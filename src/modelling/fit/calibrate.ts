@@ -6,6 +6,7 @@ import { combine, combineHeat, usesBank, usesLocal, type AnomalyCalibration, typ
 import { rawParts, type HeldOut, type Sample } from './cross-fit.js';
 import { worstTiles } from './geometry.js';
 import { fitModes, MIN_SEPARATION, modeOf, ONE_MODE, type Modes } from './modes.js';
+import { UNIT, type Divisors } from './neighbours.js';
 import { quantile } from './stats.js';
 
 /** Good images a mode needs for its own threshold. */
@@ -47,8 +48,24 @@ export function chooseModes(goods: readonly Sample[], channels: number, wanted: 
  * the combined one is taken over each image's worst tile, since an image scores its worst tile's,
  * so the false-alarm target holds per image.
  */
-export function calibrate(oof: readonly HeldOut[], goodMode: readonly number[], k: number, head: HeadChoice, topK: number, far: number, globalWeight: number, tiles = 1): AnomalyCalibration {
-  const raw = oof.map((h) => rawParts(h, topK));
+export interface CalibrationInput {
+  /** Out-of-fold outputs of the good samples. */
+  oof: readonly HeldOut[];
+  goodMode: readonly number[];
+  k: number;
+  head: HeadChoice;
+  topK: number;
+  far: number;
+  globalWeight: number;
+  /** Samples per image (default 1). */
+  tiles?: number;
+  /** Per sample, what its parts are divided by first (neighbours.ts; default 1). */
+  divisors?: readonly Divisors[];
+}
+
+export function calibrate(input: CalibrationInput): AnomalyCalibration {
+  const { oof, goodMode, k, head, topK, far, globalWeight, tiles = 1, divisors } = input;
+  const raw = oof.map((h, i) => rawParts(h, topK, divisors?.[i]));
   const percentile = (values: readonly number[], m: number): number => quantile(values.filter((_, i) => goodMode[i] === m), 1 - far);
   const perMode = (values: readonly number[]): Float32Array => Float32Array.from({ length: k }, (_, m) => percentile(values, m));
   const partial: AnomalyCalibration = {
@@ -85,7 +102,8 @@ export interface Parts {
   heat: Float32Array;
 }
 
-export function partsOf(cal: AnomalyCalibration, mode: number, h: HeldOut, topK: number): Parts {
-  const c = combine(cal, mode, rawParts(h, topK));
-  return { patch: c.patch, global: c.global, score: c.combined / cal.combined[mode]!, heat: combineHeat(cal, mode, { local: h.localHeat, bank: h.bankHeat }) };
+/** The calibrated parts of one sample (`div`: what its parts are divided by first, neighbours.ts). */
+export function partsOf(cal: AnomalyCalibration, mode: number, h: HeldOut, topK: number, div: Divisors = UNIT): Parts {
+  const c = combine(cal, mode, rawParts(h, topK, div));
+  return { patch: c.patch, global: c.global, score: c.combined / cal.combined[mode]!, heat: combineHeat(cal, mode, { local: h.localHeat, bank: h.bankHeat }, div) };
 }

@@ -12,6 +12,7 @@ import { fitGlobal, globalDistance, type GlobalGaussian } from './global.js';
 import { appendHead, fitCoresets, LOCAL_HEAT } from './head.js';
 import { emptyModel, encodeModel, graphOf, floatValueInfo } from './onnx-graph.js';
 import { appendPatchBank, BANK_HEAT, BANK_WEIGHT, fitPatchBank } from './patch-bank.js';
+import { UNIT, type Divisors } from './neighbours.js';
 import { kFolds } from './stats.js';
 
 export interface Sample {
@@ -103,12 +104,15 @@ export async function crossFit(plan: HeadPlan, goods: readonly Sample[], folds: 
   return out;
 }
 
-/** The raw parts of a held-out image at top-k `k`, as the graph computes them (the mean of the top-k heat values; the bank's times its weight). */
-export function rawParts(h: HeldOut, k: number): RawParts {
+/**
+ * The raw parts of a held-out image at top-k `k`, as the graph computes them (the mean of the
+ * top-k heat values; the bank's times its weight), each divided by `div`'s (neighbours.ts).
+ */
+export function rawParts(h: HeldOut, k: number, div: Divisors = UNIT): RawParts {
   return {
-    ...(h.localHeat ? { local: topMean(h.localHeat, k) } : {}),
-    ...(h.bankHeat ? { bank: h.bankWeight! * topMean(h.bankHeat, k) } : {}),
-    global: h.global,
+    ...(h.localHeat ? { local: topMean(h.localHeat, k) / div.local } : {}),
+    ...(h.bankHeat ? { bank: (h.bankWeight! * topMean(h.bankHeat, k)) / div.bank } : {}),
+    global: h.global / div.global,
   };
 }
 

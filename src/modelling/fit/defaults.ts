@@ -28,6 +28,11 @@ export const DEFAULTS = {
   /** Coreset size of the global patch bank: its memory and time are bounded by it. */
   bankSize: 2048,
   topK: 3,
+  /**
+   * Neighbourhood normalisation when it is not searched (neighbours.ts): none, as before the
+   * search tried it.
+   */
+  normalise: 'none' as 'none' | 'patch' | 'all',
   /** Feature candidates the search tries with the default backbone (besides the default layers and size). */
   search: {
     layerSets: [['block_3_expand_relu', 'block_4_expand_relu', 'block_6_expand_relu']] as readonly (readonly string[])[],

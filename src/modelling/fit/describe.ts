@@ -10,6 +10,7 @@ import type { FittedHeads } from './cross-fit.js';
 import { manifestInput, type FeatureLayout, type FeatureSpec } from './features.js';
 import { SHRINKAGE } from './global.js';
 import { MIN_SEPARATION } from './modes.js';
+import { NEIGHBOURS } from './neighbours.js';
 import { SUPPORT } from './patch-bank.js';
 import type { HeadCandidate, Tried } from './select.js';
 import { bandOf, HEAT_RANKS, SCORE, type Supervised } from './supervised.js';
@@ -65,8 +66,10 @@ export function describeModel(m: ModelDescription): ModelManifest {
     modes.k > 1
       ? `per mode: the good images were split into ${modes.k} modes by k-means++ on their texture (per-channel spatial standard deviation, standardised; sizes ${Array.from({ length: modes.k }, (_, k) => modeChoice.goodMode.filter((m) => m === k).length).join(', ')}; separation ${separation} ≥ ${MIN_SEPARATION}); an image is normalised by its nearest mode's percentiles`
       : `one mode for all images${separation !== undefined ? ` (the texture split had separation ${separation} < ${MIN_SEPARATION} or too small a mode)` : ''}`;
+  const neighbourText =
+    head.normalise === 'none' ? '' : `, first divided by ${head.normalise === 'all' ? 'their' : "the patch part's"} mean over the image's ${NEIGHBOURS} nearest good images by texture (their out-of-fold values),`;
   const anomalyText =
-    `the anomaly score adds the patch part (${patchText}) and ${globalWeight} × the global Mahalanobis distance, each divided by the ${nth(1 - far)} percentile of its out-of-fold good values, ` +
+    `the anomaly score adds the patch part (${patchText}) and ${globalWeight} × the global Mahalanobis distance${neighbourText} each divided by the ${nth(1 - far)} percentile of its out-of-fold good values, ` +
     `and divides the sum by the ${nth(1 - far)} percentile of its out-of-fold good values (${modeText})`;
   // Extra calibration fields are allowed by the schema (additionalProperties) but not by its static type.
   const thresholds = (logistic
@@ -165,6 +168,7 @@ export function describeModel(m: ModelDescription): ModelManifest {
         ...(heads.bank ? { bankSize: heads.bank.bank.size, bankReweighting: `1 − softmax over the hottest patch's distances to the ${SUPPORT} bank neighbours of its nearest entry` } : {}),
         coresetSelection: `greedy k-centre in a ${projectionDims}-dimensional random projection`,
         modes: modes.k,
+        neighbourhoodNormalisation: head.normalise === 'none' ? 'none' : `${head.normalise === 'all' ? 'patch part and Gaussian' : 'patch part'} divided by its mean over the ${NEIGHBOURS} nearest good images (standardised texture descriptor)`,
         modeDescriptor: 'per-channel spatial standard deviation over the grid, standardised; nearest k-means++ centroid',
         global: `Mahalanobis distance of the max-pooled features (${layout.channels} channels), covariance shrunk ${SHRINKAGE} towards a scaled identity, weight ${globalWeight}`,
         storage: 'banks float16, Gaussian float32',

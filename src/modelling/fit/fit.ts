@@ -23,13 +23,14 @@ import { RESIZES, tileCount, type Geometry, type Resize } from '../../common/geo
 import { FitInputError, forEachImage, listImages, type LabelledImage } from './data.js';
 import { chooseGeometry, imageSizes, sizesSummary, type GeometryChoice } from './geometry.js';
 import { buildFeatureGraph, createFeatureExtractor, FEATURES, type FeatureExtractor, type FeatureLayout, type FeatureSpec } from './features.js';
-import { ANOMALY_SCORE, appendAnomaly, HEATMAP, type HeadChoice } from './anomaly.js';
+import { ANOMALY_SCORE, appendAnomaly, HEATMAP, usesBank, usesLocal, type HeadChoice } from './anomaly.js';
 import { calibrate, chooseModes, imageScores, partsOf, type ModeChoice, type Parts } from './calibrate.js';
-import { crossFit, fitHeads, type CrossFit, type HeadPlan, type Sample } from './cross-fit.js';
+import { crossFit, fitHeads, rawParts, type CrossFit, type HeadPlan, type Sample } from './cross-fit.js';
+import { descriptorOf, fitDescriptors, neighboursOf, NORMALISE_CHOICES, type Descriptors, type Neighbourhood, type Normalise } from './neighbours.js';
 import { describeModel } from './describe.js';
 import { modeOf } from './modes.js';
 import { decodeModel, encodeModel, floatValueInfo, graphBuilder, graphOf, opsetOf } from './onnx-graph.js';
-import { best, headCandidates, MARGIN, MAX_SYNTHETIC, rankHeads, type FeatureCandidate, type HeadCandidate, type Tried } from './select.js';
+import { best, candidateDivisors, headCandidates, MARGIN, MAX_SYNTHETIC, rankHeads, type FeatureCandidate, type HeadCandidate, type Tried } from './select.js';
 import { appendLogistic, fitSupervised, MIN_LABELLED_DEFECTS, SCORE, supervisedRow, type Supervised } from './supervised.js';
 import { SYNTHETIC_KINDS, synthesizeDefect } from './synthetic.js';
 import { auroc } from './stats.js';
@@ -79,6 +80,8 @@ export interface FitOptions {
   bankSize?: number;
   /** Image score = mean of the top-k heat values; unset: the search tries TOP_K_CHOICES (select.ts; today only the default). */
   topK?: number;
+  /** Parts divided by their mean over the image's most similar good images (neighbours.ts); unset: searched. */
+  normalise?: Normalise;
   /** false: no search; whatever is unset takes its default (DEFAULTS). */
   search?: boolean;
   /** Kinds of good image calibrated separately (k-means++ on texture, modes.ts); 1 = one mode. */
@@ -136,6 +139,7 @@ function resolveOptions(opts: FitOptions) {
   if (!(Number.isInteger(o.bankSize) && o.bankSize >= 1)) throw new FitInputError(`bank size must be an integer ≥ 1, got ${o.bankSize}`);
   if (opts.topK !== undefined && !(Number.isInteger(opts.topK) && opts.topK >= 1)) throw new FitInputError(`top-k must be an integer ≥ 1, got ${opts.topK}`);
   if (opts.head !== undefined && !['local', 'global', 'both'].includes(opts.head)) throw new FitInputError(`head must be local, global or both, got ${opts.head}`);
+  if (opts.normalise !== undefined && !NORMALISE_CHOICES.includes(opts.normalise)) throw new FitInputError(`normalise must be ${NORMALISE_CHOICES.join(', ')}, got ${opts.normalise}`);
   if (opts.resize !== undefined && !(RESIZES as readonly string[]).includes(opts.resize)) throw new FitInputError(`resize must be ${RESIZES.join(', ')}, got ${opts.resize}`);
   return o;
 }
@@ -165,6 +169,7 @@ interface Evaluated {
   data: Extracted;
   cv: CrossFit;
   modes: ModeChoice;
+  neighbours: SampleNeighbours;
   ranked: (HeadCandidate & { auroc: number })[];
 }
 
@@ -200,7 +205,7 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
 
   // 2. Search: the candidates, each cross-fitted and ranked on the validation defects.
   const { evaluated, chosen, tried, validation, syntheticCount, searching } = await searchConfiguration({ opts, o, backbone, secondSpec, goodFiles, extraLabelled, labelOf, useLabels, geometryFor, progress, log });
-  const { data, cv, modes: modeChoice } = evaluated;
+  const { data, cv, modes: modeChoice, neighbours } = evaluated;
   const { spec, layout, secondLayout, goods, labelled, tiles } = data;
   const nImages = goods.length / tiles;
   const imageSummary = sizesSummary(goodSizes, data.geometry, { width: spec.inputSize, height: spec.inputSize });
@@ -209,14 +214,16 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   }
   if (modeChoice.note) notes.push(modeChoice.note);
   if (searching) {
-    notes.push(`chose the ${chosen.head} head${chosen.head === 'both' ? 's' : ''} (local top-${chosen.topK}), layers ${spec.layers.join('+')} at ${spec.inputSize} px by ${validation} (AUROC ${chosen.auroc}; ${tried.length} configurations tried)`);
+    notes.push(`chose the ${chosen.head} head${chosen.head === 'both' ? 's' : ''} (top-${chosen.topK}, neighbourhood normalisation: ${chosen.normalise}), layers ${spec.layers.join('+')} at ${spec.inputSize} px by ${validation} (AUROC ${chosen.auroc}; ${tried.length} configurations tried)`);
   }
 
   // 3. Calibration on the winner's out-of-fold outputs.
   const { modes, goodMode } = modeChoice;
-  const cal = calibrate(cv.goods, goodMode, modes.k, chosen.head, chosen.topK, o.far, o.globalWeight, tiles);
-  const goodParts = cv.goods.map((h, i) => partsOf(cal, goodMode[i]!, h, chosen.topK));
-  const labelledParts = labelled.map((l, j) => partsOf(cal, modeOf(modes, l.features), cv.extras[0]![j]!, chosen.topK));
+  const goodDiv = candidateDivisors(cv, chosen, neighbours.goods);
+  const labelledDiv = candidateDivisors(cv, chosen, neighbours.labelled);
+  const cal = calibrate({ oof: cv.goods, goodMode, k: modes.k, head: chosen.head, topK: chosen.topK, far: o.far, globalWeight: o.globalWeight, tiles, divisors: goodDiv });
+  const goodParts = cv.goods.map((h, i) => partsOf(cal, goodMode[i]!, h, chosen.topK, goodDiv[i]));
+  const labelledParts = labelled.map((l, j) => partsOf(cal, modeOf(modes, l.features), cv.extras[0]![j]!, chosen.topK, labelledDiv[j]));
   const crossValidation: Record<string, number> = {};
   if (syntheticCount > 0) crossValidation.syntheticAuroc = chosen.auroc;
 
@@ -246,7 +253,7 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   // 5. Final heads on all good images, and the one graph: backbone cut + feature merge + heads (+ logistic head).
   const final = fitHeads(headPlan(backbone, data, o, chosen.head, chosen.topK), goods);
   const { model } = await buildFeatureGraph(spec, logistic ? secondSpec : undefined);
-  appendAnomaly(model, FEATURES, layout, final, final.global, modes, cal);
+  appendAnomaly(model, FEATURES, layout, final, final.global, modes, cal, neighbourhoodOf(chosen, cv, neighbours.descriptors));
   if (logistic) appendLogistic(model, layout, logistic.model, logistic.threshold, secondLayout);
   else graphBuilder(model, 'visor.out').node('Identity', [ANOMALY_SCORE], SCORE);
   graphOf(model).output = [floatValueInfo(SCORE, [1]), floatValueInfo(HEATMAP, [1, 1, layout.height, layout.width])];
@@ -316,7 +323,8 @@ interface SearchContext {
 async function searchConfiguration(ctx: SearchContext) {
   const { opts, o, backbone, secondSpec, goodFiles, extraLabelled, labelOf, useLabels, geometryFor, progress, log } = ctx;
   const features = featureCandidates(backbone, opts, o);
-  const heads = o.search ? headCandidates(opts.head, opts.topK, { head: DEFAULTS.head, topK: DEFAULTS.topK }) : [{ head: opts.head ?? DEFAULTS.head, topK: opts.topK ?? DEFAULTS.topK }];
+  const defaults: HeadCandidate = { head: DEFAULTS.head, topK: DEFAULTS.topK, normalise: DEFAULTS.normalise };
+  const heads = o.search ? headCandidates(opts, defaults) : [{ head: opts.head ?? defaults.head, topK: opts.topK ?? defaults.topK, normalise: opts.normalise ?? defaults.normalise }];
   const searching = features.length > 1 || heads.length > 1;
   const validation = !searching ? 'none' : useLabels ? 'labelled defects' : 'synthetic defects';
   const syntheticCount = validation === 'synthetic defects' ? Math.min(MAX_SYNTHETIC, 2 * goodFiles.length) : 0;
@@ -343,18 +351,20 @@ async function searchConfiguration(ctx: SearchContext) {
     ], bar.tick);
     bar.stop();
     const modes = chooseModes(data.goods, data.layout.channels, o.modes, o.seed);
+    const neighbours = sampleNeighbours(data, heads.some((h) => h.normalise !== 'none'));
     let ranked: Evaluated['ranked'] = heads.map((h) => ({ ...h, auroc: Number.NaN }));
-    if (validation === 'synthetic defects') ranked = rankHeads(cv, cv.extras[1]!, data.synthetic, modes, heads, o.far, o.globalWeight, data.tiles);
+    if (validation === 'synthetic defects') ranked = rankHeads(cv, cv.extras[1]!, data.synthetic, modes, { goods: neighbours.goods, defects: neighbours.synthetic }, heads, o.far, o.globalWeight, data.tiles);
     else if (validation === 'labelled defects') {
-      const defects = data.labelled.map((l, j) => ({ l, h: cv.extras[0]![j]! })).filter((x) => x.l.label === 1);
-      const goodsAsDefects = data.goods.map((g, i) => ({ g, h: cv.goods[i]! })).filter((x) => labelOf.get(x.g.file) === 1);
-      ranked = rankHeads(cv, [...defects.map((x) => x.h), ...goodsAsDefects.map((x) => x.h)], [...defects.map((x) => x.l), ...goodsAsDefects.map((x) => x.g)], modes, heads, o.far, o.globalWeight);
+      const defects = data.labelled.map((l, j) => ({ l, h: cv.extras[0]![j]!, n: neighbours.labelled[j]! })).filter((x) => x.l.label === 1);
+      const goodsAsDefects = data.goods.map((g, i) => ({ g, h: cv.goods[i]!, n: neighbours.goods[i]! })).filter((x) => labelOf.get(x.g.file) === 1);
+      const lists = { goods: neighbours.goods, defects: [...defects.map((x) => x.n), ...goodsAsDefects.map((x) => x.n)] };
+      ranked = rankHeads(cv, [...defects.map((x) => x.h), ...goodsAsDefects.map((x) => x.h)], [...defects.map((x) => x.l), ...goodsAsDefects.map((x) => x.g)], modes, lists, heads, o.far, o.globalWeight);
     }
     for (const r of ranked) tried.push({ ...candidate, ...r });
     const top = best(ranked);
     log.info({ layers: candidate.layers, inputSize: candidate.inputSize, best: top }, 'candidate evaluated');
     // Features other than the defaults (the first candidate) must beat them by MARGIN too.
-    if (winner === undefined || top.auroc >= winner.head.auroc + MARGIN) winner = { evaluated: { data, cv, modes, ranked }, head: top };
+    if (winner === undefined || top.auroc >= winner.head.auroc + MARGIN) winner = { evaluated: { data, cv, modes, neighbours, ranked }, head: top };
   }
   return { evaluated: winner!.evaluated, chosen: winner!.head, tried, validation, syntheticCount, searching };
 }
@@ -369,6 +379,48 @@ function featureCandidates(backbone: Backbone, opts: FitOptions, o: Resolved): F
   const all = layerSets.flatMap((layers) => sizes.map((inputSize) => ({ layers, inputSize })));
   const same = (a: FeatureCandidate, b: FeatureCandidate): boolean => a.inputSize === b.inputSize && a.layers.join() === b.layers.join();
   return [first, ...all.filter((c) => !same(c, first))];
+}
+
+/** The descriptors of the good samples and the neighbours (good samples) of every sample; empty lists when no candidate normalises. */
+interface SampleNeighbours {
+  descriptors: Descriptors;
+  goods: number[][];
+  synthetic: number[][];
+  labelled: number[][];
+}
+
+/**
+ * Neighbours among the good samples: a good sample skips its own image's samples (itself and its
+ * other tiles), a synthetic defect the good image it was made from, as a new image on the line
+ * has neither among the references.
+ */
+function sampleNeighbours(data: Extracted, needed: boolean): SampleNeighbours {
+  const descriptors = fitDescriptors(data.goods.map((g) => g.features), data.layout.channels);
+  if (!needed) return { descriptors, goods: data.goods.map(() => []), synthetic: data.synthetic.map(() => []), labelled: data.labelled.map(() => []) };
+  const imageOf = (i: number): number => Math.floor(i / data.tiles);
+  const near = (s: Sample, skipImage: number): number[] => neighboursOf(descriptors, descriptorOf(descriptors, s.features), (r) => imageOf(r) === skipImage);
+  return {
+    descriptors,
+    goods: data.goods.map((g, i) => near(g, imageOf(i))),
+    synthetic: data.synthetic.map((s, j) => near(s, imageOf(data.syntheticSource[j]!))),
+    labelled: data.labelled.map((l) => near(l, -1)),
+  };
+}
+
+/** The graph's neighbourhood for the chosen candidate: the good samples' descriptors and out-of-fold raw parts. */
+function neighbourhoodOf(chosen: HeadCandidate, cv: CrossFit, descriptors: Descriptors): Neighbourhood | undefined {
+  if (chosen.normalise === 'none') return undefined;
+  const raw = cv.goods.map((h) => rawParts(h, chosen.topK));
+  const values = (part: 'local' | 'bank' | 'global'): Float32Array => Float32Array.from(raw, (r) => r[part]!);
+  return {
+    normalise: chosen.normalise,
+    descriptors,
+    values: {
+      ...(usesLocal(chosen.head) ? { local: values('local') } : {}),
+      ...(usesBank(chosen.head) ? { bank: values('bank') } : {}),
+      ...(chosen.normalise === 'all' ? { global: values('global') } : {}),
+    },
+  };
 }
 
 function headPlan(backbone: Backbone, data: Extracted, o: Resolved, heads: HeadChoice, topK: number): HeadPlan {

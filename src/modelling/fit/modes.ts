@@ -51,6 +51,13 @@ export const MIN_SEPARATION = 4;
 
 /** Fits k modes on good images' feature maps ([C, P] each). Returns the modes, each image's mode, and the modes' smallest pairwise separation. */
 export function fitModes(features: readonly Float32Array[], channels: number, k: number, seed: number): { modes: Modes; assign: number[]; separation: number } {
+  const { offset, scale, rows } = standardisedTextures(features, channels);
+  const { centroids, assign } = kMeansPlusPlus(rows, k, seed);
+  return { modes: { k, channels, offset, scale, centroids }, assign, separation: separation(rows, k, seed) };
+}
+
+/** The texture of every image, standardised per channel over them: (texture − offset) · scale. */
+export function standardisedTextures(features: readonly Float32Array[], channels: number): { offset: Float32Array; scale: Float32Array; rows: Float64Array[] } {
   const raw = features.map((f) => texture(f, channels));
   const mean = new Float64Array(channels);
   const sq = new Float64Array(channels);
@@ -62,9 +69,7 @@ export function fitModes(features: readonly Float32Array[], channels: number, k:
   }
   const offset = Float32Array.from(mean);
   const scale = Float32Array.from(sq, (s, c) => 1 / (Math.sqrt(Math.max(0, s - mean[c]! ** 2)) + 1e-6));
-  const rows = raw.map((r) => standardise(r, offset, scale));
-  const { centroids, assign } = kMeansPlusPlus(rows, k, seed);
-  return { modes: { k, channels, offset, scale, centroids }, assign, separation: separation(rows, k, seed) };
+  return { offset, scale, rows: raw.map((r) => standardise(r, offset, scale)) };
 }
 
 /**

@@ -12,7 +12,8 @@
 // the synthetic defects, made on the whole image, go through it as the real images do.
 import { HEAD_CHOICES, type HeadChoice } from './anomaly.js';
 import { calibrate, imageScores, partsOf, type ModeChoice } from './calibrate.js';
-import type { CrossFit, HeldOut, Sample } from './cross-fit.js';
+import { rawParts, type CrossFit, type HeldOut, type Sample } from './cross-fit.js';
+import { divisorsOf, SEARCHED_NORMALISE, UNIT, type Divisors, type Normalise } from './neighbours.js';
 import { modeOf } from './modes.js';
 import { auroc } from './stats.js';
 
@@ -24,6 +25,8 @@ export interface FeatureCandidate {
 export interface HeadCandidate {
   head: HeadChoice;
   topK: number;
+  /** Which parts are divided by their mean over the image's good neighbours (neighbours.ts). */
+  normalise: Normalise;
 }
 
 /**
@@ -39,12 +42,27 @@ export interface Tried extends FeatureCandidate, HeadCandidate {
   auroc: number;
 }
 
-export function headCandidates(head: HeadChoice | undefined, topK: number | undefined, defaults: HeadCandidate): HeadCandidate[] {
-  const heads = head ? [head] : HEAD_CHOICES;
-  const ks = topK !== undefined ? [topK] : TOP_K_CHOICES;
-  const all = heads.flatMap((h) => ks.map((k) => ({ head: h, topK: k })));
+export function headCandidates(fixed: { head?: HeadChoice; topK?: number; normalise?: Normalise }, defaults: HeadCandidate): HeadCandidate[] {
+  const heads = fixed.head ? [fixed.head] : HEAD_CHOICES;
+  const ks = fixed.topK !== undefined ? [fixed.topK] : TOP_K_CHOICES;
+  const norms = fixed.normalise ? [fixed.normalise] : SEARCHED_NORMALISE;
+  const all = norms.flatMap((n) => heads.flatMap((h) => ks.map((k) => ({ head: h, topK: k, normalise: n }))));
   // The defaults first, so a tie keeps them.
-  return [...all.filter((c) => c.head === defaults.head && c.topK === defaults.topK), ...all.filter((c) => c.head !== defaults.head || c.topK !== defaults.topK)];
+  const isDefault = (c: HeadCandidate): boolean => c.head === defaults.head && c.topK === defaults.topK && c.normalise === defaults.normalise;
+  return [...all.filter(isDefault), ...all.filter((c) => !isDefault(c))];
+}
+
+/** Neighbours (indices of good samples, neighbours.ts) of every good sample and every validation defect. */
+export interface NeighbourLists {
+  goods: readonly (readonly number[])[];
+  defects: readonly (readonly number[])[];
+}
+
+/** Each sample's divisors for a candidate: the mean of its neighbours' out-of-fold raw parts. */
+export function candidateDivisors(cv: CrossFit, c: HeadCandidate, lists: readonly (readonly number[])[]): Divisors[] {
+  if (c.normalise === 'none') return lists.map(() => UNIT);
+  const goodRaw = cv.goods.map((h) => rawParts(h, c.topK));
+  return lists.map((nbrs) => divisorsOf(c.normalise, nbrs, goodRaw));
 }
 
 /**
@@ -52,12 +70,14 @@ export function headCandidates(head: HeadChoice | undefined, topK: number | unde
  * images (calibrated as the model will be, modes included) against the validation defects. Goods
  * and defects are `tiles` samples per image; an image scores its worst tile's, as on the line.
  */
-export function rankHeads(cv: CrossFit, defects: readonly HeldOut[], defectSamples: readonly Sample[], modes: ModeChoice, candidates: readonly HeadCandidate[], far: number, globalWeight: number, tiles = 1): (HeadCandidate & { auroc: number })[] {
+export function rankHeads(cv: CrossFit, defects: readonly HeldOut[], defectSamples: readonly Sample[], modes: ModeChoice, neighbours: NeighbourLists, candidates: readonly HeadCandidate[], far: number, globalWeight: number, tiles = 1): (HeadCandidate & { auroc: number })[] {
   const defectMode = defectSamples.map((s) => modeOf(modes.modes, s.features));
   return candidates.map((c) => {
-    const cal = calibrate(cv.goods, modes.goodMode, modes.modes.k, c.head, c.topK, far, globalWeight, tiles);
-    const good = imageScores(cv.goods.map((h, i) => partsOf(cal, modes.goodMode[i]!, h, c.topK).score), tiles);
-    const bad = imageScores(defects.map((h, i) => partsOf(cal, defectMode[i]!, h, c.topK).score), tiles);
+    const goodDiv = candidateDivisors(cv, c, neighbours.goods);
+    const defectDiv = candidateDivisors(cv, c, neighbours.defects);
+    const cal = calibrate({ oof: cv.goods, goodMode: modes.goodMode, k: modes.modes.k, head: c.head, topK: c.topK, far, globalWeight, tiles, divisors: goodDiv });
+    const good = imageScores(cv.goods.map((h, i) => partsOf(cal, modes.goodMode[i]!, h, c.topK, goodDiv[i]).score), tiles);
+    const bad = imageScores(defects.map((h, i) => partsOf(cal, defectMode[i]!, h, c.topK, defectDiv[i]).score), tiles);
     return { ...c, auroc: Math.round(auroc(good, bad) * 10000) / 10000 };
   });
 }

@@ -1,5 +1,6 @@
 // The parts of the anomaly score beside the nearest-neighbour head, on real ELPV cells: the
-// texture modes that give each kind of good cell its own threshold, and the global Gaussian.
+// texture modes that give each kind of good cell its own threshold, the neighbourhood
+// normalisation that divides each image's parts by those of its most similar good images, and the global Gaussian.
 // Each is checked in TypeScript (what the fit uses) and in the ONNX graph (what ships).
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -9,6 +10,7 @@ import { resolveBackbone } from '../../../src/modelling/backbones/load.js';
 import { createFeatureExtractor, FEATURES, sessionOptions, type FeatureExtractor } from '../../../src/modelling/fit/features.js';
 import { appendGlobal, fitGlobal, globalDistance } from '../../../src/modelling/fit/global.js';
 import { appendMode, fitModes, MIN_SEPARATION, modeOf } from '../../../src/modelling/fit/modes.js';
+import { appendNeighbourhood, descriptorOf, divisorsOf, fitDescriptors, NEIGHBOURS, neighboursOf, type Neighbourhood } from '../../../src/modelling/fit/neighbours.js';
 import { emptyModel, encodeModel, floatValueInfo, graphBuilder, graphOf } from '../../../src/modelling/fit/onnx-graph.js';
 import { imageFromFile } from '../../../src/inference/index.js';
 import { FIT_DEFAULTS } from '../../../src/modelling/fit/index.js';
@@ -101,5 +103,35 @@ describe('global Gaussian over max-pooled features', () => {
     const inGraph = await runGraph((b) => appendGlobal(b, FEATURES, fit), darkFeatures);
     expect(inGraph).toBeCloseTo(d, 1);
     expect(Math.abs(inGraph - d) / d).toBeLessThan(1e-3);
+  });
+});
+
+describe('neighbourhood normalisation', () => {
+  it('divides a cell by the mean over good cells of its own kind, the same in the graph', async () => {
+    // References: 20 mono and 20 poly cells, whose part values are 1 and 3; held out: 5 of each.
+    const refs = [...mono.slice(0, 20), ...poly.slice(0, 20)];
+    const descriptors = fitDescriptors(refs, C);
+    const values = Float32Array.from(refs, (_, i) => (i < 20 ? 1 : 3));
+    const goodRaw = [...values].map((v) => ({ local: v, global: 10 * v }));
+    const nb: Neighbourhood = { normalise: 'patch', descriptors, values: { local: values } };
+    const graphDivisor = (f: Float32Array): Promise<number> => runGraph((b) => appendNeighbourhood(b, FEATURES, nb).local!, f);
+    for (const [kind, cells, expected] of [['mono', mono.slice(20), 1], ['poly', poly.slice(20), 3]] as const) {
+      for (const f of cells) {
+        const nbrs = neighboursOf(descriptors, descriptorOf(descriptors, f));
+        expect(nbrs).toHaveLength(NEIGHBOURS);
+        const div = divisorsOf('patch', nbrs, goodRaw);
+        expect(div.local, kind).toBeCloseTo(expected, 0);
+        expect(div.global, 'the Gaussian is left alone').toBe(1);
+        expect(await graphDivisor(f), kind).toBeCloseTo(div.local, 4);
+      }
+    }
+    expect(divisorsOf('all', neighboursOf(descriptors, descriptorOf(descriptors, poly[20]!)), goodRaw).global).toBeCloseTo(30, -1);
+  });
+
+  it('never counts a good image as its own neighbour when told to skip it', () => {
+    const descriptors = fitDescriptors(mono, C);
+    const self = 3;
+    expect(neighboursOf(descriptors, descriptorOf(descriptors, mono[self]!))[0]).toBe(self);
+    expect(neighboursOf(descriptors, descriptorOf(descriptors, mono[self]!), (r) => r === self)).not.toContain(self);
   });
 });

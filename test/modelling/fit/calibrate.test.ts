@@ -40,7 +40,7 @@ describe('calibration of tiled images', () => {
     const far = 0.05;
     const oof: HeldOut[] = Array.from({ length: images * tiles }, () => ({ localHeat: Float32Array.of(1 + rand()), global: 1 + rand() }));
     const goodMode = oof.map(() => 0);
-    const cal = calibrate(oof, goodMode, 1, 'local', 1, far, 0.5, tiles);
+    const cal = calibrate({ oof, goodMode, k: 1, head: 'local', topK: 1, far, globalWeight: 0.5, tiles });
     const scores = imageScores(oof.map((h, i) => partsOf(cal, goodMode[i]!, h, 1).score), tiles);
     expect(scores).toHaveLength(images);
     // At a 5% target, 10 of 200 held-out good images score above 1 (a threshold over tiles

@@ -111,7 +111,7 @@ describe('global patch bank', () => {
 
 describe('choosing the head on synthetic defects (no labels)', () => {
   const choose = async (goodDir: string, name: string) => {
-    const res = await fitModel({ goodDir, outDir: path.join(tmp, name), name, topK: 3, threads: 1 }, { log: silentLogger() });
+    const res = await fitModel({ goodDir, outDir: path.join(tmp, name), name, topK: 3, normalise: 'none', threads: 1 }, { log: silentLogger() });
     const selection = (res.manifest.provenance!.fit as { selection: { validation: string; tried: { head: string; auroc: number }[]; chosen: { head: string } } }).selection;
     expect(selection.validation).toBe('synthetic defects');
     expect(selection.tried.map((t) => t.head)).toEqual(['local', 'global', 'both']);
