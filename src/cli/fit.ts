@@ -37,6 +37,7 @@ interface FitCliOptions {
   falseAlarmRate: number;
   perPosition: number;
   head?: string;
+  normalise?: string;
   topK?: number;
   bankSize: number;
   search: boolean;
@@ -77,6 +78,7 @@ export function registerFitCommands(program: Command): void {
     .option('--scaling <kind>', `input scaling: ${Object.keys(SCALINGS).join(', ')} (default: the backbone’s; imagenet for a bare ONNX file)`)
     .option('--false-alarm-rate <r>', 'target false-alarm rate the threshold is calibrated to', finiteNumber, FIT_DEFAULTS.targetFalseAlarmRate)
     .option('--per-position <n>', 'good patches kept per grid position (coreset size)', integer(), FIT_DEFAULTS.perPosition)
+    .option('--normalise <which>', 'divide patch scores by those of the most similar good images: none, patch (the patch heads) or all (the Gaussian too) (default: chosen by the search between none and patch)')
     .option('--head <kind>', 'patch heads: local (position-restricted), global (patch bank over all positions) or both (default: chosen by the search)')
     .option('--top-k <k>', `image score = mean of the k hottest heat-map positions (default ${FIT_DEFAULTS.topK})`, integer())
     .option('--bank-size <n>', 'coreset size of the global patch bank', integer(), FIT_DEFAULTS.bankSize)
@@ -109,6 +111,7 @@ async function fitCommand(o: FitCliOptions): Promise<void> {
   const { fitModel, labelledFromReviews, readLabelsCsv } = await fitApi();
   if (o.scaling !== undefined && !(o.scaling in SCALINGS)) throw new UsageError(`--scaling must be one of ${Object.keys(SCALINGS).join(', ')} (got "${o.scaling}")`);
   if (!(RESIZES as readonly string[]).includes(o.resize)) throw new UsageError(`--resize must be one of ${RESIZES.join(', ')} (got "${o.resize}")`);
+  if (o.normalise !== undefined && !['none', 'patch', 'all'].includes(o.normalise)) throw new UsageError(`--normalise must be one of none, patch, all (got "${o.normalise}")`);
   if (o.fromStore && !o.config) throw new UsageError('--from-store needs --config FILE (the store of that config is read)');
   const labelled: LabelledImage[] = [];
   if (o.labels) {
@@ -137,6 +140,7 @@ async function fitCommand(o: FitCliOptions): Promise<void> {
       targetFalseAlarmRate: o.falseAlarmRate,
       perPosition: o.perPosition,
       head: o.head as FitOptions['head'],
+      normalise: o.normalise as FitOptions['normalise'],
       topK: o.topK,
       bankSize: o.bankSize,
       search: o.search,

@@ -4,7 +4,7 @@
 // or the boxes (detection). Overlays are rendered when someone looks, never per frame: the
 // store keeps the heat map as data.
 import sharp, { type OverlayOptions as SharpOverlay } from 'sharp';
-import { frameOverImage, type Geometry } from '../common/geometry.js';
+import { frameBoxToImage, frameOverImage, type Geometry } from '../common/geometry.js';
 import type { HeatMap, ModelOutput, RawImage } from '../common/types.js';
 
 export interface OverlayOptions {
@@ -93,7 +93,7 @@ export async function renderOverlay(image: RawImage, output: ModelOutput, opts: 
   }
   if (output.boxes && output.boxes.length > 0) {
     const inputSize = opts.inputSize ?? { width: rect.width, height: rect.height };
-    svg.push(boxesSvg(output, rect, inputSize, image));
+    svg.push(boxesSvg(output, rect, inputSize, image, opts.geometry));
   }
   if (svg.length > 0) {
     layers.push({ input: Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${image.width}" height="${image.height}">${svg.join('')}</svg>`), left: 0, top: 0 });
@@ -226,16 +226,23 @@ function jet(x: number): number {
   return Math.min(1, Math.max(0, 1.5 - Math.abs(4 * x - 2)));
 }
 
-function boxesSvg(output: ModelOutput, rect: Rect, inputSize: { width: number; height: number }, image: RawImage): string {
-  const sx = rect.width / inputSize.width;
-  const sy = rect.height / inputSize.height;
+function boxesSvg(output: ModelOutput, rect: Rect, inputSize: { width: number; height: number }, image: RawImage, geometry?: Pick<Geometry, 'resize' | 'frame'>): string {
   const stroke = Math.max(2, Math.round(Math.min(image.width, image.height) / 200));
   const font = Math.max(10, stroke * 6);
+  // Boxes are in model-frame pixels: through the model's geometry (a letterbox's bands, a crop)
+  // back onto the rectangle; without a geometry the frame is the rectangle, stretched.
+  const place = (b: { x1: number; y1: number; x2: number; y2: number }) => {
+    if (geometry) return frameBoxToImage(b, { width: rect.width, height: rect.height }, geometry.resize, geometry.frame);
+    const sx = rect.width / inputSize.width;
+    const sy = rect.height / inputSize.height;
+    return { x1: b.x1 * sx, y1: b.y1 * sy, x2: b.x2 * sx, y2: b.y2 * sy };
+  };
   const parts = (output.boxes ?? []).map((b) => {
-    const x = rect.left + b.x1 * sx;
-    const y = rect.top + b.y1 * sy;
-    const w = (b.x2 - b.x1) * sx;
-    const h = (b.y2 - b.y1) * sy;
+    const p = place(b);
+    const x = rect.left + p.x1;
+    const y = rect.top + p.y1;
+    const w = p.x2 - p.x1;
+    const h = p.y2 - p.y1;
     const text = escapeXml(`${b.label} ${b.score.toFixed(2)}`);
     return (
       `<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${w.toFixed(1)}" height="${h.toFixed(1)}" fill="none" stroke="#ff3030" stroke-width="${stroke}"/>` +

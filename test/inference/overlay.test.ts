@@ -87,6 +87,20 @@ describe('renderOverlay', () => {
     expect(edge[1]!).toBeLessThan(100);
     expect(distance(out.px(64, 64), [0, 0, 0])).toBeLessThan(8);
   });
+
+  it('maps boxes of a letterboxed frame back through the bands (a YOLO export on a wide image)', async () => {
+    // A 200x100 image letterboxed into a 64x64 frame: scaled to 64x32, bands of 16 rows above and
+    // below. A box at frame (16..48, 24..40) is image (50..150, 25..75): its top edge at image y 25.
+    const image = rgbImage(200, 100, () => [0, 0, 0]);
+    const box = { x1: 16, y1: 24, x2: 48, y2: 40, label: 'crack', score: 0.9 };
+    const opts = { threshold: 0.5, inputSize: { width: 64, height: 64 }, geometry: { resize: 'pad' as const, frame: { width: 64, height: 64 } } };
+    const out = await decode(await renderOverlay(image, { score: 0.9, boxes: [box] }, opts));
+    const red = (p: number[]) => p[0]! > 150 && p[1]! < 100;
+    expect(red(out.px(100, 25))).toBe(true);
+    expect(red(out.px(100, 75))).toBe(true);
+    // Stretched, the top edge would lie at y 37.5: there the letterboxed box is empty inside.
+    expect(distance(out.px(100, 37), [0, 0, 0])).toBeLessThan(8);
+  });
 });
 
 describe('the one heat-map scale', () => {
