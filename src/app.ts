@@ -101,6 +101,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
         // Capture asks the model: frames come at its frame size, brought there by its geometry.
         inferenceSize: camera.inferenceSize ?? inferencer.geometry.frame,
         resize: inferencer.geometry.resize,
+        ...(inferencer.geometry.padValue !== undefined ? { padValue: inferencer.geometry.padValue } : {}),
         baseDir,
         log,
         onStatus: (status) => bus.emit('cameraStatus', status),

@@ -23,6 +23,8 @@ export interface CameraDeps {
   inferenceSize: { width: number; height: number };
   /** How the ROI is brought to inferenceSize (the model's geometry); default stretch. */
   resize?: Resize;
+  /** Gray level of the pad bands when resize is pad (the model's geometry.padValue); default 0. */
+  padValue?: number;
   /** Relative file and folder sources resolve against this. */
   baseDir: string;
   log: Logger;
@@ -193,12 +195,13 @@ export function createCamera(deps: CameraDeps): Camera {
 
   const openSession = (hooks: SessionHooks): SourceSession => {
     const resize = deps.resize ?? 'stretch';
-    const decode = { pools, inferenceSize, resize, fullResolution: config.fullResolution, limits: config.imageLimits, ...(roi ? { roi } : {}) };
+    const padValue = deps.padValue;
+    const decode = { pools, inferenceSize, resize, ...(padValue !== undefined ? { padValue } : {}), fullResolution: config.fullResolution, limits: config.imageLimits, ...(roi ? { roi } : {}) };
     if (kind === 'folder') return startFolderSession({ ...decode, dir: input, loop: config.loop, fps: config.fps, hooks, timers, now });
     if (kind === 'http') {
       return startHttpSession({ ...decode, url: input, ...(credentials ? { credentials } : {}), fps: config.fps, hooks, timers, now, fetch: deps.fetch ?? globalThis.fetch, timeoutMs: stallMs });
     }
-    const args = buildFfmpegArgs({ kind, input, fps: config.fps, loop: config.loop, rtspTransport: config.rtspTransport, inferenceSize, resize, fullResolution: config.fullResolution, ...(roi ? { roi } : {}) });
+    const args = buildFfmpegArgs({ kind, input, fps: config.fps, loop: config.loop, rtspTransport: config.rtspTransport, inferenceSize, resize, ...(padValue !== undefined ? { padValue } : {}), fullResolution: config.fullResolution, ...(roi ? { roi } : {}) });
     const ffmpegPath = deps.ffmpegPath ?? 'ffmpeg';
     const s = startFfmpegSession({ ffmpegPath, args, inferenceBytes: pools.inference.bytes, fullResolution: config.fullResolution, pools, hooks, log, timers, killGraceMs });
     log.debug({ pid: s.pid, args: args.map(redactText) }, 'ffmpeg started');

@@ -21,6 +21,8 @@ export interface FfmpegInput {
   inferenceSize: { width: number; height: number };
   /** How the ROI is brought to inferenceSize; default stretch. */
   resize?: Resize;
+  /** Gray level of the pad bands when resize is pad (the model's geometry.padValue); default 0. */
+  padValue?: number;
   roi?: Roi;
   fullResolution: boolean;
 }
@@ -40,7 +42,7 @@ export function buildFfmpegArgs(o: FfmpegInput): string[] {
   args.push('-i', o.input);
 
   const crop = o.roi ? `crop=w=iw*${num(o.roi.width)}:h=ih*${num(o.roi.height)}:x=iw*${num(o.roi.x)}:y=ih*${num(o.roi.y)},` : '';
-  const toInference = `${crop}${ffmpegFrameFilter(o.resize ?? 'stretch', o.inferenceSize)}`;
+  const toInference = `${crop}${ffmpegFrameFilter(o.resize ?? 'stretch', o.inferenceSize, o.padValue)}`;
   const fps = `fps=${num(o.fps)}`;
   // passthrough: one output frame per filtered frame, never duplicated or dropped by the muxer,
   // so the n-th inference frame and the n-th full frame are the same picture.

@@ -21,6 +21,8 @@ export interface DecodeOptions {
   inferenceSize: { width: number; height: number };
   /** How the ROI is brought to inferenceSize; default stretch. */
   resize?: Resize;
+  /** Gray level of the pad bands when resize is pad (the model's geometry.padValue); default 0. */
+  padValue?: number;
   roi?: Roi;
   fullResolution: boolean;
   /** Pixel and byte limits (cameras[].imageLimits); the schema's defaults when absent. */
@@ -67,7 +69,7 @@ export async function decodeImage(input: string | Buffer, o: DecodeOptions): Pro
     let pipeline = sharp(decoded.data, { raw: { width, height, channels: 3 } });
     const region = o.roi ? roiPixels(o.roi, width, height) : { left: 0, top: 0, width, height };
     if (o.roi) pipeline = pipeline.extract(region);
-    small = await toFrameOps(pipeline, region, o.resize ?? 'stretch', o.inferenceSize).raw().toBuffer();
+    small = await toFrameOps(pipeline, region, o.resize ?? 'stretch', o.inferenceSize, o.padValue).raw().toBuffer();
   } catch (err) {
     if (err instanceof OversizedImageError) throw err;
     if (/exceeds pixel limit/i.test(errorMessage(err))) throw new OversizedImageError(`over imageLimits.maxPixels (${limits.maxPixels}): ${errorMessage(err)}`);

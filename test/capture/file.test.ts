@@ -22,9 +22,9 @@ afterAll(async () => {
   await cleanup();
 });
 
-function camera(config: Record<string, unknown>, inferenceSize = { width: 64, height: 64 }, resize?: Resize): Camera {
+function camera(config: Record<string, unknown>, inferenceSize = { width: 64, height: 64 }, resize?: Resize, padValue?: number): Camera {
   // Relative source: resolved against baseDir.
-  const cam = createCamera({ config: cameraConfig(config), inferenceSize, baseDir: dir, log: silentLogger(), ...(resize ? { resize } : {}) });
+  const cam = createCamera({ config: cameraConfig(config), inferenceSize, baseDir: dir, log: silentLogger(), ...(resize ? { resize } : {}), ...(padValue !== undefined ? { padValue } : {}) });
   cameras.push(cam);
   return cam;
 }
@@ -146,5 +146,14 @@ describe('video file source', () => {
     expect(meanAbsDiff(p!.data, (await toFrame(source, 'pad', frame)).data)).toBeLessThan(4);
     expect(meanAbsDiff(c!.data, (await toFrame(source, 'crop', frame)).data)).toBeLessThan(4);
     await Promise.all([padded.stop(), cropped.stop()]);
+
+    // A letterbox with the model's pad gray (Ultralytics: 114), not black: as `visor inspect` pads.
+    const gray = camera({ id: 'pad114', source: video, fps: 10, fullResolution: false }, frame, 'pad', 114);
+    gray.start();
+    const [g] = await takeFrames(gray, 1);
+    expect(mean(column(g!.data, 2))).toBeGreaterThan(108);
+    expect(mean(column(g!.data, 2))).toBeLessThan(120);
+    expect(meanAbsDiff(g!.data, (await toFrame(source, 'pad', frame, 114)).data)).toBeLessThan(4);
+    await gray.stop();
   });
 });
