@@ -303,10 +303,14 @@ describe('detail page', () => {
       await page.keyboard.press('z');
       await expect.poll(() => page.textContent('button.zoom'), SETTLE).toContain('zoom 4×');
       await expect.poll(async () => (await scroll('frame')).maxLeft, SETTLE).toBeGreaterThan(atOne + 1000);
-      await expect.poll(async () => (await scroll('frame')).left, SETTLE).toBeGreaterThan(0);
+      // Where the view settles once the 4× layout is done (a loaded browser may show an
+      // intermediate scroll position for a frame or two while it lays the image out).
+      const offCentre = async () => {
+        const s = await scroll('frame');
+        return Math.abs(s.left / s.maxLeft - 0.5);
+      };
+      await expect.poll(offCentre, SETTLE).toBeLessThan(0.1);
       const centred = await scroll('frame');
-      expect(centred.left).toBeGreaterThan(centred.maxLeft * 0.4);
-      expect(centred.left).toBeLessThan(centred.maxLeft * 0.6);
       // Drag pans.
       const box = (await page.locator('.image-box[data-box=frame]').boundingBox())!;
       await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
@@ -353,7 +357,8 @@ describe('queue', () => {
       await page.keyboard.press('f');
       await expect.poll(() => page.getAttribute('figure.card.current', 'data-id'), SETTLE).not.toBe(target);
       await expect.poll(() => store.reviews.current(target), SETTLE).toMatchObject({ decision: 'rejected', note: 'reflection, not a crack' });
-      expect(await page.inputValue('input[name=note]')).toBe('');
+      // The field empties once the page has the server's answer (the store may commit a moment before).
+      await expect.poll(() => page.inputValue('input[name=note]'), SETTLE).toBe('');
       await page.keyboard.press('u');
       await expect.poll(() => page.getAttribute('figure.card.current', 'data-id'), SETTLE).toBe(target);
       expect(store.reviews.current(target)).toEqual(had);
