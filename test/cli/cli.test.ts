@@ -1,9 +1,8 @@
 // The `visor` command as a user runs it: separate processes, real files.
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decide } from '../../src/inference/decision.js';
@@ -11,8 +10,8 @@ import type { Thresholds } from '../../src/common/types.js';
 import { CLI, DEMO_MODEL, FIXTURES } from '../helpers/paths.js';
 import { fixtureScores } from '../helpers/scores.js';
 import { until } from '../helpers/wait.js';
+import { runVisor as visor } from '../helpers/cli.js';
 
-const exec = promisify(execFile);
 
 let dir: string;
 beforeAll(async () => {
@@ -35,15 +34,6 @@ function inspectionsIn(dbFile: string): number {
   }
 }
 
-async function visor(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [...CLI, ...args], { env: { ...process.env, ...env }, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 describe('visor config check', () => {
   it('prints every error by key path and exits non-zero', async () => {

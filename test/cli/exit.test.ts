@@ -1,31 +1,20 @@
 // One exit-code scheme for every command (0 ok, 1 runtime failure, 2 usage or config error),
 // and `visor inspect` on folders with --out, as a user runs them: separate processes.
-import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CLI, DEMO_MODEL, FIXTURES } from '../helpers/paths.js';
+import { DEMO_MODEL, FIXTURES } from '../helpers/paths.js';
 import { fixtureScores } from '../helpers/scores.js';
+import { runVisor as visor } from '../helpers/cli.js';
 
-const exec = promisify(execFile);
 
 // Made before the tests are collected: the cases below name files in it.
 const dir = mkdtempSync(path.join(os.tmpdir(), 'visor-cli-exit-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-async function visor(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [...CLI, ...args], { timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 /** A Node stack frame line: what a user must not get for a bad input. */
 const STACK = /^\s+at .+[:(]/m;

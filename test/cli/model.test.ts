@@ -1,15 +1,12 @@
 // `visor model init` / `visor model check` as a user runs them: separate processes, real files,
 // the exit codes of the CLI (0 ok, 1 the check found mistakes, 2 bad usage or a package that cannot load).
-import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI } from '../helpers/paths.js';
+import { runVisor as visor } from '../helpers/cli.js';
 import { tempDirs } from '../inference/helpers.js';
 import { customVisionGraph, yolov8Graph } from '../inference/exports.js';
 
-const exec = promisify(execFile);
 const dirs = tempDirs();
 let dir: string;
 beforeAll(async () => {
@@ -17,15 +14,6 @@ beforeAll(async () => {
 });
 afterAll(() => dirs.cleanup());
 
-async function visor(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [...CLI, ...args], { timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 describe('visor model init and check', () => {
   it('turns a YOLO export into a package, field by field, and checks it clean', async () => {
