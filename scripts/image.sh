@@ -343,8 +343,9 @@ mkdir -p "$data"
 start_line
 wait_line 120 || { show_log; fail "with a root-owned data folder the line did not exit within 120 s"; }
 message=$(grep -m1 '^visor: cannot start' "$log") || { show_log; fail "root-owned data folder: no start-up error on stderr"; }
-[[ $line_rc == 2 && $message == *"/var/lib/visor/visor.db"* ]] || { show_log; fail "root-owned data folder: exit $line_rc, $message"; }
-echo "exit 2, $message"
+# Exit code 1 (a runtime failure: the database cannot be opened), per the CLI's exit-code scheme.
+[[ $line_rc == 1 && $message == *"/var/lib/visor/visor.db"* ]] || { show_log; fail "root-owned data folder: exit $line_rc, $message"; }
+echo "exit 1, $message"
 
 echo
 echo "image.sh: OK: built, started, stored inspections, stopped cleanly ($run_mode) in $(($(date +%s) - started)) s"
