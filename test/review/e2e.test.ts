@@ -169,6 +169,12 @@ describe('review UI on a running line', () => {
     await page.goto(`${app.reviewUrl}/#/stats`);
     await page.waitForSelector('.chart canvas');
     expect(await page.$$eval('.chart canvas', (els) => els.length)).toBe(3);
+    // The shift report of the range shown, one click away: the page it links to answers with the report.
+    const href = (await page.getAttribute('.stats .toolbar a.report:not(.csv)', 'href'))!;
+    expect(href).toMatch(/^\/reports\/shift\?from=.+&to=.+/);
+    const report = await page.request.get(`${app.reviewUrl}${href}`);
+    expect(report.status()).toBe(200);
+    expect(await report.text()).toContain('cells');
     await page.screenshot({ path: path.join(ARTIFACTS, 'stats.png'), fullPage: true });
   });
 

@@ -42,6 +42,12 @@ const axes = (yLabel: string): uPlot.Axis[] => [
   { stroke: '#aaa', grid: { stroke: '#333' }, ticks: { stroke: '#333' }, label: yLabel },
 ];
 
+/** The report of the last `rangeMs` (from inclusive, to now). */
+function reportHref(path: string, rangeMs: number): string {
+  const to = Date.now();
+  return `${path}?from=${encodeURIComponent(new Date(to - rangeMs).toISOString())}&to=${encodeURIComponent(new Date(to).toISOString())}`;
+}
+
 export function StatsPage() {
   const [range, setRange] = useState(RANGES[0]![1]);
   const [stats, setStats] = useState<Stats>();
@@ -105,6 +111,9 @@ export function StatsPage() {
       'div',
       { class: 'toolbar' },
       RANGES.map(([label, ms]) => h('button', { key: label, class: ms === range ? 'active' : '', onClick: () => setRange(ms) }, label)),
+      // The shift report of the range shown: a printable page and its CSV.
+      h('a', { class: 'report', href: reportHref('/reports/shift', range), target: '_blank', rel: 'noopener' }, 'Shift report'),
+      h('a', { class: 'report csv', href: reportHref('/api/reports/shift.csv', range) }, 'CSV'),
     ),
     h(
       'div',
