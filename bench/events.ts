@@ -41,7 +41,7 @@ const connection = createHubConnection({
   log,
   handlers: { onDesired() {}, methods: {}, onC2d: async () => ({ ok: true }), onConnected() {} },
 });
-const sender = createSender({ outbox, target: connection, toEvent: (row) => toOutgoing(row, '0.1.0'), maxInFlight: config.events.maxInFlight, backoff, log });
+const sender = createSender({ outbox, target: connection, toEvent: toOutgoing, maxInFlight: config.events.maxInFlight, backoff, log });
 
 try {
   connection.start();

@@ -134,7 +134,7 @@ export function createEventsExtension(ctx: AppContext, options: EventsOptions = 
   const sender = createSender({
     outbox,
     target,
-    toEvent: (row) => toOutgoing(row, (JSON.parse(row.body) as { model: { version: string } }).model.version),
+    toEvent: toOutgoing,
     maxInFlight: config.maxInFlight,
     backoff,
     log,

@@ -47,9 +47,10 @@ export interface Outbox {
   dropped(): DropCounts;
 }
 
-export function toOutgoing(row: Pick<OutboxRow, 'inspection_id' | 'camera_id' | 'event_type' | 'body'>, modelVersion: string): OutgoingEvent {
-  const { partId } = JSON.parse(row.body) as { partId?: string };
-  return { messageId: row.inspection_id, body: row.body, properties: routingProperties(row.event_type, row.camera_id, modelVersion, partId) };
+/** The message for an outbox row; the routing properties that live in the body (model version, part id) are read from it once. */
+export function toOutgoing(row: Pick<OutboxRow, 'inspection_id' | 'camera_id' | 'event_type' | 'body'>): OutgoingEvent {
+  const { model, partId } = JSON.parse(row.body) as { model: { version: string }; partId?: string };
+  return { messageId: row.inspection_id, body: row.body, properties: routingProperties(row.event_type, row.camera_id, model.version, partId) };
 }
 
 export function createOutbox(deps: OutboxDeps): Outbox {
