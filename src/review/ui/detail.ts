@@ -9,6 +9,7 @@ import { references, setReference, type Reference } from './references.js';
 import { markReviewed, nextAfter, previousOf, type QueueSession } from './session.js';
 import type { Inspection, User } from './types.js';
 import { askLabel, giveVerdict, isTyping, KEYS, reviewText, undoLast, type Decision } from './verdicts.js';
+import { useKeys } from './keys.js';
 import { ZoomBox, ZOOMS, type View } from './zoom.js';
 
 type Detail = Inspection & { history: { id: number; decision: string; label: string | null; user: string; at: number; note: string | null }[] };
@@ -88,39 +89,38 @@ export function DetailPage({ id, session, user }: { id: string; session: QueueSe
     if (!ids) return;
     session.current = ids[0];
     markReviewed(session, ids[0]!, undefined);
-    if (ids[0] === id) await reload();
-    else location.hash = `#/inspection/${ids[0]}`;
+    // By the address, not by this page's id: a verdict moves the address on at once, and a key
+    // pressed before the next page has rendered still reaches this page's handler.
+    const target = `#/inspection/${ids[0]}`;
+    if (location.hash === target) await reload();
+    else location.hash = target;
   };
 
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if (isTyping(e) || e.altKey || e.metaKey) return;
-      if (e.ctrlKey && e.key === 'z') {
-        e.preventDefault();
-        void undo();
-        return;
-      }
-      if (e.ctrlKey) return;
-      const verdict = KEYS.find((k) => k.key === e.key);
-      if (verdict) {
-        e.preventDefault();
-        void decide(verdict.decision);
-      } else if (e.key === 'o') setOverlay((v) => !v);
-      else if (e.key === 'z') setZoom((z) => (z + 1) % ZOOMS.length);
-      else if (e.key === 'g') toggleReference();
-      else if (e.key === 'n') {
-        e.preventDefault();
-        noteRef.current?.focus();
-      } else if (e.key === 'u') void undo();
-      else if (e.key === 'Escape' || e.key === 'q') location.hash = '#/queue';
-      else if (e.key === 'j' || e.key === 'ArrowRight') void nextAfter(session, id).then((n) => n && (location.hash = `#/inspection/${n}`));
-      else if (e.key === 'k' || e.key === 'ArrowLeft') {
-        const previous = previousOf(session, id);
-        if (previous) location.hash = `#/inspection/${previous}`;
-      }
-    };
-    addEventListener('keydown', onKey);
-    return () => removeEventListener('keydown', onKey);
+  useKeys((e: KeyboardEvent) => {
+    if (isTyping(e) || e.altKey || e.metaKey) return;
+    if (e.ctrlKey && e.key === 'z') {
+      e.preventDefault();
+      void undo();
+      return;
+    }
+    if (e.ctrlKey) return;
+    const verdict = KEYS.find((k) => k.key === e.key);
+    if (verdict) {
+      e.preventDefault();
+      void decide(verdict.decision);
+    } else if (e.key === 'o') setOverlay((v) => !v);
+    else if (e.key === 'z') setZoom((z) => (z + 1) % ZOOMS.length);
+    else if (e.key === 'g') toggleReference();
+    else if (e.key === 'n') {
+      e.preventDefault();
+      noteRef.current?.focus();
+    } else if (e.key === 'u') void undo();
+    else if (e.key === 'Escape' || e.key === 'q') location.hash = '#/queue';
+    else if (e.key === 'j' || e.key === 'ArrowRight') void nextAfter(session, id).then((n) => n && (location.hash = `#/inspection/${n}`));
+    else if (e.key === 'k' || e.key === 'ArrowLeft') {
+      const previous = previousOf(session, id);
+      if (previous) location.hash = `#/inspection/${previous}`;
+    }
   });
 
   if (error) return h('p', { class: 'error', role: 'alert' }, error);

@@ -8,6 +8,7 @@ import type { RefObject } from 'preact';
 import { api } from './api.js';
 import { QueueCard, toggled } from './cards.js';
 import { FilterBar, saveFilters, type FilterOptions, type Filters } from './filters.js';
+import { useKeys } from './keys.js';
 import { useQueueList } from './queue-list.js';
 import type { QueueSession } from './session.js';
 import type { Inspection } from './types.js';
@@ -39,17 +40,6 @@ function useCursor(items: Inspection[], current: string | undefined, setCurrent:
     document.querySelector('.card.current')?.scrollIntoView({ block: 'nearest' });
   }, [index]);
   return { index, shown, goTo, move };
-}
-
-/** Calls the latest render's handler: the listener is registered once, so a key pressed before effects run does not reach an older render's closure. */
-function useKeys(handler: (e: KeyboardEvent) => void): void {
-  const latest = useRef(handler);
-  latest.current = handler;
-  useEffect(() => {
-    const listener = (e: KeyboardEvent) => latest.current(e);
-    addEventListener('keydown', listener);
-    return () => removeEventListener('keydown', listener);
-  }, []);
 }
 
 interface QueueKeyActions {
