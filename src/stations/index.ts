@@ -52,7 +52,7 @@ export async function createStationsExtension(ctx: AppContext): Promise<Stations
   recipes.attach(stations);
   const used = new Set(config.stations.flatMap((s) => [...s.triggers, ...s.transports]));
   const links: StationLink[] = [];
-  const linkDeps = { config, stations, recipes, log };
+  const linkDeps = { config, stations, recipes, log, dataDir: ctx.store.dataDir };
   for (const name of LINKS) if (used.has(name)) links.push((await LINK_FACTORIES[name]())(linkDeps));
   for (const link of links) ctx.health.add(`plc.${link.name}`, () => link.health());
   ctx.health.add('stations', () => ({ ok: true, stations: Object.fromEntries(stations.map((s) => [s.id, { ...s.handshake.state, ...s.counters }])) }));
