@@ -7,6 +7,8 @@ import { createStation, type Station } from './station.js';
 import { createRecipes, type Recipes } from './recipes.js';
 import { LINKS, type LinkName } from '../config/stations.js';
 import type { StationLink, StationLinkDeps } from './link.js';
+import type { StationConfig } from '../config/schema.js';
+import type { StationControl } from '../line/triggers.js';
 
 export { RESULT_CODES, createHandshake, type Handshake, type HandshakeState } from './handshake.js';
 export { StationBusyError, createStation, type Station } from './station.js';
@@ -32,6 +34,20 @@ export interface StationsExtension extends Extension {
 }
 
 const DAY_MS = 24 * 3600 * 1000;
+
+/** What the review UI shows of a station and the recipe switch it offers: the PLC's own mechanism. */
+function stationControl(config: StationConfig, station: Station, recipes: Recipes): StationControl {
+  return {
+    id: station.id,
+    cameras: config.cameras,
+    recipes: config.recipes.map(({ index, name, model }) => ({ index, name, model })),
+    status: () => {
+      const { ready, busy, resultReady, ok, ng, error, resultCode, partId, recipe } = station.handshake.state;
+      return { ready, busy, resultReady, ok, ng, error, resultCode, partId, recipe, counters: { ...station.counters } };
+    },
+    selectRecipe: (index, source) => recipes.select(station.id, index, source),
+  };
+}
 
 export async function createStationsExtension(ctx: AppContext): Promise<StationsExtension | undefined> {
   const { config, log } = ctx;
@@ -70,6 +86,7 @@ export async function createStationsExtension(ctx: AppContext): Promise<Stations
         station.start();
         const own = config.stations.find((s) => s.id === station.id)!;
         if (own.triggers.includes('http')) off.push(ctx.triggers.register(station.id, (partId, source) => station.trigger(partId, source)));
+        off.push(ctx.triggers.addControl(stationControl(own, station, recipes)));
       }
       await recipes.start();
       // A link that cannot start (port taken, broker down at start) is logged; the others and the line run on.
