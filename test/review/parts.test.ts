@@ -215,11 +215,15 @@ describe('parts in the review UI', () => {
     }
   });
 
-  it('says so when no part has the id searched for', async () => {
+  it('says so when no part has the id searched for, and what a part id is when it cannot be one', async () => {
     const { context, page } = await signedIn('otto');
     try {
       await page.goto(`${line.url}/#/parts/${encodeURIComponent('NO SUCH/PART')}`);
       await expect.poll(() => page.locator('#parts-empty').textContent(), SETTLE).toBe('No part inspection with part id NO SUCH/PART.');
+      // A part id Visor cannot hold: the page says what a part id is.
+      await page.fill('.part-search input[name=partId]', 'Prüfteil-1');
+      await page.press('.part-search input[name=partId]', 'Enter');
+      await expect.poll(() => page.locator('[role=alert]').textContent(), SETTLE).toBe('A part id is 1 to 128 printable ASCII characters (letters, digits, punctuation; spaces only inside).');
     } finally {
       await context.close();
     }

@@ -4,7 +4,7 @@
 // parts found by part id, and the search box that finds them.
 import { h } from 'preact';
 import { useMemo, useRef, useState } from 'preact/hooks';
-import { api, query } from './api.js';
+import { api, formErrors, query } from './api.js';
 import { fmtTime, Thumb } from './cards.js';
 import { useKeys } from './keys.js';
 import type { Part, PartDetail } from './types.js';
@@ -79,8 +79,9 @@ function useLoaded<T>(url: string): { data: T | undefined; error: string; loaded
           setState({ data, error: '' });
           return data;
         },
-        (err: Error) => {
-          setState({ error: err.message });
+        (err: unknown) => {
+          // The server's sentences for a bad query (a part id it cannot hold), else its message.
+          setState({ error: formErrors(err, []).message });
           return undefined;
         },
       ),
