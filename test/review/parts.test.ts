@@ -44,6 +44,7 @@ beforeAll(async () => {
         recipes: [
           { index: 1, name: 'mono', thresholds: { defect: 1e6 } },
           { index: 2, name: 'poly', thresholds: { defect: 0, uncertainBand: 0 } },
+          { index: 3, name: 'gone', model: 'models/no-such-package' },
         ],
       },
     ],
@@ -90,10 +91,14 @@ describe('recipe selection over HTTP', () => {
     expect(asOperator.status).toBe(403);
     const unknown = await selectRecipe(7);
     expect(unknown.status).toBe(400);
-    expect(unknown.body.error).toBe('station st1 has no recipe with index 7 (known: 1, 2)');
+    expect(unknown.body.error).toBe('station st1 has no recipe with index 7 (known: 1, 2, 3)');
+    // A recipe whose model package cannot be loaded: refused with the reason, the running recipe stays.
+    const broken = await selectRecipe(3);
+    expect(broken.status).toBe(409);
+    expect(broken.body.error).toMatch(/^recipe 3 not applied, the running one stays: .*no-such-package/);
     expect((await selectRecipe(1, engineer, 'nope')).status).toBe(404);
     const stations = await api('GET', '/api/stations', line.auth);
-    expect(stations.body.stations).toMatchObject([{ id: 'st1', cameras: ['cells'], recipes: [{ index: 1, name: 'mono' }, { index: 2, name: 'poly' }], status: { recipe: 1 } }]);
+    expect(stations.body.stations).toMatchObject([{ id: 'st1', cameras: ['cells'], recipes: [{ index: 1, name: 'mono' }, { index: 2, name: 'poly' }, { index: 3, name: 'gone' }], status: { recipe: 1 } }]);
     expect(line.stations.recipes.current('st1')).toBe(1);
   });
 

@@ -4,7 +4,7 @@
 // switch (the PLC's own mechanism: between parts, recorded in recipe_changes).
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { ConfigError, NotFoundError, VisorError } from '../../common/errors.js';
+import { ConfigError, ModelPackageError, NotFoundError, VisorError } from '../../common/errors.js';
 import { VerdictSchema } from '../../common/types.js';
 import type { StationControl } from '../../line/triggers.js';
 import { createParts, type PartRecord } from '../../store/parts.js';
@@ -123,7 +123,7 @@ export const stationRoutes: FastifyPluginAsync<ReviewContext> = async (app, ctx)
   // Answers once the switch is made: after the part in flight, if any, has its result.
   app.post<{ Params: Static<typeof StationParams>; Body: Static<typeof RecipeBody> }>(
     '/api/stations/:id/recipe',
-    { config: engineer, schema: { params: StationParams, body: RecipeBody, response: { 200: StationSchema, 404: ErrorSchema, 503: ErrorSchema } } },
+    { config: engineer, schema: { params: StationParams, body: RecipeBody, response: { 200: StationSchema, 404: ErrorSchema, 409: ErrorSchema, 503: ErrorSchema } } },
     async (request, reply) => {
       if (!ctx.triggers) return unavailable(reply);
       const c = control(request.params.id);
@@ -137,6 +137,8 @@ export const stationRoutes: FastifyPluginAsync<ReviewContext> = async (app, ctx)
         await c.selectRecipe(index, `review:${request.principal!.user.name}`);
       } catch (err) {
         if (err instanceof ConfigError) return reply.status(400).send({ error: err.issues.join('; '), code: err.code });
+        // The recipe's model package cannot be loaded: the engineer must know why (the running recipe stays).
+        if (err instanceof ModelPackageError) return reply.status(409).send({ error: `recipe ${index} not applied, the running one stays: ${err.message}`, code: err.code });
         throw err;
       }
       return station(c);
