@@ -14,7 +14,7 @@ export const PlcSection = Type.Object(
         host: Type.Optional(Type.String({ description: 'Host name announced in the endpoint URL. Default: the machine\'s host name.' })),
         resourcePath: Type.String({ default: '/visor', description: 'Path of the endpoint URL (opc.tcp://host:port/visor).' }),
       },
-      { additionalProperties: false, default: {}, description: 'Visor\'s OPC UA server (SecurityPolicy None, anonymous; put it on the machine network only). Address space: Objects/Visor/Stations/<id>.' },
+      { additionalProperties: false, default: {}, description: 'Visor\'s OPC UA server (SecurityPolicy None, anonymous; put it on the machine network only). Address space: Objects/Visor/Stations/<id> (the handshake) and .../<id>/Cameras/<camera> (its last view). Certificate kept in <store.dataDir>/pki/opcua-server.' },
     ),
     opcuaClient: Type.Object(
       {

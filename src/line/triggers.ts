@@ -1,6 +1,7 @@
 // Part triggers by station: src/stations registers each station here, and whatever takes
 // triggers from outside the stations module (the review server's HTTP route) finds it here,
-// so neither needs to know the other.
+// so neither needs to know the other. The same for what the review UI shows of a station
+// and the recipe switch it offers (StationControl).
 import { NotFoundError } from '../common/errors.js';
 import type { Verdict } from '../common/types.js';
 
@@ -26,16 +27,57 @@ export interface PartResult {
 /** Triggers a station for one part; resolves at its result (at the latest at the deadline). */
 export type PartTrigger = (partId: string, source: string) => Promise<PartResult>;
 
+/** A station as the review server shows it, and its recipe switch (src/stations registers every station). */
+export interface StationControl {
+  readonly id: string;
+  readonly cameras: readonly string[];
+  readonly recipes: ReadonlyArray<{ index: number; name?: string; model?: string }>;
+  /** The handshake as the PLC sees it now, with the station's counters. */
+  status(): StationStatus;
+  /** The same switch as the PLC's RecipeSelect: between parts, recorded under `source`. */
+  selectRecipe(index: number, source: string): Promise<void>;
+}
+
+/** A station's handshake as the PLC reads it (src/stations/handshake.ts keeps it). */
+export interface HandshakeSignals {
+  ready: boolean;
+  busy: boolean;
+  resultReady: boolean;
+  ok: boolean;
+  ng: boolean;
+  error: boolean;
+  resultCode: number;
+  /** The part the result belongs to (echoed at the result); '' before the first. */
+  partId: string;
+  /** Recipe index in force (-1 without recipes). */
+  recipe: number;
+}
+
+export interface StationStatus extends HandshakeSignals {
+  counters: { triggers: number; refused: number; ok: number; ng: number; deadlineMisses: number; abandoned: number };
+}
+
 export interface TriggerRegistry {
   register(stationId: string, trigger: PartTrigger): () => void;
   ids(): string[];
   /** Throws NotFoundError for a station that is not registered. */
   trigger(stationId: string, partId: string, source: string): Promise<PartResult>;
+  /** Every station, also those that take no HTTP trigger. */
+  addControl(control: StationControl): () => void;
+  controls(): StationControl[];
 }
 
 export function createTriggerRegistry(): TriggerRegistry {
   const stations = new Map<string, PartTrigger>();
+  const controls = new Map<string, StationControl>();
   return {
+    addControl(control) {
+      controls.set(control.id, control);
+      return () => {
+        if (controls.get(control.id) === control) controls.delete(control.id);
+      };
+    },
+    controls: () => [...controls.values()],
     register(stationId, trigger) {
       stations.set(stationId, trigger);
       return () => {

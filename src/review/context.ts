@@ -48,8 +48,8 @@ export interface ReviewDeps {
   requestSample?: (cameraId: string, options?: { timeoutMs?: number }) => Promise<Inspection>;
   /** The store's image quota (store.maxDiskMb), for the board's disk alarm. */
   diskQuotaMb?: number;
-  /** Part triggers of the stations (POST /api/stations/:id/trigger); without it that route answers 503. */
-  triggers?: Pick<TriggerRegistry, 'trigger'>;
+  /** The stations: part triggers (POST /api/stations/:id/trigger), what the UI shows of them and the recipe switch; without it those routes answer 503. */
+  triggers?: Pick<TriggerRegistry, 'trigger' | 'controls'>;
   /** Health of the other components (IoT Hub, uploads, …). */
   components?: () => Record<string, ComponentHealth>;
   /** Folder of the built UI; default dist/ui. */

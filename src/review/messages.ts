@@ -15,6 +15,7 @@ const PATTERNS: Record<string, string> = {
   label: 'A label is up to 64 letters, digits, spaces, ".", "_" or "-", starting with a letter or digit.',
   camera: 'A camera id is up to 63 lower-case letters, digits, "-" or "_".',
   id: 'That is not an inspection id.',
+  partId: 'A part id is 1 to 128 printable ASCII characters (letters, digits, punctuation; spaces only inside).',
 };
 
 /** "uncertainBand" → "Uncertain band". */

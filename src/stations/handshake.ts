@@ -6,6 +6,8 @@
 //   → Ready again. Error is high while the station cannot inspect (a camera of it not online,
 //   Visor stopping); Ready needs it low. The heartbeat counter goes up while Visor runs.
 
+import type { HandshakeSignals } from '../line/triggers.js';
+
 /** Result codes: 0 is the only one that means Ok. */
 export const RESULT_CODES = {
   ok: 0,
@@ -17,19 +19,9 @@ export const RESULT_CODES = {
 /** Counters wrap here, so every link (Modbus registers are 16 bits) shows the same number. */
 export const COUNTER_WRAP = 65536;
 
-export interface HandshakeState {
-  ready: boolean;
-  busy: boolean;
-  resultReady: boolean;
-  ok: boolean;
-  ng: boolean;
-  error: boolean;
-  resultCode: number;
-  /** The part the result belongs to (echoed at the result); '' before the first. */
-  partId: string;
+/** The signals (src/line/triggers.ts, shown by the review UI too), the heartbeat and the count of results never acknowledged. */
+export interface HandshakeState extends HandshakeSignals {
   heartbeat: number;
-  /** Recipe index in force (-1 without recipes). */
-  recipe: number;
   /** Results overwritten before the PLC acknowledged them (wraps at 65536). */
   unacknowledged: number;
 }

@@ -7,6 +7,8 @@ import { createStation, type Station } from './station.js';
 import { createRecipes, type Recipes } from './recipes.js';
 import { LINKS, type LinkName } from '../config/stations.js';
 import type { StationLink, StationLinkDeps } from './link.js';
+import type { StationConfig } from '../config/schema.js';
+import type { StationControl } from '../line/triggers.js';
 
 export { RESULT_CODES, createHandshake, type Handshake, type HandshakeState } from './handshake.js';
 export { StationBusyError, createStation, type Station } from './station.js';
@@ -33,6 +35,20 @@ export interface StationsExtension extends Extension {
 
 const DAY_MS = 24 * 3600 * 1000;
 
+/** What the review UI shows of a station and the recipe switch it offers: the PLC's own mechanism. */
+function stationControl(config: StationConfig, station: Station, recipes: Recipes): StationControl {
+  return {
+    id: station.id,
+    cameras: config.cameras,
+    recipes: config.recipes.map(({ index, name, model }) => ({ index, name, model })),
+    status: () => {
+      const { ready, busy, resultReady, ok, ng, error, resultCode, partId, recipe } = station.handshake.state;
+      return { ready, busy, resultReady, ok, ng, error, resultCode, partId, recipe, counters: { ...station.counters } };
+    },
+    selectRecipe: (index, source) => recipes.select(station.id, index, source),
+  };
+}
+
 export async function createStationsExtension(ctx: AppContext): Promise<StationsExtension | undefined> {
   const { config, log } = ctx;
   if (config.stations.length === 0) return undefined;
@@ -52,7 +68,7 @@ export async function createStationsExtension(ctx: AppContext): Promise<Stations
   recipes.attach(stations);
   const used = new Set(config.stations.flatMap((s) => [...s.triggers, ...s.transports]));
   const links: StationLink[] = [];
-  const linkDeps = { config, stations, recipes, log };
+  const linkDeps = { config, stations, recipes, log, dataDir: ctx.store.dataDir };
   for (const name of LINKS) if (used.has(name)) links.push((await LINK_FACTORIES[name]())(linkDeps));
   for (const link of links) ctx.health.add(`plc.${link.name}`, () => link.health());
   ctx.health.add('stations', () => ({ ok: true, stations: Object.fromEntries(stations.map((s) => [s.id, { ...s.handshake.state, ...s.counters }])) }));
@@ -70,6 +86,7 @@ export async function createStationsExtension(ctx: AppContext): Promise<Stations
         station.start();
         const own = config.stations.find((s) => s.id === station.id)!;
         if (own.triggers.includes('http')) off.push(ctx.triggers.register(station.id, (partId, source) => station.trigger(partId, source)));
+        off.push(ctx.triggers.addControl(stationControl(own, station, recipes)));
       }
       await recipes.start();
       // A link that cannot start (port taken, broker down at start) is logged; the others and the line run on.

@@ -12,6 +12,8 @@ export interface StationLinkDeps {
   stations: Station[];
   recipes: Recipes;
   log: Logger;
+  /** Visor's data folder (absolute): the OPC UA certificate stores live under it. */
+  dataDir: string;
 }
 
 export interface StationLink {

@@ -20,6 +20,7 @@ import { errorMessage } from '../common/errors.js';
 import type { HandshakeState } from './handshake.js';
 import { triggerFromLink, type StationLink, type StationLinkDeps } from './link.js';
 import { OPCUA_STATUS_TAGS } from './opcua.js';
+import { opcuaCertificateManager } from './opcua-pki.js';
 import type { Station } from './station.js';
 
 /** The node id of a station's tag on the PLC's server. */
@@ -121,6 +122,7 @@ export function createOpcuaClientLink(deps: StationLinkDeps): StationLink {
     async start() {
       const c = OPCUAClient.create({
         applicationName: 'Visor',
+        clientCertificateManager: opcuaCertificateManager(deps.dataDir, 'client'),
         endpointMustExist: false,
         securityMode: MessageSecurityMode.None,
         securityPolicy: SecurityPolicy.None,

@@ -8,6 +8,7 @@ import { DataType, MessageSecurityMode, SecurityPolicy, StatusCodes, Variant } f
 import { errorMessage } from '../common/errors.js';
 import { VERSION } from '../common/version.js';
 import type { HandshakeState } from './handshake.js';
+import { opcuaCertificateManager } from './opcua-pki.js';
 import { triggerFromLink, type StationLink, type StationLinkDeps } from './link.js';
 import type { Station } from './station.js';
 
@@ -37,7 +38,26 @@ export function opcuaNodeId(stationId: string, tag: string): string {
   return `ns=1;s=Visor.Stations.${stationId}.${tag}`;
 }
 
-type UAVariable = ReturnType<ReturnType<NonNullable<OPCUAServer['engine']['addressSpace']>['getOwnNamespace']>['addVariable']>;
+/**
+ * Per camera of a station, its last view (the inspection it gave the last part): tag → OPC UA
+ * type. Written in this order, Verdict last, so a client that sees the verdict change finds
+ * the rest of the view in place.
+ */
+export const OPCUA_CAMERA_TAGS = {
+  PartId: DataType.String,
+  Score: DataType.Double,
+  CapturedAt: DataType.DateTime,
+  Verdict: DataType.String,
+} as const;
+
+/** The node id of a camera's tag under its station. */
+export function opcuaCameraNodeId(stationId: string, cameraId: string, tag: keyof typeof OPCUA_CAMERA_TAGS): string {
+  return `ns=1;s=Visor.Stations.${stationId}.Cameras.${cameraId}.${tag}`;
+}
+
+type Namespace = ReturnType<NonNullable<OPCUAServer['engine']['addressSpace']>['getOwnNamespace']>;
+type UAVariable = ReturnType<Namespace['addVariable']>;
+type UAObject = ReturnType<Namespace['addObject']>;
 
 export function createOpcuaLink(deps: StationLinkDeps): StationLink {
   const { config } = deps;
@@ -132,7 +152,42 @@ export function createOpcuaLink(deps: StationLinkDeps): StationLink {
         },
       });
       off.push(station.handshake.subscribe((state, changed) => writeStatus(station, status, state, changed)));
+      buildCameras(namespace, object, station, stationConfig.cameras);
     }
+  }
+
+  // Objects/Visor/Stations/<station>/Cameras/<camera>: the camera's last view, read-only.
+  function buildCameras(namespace: Namespace, stationObject: UAObject, station: Station, cameraIds: readonly string[]): void {
+    const base = `s=Visor.Stations.${station.id}.Cameras`;
+    const folder = namespace.addObject({ componentOf: stationObject, browseName: 'Cameras', nodeId: base, typeDefinition: 'FolderType' });
+    const cameras = new Map<string, Map<keyof typeof OPCUA_CAMERA_TAGS, UAVariable>>();
+    for (const cameraId of cameraIds) {
+      const object = namespace.addObject({ organizedBy: folder, browseName: cameraId, nodeId: `${base}.${cameraId}` });
+      const tags = new Map<keyof typeof OPCUA_CAMERA_TAGS, UAVariable>();
+      for (const [name, dataType] of Object.entries(OPCUA_CAMERA_TAGS) as Array<[keyof typeof OPCUA_CAMERA_TAGS, DataType]>) {
+        const variable = namespace.addVariable({
+          componentOf: object,
+          browseName: name,
+          nodeId: `${base}.${cameraId}.${name}`,
+          dataType: DataType[dataType],
+          accessLevel: 'CurrentRead',
+          userAccessLevel: 'CurrentRead',
+        });
+        // No view yet: an empty value marked as such.
+        const empty = dataType === DataType.String ? '' : dataType === DataType.Double ? 0 : null;
+        variable.setValueFromSource(new Variant({ dataType, value: empty }), StatusCodes.UncertainInitialValue);
+        tags.set(name, variable);
+      }
+      cameras.set(cameraId, tags);
+    }
+    off.push(
+      station.onView(({ partId, inspection }) => {
+        const tags = cameras.get(inspection.cameraId);
+        if (!tags) return;
+        const values: Record<keyof typeof OPCUA_CAMERA_TAGS, unknown> = { PartId: partId, Score: inspection.score, CapturedAt: new Date(inspection.capturedAt), Verdict: inspection.verdict };
+        for (const [name, variable] of tags) variable.setValueFromSource(new Variant({ dataType: OPCUA_CAMERA_TAGS[name], value: values[name] }), StatusCodes.Good);
+      }),
+    );
   }
 
   function writeStatus(_station: Station, status: Map<keyof typeof OPCUA_STATUS_TAGS, UAVariable>, state: Readonly<HandshakeState>, changed: ReadonlySet<keyof HandshakeState>): void {
@@ -157,6 +212,8 @@ export function createOpcuaLink(deps: StationLinkDeps): StationLink {
         securityPolicies: [SecurityPolicy.None],
         securityModes: [MessageSecurityMode.None],
         allowAnonymous: true,
+        serverCertificateManager: opcuaCertificateManager(deps.dataDir, 'server'),
+        userCertificateManager: opcuaCertificateManager(deps.dataDir, 'server-users'),
       });
       try {
         await s.initialize();

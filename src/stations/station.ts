@@ -54,8 +54,15 @@ export interface Station {
   trigger(partId: string, source: string): Promise<PartResult>;
   /** Resolves once no part waits for its result (a recipe switch happens between parts). */
   idle(): Promise<void>;
+  /** Each view once stored: a camera's inspection taken for a part (the OPC UA camera nodes). Returns the unsubscribe. */
+  onView(listener: (view: StationViewEvent) => void): () => void;
   start(): void;
   stop(): void;
+}
+
+export interface StationViewEvent {
+  partId: string;
+  inspection: Inspection;
 }
 
 const RANK: Record<Verdict, number> = { ok: 0, uncertain: 1, defect: 2 };
@@ -84,6 +91,7 @@ export function createStation(deps: StationDeps): Station {
   /** Oldest first. */
   const pending: Pending[] = [];
   let idleWaiters: Array<() => void> = [];
+  const viewListeners = new Set<(view: StationViewEvent) => void>();
   let heartbeat: NodeJS.Timeout | undefined;
   const off: Array<() => void> = [];
   /** Links made by the save hook, applied once the commit returned (the bus event); dropped if it rolled back. */
@@ -161,6 +169,13 @@ export function createStation(deps: StationDeps): Station {
     const at = now();
     for (const p of claimed) {
       p.views.set(inspection.cameraId, inspection);
+      for (const listener of viewListeners) {
+        try {
+          listener({ partId: p.partId, inspection });
+        } catch (err) {
+          log.error({ err }, 'a view listener failed');
+        }
+      }
       if (p.views.size < cameras.size) continue;
       const verdict = worst(p.views.values())!;
       if (p.result) {
@@ -225,6 +240,10 @@ export function createStation(deps: StationDeps): Station {
     idle() {
       if (!waitsForResult()) return Promise.resolve();
       return new Promise((resolve) => idleWaiters.push(resolve));
+    },
+    onView(listener) {
+      viewListeners.add(listener);
+      return () => viewListeners.delete(listener);
     },
     start() {
       off.push(

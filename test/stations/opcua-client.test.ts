@@ -1,9 +1,13 @@
 // Visor as OPC UA client of the PLC: a node-opcua server plays the PLC, with the handshake
 // tags in its address space; Visor writes its state there and takes the PLC's Trigger and Ack.
+import { X509Certificate } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { OPCUAServer } from 'node-opcua-server';
 import { DataType, StatusCodes, Variant } from 'node-opcua-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OPCUA_STATUS_TAGS } from '../../src/stations/opcua.js';
+import { opcuaPkiDir } from '../../src/stations/opcua-pki.js';
 import { until } from '../helpers/wait.js';
 import { startStationLine, type StationLine } from './helpers.js';
 
@@ -76,5 +80,14 @@ describe('OPC UA client to the PLC', () => {
 
     set('Ack', true);
     await until('Ack taken', () => get('ResultReady') === false && get('Ack') === false && get('Ready') === true, 10_000);
+  });
+
+  it("keeps its client certificate in Visor's data folder, not under the user's home", async () => {
+    await until('connected to the PLC', () => get('Ready') === true, 15_000);
+    const certs = path.join(opcuaPkiDir(line.app.store.dataDir, 'client'), 'own', 'certs');
+    const files = (await readdir(certs)).filter((f) => f.endsWith('.pem'));
+    expect(files.length).toBeGreaterThan(0);
+    const certificate = new X509Certificate(await readFile(path.join(certs, files[0]!)));
+    expect(certificate.subject).toContain('Visor');
   });
 });

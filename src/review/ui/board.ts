@@ -7,7 +7,8 @@ import { h } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, onServerEvent } from './api.js';
 import { fmtTime } from './cards.js';
-import type { Alarm, BoardCamera, Counts, Shift } from './types.js';
+import { StationsPanel } from './stations.js';
+import type { Alarm, BoardCamera, Counts, Shift, User } from './types.js';
 
 interface Board {
   now: number;
@@ -79,7 +80,7 @@ function Tile({ camera, model }: { camera: BoardCamera; model: Board['model'] })
   );
 }
 
-export function BoardPage() {
+export function BoardPage({ user }: { user: User }) {
   const [board, setBoard] = useState<Board>();
   const [error, setError] = useState('');
   useEffect(() => {
@@ -126,5 +127,6 @@ export function BoardPage() {
       ? h('ul', { class: 'alarms', role: 'alert' }, board.alarms.map((a, i) => h('li', { key: i, class: `alarm ${a.kind}` }, a.message)))
       : h('p', { class: 'all-clear' }, 'No alarms'),
     h('div', { class: 'board-grid' }, board.cameras.map((c) => h(Tile, { key: c.cameraId, camera: c, model: board.model }))),
+    h(StationsPanel, { user }),
   );
 }

@@ -7,7 +7,8 @@ import { api } from './api.js';
 import { fmtTime } from './cards.js';
 import { references, setReference, type Reference } from './references.js';
 import { markReviewed, nextAfter, previousOf, type QueueSession } from './session.js';
-import type { Inspection, User } from './types.js';
+import { partHref } from './parts.js';
+import type { Inspection, Part, User } from './types.js';
 import { askLabel, giveVerdict, isTyping, KEYS, reviewText, undoLast, type Decision } from './verdicts.js';
 import { useKeys } from './keys.js';
 import { ZoomBox, ZOOMS, type View } from './zoom.js';
@@ -35,6 +36,8 @@ export function DetailPage({ id, session, user }: { id: string; session: QueueSe
   const [error, setError] = useState('');
   const [status, setStatus] = useState('');
   const noteRef = useRef<HTMLTextAreaElement>(null);
+  // The part this frame was a view of, on a line with stations.
+  const [part, setPart] = useState<Part>();
 
   const reload = () =>
     api<Detail>(`/api/inspections/${id}`).then(
@@ -47,6 +50,7 @@ export function DetailPage({ id, session, user }: { id: string; session: QueueSe
   useEffect(() => {
     void reload();
     void api<{ before: Inspection[]; after: Inspection[] }>(`/api/inspections/${id}/neighbours?count=4`).then(setNeighbours, () => undefined);
+    void api<{ parts: Part[] }>(`/api/parts?inspection=${id}`).then((r) => setPart(r.parts[0]), () => undefined);
   }, [id]);
   useEffect(() => {
     if (item) void references().then((r) => setRef(r[item.cameraId]));
@@ -226,6 +230,7 @@ export function DetailPage({ id, session, user }: { id: string; session: QueueSe
           'tbody',
           null,
           row('camera', `${item.cameraId} #${item.frameSeq}`),
+          part ? row('part', h('a', { href: partHref(part.id), id: 'detail-part' }, `${part.partId} · station ${part.stationId}`)) : null,
           row('captured', `${new Date(item.capturedAt).toLocaleString()}`),
           row('model', `${item.model.name} ${item.model.version} (${item.model.task})`),
           row('thresholds', `defect ≥ ${t.defect} · uncertain ≥ ${(t.defect - t.uncertainBand).toFixed(4)}`),

@@ -9,6 +9,7 @@ import { BoardPage } from './board.js';
 import { DetailPage } from './detail.js';
 import { LivePage } from './live.js';
 import { LoginPage } from './login.js';
+import { PartPage, PartsPage } from './parts.js';
 import { QueuePage } from './queue.js';
 import { createQueueSession } from './session.js';
 import { SettingsPage } from './settings.js';
@@ -75,8 +76,10 @@ function App() {
   const needs = (role: Role, label: string) =>
     h('p', { class: 'error', role: 'alert', id: 'needs-role' }, `${label} needs the ${role} role; you are signed in as ${user.name} (${user.role}). `, h('a', { href: '#/queue' }, 'Go to the queue'));
   if (route === 'live') page = h(LivePage, null);
-  else if (route === 'board') page = h(BoardPage, null);
+  else if (route === 'board') page = h(BoardPage, { user });
   else if (route === 'inspection' && arg) page = h(DetailPage, { id: arg, session, user, key: arg });
+  else if (route === 'part' && arg) page = h(PartPage, { row: arg, key: arg });
+  else if (route === 'parts') page = h(PartsPage, { arg: arg ?? '', key: arg });
   else if (route === 'stats') page = h(StatsPage, null);
   else if (route === 'settings') page = can(user, 'engineer') ? h(SettingsPage, { user }) : needs('engineer', 'Settings');
   else if (route === 'users') page = can(user, 'admin') ? h(UsersPage, { self: user }) : needs('admin', 'Users');

@@ -9,6 +9,7 @@ import { api } from './api.js';
 import { QueueCard, toggled } from './cards.js';
 import { FilterBar, saveFilters, type FilterOptions, type Filters } from './filters.js';
 import { useKeys } from './keys.js';
+import { PartSearch } from './parts.js';
 import { useQueueList } from './queue-list.js';
 import type { QueueSession } from './session.js';
 import type { Inspection } from './types.js';
@@ -213,6 +214,7 @@ export function QueuePage({ session }: { session: QueueSession }) {
     'section',
     { class: 'queue' },
     h(FilterBar, { filters, set, options }),
+    h(PartSearch, null),
     h(Toolbar, { items, more: !!list.next, fresh: list.fresh, selected: selected.size, status, decide: (d) => void decide(d), undo: () => void undo(), noteRef }),
     list.error ? h('p', { class: 'error', role: 'alert' }, list.error) : null,
     h('p', { class: 'keys' }, 'j/k move · d defect · f false positive · r relabel · e needs expert · n note · x select · a select all · Esc clear · Enter open · u undo'),
