@@ -7,7 +7,8 @@ import type { ModelPackage } from '../inference/index.js';
 /**
  * What the schema cannot know but start-up would refuse: the model package (present, its
  * manifest and hash right), the execution providers (available in this onnxruntime build),
- * and thresholds in force whose uncertain band is wider than the defect threshold.
+ * thresholds in force whose uncertain band is wider than the defect threshold, and the model
+ * packages recipes name.
  */
 export async function runtimeIssues(config: Config, baseDir: string): Promise<string[]> {
   // Loaded here, not at the top: every `visor` command imports this file, and onnxruntime is heavy.
@@ -38,6 +39,17 @@ export async function runtimeIssues(config: Config, baseDir: string): Promise<st
     }
     // Without the package, what the config alone sets can still be checked.
     if (config.model.thresholds?.defect !== undefined) issues.push(...thresholdIssues(config, { defect: config.model.thresholds.defect, uncertainBand: 0 }));
+  }
+  // A recipe's own model is loaded only when the PLC or a user switches to it, mid-shift: check it now.
+  for (const [i, station] of config.stations.entries()) {
+    for (const [j, recipe] of station.recipes.entries()) {
+      if (recipe.model === undefined) continue;
+      try {
+        await loadModelPackage(resolvePath(baseDir, recipe.model));
+      } catch (err) {
+        issues.push(`stations[${i}].recipes[${j}].model: ${errorMessage(err)}`);
+      }
+    }
   }
   return issues;
 }

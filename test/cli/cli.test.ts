@@ -76,6 +76,16 @@ describe('visor config check', () => {
     expect(second.code).toBe(2);
     expect(second.stderr).toContain('cameras[0].thresholds: uncertainBand 0.9 (cameras[0].thresholds) is larger than the defect threshold 0.5');
   });
+
+  it('fails a recipe whose model package is missing, before a changeover would find it', async () => {
+    const file = path.join(dir, 'recipes.yaml');
+    const station = ['stations:', '  - id: st1', '    cameras: [line-1]', '    recipes:', '      - { index: 0 }', `      - { index: 1, model: ${DEMO_MODEL} }`, '      - { index: 2, model: ./no-such-recipe-model }'];
+    await writeFile(file, [`cameras:\n  - id: line-1\n    source: ${FIXTURES}`, `model:\n  package: ${DEMO_MODEL}`, ...station, ''].join('\n'));
+    const { code, stderr } = await visor(['config', 'check', '--config', file]);
+    expect(code).toBe(2);
+    expect(stderr).toContain(`stations[0].recipes[2].model: model package folder ${path.join(dir, 'no-such-recipe-model')} does not exist`);
+    expect(stderr).not.toContain('recipes[1]');
+  });
 });
 
 describe('visor inspect', () => {
