@@ -1,0 +1,60 @@
+// Lines that run the learning loop over the fixture cells, and candidate packages made from the
+// shipped model: the same graph under another version, with other thresholds or another input
+// normalisation (so it ranks the cells differently).
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createApp, type App } from '../../src/app.js';
+import { parseConfig } from '../../src/config/index.js';
+import { silentLogger } from '../../src/common/log.js';
+import { DEMO_MODEL, FIXTURES } from '../helpers/paths.js';
+
+export { tempDir } from '../helpers/temp.js';
+export { until } from '../helpers/wait.js';
+
+/** A copy of the shipped model package with manifest fields changed. */
+export async function candidatePackage(dir: string, change: (manifest: Record<string, any>) => Record<string, any>): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  await copyFile(path.join(DEMO_MODEL, 'model.onnx'), path.join(dir, 'model.onnx'));
+  const manifest = JSON.parse(await readFile(path.join(DEMO_MODEL, 'model.json'), 'utf8')) as Record<string, any>;
+  await writeFile(path.join(dir, 'model.json'), JSON.stringify(change(manifest), null, 2));
+  return dir;
+}
+
+/** The shipped graph reading the image inverted: its scores rank the fixture cells differently. */
+export function invertedInput(version: string) {
+  return (m: Record<string, any>) => ({ ...m, version, input: { ...m.input, scale: -m.input.scale, mean: m.input.mean.map((v: number) => -v) } });
+}
+
+export interface LearningLineOptions {
+  thresholds: { defect: number; uncertainBand: number };
+  learning: Record<string, unknown>;
+  upload?: Record<string, unknown>;
+  review?: Record<string, unknown>;
+  fps?: number;
+}
+
+/** A folder camera over the fixture cells through the shipped model, events to the local sink, the learning loop as given. */
+export async function startLearningLine(dir: string, o: LearningLineOptions): Promise<App> {
+  const config = parseConfig({
+    cameras: [{ id: 'a', source: FIXTURES, fps: o.fps ?? 8, fullResolution: false }],
+    model: { package: DEMO_MODEL, thresholds: o.thresholds },
+    store: { dataDir: path.join(dir, 'data'), okSampleFraction: 0 },
+    review: o.review ?? { enabled: false },
+    events: { backoffInitialMs: 100, backoffMaxMs: 500 },
+    ...(o.upload ? { upload: o.upload } : {}),
+    learning: { enabled: true, ...o.learning },
+  });
+  const app = await createApp({ config, baseDir: dir, log: silentLogger() });
+  await app.start();
+  return app;
+}
+
+/** The events the local sink wrote (no IoT Hub configured), as parsed bodies. */
+export async function sinkEvents(app: App): Promise<Array<Record<string, any>>> {
+  const events = app.extensions.find((e) => e.name === 'events') as { sinkFile?: string } | undefined;
+  const text = await readFile(events!.sinkFile!, 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, any>);
+}
