@@ -27,6 +27,8 @@ export interface TrainingStatus {
   version: string;
   source: string;
   startedAt: number;
+  /** The fitting process (at learning.train.nice). */
+  pid?: number;
   progress?: FitProgress;
 }
 
@@ -200,8 +202,8 @@ export function createLearningExtension(ctx: AppContext): LearningExtension | un
     }).finally(() => {
       training = undefined;
     });
-    training = { version, source, startedAt: at, run, done };
-    return { version, source, startedAt: at };
+    training = { version, source, startedAt: at, ...(run.pid !== undefined ? { pid: run.pid } : {}), run, done };
+    return { version, source, startedAt: at, ...(run.pid !== undefined ? { pid: run.pid } : {}) };
   }
 
   function promote(user: string): Promise<ModelChange> {
@@ -277,7 +279,7 @@ export function createLearningExtension(ctx: AppContext): LearningExtension | un
         ...(promotion ? { rollbackTo: { version: promotion.fromVersion } } : {}),
         ...(c ? { candidate: records.candidate(c.version) } : {}),
         ...(s && counts ? { shadow: { ...s, disagreements: counts.disagreements, liveOk: counts.liveOk, liveDefect: counts.liveDefect, scoredTotal: counts.scored } } : {}),
-        ...(training ? { training: { version: training.version, source: training.source, startedAt: training.startedAt, ...(training.progress ? { progress: training.progress } : {}) } } : {}),
+        ...(training ? { training: { version: training.version, source: training.source, startedAt: training.startedAt, ...(training.pid !== undefined ? { pid: training.pid } : {}), ...(training.progress ? { progress: training.progress } : {}) } } : {}),
         ...(lastTrainingError ? { lastTrainingError } : {}),
         rule: config.promotion,
         ...(c ? { promotion: comparison(0)!.promotion } : {}),
