@@ -248,7 +248,9 @@ export function createLearningExtension(ctx: AppContext): LearningExtension | un
     checkTimer = setTimeout(() => {
       checkTimer = undefined;
       if (stopped) return;
-      if (config.train.everyVerdicts > 0 && !training && verdictsToNextFit()! <= 0) {
+      // A candidate in shadow gets its chance first: no new fit replaces it before it has the reviewed frames the rule needs.
+      const waiting = shadow.candidate !== undefined && comparison(0)!.frames < config.promotion.minFrames;
+      if (config.train.everyVerdicts > 0 && !training && !waiting && verdictsToNextFit()! <= 0) {
         train('rule').catch((err: unknown) => {
           lastTrainingError = errorMessage(err);
           log.info({ detail: lastTrainingError }, 'the every-N-verdicts rule could not fit a candidate yet');

@@ -59,3 +59,27 @@ describe('candidates', () => {
     expect(learning.status().shadow!.candidate).toBe(started.version);
   }, 240_000);
 });
+
+describe('the every-N-verdicts rule', () => {
+  it('starts a fit by itself once N verdicts came in', async () => {
+    const { dir: ruleDir, cleanup: ruleCleanup } = await tempDir('visor-train-rule-');
+    const line = await startLearningLine(ruleDir, { thresholds: { ...(await thresholdsForMix(4, 0)), uncertainBand: 0 }, learning: { train: { everyVerdicts: 12 } } });
+    try {
+      const loop = (line.extensions.find((e) => e.name === 'learning') as unknown as { learning: Learning }).learning;
+      expect(loop.status().verdictsToNextFit).toBe(12);
+      await until('flagged frames to review', () => line.store.reviews.find({ verdict: 'flagged', review: 'unreviewed' }, 100).length >= 12, 60_000);
+      const flagged = line.store.reviews.find({ verdict: 'flagged', review: 'unreviewed' }, 12);
+      // As the review API does: each verdict stored, then announced on the bus.
+      for (const i of flagged.slice(0, 11)) for (const r of line.store.reviews.record({ ids: [i.id], decision: 'rejected', user: 'reviewer' })) line.bus.emit('review', r);
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(loop.status()).toMatchObject({ verdictsToNextFit: 1 });
+      expect(loop.status().training).toBeUndefined();
+      for (const r of line.store.reviews.record({ ids: [flagged[11]!.id], decision: 'rejected', user: 'reviewer' })) line.bus.emit('review', r);
+      const training = await until('a fit started by the rule', () => loop.status().training, 10_000);
+      expect(training.source).toBe('rule');
+    } finally {
+      await line.stop();
+      await ruleCleanup();
+    }
+  }, 120_000);
+});
