@@ -36,7 +36,8 @@ export interface LearningStatus {
   live: { name: string; version: string };
   /** What a rollback would go back to, when the live model came from a promotion. */
   rollbackTo?: { version: string };
-  candidate?: CandidateRecord;
+  /** The candidate in shadow; its dataset as a count (the images are in dataset.json of a fleet upload). */
+  candidate?: Omit<CandidateRecord, 'dataset'> & { datasetImages?: number };
   shadow?: ShadowStatus & { disagreements: number; liveOk: number; liveDefect: number; scoredTotal: number };
   training?: TrainingStatus;
   lastTrainingError?: string;
@@ -104,7 +105,8 @@ export function createLearningExtension(ctx: AppContext): LearningExtension | un
   function comparison(resamples = config.promotion.bootstrap): CandidateComparison | undefined {
     const c = shadow.candidate;
     if (!c) return undefined;
-    const result = compareModels(records.reviewedPairs(c.version), { resamples });
+    // Frames inspected by another live model (one swapped in by the twin meanwhile) compare something else.
+    const result = compareModels(records.reviewedPairs(c.version, live().version), { resamples });
     return { ...result, candidateVersion: c.version, liveVersion: live().version, promotion: promotionVerdict(result, config.promotion) };
   }
 
@@ -275,11 +277,13 @@ export function createLearningExtension(ctx: AppContext): LearningExtension | un
       const s = shadow.status();
       const promotion = lastPromotion();
       const counts = c ? records.shadowCounts(c.version) : undefined;
+      const record = c ? records.candidate(c.version) : undefined;
+      const summary = ({ dataset, ...rest }: CandidateRecord) => ({ ...rest, ...(dataset ? { datasetImages: dataset.images.length } : {}) });
       const next = verdictsToNextFit();
       return {
         live: { name: live().name, version: live().version },
         ...(promotion ? { rollbackTo: { version: promotion.fromVersion } } : {}),
-        ...(c ? { candidate: records.candidate(c.version) } : {}),
+        ...(record ? { candidate: summary(record) } : {}),
         ...(s && counts ? { shadow: { ...s, disagreements: counts.disagreements, liveOk: counts.liveOk, liveDefect: counts.liveDefect, scoredTotal: counts.scored } } : {}),
         ...(training ? { training: { version: training.version, source: training.source, startedAt: training.startedAt, ...(training.pid !== undefined ? { pid: training.pid } : {}), ...(training.progress ? { progress: training.progress } : {}) } } : {}),
         ...(lastTrainingError ? { lastTrainingError } : {}),
@@ -328,7 +332,12 @@ export function createLearningExtension(ctx: AppContext): LearningExtension | un
       const configured = config.candidate ? resolvePath(ctx.baseDir, config.candidate) : undefined;
       try {
         if (resume) await useCandidate(resume.dir, resume.source);
-        else if (configured) await useCandidate(configured, 'config');
+        else if (configured) {
+          // Once promoted or retired, the configured candidate has had its turn.
+          const version = (await loadModelPackage(configured)).manifest.version;
+          const had = records.candidate(version)?.status;
+          if (version !== live().version && had !== 'promoted' && had !== 'retired') await useCandidate(configured, 'config');
+        }
       } catch (err) {
         log.error({ err, detail: errorMessage(err) }, 'the candidate could not be loaded; no shadow run');
       }

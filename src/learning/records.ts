@@ -51,8 +51,8 @@ export function disagreementOf(live: Verdict, candidate: Verdict): Disagreement 
 export interface LearningRecords {
   addShadowScore(row: { inspectionId: string; candidate: string; score: number; verdict: Verdict; disagreement?: Disagreement; at: number; inferenceMs: number }): void;
   shadowCounts(candidate: string): { scored: number; disagreements: number; liveOk: number; liveDefect: number };
-  /** Reviewed frames the candidate scored, with the live model's score and threshold. */
-  reviewedPairs(candidate: string): ScoredPair[];
+  /** Reviewed frames the candidate scored beside live model `liveVersion`, with the live score and threshold. */
+  reviewedPairs(candidate: string, liveVersion: string): ScoredPair[];
   putCandidate(c: CandidateRecord): void;
   setCandidate(version: string, fields: Partial<Pick<CandidateRecord, 'status' | 'finishedAt' | 'error' | 'dataset' | 'fleet'>>): void;
   candidate(version: string): CandidateRecord | undefined;
@@ -95,10 +95,10 @@ export function createLearningRecords(db: Database.Database): LearningRecords {
     `SELECT COUNT(*) AS scored, SUM(disagreement IS NOT NULL) AS disagreements, SUM(disagreement = 'live-ok') AS liveOk, SUM(disagreement = 'live-defect') AS liveDefect
        FROM shadow_scores WHERE candidate = ?`,
   );
-  const pairs = db.prepare<[string], { label: string; live: number; candidate: number; thresholds: string }>(
+  const pairs = db.prepare<[string, string], { label: string; live: number; candidate: number; thresholds: string }>(
     `SELECT r.label AS label, i.score AS live, s.score AS candidate, i.thresholds AS thresholds
        FROM shadow_scores s JOIN inspections i ON i.id = s.inspection_id JOIN review_state r ON r.inspection_id = s.inspection_id
-      WHERE s.candidate = ? AND r.label IS NOT NULL ORDER BY s.inspection_id`,
+      WHERE s.candidate = ? AND i.model_version = ? AND r.label IS NOT NULL ORDER BY s.inspection_id`,
   );
   const upsertCandidate = db.prepare(
     `INSERT INTO learning_candidates (version, dir, status, source, created_at, finished_at, error, dataset, fleet) VALUES (@version, @dir, @status, @source, @created_at, @finished_at, @error, @dataset, @fleet)
@@ -132,8 +132,8 @@ export function createLearningRecords(db: Database.Database): LearningRecords {
       const r = counts.get(candidate)!;
       return { scored: r.scored, disagreements: r.disagreements ?? 0, liveOk: r.liveOk ?? 0, liveDefect: r.liveDefect ?? 0 };
     },
-    reviewedPairs(candidate) {
-      return pairs.all(candidate).map((r) => ({
+    reviewedPairs(candidate, liveVersion) {
+      return pairs.all(candidate, liveVersion).map((r) => ({
         defect: r.label.toLowerCase() !== 'good',
         live: r.live,
         candidate: r.candidate,

@@ -58,3 +58,20 @@ export async function sinkEvents(app: App): Promise<Array<Record<string, any>>> 
     .filter(Boolean)
     .map((l) => JSON.parse(l) as Record<string, any>);
 }
+
+/**
+ * The scripted reviewer of the promotion tests: labels the unreviewed frames `candidate` scored
+ * (at most `count`, oldest first), the top half of the cells by the candidate's score as
+ * defects, so on the reviewed frames the labels follow the candidate's ranking. Returns how many.
+ */
+export function reviewByCandidateRanking(app: App, candidate: string, count = Number.POSITIVE_INFINITY): number {
+  const scored = app.store.db
+    .prepare('SELECT s.inspection_id AS id, s.score, i.source_file AS file, r.inspection_id AS reviewed FROM shadow_scores s JOIN inspections i ON i.id = s.inspection_id LEFT JOIN review_state r ON r.inspection_id = s.inspection_id WHERE s.candidate = ? ORDER BY s.inspection_id')
+    .all(candidate) as Array<{ id: string; score: number; file: string; reviewed: string | null }>;
+  const byFile = new Map(scored.map((r) => [r.file, r.score]));
+  const ranked = [...byFile.entries()].sort((a, b) => b[1] - a[1]).map(([f]) => f);
+  const defects = new Set(ranked.slice(0, Math.ceil(ranked.length / 2)));
+  const picked = scored.filter((r) => r.reviewed === null).slice(0, count);
+  for (const r of picked) app.store.reviews.record({ ids: [r.id], decision: defects.has(r.file) ? 'confirmed' : 'rejected', user: 'reviewer' });
+  return picked.length;
+}

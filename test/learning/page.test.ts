@@ -10,24 +10,13 @@ import { createUserStore } from '../../src/review/index.js';
 import { launchBrowser } from '../helpers/browser.js';
 import { thresholdsForMix } from '../helpers/scores.js';
 import { ensureUiBuilt } from '../review/ui-build.js';
-import { candidatePackage, invertedInput, startLearningLine, tempDir, until } from './helpers.js';
+import { candidatePackage, invertedInput, reviewByCandidateRanking, startLearningLine, tempDir, until } from './helpers.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
 let app: App;
 let learning: Learning;
 let browser: Browser;
-
-/** Labels that follow the candidate's ranking of the cells (as in promotion.test.ts). */
-function reviewAll(): void {
-  const rows = app.store.db
-    .prepare("SELECT s.inspection_id AS id, s.score, i.source_file AS file FROM shadow_scores s JOIN inspections i ON i.id = s.inspection_id LEFT JOIN review_state r ON r.inspection_id = s.inspection_id WHERE r.inspection_id IS NULL")
-    .all() as Array<{ id: string; score: number; file: string }>;
-  const byFile = new Map(rows.map((r) => [r.file, r.score]));
-  const ranked = [...byFile.entries()].sort((a, b) => b[1] - a[1]).map(([f]) => f);
-  const defects = new Set(ranked.slice(0, Math.ceil(ranked.length / 2)));
-  for (const r of rows) app.store.reviews.record({ ids: [r.id], decision: defects.has(r.file) ? 'confirmed' : 'rejected', user: 'reviewer' });
-}
 
 async function signIn(page: Page, name: string, password: string): Promise<void> {
   await page.goto(`${app.reviewUrl}/#/learning`);
@@ -78,7 +67,7 @@ describe('Learning page', () => {
     expect(await page.isDisabled('#promote')).toBe(true);
     expect(await page.textContent('#promotion')).toMatch(/reviewed frames scored by both models; at least 20/);
 
-    reviewAll();
+    reviewByCandidateRanking(app, 'inverted-page');
     await page.waitForSelector('#promote:not([disabled])');
     expect(await page.textContent('.comparison')).toMatch(/reviewed frames scored by both models/);
     const auroc = await page.textContent('tr[data-figure=auroc]');

@@ -10,7 +10,7 @@ import type { Inspection } from '../../src/common/types.js';
 import type { Learning } from '../../src/learning/index.js';
 import { DEMO_MODEL } from '../helpers/paths.js';
 import { thresholdsForMix } from '../helpers/scores.js';
-import { candidatePackage, invertedInput, sinkEvents, startLearningLine, tempDir, until } from './helpers.js';
+import { candidatePackage, invertedInput, reviewByCandidateRanking, sinkEvents, startLearningLine, tempDir, until } from './helpers.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -18,19 +18,8 @@ let app: App;
 let learning: Learning;
 const seen: Inspection[] = [];
 
-/** The scripted reviewer: the top half of the cells by the candidate's score are defects. */
-function review(count: number): number {
-  const rows = app.store.db
-    .prepare("SELECT s.inspection_id AS id, s.score, i.source_file AS file FROM shadow_scores s JOIN inspections i ON i.id = s.inspection_id LEFT JOIN review_state r ON r.inspection_id = s.inspection_id WHERE r.inspection_id IS NULL AND s.candidate = 'inverted-test' ORDER BY s.inspection_id")
-    .all() as Array<{ id: string; score: number; file: string }>;
-  const byFile = new Map<string, number>();
-  for (const r of app.store.db.prepare("SELECT i.source_file AS file, s.score FROM shadow_scores s JOIN inspections i ON i.id = s.inspection_id WHERE s.candidate = 'inverted-test'").all() as Array<{ file: string; score: number }>) byFile.set(r.file, r.score);
-  const ranked = [...byFile.entries()].sort((a, b) => b[1] - a[1]).map(([f]) => f);
-  const defects = new Set(ranked.slice(0, Math.ceil(ranked.length / 2)));
-  const picked = rows.slice(0, count);
-  for (const r of picked) app.store.reviews.record({ ids: [r.id], decision: defects.has(r.file) ? 'confirmed' : 'rejected', user: 'reviewer' });
-  return picked.length;
-}
+/** The scripted reviewer: labels follow the candidate's ranking of the cells. */
+const review = (count: number) => reviewByCandidateRanking(app, 'inverted-test', count);
 
 beforeAll(async () => {
   ({ dir, cleanup } = await tempDir('visor-promotion-'));

@@ -53,8 +53,11 @@ describe('candidates', () => {
     expect(status.training).toBeUndefined();
     expect(status.candidate).toMatchObject({ version: started.version, status: 'ready', source: 'review:alice' });
     expect(existsSync(path.join(status.candidate!.dir, 'model.onnx'))).toBe(true);
-    expect(status.candidate!.dataset!.images.length).toBe(flagged.length);
-    expect(status.candidate!.dataset!.images.every((i) => i.reviewed && i.label === 'good')).toBe(true);
+    expect(status.candidate!.datasetImages).toBe(flagged.length);
+    // The dataset manifest: what it was fitted on, for the fleet upload.
+    const dataset = JSON.parse(app.store.db.prepare('SELECT dataset FROM learning_candidates WHERE version = ?').pluck().get(started.version) as string) as { images: Array<{ inspectionId: string; reviewed: boolean; label: string }> };
+    expect(new Set(dataset.images.map((i) => i.inspectionId))).toEqual(new Set(flagged.map((i) => i.id)));
+    expect(dataset.images.every((i) => i.reviewed && i.label === 'good')).toBe(true);
     await until('the new candidate scoring frames', () => (learning.status().shadow?.scoredTotal ?? 0) >= 3, 60_000);
     expect(learning.status().shadow!.candidate).toBe(started.version);
   }, 240_000);
