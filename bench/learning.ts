@@ -108,6 +108,8 @@ async function runSet(name: DatasetName) {
     const samples: Record<'none' | 'fitting' | 'shadow' | 'fitting+shadow', number[]> = { none: [], fitting: [], shadow: [], 'fitting+shadow': [] };
     let lastInspected = 0;
     let judged = 0;
+    /** What the rule said last about each candidate. */
+    const reasons = new Map<string, string>();
     const verdictTimes: number[] = [];
     const gapMs = 3_600_000 / perHour;
     let nextVerdictAt = Date.now() + 5_000;
@@ -119,6 +121,7 @@ async function runSet(name: DatasetName) {
       const inspected = app.pipeline.inspected;
       samples[state].push(inspected - lastInspected);
       lastInspected = inspected;
+      if (s.candidate && s.promotion) reasons.set(s.candidate.version, s.promotion.reason);
       // The scripted reviewer: what the queue shows, disagreements first.
       while (Date.now() >= nextVerdictAt) {
         const item =
@@ -158,7 +161,15 @@ async function runSet(name: DatasetName) {
           };
         }),
       ),
-      candidates: candidates.map((c) => ({ version: c.version, status: c.status, fitSeconds: c.finished_at ? r1((c.finished_at - c.created_at) / 1000) : null })),
+      candidates: await Promise.all(
+        candidates.map(async (c) => ({
+          version: c.version,
+          status: c.status,
+          fitSeconds: c.finished_at ? r1((c.finished_at - c.created_at) / 1000) : null,
+          heldOutAuroc: c.finished_at && c.status !== 'failed' ? r3(await heldOutAuroc(c.dir, heldOut)) : null,
+          rule: reasons.get(c.version),
+        })),
+      ),
       inspectedPerSecond: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, { mean: r1(mean(v)), seconds: v.length }])),
       reviewer: { judged, perHourCap: perHour },
       live: status.live,

@@ -24,7 +24,7 @@ export const LearningSection = Type.Object(
     ),
     train: Type.Object(
       {
-        everyVerdicts: Type.Integer({ minimum: 0, default: 0, description: 'Fit a new candidate after this many new reviewer verdicts (0 = only by hand: the Learning page or POST /api/learning/train). A candidate in shadow is not replaced by the rule before it has promotion.minFrames reviewed frames.' }),
+        everyVerdicts: Type.Integer({ minimum: 0, default: 0, description: 'Fit a new candidate after this many new reviewer verdicts (0 = only by hand: the Learning page or POST /api/learning/train). A candidate in shadow is not replaced by the rule before it has the reviewed frames promotion.minFrames and minPerClass ask for.' }),
         unreviewedOk: Type.Boolean({
           default: true,
           description: 'Also fit on stored images the live model judged ok that nobody reviewed (most frames reviewers never see are good; without them a candidate learns "good" only from false alarms).',

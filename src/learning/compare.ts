@@ -135,6 +135,11 @@ export interface PromotionVerdict {
   reason: string;
 }
 
+/** Whether the comparison has the frames the rule needs to judge at all. */
+export function hasEnoughFrames(c: Pick<Comparison, 'frames' | 'good' | 'defect'>, rule: Pick<PromotionRule, 'minFrames' | 'minPerClass'>): boolean {
+  return c.frames >= rule.minFrames && c.good >= rule.minPerClass && c.defect >= rule.minPerClass;
+}
+
 /** Whether the comparison allows the candidate to take over. */
 export function promotionVerdict(c: Comparison, rule: PromotionRule): PromotionVerdict {
   if (c.frames < rule.minFrames) return { allowed: false, reason: `${c.frames} reviewed frames scored by both models; at least ${rule.minFrames} are needed` };

@@ -11,7 +11,7 @@ import type { LearningConfig } from '../config/schema.js';
 import { resolvePath } from '../config/paths.js';
 import { loadModelPackage, openInferencer } from '../inference/index.js';
 import type { AppContext, Extension } from '../line/extension.js';
-import { compareModels, promotionVerdict, type Comparison, type PromotionVerdict } from './compare.js';
+import { compareModels, hasEnoughFrames, promotionVerdict, type Comparison, type PromotionVerdict } from './compare.js';
 import { uploadCandidate, type FleetUpload } from './fleet.js';
 import { createLearningRecords, type CandidateRecord, type ModelChange } from './records.js';
 import { createShadow, type ShadowStatus } from './shadow.js';
@@ -251,7 +251,7 @@ export function createLearningExtension(ctx: AppContext): LearningExtension | un
       checkTimer = undefined;
       if (stopped) return;
       // A candidate in shadow gets its chance first: no new fit replaces it before it has the reviewed frames the rule needs.
-      const waiting = shadow.candidate !== undefined && comparison(0)!.frames < config.promotion.minFrames;
+      const waiting = shadow.candidate !== undefined && !hasEnoughFrames(comparison(0)!, config.promotion);
       if (config.train.everyVerdicts > 0 && !training && !waiting && verdictsToNextFit()! <= 0) {
         train('rule').catch((err: unknown) => {
           lastTrainingError = errorMessage(err);
