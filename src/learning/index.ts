@@ -164,7 +164,8 @@ export function createLearningExtension(ctx: AppContext): LearningExtension | un
     if (good.length < MIN_GOOD_IMAGES) {
       throw new LearningError('TOO_FEW_IMAGES', `a candidate needs at least ${MIN_GOOD_IMAGES} good images with a stored image; the store has ${good.length} (${dataset.images.length} usable images in all)`, { status: 400 });
     }
-    const version = `${manifest.version}-learned.${stamp(at)}`;
+    // One suffix, not one per generation: a candidate of a learned model is named after the model it descends from.
+    const version = `${manifest.version.replace(/-learned\.[0-9t]+$/, '')}-learned.${stamp(at)}`;
     const dir = path.join(candidatesDir, version);
     await mkdir(candidatesDir, { recursive: true });
     const record: CandidateRecord = { version, dir, status: 'fitting', source, createdAt: at, dataset };

@@ -60,6 +60,26 @@ describe('Learning page', () => {
     await page.close();
   });
 
+  it('answers the API by role: an operator reads, an engineer is told why a promotion is refused', async () => {
+    const session = async (name: string, password: string) => {
+      const res = await fetch(`${app.reviewUrl}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, password }) });
+      expect(res.status).toBe(200);
+      const { csrf } = (await res.json()) as { csrf: string };
+      return { cookie: res.headers.get('set-cookie')!.split(';')[0]!, 'x-csrf-token': csrf };
+    };
+    const olga = await session('olga', 'olga-password');
+    const quinn = await session('quinn', 'line-3-quality');
+    const get = await fetch(`${app.reviewUrl}/api/learning/comparison`, { headers: olga });
+    expect(get.status).toBe(200);
+    expect(await get.json()).toMatchObject({ candidateVersion: 'inverted-page', liveVersion: '0.4.0', frames: 0, promotion: { allowed: false } });
+    const post = (headers: Record<string, string>) => fetch(`${app.reviewUrl}/api/learning/promote`, { method: 'POST', headers });
+    expect((await post(olga)).status).toBe(403);
+    const refused = await post(quinn);
+    expect(refused.status).toBe(409);
+    expect(await refused.json()).toMatchObject({ code: 'PROMOTION_REFUSED', error: expect.stringMatching(/0 reviewed frames .* at least 20/) });
+    expect(app.control.inferencer.manifest.version).toBe('0.4.0');
+  });
+
   it('lets an engineer promote once the comparison allows it, then roll back', async () => {
     const page = await browser.newPage();
     await signIn(page, 'quinn', 'line-3-quality');
