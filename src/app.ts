@@ -24,6 +24,7 @@ import {
 } from './events/index.js';
 import { createHealthRegistry, type HealthRegistry } from './line/health.js';
 import { createReviewExtension } from './review/index.js';
+import { createLearningExtension } from './learning/index.js';
 import { createStationsExtension } from './stations/index.js';
 import { createUploadExtension } from './upload/index.js';
 import { diskHealth, diskPressure, openStore, registerStoreMetrics, type Store } from './store/index.js';
@@ -46,9 +47,17 @@ export function createIotHubExtensions(ctx: AppContext): Extension[] {
   ];
 }
 
+/** The learning loop (when enabled) and the review UI, which serves its page and API; learning starts first. */
+export function createReviewAndLearning(ctx: AppContext): Extension[] {
+  const learning = createLearningExtension(ctx);
+  const review = createReviewExtension(ctx, { learning: learning?.learning });
+  const built: Array<Extension | undefined> = [learning, review];
+  return built.filter((e): e is Extension => e !== undefined);
+}
+
 // Order matters: started in this order, stopped in reverse (events and uploads flush before the UI goes).
 // Stations come before uploads and IoT Hub: their save hook links a view to its part before those hooks read it.
-export const DEFAULT_EXTENSIONS: ExtensionFactory[] = [createReviewExtension, createStationsExtension, createUploadExtension, createIotHubExtensions];
+export const DEFAULT_EXTENSIONS: ExtensionFactory[] = [createReviewAndLearning, createStationsExtension, createUploadExtension, createIotHubExtensions];
 
 export interface AppDeps {
   config: Config;

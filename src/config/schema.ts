@@ -6,8 +6,9 @@ import { ReviewSection } from './review.js';
 import { CameraUpload, UploadSection } from './upload.js';
 import { LOG_FORMATS, LOG_LEVELS, LOG_MODULES } from '../common/log.js';
 import { PlcLink, PlcSection } from './stations.js';
+import { LearningSection } from './learning.js';
 
-export { EventsSection, ReviewSection, UploadSection, CameraUpload, PlcSection };
+export { EventsSection, ReviewSection, UploadSection, CameraUpload, PlcSection, LearningSection };
 
 const Id = Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'Lower-case letters, digits, "-" and "_"; unique.' });
 
@@ -204,6 +205,7 @@ export const ConfigSchema = Type.Object(
     upload: UploadSection,
     stations: Type.Array(Station, { default: [], description: 'Triggered part inspection (docs/stations.md): a trigger takes the next frame from each of the station\'s cameras, and one aggregated verdict goes to the PLC within the deadline. Without stations the line streams as before.' }),
     plc: PlcSection,
+    learning: LearningSection,
     log: LogSection,
   },
   { additionalProperties: false },
@@ -220,5 +222,6 @@ export type RoiConfig = Static<typeof Roi>;
 export type WatchdogConfig = Static<typeof Watchdog>;
 export type ImageLimitsConfig = Static<typeof ImageLimits>;
 export type StationConfig = Static<typeof Station>;
+export type LearningConfig = Static<typeof LearningSection>;
 export type RecipeConfig = Static<typeof Recipe>;
 export type { PlcConfig } from './stations.js';

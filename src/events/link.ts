@@ -264,6 +264,11 @@ export function createEventsExtension(ctx: AppContext, options: EventsOptions = 
           }
         }),
         ctx.bus.on('model', () => reported.soon()),
+        // A promotion or rollback (src/learning) is a durable event of its own.
+        ctx.bus.on('modelChange', (change) => {
+          outbox.enqueueModelChange(change);
+          sender.notify();
+        }),
         ctx.bus.on('thresholds', () => reported.soon()),
       );
       pruneTimer = setInterval(prune, PRUNE_INTERVAL_MS);

@@ -5,8 +5,9 @@ import { InspectionSchema, type Inspection } from '../common/types.js';
 
 export const EVENT_SCHEMA = 'visor.inspection/1';
 export const HEALTH_SCHEMA = 'visor.health/1';
+export const MODEL_CHANGE_SCHEMA = 'visor.model-change/1';
 
-export type EventType = 'defect' | 'uncertain' | 'health';
+export type EventType = 'defect' | 'uncertain' | 'health' | 'model';
 
 export const ImageReferenceSchema = Type.Object({
   localId: Type.String({ description: 'Local id of the image: the inspection id (the review UI and the store find it by this).' }),

@@ -3,14 +3,16 @@
 // is counted (persistently), never silent.
 import type { Database } from 'better-sqlite3';
 import type { Inspection } from '../common/types.js';
+import type { ModelChangeEvent } from '../line/bus.js';
 import { createParts } from '../store/parts.js';
-import { eventTypeOf, inspectionBody, routingProperties, type OutgoingEvent } from './message.js';
+import { eventTypeOf, inspectionBody, MODEL_CHANGE_SCHEMA, routingProperties, type OutgoingEvent } from './message.js';
 
 export interface OutboxRow {
   seq: number;
   inspection_id: string;
+  /** '' for events of no camera (a model change). */
   camera_id: string;
-  event_type: 'defect' | 'uncertain';
+  event_type: 'defect' | 'uncertain' | 'model';
   created_at: number;
   body: string;
 }
@@ -36,6 +38,8 @@ export interface OutboxDeps {
 export interface Outbox {
   /** The store's save hook: queues the inspection's event in the same transaction. */
   enqueue(inspection: Inspection): void;
+  /** Queues a promotion or rollback of the live model (eventType model), behind the inspections before it. */
+  enqueueModelChange(change: ModelChangeEvent): void;
   /** Undelivered rows after `afterSeq`, oldest first. */
   pending(afterSeq: number, limit: number): OutboxRow[];
   /** Deletes acknowledged rows (one transaction). */
@@ -50,7 +54,7 @@ export interface Outbox {
 /** The message for an outbox row; the routing properties that live in the body (model version, part id) are read from it once. */
 export function toOutgoing(row: Pick<OutboxRow, 'inspection_id' | 'camera_id' | 'event_type' | 'body'>): OutgoingEvent {
   const { model, partId } = JSON.parse(row.body) as { model: { version: string }; partId?: string };
-  return { messageId: row.inspection_id, body: row.body, properties: routingProperties(row.event_type, row.camera_id, model.version, partId) };
+  return { messageId: row.inspection_id, body: row.body, properties: routingProperties(row.event_type, row.camera_id || undefined, model.version, partId) };
 }
 
 export function createOutbox(deps: OutboxDeps): Outbox {
@@ -87,20 +91,27 @@ export function createOutbox(deps: OutboxDeps): Outbox {
     deps.onDrop?.(reason, count);
   }
 
+  function add(messageId: string, cameraId: string, eventType: OutboxRow['event_type'], body: string): void {
+    depth += insert.run(messageId, cameraId, eventType, now(), body).changes;
+    if (depth > deps.maxMessages) {
+      // Oldest first: the newest defects say most about the line as it is now.
+      const removed = deleteOldest.run(depth - deps.maxMessages).changes;
+      depth -= removed;
+      drop('overflow', removed);
+    }
+  }
+
   return {
     enqueue(inspection) {
       const eventType = eventTypeOf(inspection, deps.sendUncertain());
       if (eventType === undefined) return;
       // A station's save hook ran first in this transaction: the view is already linked to its part.
-      const body = JSON.stringify(inspectionBody(inspection, eventType, parts.partOfInspection(inspection.id)?.partId));
-      const changes = insert.run(inspection.id, inspection.cameraId, eventType, now(), body).changes;
-      depth += changes;
-      if (depth > deps.maxMessages) {
-        // Oldest first: the newest defects say most about the line as it is now.
-        const removed = deleteOldest.run(depth - deps.maxMessages).changes;
-        depth -= removed;
-        drop('overflow', removed);
-      }
+      add(inspection.id, inspection.cameraId, eventType, JSON.stringify(inspectionBody(inspection, eventType, parts.partOfInspection(inspection.id)?.partId)));
+    },
+    enqueueModelChange(change) {
+      // `model` names the model in force after the change, as every event's body does (the routing property modelVersion).
+      const body = { schema: MODEL_CHANGE_SCHEMA, eventType: 'model', action: change.action, at: new Date(change.at).toISOString(), user: change.user, from: change.from, to: change.to, model: change.to, ...(change.comparison ? { comparison: change.comparison } : {}) };
+      add(`model-${change.action}-${change.at}-${change.to.version}`, '', 'model', JSON.stringify(body));
     },
     pending(afterSeq, limit) {
       return selectPending.all(afterSeq, limit);

@@ -65,12 +65,25 @@ export interface InspectionEvent {
 /** A reviewer's verdict on an inspection, or its undo (stored by the store's review module before this is emitted). */
 export type ReviewEvent = RecordedReview;
 
+/** The learning loop (src/learning) promoted a candidate to live, or rolled the live model back to the one before. */
+export interface ModelChangeEvent {
+  action: 'promote' | 'rollback';
+  from: { name: string; version: string };
+  to: { name: string; version: string };
+  /** A reviewer's name, or 'auto' for the promotion rule. */
+  user: string;
+  at: number;
+  /** What a promotion rested on: reviewed frames both models scored and their AUROCs. */
+  comparison?: { frames: number; live: { auroc: number }; candidate: { auroc: number } };
+}
+
 export interface BusEvents {
   review: ReviewEvent;
   inspection: InspectionEvent;
   cameraStatus: CameraStatus;
   thresholds: { cameraId: string; thresholds: Thresholds; source: string };
   model: { manifest: ModelManifest; dir: string };
+  modelChange: ModelChangeEvent;
 }
 
 export type BusListener<K extends keyof BusEvents> = (payload: BusEvents[K]) => void;

@@ -6,6 +6,7 @@ import type { Logger } from '../common/log.js';
 import type { Metrics } from '../line/metrics.js';
 import type { TriggerRegistry } from '../line/triggers.js';
 import type { Store } from '../store/index.js';
+import type { Learning } from '../learning/index.js';
 import type { CameraStatus, Inspection, Thresholds } from '../common/types.js';
 import type { BoardQueries } from './board.js';
 import type { ThresholdSources } from './thresholds.js';
@@ -50,6 +51,8 @@ export interface ReviewDeps {
   diskQuotaMb?: number;
   /** The stations: part triggers (POST /api/stations/:id/trigger), what the UI shows of them and the recipe switch; without it those routes answer 503. */
   triggers?: Pick<TriggerRegistry, 'trigger' | 'controls'>;
+  /** The learning loop (learning.enabled); without it the Learning routes answer 503. */
+  learning?: Learning;
   /** Health of the other components (IoT Hub, uploads, …). */
   components?: () => Record<string, ComponentHealth>;
   /** Folder of the built UI; default dist/ui. */

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext, Extension } from '../line/extension.js';
+import type { Learning } from '../learning/index.js';
 import { errorMessage } from '../common/errors.js';
 import { createLiveFrames, type LiveFrames } from './live.js';
 import { savedThresholds } from './routes/settings.js';
@@ -11,7 +12,7 @@ export interface ReviewExtension extends Extension {
 }
 
 /** Serves the review UI, its API, /healthz and /metrics while the line runs. */
-export function createReviewExtension(ctx: AppContext): ReviewExtension | undefined {
+export function createReviewExtension(ctx: AppContext, extras: { learning?: Learning } = {}): ReviewExtension | undefined {
   const { config, log } = ctx;
   if (!config.review.enabled) return undefined;
   let server: FastifyInstance | undefined;
@@ -42,6 +43,7 @@ export function createReviewExtension(ctx: AppContext): ReviewExtension | undefi
         configuredThresholds: (id) => config.model.thresholds !== undefined || cameraConfig(id)?.thresholds !== undefined,
         requestSample: (id, options) => ctx.pipeline.requestSample(id, options),
         diskQuotaMb: config.store.maxDiskMb,
+        ...(extras.learning ? { learning: extras.learning } : {}),
         log,
       });
       // Thresholds changed in the UI before a restart still hold (a later twin update may override

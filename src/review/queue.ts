@@ -4,9 +4,9 @@
 import type Database from 'better-sqlite3';
 import { decide } from '../inference/decision.js';
 import type { Inspection, Thresholds, Verdict } from '../common/types.js';
-import { DECISIONS, REVIEW_FILTERS, type Decision, type RecordedReview, type ReviewEntry, type ReviewInput, type ReviewState, type ReviewedInspection, type Store } from '../store/index.js';
+import { DECISIONS, REVIEW_FILTERS, SHADOW_FILTERS, type Decision, type RecordedReview, type ReviewEntry, type ReviewInput, type ReviewState, type ReviewedInspection, type Store } from '../store/index.js';
 
-export { DECISIONS, REVIEW_FILTERS, type Decision, type RecordedReview, type ReviewState };
+export { DECISIONS, REVIEW_FILTERS, SHADOW_FILTERS, type Decision, type RecordedReview, type ReviewState };
 export const VERDICT_FILTERS = ['flagged', 'defect', 'uncertain', 'ok', 'all'] as const;
 export const MAX_BULK = 500;
 
@@ -20,6 +20,8 @@ export interface QueueQuery {
   to?: number;
   verdict?: (typeof VERDICT_FILTERS)[number];
   review?: (typeof REVIEW_FILTERS)[number];
+  /** Frames the shadow candidate disagrees on (src/learning). */
+  shadow?: (typeof SHADOW_FILTERS)[number];
   model?: string;
   minScore?: number;
   maxScore?: number;
@@ -86,6 +88,7 @@ export function createReviewQueue(deps: { store: Store }): ReviewQueue {
           minScore: query.minScore,
           maxScore: query.maxScore,
           review: query.review,
+          shadow: query.shadow,
         },
         query.limit + 1,
       );

@@ -16,6 +16,7 @@ import { createReviewQueue } from './queue.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { inspectionRoutes } from './routes/inspections.js';
+import { learningRoutes } from './routes/learning.js';
 import { liveRoutes } from './routes/live.js';
 import { boardRoutes } from './routes/board.js';
 import { referenceRoutes } from './routes/reference.js';
@@ -131,6 +132,7 @@ export function buildReviewServer(deps: ReviewDeps): FastifyInstance {
   void app.register(userRoutes, ctx);
   void app.register(reportRoutes, ctx);
   void app.register(stationRoutes, ctx);
+  void app.register(learningRoutes, ctx);
   void app.register(pageRoutes, ctx);
   return app;
 }

@@ -20,7 +20,7 @@ export { encodeJpeg } from './images.js';
 export { migrations, type Migration } from './migrations.js';
 export { DB_FILE } from './database.js';
 export * from './reviews.js';
-export { REVIEW_FILTERS, type InspectionFilter, type ReviewFilter } from './rows.js';
+export { REVIEW_FILTERS, SHADOW_FILTERS, type InspectionFilter, type ReviewFilter, type ShadowFilter } from './rows.js';
 export * from './reports.js';
 export type { RetentionResult } from './retention.js';
 export { diskHealth, diskPressure, type DiskLevel, type DiskMonitor, type DiskStatus } from './disk.js';
@@ -87,6 +87,13 @@ export interface Store {
    * row write throws StoreError (retryable unless the row itself is invalid).
    */
   save(inspection: Inspection, images?: ImagesToStore): Inspection;
+  /**
+   * Stores the image of an inspection that was stored without one (a frame someone needs to see
+   * after all, such as one a shadow model disagrees on); the inspection's verdict and everything
+   * decided at its save stay as they were. Returns the image's relative path, or undefined when
+   * the inspection is unknown, has an image already, or the write failed (logged and counted).
+   */
+  attachImage(id: string, jpeg: Buffer): string | undefined;
   get(id: string): Inspection | undefined;
   /** What the overlay of an inspection is drawn from, stored with its image; undefined if none. */
   overlayData(id: string): OverlayData | undefined;
@@ -178,6 +185,7 @@ export function openStore(deps: StoreDeps): Store {
   const existsById = db.prepare<[string], { found: number }>('SELECT 1 AS found FROM inspections WHERE id = ?');
   const overlayDataById = db.prepare<[string], { overlay_data: string | null }>('SELECT overlay_data FROM inspections WHERE id = ?');
   const countRows = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM inspections');
+  const attach = db.prepare<[string, number, string]>('UPDATE inspections SET image_path = ?, image_bytes = image_bytes + ?, image_shed = NULL WHERE id = ? AND image_path IS NULL');
   const countVerdicts = db.prepare<[], { verdict: Verdict; n: number }>('SELECT verdict, COUNT(*) AS n FROM inspections GROUP BY verdict');
 
   const retention = createRetention({ db, dataDir, config, log, now });
@@ -329,6 +337,31 @@ export function openStore(deps: StoreDeps): Store {
         }
       }
       return stored;
+    },
+
+    attachImage(id, jpeg) {
+      const row = queries.byId(id);
+      if (row === undefined || row.image_path !== null) return undefined;
+      const inspection = fromRow(row);
+      const written: string[] = [];
+      const rel = writeImage(inspection, 'image', jpeg, written, []);
+      if (rel === undefined) return undefined;
+      let changed: number;
+      try {
+        changed = attach.run(rel, jpeg.length, id).changes;
+      } catch (err) {
+        for (const file of written) removeQuietly(file);
+        disk.saveFailed(err);
+        throw new StoreError(`could not attach the image of inspection ${id}: ${rootCode(err) ?? 'error'}: ${errorMessage(err)}`, { cause: err, retryable: isRetryableSqliteError(err) });
+      }
+      if (changed === 0) {
+        // Another writer attached one in between (or retention removed the row): keep theirs.
+        for (const file of written) removeQuietly(file);
+        return undefined;
+      }
+      imageBytesEstimate += jpeg.length;
+      relieveDisk();
+      return rel;
     },
 
     onSave(hook) {

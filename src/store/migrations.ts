@@ -1,7 +1,7 @@
 // Schema migrations. To change the schema, add an entry with a new version number; never
 // edit one that has shipped (devices in the field have already applied it). Versions need
 // not be contiguous: each module has its own range (core 1–99, events 100–199, upload
-// 200–299, review 300–399, stations 400–499), so modules can add tables independently. Pending migrations run
+// 200–299, review 300–399, stations 400–499, learning 500–599), so modules can add tables independently. Pending migrations run
 // in ascending version order.
 import type { Database } from 'better-sqlite3';
 import { StoreError } from '../common/errors.js';
@@ -11,6 +11,7 @@ import { eventsMigrations } from './schema/events.js';
 import { reviewMigrations } from './schema/review.js';
 import { uploadMigrations } from './schema/upload.js';
 import { stationMigrations } from './schema/stations.js';
+import { learningMigrations } from './schema/learning.js';
 
 
 const coreMigrations: readonly Migration[] = [
@@ -68,7 +69,7 @@ const coreMigrations: readonly Migration[] = [
 ];
 
 /** Every table of the database: the core's, then each module's own range. */
-export const migrations: readonly Migration[] = [...coreMigrations, ...eventsMigrations, ...uploadMigrations, ...reviewMigrations, ...stationMigrations];
+export const migrations: readonly Migration[] = [...coreMigrations, ...eventsMigrations, ...uploadMigrations, ...reviewMigrations, ...stationMigrations, ...learningMigrations];
 
 export interface MigrationResult {
   from: number;

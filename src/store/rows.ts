@@ -117,6 +117,9 @@ export function fromRow(r: InspectionRow): Inspection {
 /** Which review state an inspection is in (review_state, src/store/schema/review.ts). */
 export const REVIEW_FILTERS = ['any', 'unreviewed', 'reviewed', 'confirmed', 'rejected', 'relabeled', 'needs-expert'] as const;
 export type ReviewFilter = (typeof REVIEW_FILTERS)[number];
+/** Frames a shadow candidate (shadow_scores, src/store/schema/learning.ts) disagrees on: either way, live ok / candidate defect, or the reverse. */
+export const SHADOW_FILTERS = ['disagree', 'live-ok', 'live-defect'] as const;
+export type ShadowFilter = (typeof SHADOW_FILTERS)[number];
 
 export interface InspectionFilter {
   /** Only ids below this one (the keyset cursor of a newest-first page, or an upper time bound as an id). */
@@ -132,6 +135,7 @@ export interface InspectionFilter {
   minScore?: number;
   maxScore?: number;
   review?: ReviewFilter;
+  shadow?: ShadowFilter;
 }
 
 /** An inspections row with the columns of its review_state row (null when unreviewed). */
@@ -166,6 +170,8 @@ function where(f: InspectionFilter): { clauses: string[]; params: unknown[] } {
   if (review === 'unreviewed') add('r.inspection_id IS NULL');
   else if (review === 'reviewed') add('r.inspection_id IS NOT NULL');
   else if (review !== 'any') add('r.decision = ?', review);
+  if (f.shadow === 'disagree') add('EXISTS (SELECT 1 FROM shadow_scores s WHERE s.inspection_id = i.id AND s.disagreement IS NOT NULL)');
+  else if (f.shadow !== undefined) add('EXISTS (SELECT 1 FROM shadow_scores s WHERE s.inspection_id = i.id AND s.disagreement = ?)', f.shadow);
   return { clauses, params };
 }
 

@@ -3,7 +3,7 @@
 import { createReadStream } from 'node:fs';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { DECISIONS, MAX_BULK, REVIEW_FILTERS, VERDICT_FILTERS, type QueueItem, type RecordedReview } from '../queue.js';
+import { DECISIONS, MAX_BULK, REVIEW_FILTERS, SHADOW_FILTERS, VERDICT_FILTERS, type QueueItem, type RecordedReview } from '../queue.js';
 import type { ReviewContext } from '../context.js';
 import { createOverlayCache, imageFromFile, renderOverlay } from '../../inference/index.js';
 import { CameraId, ErrorSchema, Id, InspectionSchema, RecordedReviewSchema } from './schemas.js';
@@ -21,6 +21,8 @@ const ListQuery = Type.Object(
     // The queue page asks for 'flagged'; plain API clients get every inspection by default.
     verdict: literals(VERDICT_FILTERS, { default: 'all' }),
     review: Type.Optional(literals(REVIEW_FILTERS)),
+    // Frames a shadow candidate disagrees on (docs/learning.md); those the live model passed are ok verdicts, so ask with verdict=all.
+    shadow: Type.Optional(literals(SHADOW_FILTERS)),
     model: Type.Optional(Type.String({ maxLength: 64 })),
     minScore: Type.Optional(Type.Number()),
     maxScore: Type.Optional(Type.Number()),

@@ -9,6 +9,8 @@ export interface Filters {
   camera: string;
   verdict: 'flagged' | 'defect' | 'uncertain' | 'ok' | 'all';
   review: string;
+  /** Frames the shadow candidate disagrees on ('' = any; docs/learning.md). */
+  shadow: string;
   model: string;
   from: string;
   to: string;
@@ -16,7 +18,7 @@ export interface Filters {
   maxScore: number | '';
 }
 
-export const DEFAULT_FILTERS: Filters = { camera: '', verdict: 'flagged', review: 'any', model: '', from: '', to: '', minScore: '', maxScore: '' };
+export const DEFAULT_FILTERS: Filters = { camera: '', verdict: 'flagged', review: 'any', shadow: '', model: '', from: '', to: '', minScore: '', maxScore: '' };
 
 const STORAGE_KEY = 'visor.filters';
 
@@ -41,6 +43,7 @@ export function queueUrl(f: Filters, before?: string, limit = 50): string {
       verdict: f.verdict,
       camera: f.camera,
       review: f.review,
+      shadow: f.shadow,
       model: f.model,
       from: f.from ? new Date(f.from).getTime() : undefined,
       to: f.to ? new Date(f.to).getTime() : undefined,
@@ -52,6 +55,8 @@ export function queueUrl(f: Filters, before?: string, limit = 50): string {
 
 /** Whether a newly stored inspection (the live event's summary) may belong on top of the list these filters show. */
 export function matches(f: Filters, i: { cameraId: string; verdict: Verdict; score: number }): boolean {
+  // The candidate scores a frame after it is announced: whether they disagree is not known yet.
+  if (f.shadow) return false;
   if (f.camera && i.cameraId !== f.camera) return false;
   if (f.verdict === 'flagged' ? i.verdict === 'ok' : f.verdict !== 'all' && i.verdict !== f.verdict) return false;
   if (f.minScore !== '' && i.score < f.minScore) return false;
@@ -148,6 +153,24 @@ export function FilterBar({ filters, set, options }: BarProps) {
       ['relabeled', 'relabeled'],
       ['needs-expert', 'needs expert'],
     ]),
+    h(
+      'select',
+      {
+        name: 'shadow',
+        value: filters.shadow,
+        // The frames the live model passed are ok verdicts: a disagreement filter shows every verdict.
+        onChange: (e: Event) => {
+          const shadow = (e.target as HTMLSelectElement).value;
+          set(shadow ? { shadow, verdict: 'all' } : { shadow });
+        },
+      },
+      [
+        ['', 'any shadow score'],
+        ['disagree', 'candidate disagrees'],
+        ['live-ok', 'live ok, candidate defect'],
+        ['live-defect', 'live defect, candidate ok'],
+      ].map(([v, label]) => h('option', { value: v }, label)),
+    ),
     select('model', [['', 'all models'], ...(options?.models ?? []).map((m): [string, string] => [m, `model ${m}`])]),
     time('from'),
     time('to'),

@@ -1,5 +1,5 @@
 /// <reference lib="dom" />
-// The review UI: sign-in, then Board / Live / Queue / Detail / Stats / Settings / Users, routed by the URL hash.
+// The review UI: sign-in, then Board / Live / Queue / Detail / Stats / Learning / Settings / Users, routed by the URL hash.
 import { h, render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import 'uplot/dist/uPlot.min.css';
@@ -7,6 +7,7 @@ import './style.css';
 import { api, closeServerEvents, setSession } from './api.js';
 import { BoardPage } from './board.js';
 import { DetailPage } from './detail.js';
+import { LearningPage } from './learning.js';
 import { LivePage } from './live.js';
 import { LoginPage } from './login.js';
 import { PartPage, PartsPage } from './parts.js';
@@ -43,7 +44,7 @@ function Nav({ user, hash, onSignOut }: { user: User; hash: string; onSignOut: (
     'header',
     { class: 'nav' },
     h('strong', { class: 'brand' }, 'Visor'),
-    h('nav', null, link('#/board', 'Board'), link('#/live', 'Live'), link('#/queue', 'Queue'), link('#/stats', 'Stats'), link('#/settings', 'Settings', 'engineer'), link('#/users', 'Users', 'admin')),
+    h('nav', null, link('#/board', 'Board'), link('#/live', 'Live'), link('#/queue', 'Queue'), link('#/stats', 'Stats'), link('#/learning', 'Learning'), link('#/settings', 'Settings', 'engineer'), link('#/users', 'Users', 'admin')),
     h('span', { class: 'who' }, `${user.name} · ${user.role}`),
     h('button', { class: 'link', onClick: onSignOut }, 'Sign out'),
   );
@@ -81,6 +82,7 @@ function App() {
   else if (route === 'part' && arg) page = h(PartPage, { row: arg, key: arg });
   else if (route === 'parts') page = h(PartsPage, { arg: arg ?? '', key: arg });
   else if (route === 'stats') page = h(StatsPage, null);
+  else if (route === 'learning') page = h(LearningPage, { user, session });
   else if (route === 'settings') page = can(user, 'engineer') ? h(SettingsPage, { user }) : needs('engineer', 'Settings');
   else if (route === 'users') page = can(user, 'admin') ? h(UsersPage, { self: user }) : needs('admin', 'Users');
   else page = h(QueuePage, { session });
