@@ -3,6 +3,7 @@
 import { h } from 'preact';
 import type { Inspection } from './types.js';
 import { reviewText } from './verdicts.js';
+import { navigate } from './nav.js';
 
 export function Thumb({ item }: { item: Inspection }) {
   const src = item.overlayUrl ?? item.imageUrl;
@@ -38,7 +39,7 @@ export function QueueCard({ item, isCurrent, isSelected, onPick, onToggle }: Car
       class: `card inspection ${item.verdict}${isCurrent ? ' current' : ''}${isSelected ? ' selected' : ''}${item.review ? ' reviewed' : ''}`,
       'data-id': item.id,
       onClick: (e: MouseEvent) => (e.shiftKey || e.ctrlKey ? onToggle(item.id) : onPick(item.id)),
-      onDblClick: () => (location.hash = `#/inspection/${item.id}`),
+      onDblClick: () => navigate(`#/inspection/${item.id}`),
     },
     h('input', {
       type: 'checkbox',

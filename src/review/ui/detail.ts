@@ -12,6 +12,7 @@ import type { Inspection, Part, User } from './types.js';
 import { askLabel, giveVerdict, isTyping, KEYS, reviewText, undoLast, type Decision } from './verdicts.js';
 import { useKeys } from './keys.js';
 import { ZoomBox, ZOOMS, type View } from './zoom.js';
+import { navigate } from './nav.js';
 
 type Detail = Inspection & { history: { id: number; decision: string; label: string | null; user: string; at: number; note: string | null }[] };
 
@@ -80,7 +81,7 @@ export function DetailPage({ id, session, user }: { id: string; session: QueueSe
       const next = await nextAfter(session, id);
       if (next) {
         session.current = next;
-        location.hash = `#/inspection/${next}`;
+        navigate(`#/inspection/${next}`);
       } else await reload();
     } catch (err) {
       setError((err as Error).message);
@@ -97,7 +98,7 @@ export function DetailPage({ id, session, user }: { id: string; session: QueueSe
     // pressed before the next page has rendered still reaches this page's handler.
     const target = `#/inspection/${ids[0]}`;
     if (location.hash === target) await reload();
-    else location.hash = target;
+    else navigate(target);
   };
 
   useKeys((e: KeyboardEvent) => {
@@ -119,11 +120,11 @@ export function DetailPage({ id, session, user }: { id: string; session: QueueSe
       e.preventDefault();
       noteRef.current?.focus();
     } else if (e.key === 'u') void undo();
-    else if (e.key === 'Escape' || e.key === 'q') location.hash = '#/queue';
-    else if (e.key === 'j' || e.key === 'ArrowRight') void nextAfter(session, id).then((n) => n && (location.hash = `#/inspection/${n}`));
+    else if (e.key === 'Escape' || e.key === 'q') navigate('#/queue');
+    else if (e.key === 'j' || e.key === 'ArrowRight') void nextAfter(session, id).then((n) => n && navigate(`#/inspection/${n}`));
     else if (e.key === 'k' || e.key === 'ArrowLeft') {
       const previous = previousOf(session, id);
-      if (previous) location.hash = `#/inspection/${previous}`;
+      if (previous) navigate(`#/inspection/${previous}`);
     }
   });
 

@@ -10,6 +10,7 @@ import { fmtTime } from './cards.js';
 import { DEFAULT_FILTERS, saveFilters } from './filters.js';
 import type { QueueSession } from './session.js';
 import type { Role, User } from './types.js';
+import { navigate } from './nav.js';
 
 interface Interval {
   value: number;
@@ -115,7 +116,7 @@ export function LearningPage({ user, session }: { user: User; session: QueueSess
     session.filters = filters;
     session.items = [];
     session.current = undefined;
-    location.hash = '#/queue';
+    navigate('#/queue');
   };
   return h(
     'section',

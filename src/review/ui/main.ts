@@ -10,6 +10,7 @@ import { DetailPage } from './detail.js';
 import { LearningPage } from './learning.js';
 import { LivePage } from './live.js';
 import { LoginPage } from './login.js';
+import { useHash } from './nav.js';
 import { PartPage, PartsPage } from './parts.js';
 import { QueuePage } from './queue.js';
 import { createQueueSession } from './session.js';
@@ -26,16 +27,6 @@ interface AuthState {
 
 const RANK: Record<Role, number> = { operator: 0, engineer: 1, admin: 2 };
 export const can = (user: User, role: Role) => RANK[user.role] >= RANK[role];
-
-function useHash(): string {
-  const [hash, setHash] = useState(location.hash || '#/queue');
-  useEffect(() => {
-    const on = () => setHash(location.hash || '#/queue');
-    addEventListener('hashchange', on);
-    return () => removeEventListener('hashchange', on);
-  }, []);
-  return hash;
-}
 
 function Nav({ user, hash, onSignOut }: { user: User; hash: string; onSignOut: () => void }) {
   const link = (href: string, label: string, role: Role = 'operator') =>

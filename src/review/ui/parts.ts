@@ -9,6 +9,7 @@ import { fmtTime, Thumb } from './cards.js';
 import { useKeys } from './keys.js';
 import type { Part, PartDetail } from './types.js';
 import { isTyping } from './verdicts.js';
+import { navigate } from './nav.js';
 
 /** Result codes as the PLC gets them (docs/stations.md#what-happens-on-a-trigger). */
 const RESULT_TEXT: Record<number, string> = {
@@ -48,7 +49,7 @@ export function PartSearch({ value = '' }: { value?: string }) {
       onSubmit: (e: Event) => {
         e.preventDefault();
         const id = text.trim();
-        if (id) location.hash = partsHref(id);
+        if (id) navigate(partsHref(id));
       },
     },
     h('input', {
@@ -113,7 +114,7 @@ export function PartsPage({ arg }: { arg: string }) {
       e.preventDefault();
       void loaded.then((d) => {
         const part = d?.parts[at.current];
-        if (part) location.hash = partHref(part.id);
+        if (part) navigate(partHref(part.id));
       });
     }
   });
@@ -136,7 +137,7 @@ export function PartsPage({ arg }: { arg: string }) {
             parts.map((p, i) =>
               h(
                 'tr',
-                { key: p.id, class: `part-row ${p.verdict ?? 'waiting'}${i === cursor ? ' current' : ''}`, 'data-row': p.id, onClick: () => (location.hash = partHref(p.id)) },
+                { key: p.id, class: `part-row ${p.verdict ?? 'waiting'}${i === cursor ? ' current' : ''}`, 'data-row': p.id, onClick: () => navigate(partHref(p.id)) },
                 h('td', null, h('a', { href: partHref(p.id) }, p.partId)),
                 h('td', null, p.stationId),
                 h('td', null, fmtTime(p.triggeredAt)),
@@ -162,11 +163,11 @@ export function PartPage({ row }: { row: string }) {
     if (Number.isInteger(n) && n >= 1 && n <= 9) {
       void loaded.then((d) => {
         const view = d?.views[n - 1]?.inspection;
-        if (view) location.hash = `#/inspection/${view.id}`;
+        if (view) navigate(`#/inspection/${view.id}`);
       });
     } else if (e.key === 'p') {
-      void loaded.then((d) => d && (location.hash = partsHref(d.part.partId)));
-    } else if (e.key === 'Escape' || e.key === 'q') location.hash = '#/board';
+      void loaded.then((d) => d && navigate(partsHref(d.part.partId)));
+    } else if (e.key === 'Escape' || e.key === 'q') navigate('#/board');
   });
   if (error) return h('p', { class: 'error', role: 'alert' }, error);
   if (!data) return h('p', { class: 'loading' }, 'Loading…');

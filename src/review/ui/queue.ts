@@ -14,6 +14,7 @@ import { useQueueList } from './queue-list.js';
 import type { QueueSession } from './session.js';
 import type { Inspection } from './types.js';
 import { askLabel, giveVerdict, isTyping, KEYS, reviewText, undoLast, type Decision } from './verdicts.js';
+import { navigate } from './nav.js';
 
 /**
  * The reviewer's place: an id, so frames arriving on top do not move it. Keys act on what the
@@ -205,7 +206,7 @@ export function QueuePage({ session }: { session: QueueSession }) {
       toggle: () => id && toggle(id),
       selectAll: () => setSelected(new Set(cursor.shown.current.items.map((i) => i.id))),
       clear: () => setSelected(new Set()),
-      open: () => id && (location.hash = `#/inspection/${id}`),
+      open: () => id && navigate(`#/inspection/${id}`),
       note: () => noteRef.current?.focus(),
     });
   });
