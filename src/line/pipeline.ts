@@ -234,7 +234,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       };
       inspection.timings.encodeMs = performance.now() - encodeStarted;
     }
-    const stored = deps.store.save(inspection, images);
+    // Kept images are written and fsynced on libuv's threads; the row commits once they are on disk.
+    const stored = images ? await deps.store.saveAsync(inspection, images) : deps.store.save(inspection);
     const storedAt = now();
     inspected++;
     inspectedBy.set(frame.cameraId, (inspectedBy.get(frame.cameraId) ?? 0) + 1);
