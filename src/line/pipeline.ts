@@ -1,8 +1,10 @@
 // The inspection loops, one per camera, sharing the model fairly: each camera waits its turn
 // (first come, first served, one frame per camera in the queue), and at its turn takes the
-// newest frame it has (older ones are dropped and counted). After the model, a kept frame is
-// encoded off the frame path (sharp on libuv's threads, a bounded number at once) and the
-// model goes on; a camera's frames are stored in the order they were taken. A defect is in SQLite
+// newest frame it has (older ones are dropped and counted); a camera a triggered part waits
+// for goes to the front with its first frame after the trigger (prioritize). After the model,
+// a kept frame's JPEG (ffmpeg's own, or encoded by sharp on libuv's threads, a bounded number
+// at once) is written and fsynced off the main thread while the model goes on; a camera's
+// frames are stored in the order they were taken. A defect is in SQLite
 // before anything else sees it. The heat map is stored as data; overlays are rendered when
 // someone looks (src/inference/overlay.ts).
 import { lendFrame, type Bus } from './bus.js';
