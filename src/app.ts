@@ -104,8 +104,6 @@ export async function createApp(deps: AppDeps): Promise<App> {
         ...(inferencer.geometry.padValue !== undefined ? { padValue: inferencer.geometry.padValue } : {}),
         baseDir,
         log,
-        // ffmpeg sources encode the full-resolution frames themselves, at the store's quality.
-        jpegQuality: config.store.jpegQuality,
         onStatus: (status) => bus.emit('cameraStatus', status),
       }),
     );

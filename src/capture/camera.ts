@@ -25,8 +25,6 @@ export interface CameraDeps {
   resize?: Resize;
   /** Gray level of the pad bands when resize is pad (the model's geometry.padValue); default 0. */
   padValue?: number;
-  /** Quality of the full-resolution JPEGs ffmpeg sources deliver (store.jpegQuality); default 90. */
-  jpegQuality?: number;
   /** Relative file and folder sources resolve against this. */
   baseDir: string;
   log: Logger;
@@ -182,7 +180,7 @@ export function createCamera(deps: CameraDeps): Camera {
         releaseParts(pools, parts);
       },
     };
-    if (parts.full) frame.full = { width: parts.full.width, height: parts.full.height, pixelFormat: parts.full.encoding ?? 'rgb24', data: parts.full.data };
+    if (parts.full) frame.full = { width: parts.full.width, height: parts.full.height, pixelFormat: 'rgb24', data: parts.full.data };
     if (parts.sourceFile) frame.sourceFile = parts.sourceFile;
     slot.put(frame);
   };
@@ -205,7 +203,7 @@ export function createCamera(deps: CameraDeps): Camera {
     if (kind === 'http') {
       return startHttpSession({ ...decode, url: input, ...(credentials ? { credentials } : {}), fps: config.fps, hooks, timers, now, fetch: deps.fetch ?? globalThis.fetch, timeoutMs: stallMs });
     }
-    const args = buildFfmpegArgs({ kind, input, fps: config.fps, loop: config.loop, rtspTransport: config.rtspTransport, inferenceSize, resize, ...(padValue !== undefined ? { padValue } : {}), fullResolution: config.fullResolution, ...(deps.jpegQuality !== undefined ? { jpegQuality: deps.jpegQuality } : {}), ...(roi ? { roi } : {}) });
+    const args = buildFfmpegArgs({ kind, input, fps: config.fps, loop: config.loop, rtspTransport: config.rtspTransport, inferenceSize, resize, ...(padValue !== undefined ? { padValue } : {}), fullResolution: config.fullResolution, ...(roi ? { roi } : {}) });
     const ffmpegPath = deps.ffmpegPath ?? 'ffmpeg';
     const s = startFfmpegSession({ ffmpegPath, args, inferenceBytes: pools.inference.bytes, fullResolution: config.fullResolution, pools, hooks, log, timers, killGraceMs });
     log.debug({ pid: s.pid, args: args.map(redactText) }, 'ffmpeg started');

@@ -1,12 +1,10 @@
 // ffmpeg-backed sources (RTSP, V4L2, video files): one child process per attempt, raw rgb24
-// frames at inference size on stdout and, optionally, the full-resolution frames as JPEG on
-// fd 3: ffmpeg encodes them (in its own process), so the main process reads ~50–100 kB a
-// 720p frame instead of 2.76 MB of RGB, and a kept frame's JPEG is stored as it came.
+// frames at inference size on stdout and, optionally, full-resolution PPM frames on fd 3.
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../common/log.js';
 import type { FramePools } from './pool.js';
-import { JpegFrameReader, RawFrameReader, type JpegFrame } from './readers.js';
+import { PpmFrameReader, RawFrameReader, type PpmFrame } from './readers.js';
 import type { SessionHooks, SourceSession, Timers } from './session.js';
 import type { Roi } from './source.js';
 import { redactText } from '../common/redact.js';
@@ -27,16 +25,6 @@ export interface FfmpegInput {
   padValue?: number;
   roi?: Roi;
   fullResolution: boolean;
-  /** JPEG quality (1–100, as store.jpegQuality) of the full-resolution frames; default 90. */
-  jpegQuality?: number;
-}
-
-/**
- * ffmpeg's mjpeg quantiser scale (1 best … 31) for a libjpeg-style quality: measured on a
- * 720p cell against sharp (PSNR), q:v 1 ≈ quality 87 and 2 ≈ 80; each step below is ~7.5.
- */
-export function mjpegQscale(quality: number): number {
-  return Math.min(31, Math.max(1, Math.round((95 - quality) / 7.5)));
 }
 
 function num(value: number): string {
@@ -65,21 +53,17 @@ export function buildFfmpegArgs(o: FfmpegInput): string[] {
   }
   args.push(
     '-filter_complex',
-    `[0:v:0]${fps},split=2[inf0][full0];[inf0]${toInference}[inf];[full0]format=yuvj420p[full]`,
+    `[0:v:0]${fps},split=2[inf0][full0];[inf0]${toInference}[inf];[full0]format=rgb24[full]`,
     '-map',
     '[inf]',
     ...rawOut,
-    // Each JPEG carries its frame size: no probing, and a resolution change is harmless.
+    // PPM carries the frame size in every frame: no probing, and a resolution change is harmless.
     '-map',
     '[full]',
     '-fps_mode',
     'passthrough',
     '-c:v',
-    'mjpeg',
-    '-qmin',
-    '1',
-    '-q:v',
-    String(mjpegQscale(o.jpegQuality ?? 90)),
+    'ppm',
     '-f',
     'image2pipe',
     'pipe:3',
@@ -138,18 +122,19 @@ export function startFfmpegSession(deps: FfmpegSessionDeps): FfmpegSession {
   });
 
   const inferenceQueue: (Buffer | undefined)[] = [];
-  const fullQueue: JpegFrame[] = [];
+  const fullQueue: PpmFrame[] = [];
 
   const pair = (): void => {
     while (inferenceQueue.length > 0 && (!deps.fullResolution || fullQueue.length > 0)) {
       const inference = inferenceQueue.shift();
       const full = deps.fullResolution ? fullQueue.shift() : undefined;
-      if (stopping || closed || !inference) {
+      if (stopping || closed || !inference || (full && !full.data)) {
         if (inference) pools.inference.release(inference);
+        if (full?.data) pools.releaseFull(full.data);
         if (!stopping && !closed) hooks.dropped();
         continue;
       }
-      hooks.frame({ inference, ...(full ? { full: { width: full.width, height: full.height, data: full.data, encoding: 'jpeg' as const } } : {}) });
+      hooks.frame({ inference, ...(full?.data ? { full: { width: full.width, height: full.height, data: full.data } } : {}) });
     }
     if (inferenceQueue.length > MAX_UNPAIRED || fullQueue.length > MAX_UNPAIRED) abort('ffmpeg outputs out of step');
   };
@@ -164,16 +149,17 @@ export function startFfmpegSession(deps: FfmpegSessionDeps): FfmpegSession {
   );
   child.stdout!.on('data', (chunk: Buffer) => rawReader.push(chunk));
 
-  let jpegReader: JpegFrameReader | undefined;
+  let ppmReader: PpmFrameReader | undefined;
   if (deps.fullResolution) {
-    jpegReader = new JpegFrameReader(
+    ppmReader = new PpmFrameReader(
+      (width, height) => pools.full(width, height).acquire(),
       (frame) => {
         fullQueue.push(frame);
         pair();
       },
       (message) => abort(message),
     );
-    (child.stdio[3] as Readable).on('data', (chunk: Buffer) => jpegReader?.push(chunk));
+    (child.stdio[3] as Readable).on('data', (chunk: Buffer) => ppmReader?.push(chunk));
   }
 
   const finish = (outcome: { code: number | null; signal: NodeJS.Signals | null } | { spawnError: Error }): void => {
@@ -181,9 +167,11 @@ export function startFfmpegSession(deps: FfmpegSessionDeps): FfmpegSession {
     closed = true;
     // Buffers still queued or half filled go back to their pools.
     for (const buf of inferenceQueue.splice(0)) if (buf) pools.inference.release(buf);
-    fullQueue.splice(0);
+    for (const f of fullQueue.splice(0)) if (f.data) pools.releaseFull(f.data);
     const partial = rawReader.takePartial();
     if (partial) pools.inference.release(partial);
+    const partialFull = ppmReader?.takePartial();
+    if (partialFull) pools.releaseFull(partialFull);
     resolveClosed();
     if (stopping) return;
     const tail = stderrTail.slice(-3).join(' | ');

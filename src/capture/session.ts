@@ -5,8 +5,8 @@ import type { FramePools } from './pool.js';
 export interface FrameParts {
   /** rgb24 at the model's frame size (ROI and geometry applied). */
   inference: Buffer;
-  /** The whole field of view, when full resolution is kept: rgb24 from the pool, or a JPEG of its own (ffmpeg sources). */
-  full?: { width: number; height: number; data: Buffer; encoding?: 'jpeg' };
+  /** rgb24 of the whole field of view, when full resolution is kept. */
+  full?: { width: number; height: number; data: Buffer };
   sourceFile?: string;
 }
 
@@ -43,5 +43,5 @@ export const realTimers: Timers = {
 
 export function releaseParts(pools: FramePools, parts: FrameParts): void {
   pools.inference.release(parts.inference);
-  if (parts.full && parts.full.encoding !== 'jpeg') pools.releaseFull(parts.full.data);
+  if (parts.full) pools.releaseFull(parts.full.data);
 }

@@ -11,14 +11,6 @@ export interface RawImage {
   data: Buffer;
 }
 
-/** A JPEG file and its size. */
-export interface JpegImage {
-  width: number;
-  height: number;
-  pixelFormat: 'jpeg';
-  data: Buffer;
-}
-
 /** One frame from a camera, cropped to the ROI and brought to the model's frame size by its geometry (src/common/geometry.ts). */
 export interface Frame extends RawImage {
   cameraId: string;
@@ -26,8 +18,8 @@ export interface Frame extends RawImage {
   seq: number;
   /** Epoch milliseconds when the frame was read from the source. */
   capturedAt: number;
-  /** Full-resolution image of the same frame (whole field of view), for frames that get stored: raw, or already a JPEG (ffmpeg sources). */
-  full?: RawImage | JpegImage;
+  /** Full-resolution image of the same frame (whole field of view), for frames that get stored. */
+  full?: RawImage;
   /** For image-folder sources: the file the frame came from. */
   sourceFile?: string;
   /** Hands the frame's buffers back to the source's pool; call once when done with the frame. */

@@ -5,7 +5,7 @@ import { VisorError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { ModelManifest } from '../inference/manifest.js';
 import type { RecordedReview } from '../store/reviews.js';
-import type { CameraStatus, Frame, Inspection, JpegImage, ModelOutput, RawImage, Thresholds } from '../common/types.js';
+import type { CameraStatus, Frame, Inspection, ModelOutput, RawImage, Thresholds } from '../common/types.js';
 
 /** A frame's fields and pixels in buffers of its own: safe to keep. */
 export type FrameCopy = Omit<Frame, 'release'>;
@@ -17,7 +17,7 @@ export type FrameCopy = Omit<Frame, 'release'>;
  */
 export interface LentFrame extends Omit<FrameCopy, 'data' | 'full'> {
   readonly data: Buffer;
-  readonly full?: RawImage | JpegImage;
+  readonly full?: RawImage;
   copy(): FrameCopy;
 }
 

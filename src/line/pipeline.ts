@@ -167,9 +167,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   // JPEG encodes: a bounded number at once, the rest wait their turn (in order).
   const encodeTurn = turns(maxEncodes);
   const encode = deps.encode ?? encodeJpeg;
-  /** The kept frame's JPEG: the one ffmpeg already encoded, else encoded here, a bounded number at once. */
   async function encodeBounded(frame: Frame): Promise<Buffer> {
-    if (frame.full?.pixelFormat === 'jpeg') return frame.full.data;
     // Without a signal the wait always ends in a turn.
     const done = (await encodeTurn())!;
     try {

@@ -3,7 +3,6 @@ import { execFile } from 'node:child_process';
 import { copyFile, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import sharp from 'sharp';
 import { parseConfig, type CameraConfig } from '../../src/config/index.js';
 import type { Camera } from '../../src/capture/index.js';
 import type { Frame } from '../../src/common/types.js';
@@ -38,14 +37,8 @@ export interface CopiedFrame {
   width: number;
   height: number;
   data: Buffer;
-  full?: { width: number; height: number; pixelFormat: string; data: Buffer };
+  full?: { width: number; height: number; data: Buffer };
   sourceFile?: string;
-}
-
-/** The full-resolution picture's rgb pixels (ffmpeg sources deliver it as JPEG). */
-export async function fullPixels(frame: CopiedFrame): Promise<Buffer> {
-  const full = frame.full!;
-  return full.pixelFormat === 'jpeg' ? sharp(full.data).removeAlpha().toColourspace('srgb').raw().toBuffer() : full.data;
 }
 
 function copyFrame(frame: Frame): CopiedFrame {
@@ -55,7 +48,7 @@ function copyFrame(frame: Frame): CopiedFrame {
     width: frame.width,
     height: frame.height,
     data: Buffer.from(frame.data),
-    ...(frame.full ? { full: { width: frame.full.width, height: frame.full.height, pixelFormat: frame.full.pixelFormat, data: Buffer.from(frame.full.data) } } : {}),
+    ...(frame.full ? { full: { width: frame.full.width, height: frame.full.height, data: Buffer.from(frame.full.data) } } : {}),
     ...(frame.sourceFile ? { sourceFile: frame.sourceFile } : {}),
   };
 }

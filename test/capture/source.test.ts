@@ -2,11 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFfmpegArgs, createCamera, resolveSourceKind } from '../../src/capture/index.js';
-import { JpegFrameReader } from '../../src/capture/readers.js';
-import { mjpegQscale } from '../../src/capture/ffmpeg.js';
-import sharp from 'sharp';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+import { PpmFrameReader } from '../../src/capture/readers.js';
 import { ConfigError } from '../../src/common/errors.js';
 import { silentLogger } from '../../src/common/log.js';
 import { cameraConfig } from './helpers.js';
@@ -49,9 +45,7 @@ describe('buildFfmpegArgs', () => {
     expect(args).toContain('-rtsp_transport udp');
     expect(args).toContain('crop=w=iw*0.5:h=ih*1:x=iw*0.25:y=ih*0,scale=224:160');
     expect(args).toContain('split=2');
-    expect(args).toMatch(/-c:v mjpeg -qmin 1 -q:v 1 -f image2pipe pipe:3$/);
-    expect(buildFfmpegArgs({ ...base, kind: 'rtsp', input: 'rtsp://cam/s', fullResolution: true, jpegQuality: 75 }).join(' ')).toContain('-q:v 3 ');
-    expect([100, 90, 80, 50, 1].map(mjpegQscale)).toEqual([1, 1, 2, 6, 13]);
+    expect(args).toMatch(/-c:v ppm -f image2pipe pipe:3$/);
   });
 
   it('replays files in real time, looping only when asked', () => {
@@ -68,39 +62,17 @@ describe('createCamera', () => {
   });
 });
 
-describe('JpegFrameReader', () => {
-  it('splits JPEGs written one after the other at their end, whatever the chunk boundaries, with each size', async () => {
-    // ffmpeg's own mjpeg output (restart markers and all) and sharp's, different sizes.
-    const { stdout } = await promisify(execFile)(
-      'ffmpeg',
-      ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=96x64:rate=10', '-frames:v', '3', '-c:v', 'mjpeg', '-q:v', '2', '-huffman', 'optimal', '-f', 'image2pipe', 'pipe:1'],
-      { encoding: 'buffer' },
-    );
-    const noise = (w: number, h: number) => sharp(Buffer.from(Array.from({ length: w * h * 3 }, (_, i) => (i * 37) % 256)), { raw: { width: w, height: h, channels: 3 } });
-    const progressive = await noise(40, 30).jpeg({ progressive: true }).toBuffer();
-    const baseline = await noise(17, 9).jpeg({ quality: 50 }).toBuffer();
-    const stream = Buffer.concat([stdout, progressive, baseline]);
-    for (const step of [1, 7, 4096, stream.length]) {
-      const got: string[] = [];
-      const reader = new JpegFrameReader(
-        (f) => got.push(`${f.width}x${f.height}:${f.data.length}`),
-        (message) => got.push(`error ${message}`),
-      );
-      for (let i = 0; i < stream.length; i += step) reader.push(stream.subarray(i, i + step));
-      expect(got.slice(3), `chunks of ${step}`).toEqual([`40x30:${progressive.length}`, `17x9:${baseline.length}`]);
-      expect(got.slice(0, 3).map((g) => g.split(':')[0])).toEqual(['96x64', '96x64', '96x64']);
-      expect(got.slice(0, 3).reduce((n, g) => n + Number(g.split(':')[1]), 0)).toBe(stdout.length);
-    }
-  });
-
-  it('reports a stream that is not JPEG, once', () => {
+describe('PpmFrameReader', () => {
+  it('reassembles frames split at any byte boundary, including inside the header', () => {
+    const frame = (w: number, h: number, fill: number): Buffer => Buffer.concat([Buffer.from(`P6\n${w} ${h}\n255\n`), Buffer.alloc(w * h * 3, fill)]);
+    const stream = Buffer.concat([frame(2, 2, 7), frame(3, 1, 9), frame(2, 2, 11)]);
     const got: string[] = [];
-    const reader = new JpegFrameReader(
-      () => got.push('frame'),
-      (message) => got.push(message),
+    const reader = new PpmFrameReader(
+      (w, h) => Buffer.alloc(w * h * 3),
+      (f) => got.push(`${f.width}x${f.height}:${[...new Set(f.data!)].join()}`),
+      (message) => got.push(`error ${message}`),
     );
-    reader.push(Buffer.from('P6\n2 2\n255\n'));
-    reader.push(Buffer.alloc(12));
-    expect(got).toEqual(['full-resolution output: not a JPEG (no start-of-image marker)']);
+    for (let i = 0; i < stream.length; i += 5) reader.push(stream.subarray(i, i + 5));
+    expect(got).toEqual(['2x2:7', '3x1:9', '2x2:11']);
   });
 });
