@@ -81,7 +81,7 @@ export function mapExecutionProviders(names: readonly string[]): string[] {
 /**
  * Intra-op threads for the line's model when `model.threads` is 0: the cores less one for
  * the event loop (camera pipes, SQLite, the API) and a tenth of a core per camera for its
- * ffmpeg (decode, scale, the full-resolution JPEG at 720p and 10 fps), at least one.
+ * ffmpeg (decode, scale and the full-resolution copy at 720p and 10 fps), at least one.
  * Measured on 2 cores (README, Performance): a second thread made each run twice as slow.
  */
 export function lineThreads(cameras: number, cores = os.availableParallelism()): number {

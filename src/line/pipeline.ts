@@ -2,8 +2,8 @@
 // (first come, first served, one frame per camera in the queue), and at its turn takes the
 // newest frame it has (older ones are dropped and counted); a camera a triggered part waits
 // for goes to the front with its first frame after the trigger (prioritize). After the model,
-// a kept frame's JPEG (ffmpeg's own, or encoded by sharp on libuv's threads, a bounded number
-// at once) is written and fsynced off the main thread while the model goes on; a camera's
+// a kept frame's JPEG (encoded by sharp on libuv's threads, a bounded number at once) is
+// written and fsynced off the main thread while the model goes on; a camera's
 // frames are stored in the order they were taken. A defect is in SQLite
 // before anything else sees it. The heat map is stored as data; overlays are rendered when
 // someone looks (src/inference/overlay.ts).
