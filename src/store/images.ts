@@ -127,7 +127,7 @@ export async function writeFileAtomicAsync(root: string, file: string, data: Buf
       handle = await fsp.open(tmp, 'w');
     }
     await handle.writeFile(data);
-    await handle.sync();
+    await handle.datasync();
     await handle.close();
     handle = undefined;
     await fsp.rename(tmp, file);
@@ -136,12 +136,53 @@ export async function writeFileAtomicAsync(root: string, file: string, data: Buf
     removeQuietly(tmp);
     throw err;
   }
-  const dirHandle = await fsp.open(dir, 'r');
-  try {
-    await dirHandle.sync();
-  } finally {
-    await dirHandle.close();
-  }
+  await syncDirCovering(dir);
+}
+
+/** Per folder: fsyncs asked for (each after its rename) and whether one runs. */
+interface DirSyncs {
+  asked: number;
+  running: boolean;
+  waiting: Array<{ ask: number; resolve: () => void; reject: (err: unknown) => void }>;
+}
+const dirSyncs = new Map<string, DirSyncs>();
+
+/**
+ * Resolves after an fsync of `dir` that started after this call: concurrent writers into one
+ * folder share one fsync (each waits at most for the one running and the next), which halves
+ * the fsyncs a busy line queues on libuv's threads.
+ */
+function syncDirCovering(dir: string): Promise<void> {
+  let s = dirSyncs.get(dir);
+  if (!s) dirSyncs.set(dir, (s = { asked: 0, running: false, waiting: [] }));
+  const state = s;
+  const ask = ++state.asked;
+  const done = new Promise<void>((resolve, reject) => state.waiting.push({ ask, resolve, reject }));
+  const run = async (): Promise<void> => {
+    state.running = true;
+    const upTo = state.asked;
+    let failure: { err: unknown } | undefined;
+    try {
+      const handle = await fsp.open(dir, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    } catch (err) {
+      failure = { err };
+    }
+    const covered = state.waiting.filter((w) => w.ask <= upTo);
+    state.waiting = state.waiting.filter((w) => w.ask > upTo);
+    for (const w of covered) failure ? w.reject(failure.err) : w.resolve();
+    if (state.waiting.length > 0) void run();
+    else {
+      state.running = false;
+      dirSyncs.delete(dir);
+    }
+  };
+  if (!state.running) void run();
+  return done;
 }
 
 function closeQuietly(fd: number): void {
