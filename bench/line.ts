@@ -5,7 +5,9 @@
 // session.run throughput of the model. Two defect mixes: realistic (thresholds set so about
 // 2% of the clip's frames are flagged) and flood (every frame a defect).
 //   npx tsx bench/line.ts [--cameras 1,2,4,6,8] [--mix realistic,flood] [--seconds 10]
-//                         [--width 1280 --height 720 --fps 10] [--threads 1] [--worker] [--stages]
+//                         [--width 1280 --height 720 --fps 10] [--threads 0] [--worker] [--stages]
+// --threads 0 (the default, as model.threads) lets the app choose from the cores and cameras;
+// the bare session.run beside it then runs with what it picks for one camera.
 //   npx tsx bench/line.ts --soak [--minutes 30] [--cameras 6]   (saturated run, RSS per minute)
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -18,7 +20,7 @@ import { promisify } from 'node:util';
 import { readLabels } from '../datasets/index.js';
 import { createApp } from '../src/app.js';
 import { parseConfig } from '../src/config/index.js';
-import { createInferencer, loadModelPackage } from '../src/inference/index.js';
+import { createInferencer, lineThreads, loadModelPackage } from '../src/inference/index.js';
 import { silentLogger } from '../src/common/log.js';
 import { ffmpegFrameFilter } from '../src/common/geometry.js';
 import type { Inspection } from '../src/common/types.js';
@@ -41,7 +43,9 @@ const minutes = Number(arg('minutes', '30'));
 const width = Number(arg('width', '1280'));
 const height = Number(arg('height', '720'));
 const fps = Number(arg('fps', '10'));
-const threads = Number(arg('threads', '1'));
+const threads = Number(arg('threads', '0'));
+/** What the bare runs use: the app's choice for one camera when --threads is 0. */
+const bareThreads = threads || lineThreads(1);
 const worker = process.argv.includes('--worker');
 /** Distinct frames in the clip: 1 of them flagged in the realistic mix is 2%. */
 const CLIP_FRAMES = 50;
@@ -128,7 +132,7 @@ async function makeClip(dir: string): Promise<{ clip: string; cells: string[] }>
 
 /** The clip's frames scored as a camera delivers them (ffmpeg brings them to the model's frame). */
 async function clipScores(clip: string): Promise<number[]> {
-  const inferencer = await createInferencer({ pkg: await loadModelPackage(MODEL), threads, log });
+  const inferencer = await createInferencer({ pkg: await loadModelPackage(MODEL), threads: bareThreads, log });
   const { frame, resize } = inferencer.geometry;
   const { stdout } = await run('ffmpeg', ['-v', 'error', '-i', clip, '-vf', ffmpegFrameFilter(resize, frame), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], {
     encoding: 'buffer',
@@ -155,7 +159,7 @@ function thresholdsFor(mix: Mix, scores: number[]): { defect: number; uncertainB
 }
 
 async function bareSessionRun(runSeconds: number): Promise<{ fps: number; ms: number }> {
-  const inferencer = await createInferencer({ pkg: await loadModelPackage(MODEL), threads, log });
+  const inferencer = await createInferencer({ pkg: await loadModelPackage(MODEL), threads: bareThreads, log });
   const { width: w, height: h } = inferencer.inputSize;
   const input = new Float32Array(3 * w * h).map(() => Math.random());
   const end = Date.now() + runSeconds * 1000;
@@ -296,7 +300,7 @@ try {
   const { clip } = await makeClip(dir);
   const scores = await clipScores(clip);
   const bare = await bareSessionRun(Math.min(10, seconds));
-  console.log(JSON.stringify({ model: 'elpv-cells', resolution: `${width}x${height}`, fps, threads, worker, cores: os.availableParallelism(), bareSessionRun: { fps: round(bare.fps), ms: round(bare.ms, 2) }, clipFrames: scores.length }));
+  console.log(JSON.stringify({ model: 'elpv-cells', resolution: `${width}x${height}`, fps, threads, bareThreads, worker, cores: os.availableParallelism(), bareSessionRun: { fps: round(bare.fps), ms: round(bare.ms, 2) }, clipFrames: scores.length }));
   if (soak) {
     const thresholds = thresholdsFor(mixes[0]!, scores);
     const rss: number[] = [];

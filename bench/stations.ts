@@ -1,10 +1,14 @@
 // Trigger-to-result latency of a station, per PLC link, with the shipped model on a folder
 // camera, beside the model's own time in the same run (the goal: p99 ≤ model time + 25 ms),
-// and the deadline misses. Two figures per link:
-//   visor: trigger taken → result written to the handshake (what the links then carry)
+// and the deadline misses. Figures per link:
+//   visor: trigger taken → result written to the handshake (what the links then carry),
+//          split into frameWait (trigger → the view's frame captured: up to one frame
+//          interval, 1000/--fps ms) and frameToResult (that frame → result written)
 //   plc:   the PLC-side client's trigger sent → result seen (HTTP response, MQTT result
 //          message, Modbus/OPC UA ResultReady read back by polling every --pollMs)
-//   npx tsx bench/stations.ts [--triggers 1000] [--rate 5] [--fps 30] [--links http,modbus,opcua,mqtt] [--pollMs 2]
+// --others N adds N untriggered cameras that inspect continuously beside the station's (the
+// model is shared: a triggered frame must not wait behind their turns).
+//   npx tsx bench/stations.ts [--triggers 1000] [--rate 5] [--fps 30] [--links http,modbus,opcua,mqtt] [--pollMs 2] [--others 0]
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +34,7 @@ const triggers = Number(arg('triggers', '1000'));
 const rate = Number(arg('rate', '5'));
 const fps = Number(arg('fps', '30'));
 const pollMs = Number(arg('pollMs', '2'));
+const others = Number(arg('others', '0'));
 const links = arg('links', 'http,modbus,opcua,mqtt').split(',') as Array<'http' | 'modbus' | 'opcua' | 'mqtt'>;
 const DEADLINE_MS = 150;
 
@@ -49,7 +54,7 @@ async function main(): Promise<void> {
   const broker = links.includes('mqtt') ? await startMosquitto() : undefined;
   const stationIds = links.map((l) => `st-${l}`);
   const config = parseConfig({
-    cameras: [{ id: 'cells', source: path.join(REPO, 'test/fixtures/elpv'), fps, loop: true, fullResolution: false }],
+    cameras: ['cells', ...Array.from({ length: others }, (_, i) => `other${i + 1}`)].map((id) => ({ id, source: path.join(REPO, 'test/fixtures/elpv'), fps, loop: true, fullResolution: false })),
     model: { package: path.join(REPO, 'models/elpv-cells'), threads: 1 },
     store: { dataDir: path.join(dir, 'data'), okSampleFraction: 0 },
     review: { port: 0 },
@@ -72,12 +77,21 @@ async function main(): Promise<void> {
   await until('stations ready', () => ext.stations.every((s) => s.handshake.state.ready), 60_000);
   const address = (name: string) => ext.links.find((l) => l.name === name)!.address!;
   const visorMs = new Map<string, number[]>();
+  const frameWaitMs = new Map<string, number[]>();
+  const frameToResultMs = new Map<string, number[]>();
   for (const s of ext.stations) {
     visorMs.set(s.id, []);
+    frameWaitMs.set(s.id, []);
+    frameToResultMs.set(s.id, []);
     s.handshake.subscribe((state, changed) => {
       if (!changed.has('resultReady') || !state.resultReady) return;
       const [part] = ext.parts.list({ stationId: s.id, limit: 1 });
-      if (part?.resultAt) visorMs.get(s.id)!.push(part.resultAt - part.triggeredAt);
+      if (!part?.resultAt) return;
+      visorMs.get(s.id)!.push(part.resultAt - part.triggeredAt);
+      const view = part.views.map((v) => inspections.get(v.inspectionId)).find((x) => x !== undefined);
+      if (!view) return;
+      frameWaitMs.get(s.id)!.push(view.capturedAt - part.triggeredAt);
+      frameToResultMs.get(s.id)!.push(part.resultAt - view.capturedAt);
     });
   }
 
@@ -173,6 +187,8 @@ async function main(): Promise<void> {
     for (const v of own) modelMs.push(v.timings.preprocessMs + v.timings.inferenceMs + v.timings.postprocessMs);
     results[link] = {
       visorMs: summary(visorMs.get(stationId)!),
+      frameWaitMs: summary(frameWaitMs.get(stationId)!),
+      frameToResultMs: summary(frameToResultMs.get(stationId)!),
       plcMs: summary(plcMs),
       deadlineMisses: station.counters.deadlineMisses,
       refused: station.counters.refused,
@@ -182,7 +198,7 @@ async function main(): Promise<void> {
   }
   console.log(
     JSON.stringify(
-      { triggers, ratePerSecond: rate, cameraFps: fps, deadlineMs: DEADLINE_MS, pollMs, modelMsAll: summary(modelMs), links: results },
+      { triggers, ratePerSecond: rate, cameraFps: fps, otherCameras: others, deadlineMs: DEADLINE_MS, pollMs, modelMsAll: summary(modelMs), links: results },
       null,
       2,
     ),

@@ -8,7 +8,7 @@ import { resolvePath } from './config/paths.js';
 import { createCamera, type Camera } from './capture/index.js';
 import type { Config } from './config/schema.js';
 import { createLineControl, type LineControl } from './line/control.js';
-import { loadModelPackage, openInferencer, type Inferencer } from './inference/index.js';
+import { lineThreads, loadModelPackage, openInferencer, type Inferencer } from './inference/index.js';
 import type { Logger } from './common/log.js';
 import { createMetrics, type Metrics } from './line/metrics.js';
 import { createPipeline, type Pipeline } from './line/pipeline.js';
@@ -89,7 +89,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     (await openInferencer({
       pkg: await loadModelPackage(modelDir),
       executionProviders: config.model.executionProviders,
-      threads: config.model.threads,
+      threads: config.model.threads || lineThreads(config.cameras.length),
       worker: config.model.worker,
       log,
     }));

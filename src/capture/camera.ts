@@ -56,6 +56,8 @@ export interface Camera {
   next(signal?: AbortSignal): Promise<Frame | undefined>;
   /** The newest frame: one that arrived since `held` was taken replaces it (`held` is released and counted as dropped). */
   fresher(held: Frame): Frame;
+  /** Releases a frame taken and not inspected (one from before a trigger), counted as dropped. */
+  drop(frame: Frame): void;
 }
 
 export function createCamera(deps: CameraDeps): Camera {
@@ -308,5 +310,6 @@ export function createCamera(deps: CameraDeps): Camera {
     status,
     next: (signal) => slot.take(signal),
     fresher: (held) => slot.fresher(held),
+    drop: (frame) => slot.drop(frame),
   };
 }

@@ -54,6 +54,12 @@ export class FrameSlot {
     return newer;
   }
 
+  /** A frame taken and then not used (a newer one is wanted): released and counted as dropped. */
+  drop(frame: Frame): void {
+    frame.release();
+    this.droppedCount += 1;
+  }
+
   /** The waiting frame, or the next one put; undefined once closed or when `signal` aborts. */
   take(signal?: AbortSignal): Promise<Frame | undefined> {
     if (this.frame) {

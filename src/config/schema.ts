@@ -103,7 +103,11 @@ export const ModelSection = Type.Object(
       default: ['cpu'],
       description: 'onnxruntime execution providers, in order. An unavailable provider is an error at start-up, not a silent fallback.',
     }),
-    threads: Type.Integer({ minimum: 0, default: 1, description: 'Intra-op threads for onnxruntime (0 = onnxruntime decides).' }),
+    threads: Type.Integer({
+      minimum: 0,
+      default: 0,
+      description: 'Intra-op threads for onnxruntime. 0: chosen from the cores and the cameras, max(1, cores − 1 − cameras / 10) (a core for the event loop, a tenth per camera for its ffmpeg; 1 on 2 cores).',
+    }),
     worker: Type.Boolean({
       default: false,
       description: "Run the model in a worker thread, so session.run (which otherwise occupies the line's event loop while the model works) does not hold up camera pipes, SQLite and the review API. Cameras share the model either way, one frame at a time, each camera in turn. Off by default: on a loaded 2-core machine the hand-over to the worker added latency (see the README's performance section).",

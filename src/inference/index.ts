@@ -5,6 +5,7 @@ export { ManifestSchema, thresholdBounds, type ThresholdBounds } from './manifes
 export { loadModelPackage, parseManifest, defectLabelsOf, sha256File, type ModelPackage } from './package.js';
 export {
   createInferencer,
+  lineThreads,
   mapExecutionProviders,
   ExecutionProviderError,
   type Inferencer,

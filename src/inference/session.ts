@@ -1,5 +1,6 @@
 // onnxruntime session for one model package: explicit execution providers, graph checked
 // against the manifest and a warm-up run, all at start-up so a bad package never sees a frame.
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
 import { ModelPackageError, VisorError, errorMessage } from '../common/errors.js';
@@ -77,6 +78,16 @@ export function mapExecutionProviders(names: readonly string[]): string[] {
   return names.map((n) => PROVIDERS[n]!.ort);
 }
 
+/**
+ * Intra-op threads for the line's model when `model.threads` is 0: the cores less one for
+ * the event loop (camera pipes, SQLite, the API) and a tenth of a core per camera for its
+ * ffmpeg (decode, scale and the full-resolution copy at 720p and 10 fps), at least one.
+ * Measured on 2 cores (README, Performance): a second thread made each run twice as slow.
+ */
+export function lineThreads(cameras: number, cores = os.availableParallelism()): number {
+  return Math.max(1, Math.floor(cores - 1 - cameras / 10));
+}
+
 export async function createInferencer(deps: InferencerDeps): Promise<Inferencer> {
   const { pkg } = deps;
   const manifest = pkg.manifest;
@@ -89,6 +100,10 @@ export async function createInferencer(deps: InferencerDeps): Promise<Inferencer
     graphOptimizationLevel: 'all',
     // Errors come back as exceptions; onnxruntime's own warnings would only duplicate them on stderr.
     logSeverityLevel: 3,
+    // Inter-op threads only run independent branches of a graph at once; the models here are
+    // chains, and the line runs one session.run at a time: one thread, no parallel executor.
+    executionMode: 'sequential',
+    interOpNumThreads: 1,
   };
   if (deps.threads && deps.threads > 0) options.intraOpNumThreads = deps.threads;
 

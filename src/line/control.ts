@@ -4,7 +4,7 @@ import { Value } from '@sinclair/typebox/value';
 import type { Bus } from './bus.js';
 import { ThresholdOverrides, type CameraConfig, type Config } from '../config/schema.js';
 import { ConfigError, errorMessage } from '../common/errors.js';
-import { loadModelPackage, openInferencer, resolveThresholds, type Inferencer } from '../inference/index.js';
+import { lineThreads, loadModelPackage, openInferencer, resolveThresholds, type Inferencer } from '../inference/index.js';
 import type { ModelManifest } from '../inference/manifest.js';
 import type { Logger } from '../common/log.js';
 import type { Thresholds } from '../common/types.js';
@@ -98,7 +98,7 @@ export function createLineControl(deps: LineControlDeps): LineControl {
         next = await openInferencer({
           pkg: await loadModelPackage(dir),
           executionProviders: config.model.executionProviders,
-          threads: config.model.threads,
+          threads: config.model.threads || lineThreads(config.cameras.length),
           worker: config.model.worker,
           log,
         });

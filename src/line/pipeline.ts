@@ -1,8 +1,10 @@
 // The inspection loops, one per camera, sharing the model fairly: each camera waits its turn
 // (first come, first served, one frame per camera in the queue), and at its turn takes the
-// newest frame it has (older ones are dropped and counted). After the model, a kept frame is
-// encoded off the frame path (sharp on libuv's threads, a bounded number at once) and the
-// model goes on; a camera's frames are stored in the order they were taken. A defect is in SQLite
+// newest frame it has (older ones are dropped and counted); a camera a triggered part waits
+// for goes to the front with its first frame after the trigger (prioritize). After the model,
+// a kept frame's JPEG (encoded by sharp on libuv's threads, a bounded number at once) is
+// written and fsynced off the main thread while the model goes on; a camera's
+// frames are stored in the order they were taken. A defect is in SQLite
 // before anything else sees it. The heat map is stored as data; overlays are rendered when
 // someone looks (src/inference/overlay.ts).
 import { lendFrame, type Bus } from './bus.js';
@@ -18,29 +20,57 @@ import { createLineSaturation, type LineSaturation } from './saturation.js';
 import { encodeJpeg, type ImagesToStore, type Store } from '../store/index.js';
 import type { Frame, Inspection, ModelOutput, RawImage, Thresholds } from '../common/types.js';
 import type { Geometry } from '../common/geometry.js';
+import type { PrioritizeFrames } from './triggers.js';
 
 /** Kept frames of one camera waiting for their JPEG (their pool buffers are held): beyond it the camera waits. */
 const MAX_IMAGES_PER_CAMERA = 2;
 /** Frames of one camera waiting to be stored, kept or not: beyond it the camera waits. */
 const MAX_QUEUED_PER_CAMERA = 8;
 
-/** At most `max` holders at once, the others served in the order they asked; resolves with the function that ends a turn. */
-function turns(max: number): () => Promise<() => void> {
-  const waiting: (() => void)[] = [];
+interface TurnOptions {
+  /** Served before every holder-to-be that is not urgent (after the urgent ones already waiting). */
+  urgent?: boolean;
+  /** Aborted while waiting: the place in line is given up and the promise resolves undefined. */
+  signal?: AbortSignal;
+}
+
+/**
+ * At most `max` holders at once, the others served in the order they asked (urgent ones
+ * first); resolves with the function that ends a turn, or undefined when `signal` aborted the wait.
+ */
+function turns(max: number): (options?: TurnOptions) => Promise<(() => void) | undefined> {
+  const waiting: Array<{ go: () => void; urgent: boolean }> = [];
   let active = 0;
   const done = (): void => {
     // The turn passes straight to the next in line, so no newcomer slips in between.
     const next = waiting.shift();
-    if (next) next();
+    if (next) next.go();
     else active--;
   };
-  return () =>
+  return (options = {}) =>
     new Promise((resolve) => {
-      const go = (): void => resolve(done);
+      const { urgent = false, signal } = options;
+      if (signal?.aborted) return resolve(undefined);
       if (active < max) {
         active++;
-        go();
-      } else waiting.push(go);
+        return resolve(done);
+      }
+      const onAbort = (): void => {
+        const i = waiting.indexOf(entry);
+        if (i >= 0) waiting.splice(i, 1);
+        resolve(undefined);
+      };
+      const entry = {
+        urgent,
+        go: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(done);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const at = urgent ? waiting.findIndex((w) => !w.urgent) : -1;
+      if (at >= 0) waiting.splice(at, 0, entry);
+      else waiting.push(entry);
     });
 }
 
@@ -80,6 +110,13 @@ export interface Pipeline {
    * retraining data on demand; resolves with the stored inspection.
    */
   requestSample(cameraId: string, options?: { timeoutMs?: number }): Promise<Inspection>;
+  /**
+   * A triggered part (src/stations): each camera's first frame captured at or after `from`
+   * takes the model's next turn, ahead of the cameras waiting theirs; until then the camera's
+   * older frames take no turns (they are dropped and counted). Returns a function that
+   * withdraws what no frame has taken yet.
+   */
+  prioritize: PrioritizeFrames;
   /** Frames inspected so far. */
   readonly inspected: number;
   /** The line's pressure source for image shedding (add it to the sampling policy), with its health. */
@@ -98,6 +135,26 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   let inspected = 0;
   let stopping = false;
   const inspectedBy = new Map<string, number>();
+  /** Open triggers by camera: capture times from which a frame is wanted first. */
+  const wanted = new Map<string, number[]>();
+  /** Per camera: aborted when a trigger comes, so a camera waiting its turn with an older frame steps out of line. */
+  const interrupts = new Map<string, AbortController>();
+  const interrupt = (cameraId: string): AbortSignal => {
+    let c = interrupts.get(cameraId);
+    if (!c || c.signal.aborted) interrupts.set(cameraId, (c = new AbortController()));
+    return c.signal;
+  };
+  /** The earliest capture time an open trigger of the camera wants, if any. */
+  const wantedFrom = (cameraId: string): number | undefined => {
+    const froms = wanted.get(cameraId);
+    return froms && froms.length > 0 ? Math.min(...froms) : undefined;
+  };
+  /** A frame captured at `capturedAt` takes its turn: the triggers it answers are done. */
+  const answered = (cameraId: string, capturedAt: number): void => {
+    const froms = wanted.get(cameraId)?.filter((f) => f > capturedAt);
+    if (froms && froms.length > 0) wanted.set(cameraId, froms);
+    else wanted.delete(cameraId);
+  };
   const maxEncodes = Math.max(1, deps.maxEncodes ?? 2);
   const saturation = createLineSaturation({
     maxEncodes,
@@ -111,7 +168,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const encodeTurn = turns(maxEncodes);
   const encode = deps.encode ?? encodeJpeg;
   async function encodeBounded(frame: Frame): Promise<Buffer> {
-    const done = await encodeTurn();
+    // Without a signal the wait always ends in a turn.
+    const done = (await encodeTurn())!;
     try {
       return await encode(frame.full ?? frame, deps.jpegQuality);
     } finally {
@@ -178,7 +236,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       };
       inspection.timings.encodeMs = performance.now() - encodeStarted;
     }
-    const stored = deps.store.save(inspection, images);
+    // Kept images are written and fsynced on libuv's threads; the row commits once they are on disk.
+    const stored = images ? await deps.store.saveAsync(inspection, images) : deps.store.save(inspection);
     const storedAt = now();
     inspected++;
     inspectedBy.set(frame.cameraId, (inspectedBy.get(frame.cameraId) ?? 0) + 1);
@@ -212,15 +271,30 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     let storing: Promise<void> = Promise.resolve();
     let queued = 0;
     let images = 0;
+    /** A frame taken from the slot that goes round the loop again (its wait for a turn was interrupted). */
+    let again: Frame | undefined;
     for (;;) {
-      let frame = await camera.next();
+      let frame = again ?? (await camera.next());
+      again = undefined;
       if (!frame) break;
-      const done = await modelTurn();
+      // A triggered camera's frames from before the trigger take no turns: the part's frame comes first.
+      const from = wantedFrom(camera.id);
+      if (from !== undefined && frame.capturedAt < from) {
+        camera.drop(frame);
+        continue;
+      }
+      const done = await modelTurn(from !== undefined ? { urgent: true } : { signal: interrupt(camera.id) });
+      if (!done) {
+        // A trigger came while this camera waited its turn: the newest frame goes back through the check above.
+        again = camera.fresher(frame);
+        continue;
+      }
       let decided: Decided;
       let samples: SampleRequest[];
       try {
         // Newest wins at the model's door: a frame that came while this camera waited its turn replaces the one it held.
         frame = camera.fresher(frame);
+        if (wanted.has(camera.id)) answered(camera.id, frame.capturedAt);
         samples = takeSampleRequests(camera.id);
         try {
           decided = await decideFrame(frame);
@@ -308,6 +382,22 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         list.push(request);
         sampleRequests.set(cameraId, list);
       });
+    },
+    prioritize(cameraIds, from) {
+      const ids = cameraIds.filter((id) => deps.cameras.some((c) => c.id === id));
+      for (const id of ids) {
+        wanted.set(id, [...(wanted.get(id) ?? []), from]);
+        interrupts.get(id)?.abort();
+      }
+      return () => {
+        for (const id of ids) {
+          const froms = wanted.get(id);
+          const i = froms?.indexOf(from) ?? -1;
+          if (i < 0) continue;
+          froms!.splice(i, 1);
+          if (froms!.length === 0) wanted.delete(id);
+        }
+      };
     },
     get inspected() {
       return inspected;

@@ -24,6 +24,12 @@ export interface PartResult {
   resultAt: number;
 }
 
+/**
+ * Gives a triggered part's cameras the model's next turns for their first frames captured at
+ * or after `from` (the pipeline implements it); returns a function that withdraws what no frame has taken yet.
+ */
+export type PrioritizeFrames = (cameraIds: readonly string[], from: number) => () => void;
+
 /** Triggers a station for one part; resolves at its result (at the latest at the deadline). */
 export type PartTrigger = (partId: string, source: string) => Promise<PartResult>;
 

@@ -62,6 +62,7 @@ export async function createStationsExtension(ctx: AppContext): Promise<Stations
       bus: ctx.bus,
       log,
       recipe: () => recipes.current(station.id),
+      prioritize: ctx.pipeline.prioritize,
       cameraStates: () => ctx.cameras.map((c) => c.status()),
     }),
   );

@@ -4,7 +4,8 @@
 // PLC gets Ng + timeout and the late verdict is stored, marked late, when it comes.
 //
 // The views come from the line's own inspections: the stations module never takes frames
-// from the cameras itself, so the pipeline (and where it runs the model) stays as it is.
+// from the cameras itself. It only tells the pipeline a part is waiting (prioritize), so the
+// cameras' first frames after trigger + settleMs take the model's next turns.
 // A view is linked to its part inside the store transaction that inserts the inspection
 // (store.onSave), so the link, the part's result and the outbox row commit together.
 import { VisorError } from '../common/errors.js';
@@ -12,7 +13,7 @@ import type { Logger } from '../common/log.js';
 import type { CameraState, Inspection, Verdict } from '../common/types.js';
 import type { StationConfig } from '../config/schema.js';
 import type { Bus } from '../line/bus.js';
-import type { PartResult } from '../line/triggers.js';
+import type { PartResult, PrioritizeFrames } from '../line/triggers.js';
 import type { Store } from '../store/index.js';
 import type { Parts } from '../store/parts.js';
 import { RESULT_CODES, createHandshake, type Handshake } from './handshake.js';
@@ -32,6 +33,8 @@ export interface StationDeps {
   now?: () => number;
   /** Recipe index in force (recorded with each part); -1 without recipes. */
   recipe?: () => number;
+  /** Gives the part's frames the model's next turns (the pipeline's prioritize); without it they wait their turn. */
+  prioritize?: PrioritizeFrames;
   /** Camera states at build time (later changes come on the bus). */
   cameraStates?: () => Array<{ cameraId: string; state: CameraState }>;
 }
@@ -77,6 +80,8 @@ interface Pending {
   result?: PartResult;
   resolve: (result: PartResult) => void;
   timers: NodeJS.Timeout[];
+  /** Withdraws the part's claim on the model's next turns. */
+  withdraw?: () => void;
 }
 
 export function createStation(deps: StationDeps): Station {
@@ -138,6 +143,7 @@ export function createStation(deps: StationDeps): Station {
 
   function finish(p: Pending): void {
     for (const t of p.timers) clearTimeout(t);
+    p.withdraw?.();
     pending.splice(pending.indexOf(p), 1);
   }
 
@@ -229,7 +235,8 @@ export function createStation(deps: StationDeps): Station {
       const row = parts.begin({ partId, stationId: config.id, source, triggeredAt, deadlineAt: triggeredAt + config.deadlineMs, recipe: recipe >= 0 ? recipe : null });
       handshake.busy();
       return new Promise<PartResult>((resolve) => {
-        const p: Pending = { row, partId, triggeredAt, claimAfter: triggeredAt + config.settleMs, views: new Map(), resolve, timers: [] };
+        const claimAfter = triggeredAt + config.settleMs;
+        const p: Pending = { row, partId, triggeredAt, claimAfter, views: new Map(), resolve, timers: [], withdraw: deps.prioritize?.(config.cameras, claimAfter) };
         p.timers.push(
           setTimeout(() => deadline(p), config.deadlineMs),
           setTimeout(() => abandon(p), config.lateWindowMs),

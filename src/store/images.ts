@@ -1,5 +1,6 @@
 // Image files: JPEG encoding, where files live, and durable (atomic) writes.
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { StoreError } from '../common/errors.js';
@@ -69,17 +70,25 @@ function fsyncDir(dir: string): void {
 }
 
 /**
+ * Makes `dir` (and any missing folder up to `root`, the highest this may create) exist
+ * durably: new folders are entries in their parents, so each parent is synced. Synchronous
+ * on purpose: it syncs only when a folder is new (a camera's first image of a day), and
+ * concurrent writers into a new folder must not go on before its entry is durable.
+ */
+function durableDir(root: string, dir: string): void {
+  const firstCreated = fs.mkdirSync(dir, { recursive: true });
+  if (firstCreated === undefined) return;
+  for (let d = dir; d.length >= firstCreated.length && d !== root; d = path.dirname(d)) fsyncDir(path.dirname(d));
+}
+
+/**
  * Writes `data` to `file` so that after a crash or power loss the file is either absent or
  * complete: write a temporary file, fsync it, rename it over the final name, fsync the folder.
  * `root` is the highest folder this may create; new folders below it are made durable too.
  */
 export function writeFileAtomic(root: string, file: string, data: Buffer): void {
   const dir = path.dirname(file);
-  const firstCreated = fs.mkdirSync(dir, { recursive: true });
-  if (firstCreated !== undefined) {
-    // New folders are entries in their parents; sync each parent up to the root.
-    for (let d = dir; d.length >= firstCreated.length && d !== root; d = path.dirname(d)) fsyncDir(path.dirname(d));
-  }
+  durableDir(root, dir);
   const tmp = tmpPathFor(file);
   let fd: number | undefined;
   try {
@@ -96,6 +105,84 @@ export function writeFileAtomic(root: string, file: string, data: Buffer): void 
     throw err;
   }
   fsyncDir(dir);
+}
+
+/**
+ * writeFileAtomic with the write, the fsyncs and the rename on libuv's threads: the same
+ * guarantee (absent or complete after a crash, durable once the promise resolves) without
+ * the main thread waiting on the disk.
+ */
+export async function writeFileAtomicAsync(root: string, file: string, data: Buffer): Promise<void> {
+  const dir = path.dirname(file);
+  durableDir(root, dir);
+  const tmp = tmpPathFor(file);
+  let handle: fsp.FileHandle | undefined;
+  try {
+    try {
+      handle = await fsp.open(tmp, 'w');
+    } catch (err) {
+      // Retention removes empty folders: one may have gone between durableDir and the open.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      durableDir(root, dir);
+      handle = await fsp.open(tmp, 'w');
+    }
+    await handle.writeFile(data);
+    await handle.datasync();
+    await handle.close();
+    handle = undefined;
+    await fsp.rename(tmp, file);
+  } catch (err) {
+    await handle?.close().catch(() => undefined);
+    removeQuietly(tmp);
+    throw err;
+  }
+  await syncDirCovering(dir);
+}
+
+/** Per folder: fsyncs asked for (each after its rename) and whether one runs. */
+interface DirSyncs {
+  asked: number;
+  running: boolean;
+  waiting: Array<{ ask: number; resolve: () => void; reject: (err: unknown) => void }>;
+}
+const dirSyncs = new Map<string, DirSyncs>();
+
+/**
+ * Resolves after an fsync of `dir` that started after this call: concurrent writers into one
+ * folder share one fsync (each waits at most for the one running and the next), which halves
+ * the fsyncs a busy line queues on libuv's threads.
+ */
+function syncDirCovering(dir: string): Promise<void> {
+  let s = dirSyncs.get(dir);
+  if (!s) dirSyncs.set(dir, (s = { asked: 0, running: false, waiting: [] }));
+  const state = s;
+  const ask = ++state.asked;
+  const done = new Promise<void>((resolve, reject) => state.waiting.push({ ask, resolve, reject }));
+  const run = async (): Promise<void> => {
+    state.running = true;
+    const upTo = state.asked;
+    let failure: { err: unknown } | undefined;
+    try {
+      const handle = await fsp.open(dir, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    } catch (err) {
+      failure = { err };
+    }
+    const covered = state.waiting.filter((w) => w.ask <= upTo);
+    state.waiting = state.waiting.filter((w) => w.ask > upTo);
+    for (const w of covered) failure ? w.reject(failure.err) : w.resolve();
+    if (state.waiting.length > 0) void run();
+    else {
+      state.running = false;
+      dirSyncs.delete(dir);
+    }
+  };
+  if (!state.running) void run();
+  return done;
 }
 
 function closeQuietly(fd: number): void {

@@ -1,5 +1,5 @@
 // The local store: inspections in SQLite (<dataDir>/visor.db) and their JPEGs under
-// <dataDir>/images. An inspection is durable once save() returns.
+// <dataDir>/images. An inspection is durable once save() returns (or saveAsync() resolves).
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -8,7 +8,7 @@ import type { StoreConfig } from '../config/schema.js';
 import { StoreError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Inspection, Verdict } from '../common/types.js';
-import { IMAGES_DIR, imageRelPath, isJpeg, isSafeSegment, parseImageFileName, removeQuietly, writeFileAtomic, type ImageKind } from './images.js';
+import { IMAGES_DIR, imageRelPath, isJpeg, isSafeSegment, parseImageFileName, removeQuietly, writeFileAtomic, writeFileAtomicAsync, type ImageKind } from './images.js';
 import { DB_FILE, openDatabase } from './database.js';
 import { createDiskMonitor, rootCode, type DiskMonitor, type DiskSpace } from './disk.js';
 import { createRetention, type RetentionResult } from './retention.js';
@@ -88,6 +88,12 @@ export interface Store {
    */
   save(inspection: Inspection, images?: ImagesToStore): Inspection;
   /**
+   * save() with the image files written and fsynced on libuv's threads, so the main thread
+   * does not wait on the disk; the row commits once they are durable (a crash in between
+   * leaves only unreferenced files, which retention's orphan sweep removes).
+   */
+  saveAsync(inspection: Inspection, images?: ImagesToStore): Promise<Inspection>;
+  /**
    * Stores the image of an inspection that was stored without one (a frame someone needs to see
    * after all, such as one a shadow model disagrees on); the inspection's verdict and everything
    * decided at its save stay as they were. Returns the image's relative path, or undefined when
@@ -117,6 +123,15 @@ export interface Store {
   /** For later modules' queries; their tables come from migrations.ts. */
   readonly db: Database.Database;
   close(): void;
+}
+
+/** The image files of one save: paths of those written, and why the others failed. */
+interface Written {
+  imagePath?: string;
+  overlayPath?: string;
+  /** Absolute, to remove when the row cannot be stored. */
+  files: string[];
+  failed: string[];
 }
 
 export type SaveHook = (inspection: Inspection, db: Database.Database) => void;
@@ -218,20 +233,95 @@ export function openStore(deps: StoreDeps): Store {
     suppressedImageErrors = 0;
   }
 
-  /** Writes one JPEG; returns its relative path, or undefined (counted and logged, the reason in `failed`) if it failed. */
-  function writeImage(inspection: Inspection, kind: ImageKind, jpeg: Buffer, written: string[], failed: string[]): string | undefined {
+  /** Where an image goes; throws when it is not a JPEG. */
+  function imageTarget(inspection: Inspection, kind: ImageKind, jpeg: Buffer): { rel: string; abs: string } {
     const rel = imageRelPath(inspection.cameraId, inspection.capturedAt, inspection.id, kind);
-    const abs = path.join(dataDir, ...rel.split('/'));
+    if (!isJpeg(jpeg)) throw new StoreError(`${kind} is not a JPEG (${jpeg.length} bytes)`);
+    return { rel, abs: path.join(dataDir, ...rel.split('/')) };
+  }
+
+  /** A failed image write: counted and logged, the reason in `written.failed`; the row is stored without it. */
+  function imageFailed(err: unknown, inspection: Inspection, kind: ImageKind, written: Written): false {
+    imageWriteFailed(err, inspection, kind);
+    written.failed.push(`store: ${kind} write failed: ${rootCode(err) ?? errorMessage(err)}`);
+    return false;
+  }
+
+  function imageWritten(kind: ImageKind, target: { rel: string; abs: string }, written: Written): true {
+    written.files.push(target.abs);
+    if (kind === 'image') written.imagePath = target.rel;
+    else written.overlayPath = target.rel;
+    return true;
+  }
+
+  /** Writes one JPEG; false (counted and logged, the reason in `written.failed`) if it failed. */
+  function writeImage(inspection: Inspection, kind: ImageKind, jpeg: Buffer, written: Written): boolean {
     try {
-      if (!isJpeg(jpeg)) throw new StoreError(`${kind} is not a JPEG (${jpeg.length} bytes)`);
-      writeFileAtomic(imagesRoot, abs, jpeg);
-      written.push(abs);
-      return rel;
+      const target = imageTarget(inspection, kind, jpeg);
+      writeFileAtomic(imagesRoot, target.abs, jpeg);
+      return imageWritten(kind, target, written);
     } catch (err) {
-      imageWriteFailed(err, inspection, kind);
-      failed.push(`store: ${kind} write failed: ${rootCode(err) ?? errorMessage(err)}`);
-      return undefined;
+      return imageFailed(err, inspection, kind, written);
     }
+  }
+
+  /** writeImage on libuv's threads. */
+  async function writeImageAsync(inspection: Inspection, kind: ImageKind, jpeg: Buffer, written: Written): Promise<boolean> {
+    try {
+      const target = imageTarget(inspection, kind, jpeg);
+      await writeFileAtomicAsync(imagesRoot, target.abs, jpeg);
+      return imageWritten(kind, target, written);
+    } catch (err) {
+      return imageFailed(err, inspection, kind, written);
+    }
+  }
+
+  /** Ids whose images are being written by saveAsync: a second save of one must not overwrite them. */
+  const saving = new Set<string>();
+
+  /** Checked before writing files: ids and camera ids are path segments, and a second save with the same id must not overwrite the first one's images. */
+  function checkNew(inspection: Inspection): void {
+    if (!isSafeSegment(inspection.id)) throw new StoreError(`inspection id ${JSON.stringify(inspection.id)} is not a safe file name`);
+    if (!isSafeSegment(inspection.cameraId)) throw new StoreError(`camera id ${JSON.stringify(inspection.cameraId)} is not a safe folder name`);
+    if (saving.has(inspection.id) || existsById.get(inspection.id) !== undefined) throw new StoreError(`inspection ${inspection.id} is already stored`);
+  }
+
+  /** The row, once its images (those that could be written) are on disk. */
+  function commitSaved(inspection: Inspection, images: ImagesToStore | undefined, written: Written, started: number): Inspection {
+    const { imagePath, overlayPath, failed } = written;
+    const imageBytes = (imagePath === undefined ? 0 : images!.image.length) + (overlayPath === undefined ? 0 : images!.overlay!.length);
+
+    const { imagePath: _ignoredImage, overlayPath: _ignoredOverlay, overlayData: _ignoredData, ...rest } = inspection;
+    const stored: Inspection = { ...rest, timings: { ...inspection.timings, storeMs: performance.now() - started } };
+    if (imagePath !== undefined) stored.imagePath = imagePath;
+    if (overlayPath !== undefined) stored.overlayPath = overlayPath;
+    if (failed.length > 0 && stored.imageShed === undefined) stored.imageShed = failed[0];
+    // Only with its image: without one there is nothing to draw the overlay over.
+    const overlayData = imagePath !== undefined && images?.overlayData !== undefined ? encodeOverlayData(images.overlayData) : undefined;
+    if (overlayData !== undefined) stored.overlayData = true;
+    try {
+      commit(toRow(stored, imageBytes, overlayData), stored);
+    } catch (err) {
+      for (const file of written.files) removeQuietly(file);
+      disk.saveFailed(err);
+      // The cause in the message too: callers log the message (SQLITE_FULL, SQLITE_IOERR, …).
+      throw new StoreError(`could not store inspection ${inspection.id}: ${rootCode(err) ?? 'error'}: ${errorMessage(err)}`, { cause: err, retryable: isRetryableSqliteError(err) });
+    }
+    disk.saveSucceeded();
+    relieveDisk();
+
+    imageBytesEstimate += imageBytes;
+    if (imageBytesEstimate > quotaBytes) {
+      try {
+        const evicted = retention.enforceQuota();
+        retentionTotals.deletedImages += evicted.deletedImages;
+        retentionTotals.freedBytes += evicted.freedBytes;
+        imageBytesEstimate = retention.imageBytes();
+      } catch (err) {
+        log.error({ err }, 'disk quota enforcement failed');
+      }
+    }
+    return stored;
   }
 
   function runRetention(): RetentionResult {
@@ -290,73 +380,44 @@ export function openStore(deps: StoreDeps): Store {
 
     save(inspection, images) {
       const started = performance.now();
-      if (!isSafeSegment(inspection.id)) throw new StoreError(`inspection id ${JSON.stringify(inspection.id)} is not a safe file name`);
-      if (!isSafeSegment(inspection.cameraId)) throw new StoreError(`camera id ${JSON.stringify(inspection.cameraId)} is not a safe folder name`);
-      // Checked before writing files: a second save with the same id must not overwrite the first one's images.
-      if (existsById.get(inspection.id) !== undefined) throw new StoreError(`inspection ${inspection.id} is already stored`);
+      checkNew(inspection);
+      const written: Written = { files: [], failed: [] };
+      // An overlay without its image is no use to anyone.
+      if (images !== undefined && writeImage(inspection, 'image', images.image, written) && images.overlay !== undefined) writeImage(inspection, 'overlay', images.overlay, written);
+      return commitSaved(inspection, images, written, started);
+    },
 
-      const written: string[] = [];
-      const failed: string[] = [];
-      let imagePath: string | undefined;
-      let overlayPath: string | undefined;
-      if (images !== undefined) {
-        imagePath = writeImage(inspection, 'image', images.image, written, failed);
-        // An overlay without its image is no use to anyone.
-        if (imagePath !== undefined && images.overlay !== undefined) overlayPath = writeImage(inspection, 'overlay', images.overlay, written, failed);
-      }
-      const imageBytes = (imagePath === undefined ? 0 : images!.image.length) + (overlayPath === undefined ? 0 : images!.overlay!.length);
-
-      const { imagePath: _ignoredImage, overlayPath: _ignoredOverlay, overlayData: _ignoredData, ...rest } = inspection;
-      const stored: Inspection = { ...rest, timings: { ...inspection.timings, storeMs: performance.now() - started } };
-      if (imagePath !== undefined) stored.imagePath = imagePath;
-      if (overlayPath !== undefined) stored.overlayPath = overlayPath;
-      if (failed.length > 0 && stored.imageShed === undefined) stored.imageShed = failed[0];
-      // Only with its image: without one there is nothing to draw the overlay over.
-      const overlayData = imagePath !== undefined && images?.overlayData !== undefined ? encodeOverlayData(images.overlayData) : undefined;
-      if (overlayData !== undefined) stored.overlayData = true;
+    async saveAsync(inspection, images) {
+      const started = performance.now();
+      checkNew(inspection);
+      saving.add(inspection.id);
       try {
-        commit(toRow(stored, imageBytes, overlayData), stored);
-      } catch (err) {
-        for (const file of written) removeQuietly(file);
-        disk.saveFailed(err);
-        // The cause in the message too: callers log the message (SQLITE_FULL, SQLITE_IOERR, …).
-        throw new StoreError(`could not store inspection ${inspection.id}: ${rootCode(err) ?? 'error'}: ${errorMessage(err)}`, { cause: err, retryable: isRetryableSqliteError(err) });
+        const written: Written = { files: [], failed: [] };
+        if (images !== undefined && (await writeImageAsync(inspection, 'image', images.image, written)) && images.overlay !== undefined) await writeImageAsync(inspection, 'overlay', images.overlay, written);
+        return commitSaved(inspection, images, written, started);
+      } finally {
+        saving.delete(inspection.id);
       }
-      disk.saveSucceeded();
-      relieveDisk();
-
-      imageBytesEstimate += imageBytes;
-      if (imageBytesEstimate > quotaBytes) {
-        try {
-          const evicted = retention.enforceQuota();
-          retentionTotals.deletedImages += evicted.deletedImages;
-          retentionTotals.freedBytes += evicted.freedBytes;
-          imageBytesEstimate = retention.imageBytes();
-        } catch (err) {
-          log.error({ err }, 'disk quota enforcement failed');
-        }
-      }
-      return stored;
     },
 
     attachImage(id, jpeg) {
       const row = queries.byId(id);
       if (row === undefined || row.image_path !== null) return undefined;
       const inspection = fromRow(row);
-      const written: string[] = [];
-      const rel = writeImage(inspection, 'image', jpeg, written, []);
-      if (rel === undefined) return undefined;
+      const written: Written = { files: [], failed: [] };
+      if (!writeImage(inspection, 'image', jpeg, written)) return undefined;
+      const rel = written.imagePath!;
       let changed: number;
       try {
         changed = attach.run(rel, jpeg.length, id).changes;
       } catch (err) {
-        for (const file of written) removeQuietly(file);
+        for (const file of written.files) removeQuietly(file);
         disk.saveFailed(err);
         throw new StoreError(`could not attach the image of inspection ${id}: ${rootCode(err) ?? 'error'}: ${errorMessage(err)}`, { cause: err, retryable: isRetryableSqliteError(err) });
       }
       if (changed === 0) {
         // Another writer attached one in between (or retention removed the row): keep theirs.
-        for (const file of written) removeQuietly(file);
+        for (const file of written.files) removeQuietly(file);
         return undefined;
       }
       imageBytesEstimate += jpeg.length;

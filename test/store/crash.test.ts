@@ -21,8 +21,8 @@ afterEach(async () => {
 });
 
 /** Runs crash-writer.ts on `dataDir` and SIGKILLs it while it saves; returns the ids whose save() had returned. */
-async function killWriterMidWrite(dataDir: string, env: NodeJS.ProcessEnv = {}, saves = 60): Promise<string[]> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'crash-writer.ts'), dataDir], {
+async function killWriterMidWrite(dataDir: string, env: NodeJS.ProcessEnv = {}, saves = 60, mode: 'save' | 'saveAsync' = 'save'): Promise<string[]> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'crash-writer.ts'), dataDir, mode], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
@@ -80,15 +80,24 @@ it('keeps every inspection whose save() returned when the process is SIGKILLed m
   expectSaved(tmp.dir, await killWriterMidWrite(tmp.dir));
 }, 30_000);
 
-it('keeps every inspection whose save() returned through a power loss: each commit is synced before save() returns', async () => {
-  // SIGKILL keeps the page cache, so the test above would pass without a single fsync. Here the
-  // writer runs on a recorded file system and the store reopens what only the syncs kept.
+/** Runs the writer on a recorded file system, kills it, and checks what only the syncs kept. */
+async function expectSavedThroughPowerLoss(mode: 'save' | 'saveAsync'): Promise<void> {
   const data = path.join(tmp.dir, 'data');
   const shadow = path.join(tmp.dir, 'shadow');
   const after = path.join(tmp.dir, 'after');
   fs.mkdirSync(data);
   const library = await buildDurableFs(tmp.dir);
-  const saved = await killWriterMidWrite(data, durableFsEnv(library, data, shadow));
+  const saved = await killWriterMidWrite(data, durableFsEnv(library, data, shadow), 60, mode);
   afterPowerLoss(data, shadow, after);
   expectSaved(after, saved);
+}
+
+it('keeps every inspection whose save() returned through a power loss: each commit is synced before save() returns', async () => {
+  // SIGKILL keeps the page cache, so the test above would pass without a single fsync. Here the
+  // writer runs on a recorded file system and the store reopens what only the syncs kept.
+  await expectSavedThroughPowerLoss('save');
+}, 30_000);
+
+it('keeps every inspection whose saveAsync() resolved through a power loss, with its image: files are synced off the main thread before the row commits', async () => {
+  await expectSavedThroughPowerLoss('saveAsync');
 }, 30_000);

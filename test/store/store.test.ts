@@ -137,6 +137,29 @@ describe('images', () => {
     expect(fs.readdirSync(path.dirname(file)).sort()).toEqual([`${saved.id}.jpg`, `${saved.id}.overlay.jpg`]);
   });
 
+  it('saveAsync writes the same files and row as save, refuses a second save of an id whose images are still being written, and stores a row without a bad image', async () => {
+    const s = open();
+    const image = await noiseJpeg(64, 48, 1);
+    const overlay = await noiseJpeg(64, 48, 2);
+    const first = makeInspection({ capturedAt: Date.UTC(2024, 0, 2, 12), cameraId: 'line-3' });
+    const pending = s.saveAsync(first, { image, overlay });
+    // Still writing: neither a second saveAsync nor save may take the id (they would overwrite its files).
+    await expect(s.saveAsync({ ...first, score: 0.1 }, { image: overlay })).rejects.toThrow(/already stored/);
+    expect(() => s.save({ ...first, score: 0.1 }, { image: overlay })).toThrow(/already stored/);
+    const saved = await pending;
+    expect(saved.imagePath).toBe(`images/line-3/2024-01-02/${saved.id}.jpg`);
+    expect(s.get(saved.id)).toEqual(saved);
+    expect(fs.readFileSync(s.imageFile(saved.imagePath!)).equals(image)).toBe(true);
+    expect(fs.readFileSync(s.imageFile(saved.overlayPath!)).equals(overlay)).toBe(true);
+    expect(fs.readdirSync(path.join(tmp.dir, 'images', 'line-3', '2024-01-02')).sort()).toEqual([`${saved.id}.jpg`, `${saved.id}.overlay.jpg`]);
+
+    const { imageShed: _shed, ...unshed } = makeInspection({ cameraId: 'line-3' });
+    const bad = await s.saveAsync(unshed, { image: Buffer.from('not a jpeg') });
+    expect(bad.imagePath).toBeUndefined();
+    expect(bad.imageShed).toMatch(/image write failed: .*not a JPEG/);
+    expect(s.stats().imageWriteErrors).toBe(1);
+  });
+
   it('rejects path traversal and paths no inspection refers to', async () => {
     const s = open();
     const saved = s.save(makeInspection({ capturedAt: Date.UTC(2024, 0, 2) }), { image: await noiseJpeg() });
