@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '../src/common/log.js';
 import { evaluateModel, type EvalReport, type ScoredImage } from '../src/modelling/fit/eval.js';
-import { fitModel, type FitOptions, type FitResult } from '../src/modelling/fit/fit.js';
+import { fitModel, type FitDeps, type FitOptions, type FitResult } from '../src/modelling/fit/fit.js';
 
 export interface StagedImage {
   /** Absolute path of the image. */
@@ -47,7 +47,7 @@ export interface FoldResult {
  * Fits on `good` (plus `labelled` for the supervised head, which may include images of `good`)
  * and evaluates on `test`, in a temporary folder removed afterwards.
  */
-export async function fitAndEvaluate(good: readonly StagedImage[], test: readonly StagedImage[], fitOptions: FoldFitOptions, labelled: readonly StagedImage[] = []): Promise<FoldResult> {
+export async function fitAndEvaluate(good: readonly StagedImage[], test: readonly StagedImage[], fitOptions: FoldFitOptions, labelled: readonly StagedImage[] = [], fitDeps: Omit<FitDeps, 'log'> = {}): Promise<FoldResult> {
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'visor-bench-'));
   try {
     const goodLinks = await stage(path.join(tmp, 'good'), good, false);
@@ -64,7 +64,7 @@ export async function fitAndEvaluate(good: readonly StagedImage[], test: readonl
         name: 'bench',
         labelled: labelled.length > 0 ? labelled.map((l) => ({ file: linkOf.get(l)!, label: l.label })) : undefined,
       },
-      { log: silentLogger() },
+      { log: silentLogger(), ...fitDeps },
     );
     const cpu = process.cpuUsage(cpu0);
     const cpu1 = process.cpuUsage();

@@ -1,6 +1,6 @@
 // Quality of `visor fit` across products, unsupervised: the yardstick for changes to the fit.
 //   npx tsx bench/quality.ts [--sets elpv,casting,paper,paper-types] [--folds 5] [--runs N]
-//                            [--types PU_PNG01_TL,…] [--json] [fit options, as `visor fit`:
+//                            [--types PU_PNG01_TL,…] [--json] [--audit] [fit options, as `visor fit`:
 //                            --backbone --layers --input-size --grid --modes --global-weight
 //                            --per-position --top-k --head --normalise --bank-size --no-search --threads]
 // Protocol, the same for every set: 5 seeded folds over the good images; fit on 4/5 of them,
@@ -8,11 +8,16 @@
 // paper types in one model; `paper-types` one model per type (figures averaged over the 12 types
 // that have defect images).
 // ELPV's 12 fixture cells (test/fixtures/elpv) and its uncertain cells are never used.
-// `--runs N` runs only the first N of the folds (a quick look; the figures move by about ±0.01).
+// `--runs N` runs only the first N of the folds (a quick look; the figures move by about ±0.01),
+// `--start S` skips the first S.
 // Prints one row per set: AUROC mean ± std over folds, recall at 1% and 5% false alarms, fit
 // seconds (wall, and CPU seconds of all threads: on a shared machine the wall time mostly
 // measures the others), ms per image (`visor eval`: one thread, preprocess + graph; in brackets
 // the CPU ms per image of the whole evaluation, decoding included) and the model's size.
+// `--audit` checks the search's label-free choice against real labels: every candidate it tries
+// also scores the fold's real defects out-of-fold (the fit's cross-validation heads, so about
+// 0.005 below a fitted model), and one line per fold gives each candidate's AUROC on the synthetic
+// defects and on the real ones, what the synthetic defects chose and what the real ones would have.
 // Data: found by datasets/index.ts (`npm run datasets -- fetch NAME` gets a missing set).
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -20,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { readLabels, type DatasetName } from '../datasets/index.js';
 import { kFolds } from '../src/modelling/fit/stats.js';
+import type { Audited } from '../src/modelling/fit/fit.js';
 import { fitAndEvaluate, mean, r3, std, type FoldFitOptions, type StagedImage } from './protocol.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -28,9 +34,11 @@ const { values: args } = parseArgs({
     sets: { type: 'string', default: 'elpv,casting,paper,paper-types' },
     folds: { type: 'string', default: '5' },
     runs: { type: 'string' },
+    start: { type: 'string', default: '0' },
     types: { type: 'string' },
     seed: { type: 'string', default: '7' },
     json: { type: 'boolean', default: false },
+    audit: { type: 'boolean', default: false },
     backbone: { type: 'string' },
     layers: { type: 'string' },
     'input-size': { type: 'string' },
@@ -63,7 +71,8 @@ const fitOptions: FoldFitOptions = {
   threads: Number(args.threads),
 };
 const K = Number(args.folds);
-const RUNS = Math.min(K, num(args.runs) ?? K);
+const START = Number(args.start);
+const RUNS = Math.min(K - START, num(args.runs) ?? K - START);
 const SEED = Number(args.seed);
 
 interface Image extends StagedImage {
@@ -93,16 +102,28 @@ async function runProduct(label: string, all: readonly Image[]): Promise<FoldFig
   const goods = all.filter((i) => i.label === 'good');
   const defects = all.filter((i) => i.label === 'defect');
   const out: FoldFigures[] = [];
-  for (const [f, held] of kFolds(goods.length, K, SEED).slice(0, RUNS).entries()) {
+  for (const [i, held] of kFolds(goods.length, K, SEED).slice(START, START + RUNS).entries()) {
+    const f = START + i;
     const heldSet = new Set(held);
     const train = goods.filter((_, i) => !heldSet.has(i));
     const test = [...held.map((i) => goods[i]!), ...defects];
-    const r = await fitAndEvaluate(train, test, fitOptions);
+    const r = await fitAndEvaluate(train, test, fitOptions, [], args.audit ? { auditDefects: defects.map((d) => d.path) } : {});
+    if (r.fit.audit) printAudit(label, f, r.fit.audit);
     const figures = { auroc: r.report.auroc, r1: r.report.recall_at_fpr_1pct, r5: r.report.recall_at_fpr_5pct, fitSeconds: r.fit.seconds, fitCpuSeconds: Math.round(r.fitCpuSeconds * 10) / 10, msPerImage: r.report.ms_per_image, cpuMsPerImage: Math.round(r.evalCpuMsPerImage * 10) / 10, modelMb: r3(r.modelMb) };
     out.push(figures);
     if (args.json) console.log(JSON.stringify({ product: label, fold: f, fit: train.length, test: test.length, ...figures, choice: r.fit.manifest.provenance?.fit }));
   }
   return out;
+}
+
+/** One line per fold: each candidate's synthetic / real AUROC, the synthetic choice (*) and the real best (!). */
+function printAudit(label: string, fold: number, audit: readonly Audited[]): void {
+  const name = (a: Audited): string => `${a.inputSize}${a.grid ? `g${a.grid}` : ''}/${a.head}/${a.normalise}/k${a.topK}`;
+  const chosen = audit.find((a) => a.chosen) ?? audit[0]!;
+  const real = audit.reduce((a, b) => (b.realAuroc > a.realAuroc ? b : a));
+  const cells = audit.map((a) => `${name(a)} ${a.auroc.toFixed(3)}/${a.realAuroc.toFixed(3)}${a === chosen ? '*' : ''}${a === real ? '!' : ''}`);
+  console.log(`[audit] ${label} fold ${fold}: ${cells.join('  ')}  | chosen ${name(chosen)} real ${chosen.realAuroc.toFixed(3)}, best real ${name(real)} ${real.realAuroc.toFixed(3)}`);
+  if (audit[0]!.byKind) console.log(`[audit] ${label} fold ${fold} by kind: ${audit.map((a) => `${name(a)} ${Object.entries(a.byKind!).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(' ')}`).join('; ')}`);
 }
 
 const rows: { product: string; figures: FoldFigures[]; aurocSpread: number[] }[] = [];
@@ -137,5 +158,5 @@ const lines = [
 ];
 const target = rows.filter((r) => ['elpv', 'casting', 'paper'].includes(r.product));
 if (target.length === 3) lines.push('', `mean AUROC over elpv, casting, paper: ${fmt(target.map((r) => mean(r.aurocSpread)))}; lowest ${Math.min(...target.map((r) => mean(r.aurocSpread))).toFixed(3)}`);
-lines.push('', `${RUNS} of ${K} folds, seed ${SEED}, fit options ${JSON.stringify(fitOptions)}; ${Math.round((performance.now() - t0) / 1000)} s`);
+lines.push('', `${RUNS} of ${K} folds${START > 0 ? ` from fold ${START}` : ''}, seed ${SEED}, fit options ${JSON.stringify(fitOptions)}; ${Math.round((performance.now() - t0) / 1000)} s`);
 console.log(lines.join('\n'));

@@ -48,7 +48,7 @@ export interface ModelDescription {
   labelledImages: number;
   labelledDefects: number;
   logistic?: Supervised;
-  selection?: { validation: string; synthetic: number; tried: Tried[]; chosen: Record<string, unknown> };
+  selection?: { validation: string; synthetic: number; positionDependence?: number; tried: Tried[]; chosen: Record<string, unknown> };
   notes: string[];
   crossValidation: Record<string, number>;
   sha256: string;

@@ -22,7 +22,7 @@ import type { ModelManifest } from '../../inference/manifest.js';
 import { RESIZES, tileCount, type Geometry, type Resize } from '../../common/geometry.js';
 import { FitInputError, forEachImage, listImages, type LabelledImage } from './data.js';
 import { chooseGeometry, imageSizes, sizesSummary, type GeometryChoice } from './geometry.js';
-import { buildFeatureGraph, createFeatureExtractor, FEATURES, type FeatureExtractor, type FeatureLayout, type FeatureSpec } from './features.js';
+import { buildFeatureGraph, createFeatureExtractor, FEATURES, PIXELS_PER_CELL, type FeatureExtractor, type FeatureLayout, type FeatureSpec } from './features.js';
 import { ANOMALY_SCORE, appendAnomaly, HEATMAP, usesBank, usesLocal, type HeadChoice } from './anomaly.js';
 import { calibrate, chooseModes, imageScores, partsOf, type ModeChoice, type Parts } from './calibrate.js';
 import { crossFit, fitHeads, rawParts, type CrossFit, type HeadPlan, type Sample } from './cross-fit.js';
@@ -30,7 +30,7 @@ import { descriptorOf, fitDescriptors, neighboursOf, NORMALISE_CHOICES, type Des
 import { describeModel } from './describe.js';
 import { modeOf } from './modes.js';
 import { decodeModel, encodeModel, floatValueInfo, graphBuilder, graphOf, opsetOf } from './onnx-graph.js';
-import { best, candidateDivisors, headCandidates, MARGIN, MAX_SYNTHETIC, rankHeads, type FeatureCandidate, type HeadCandidate, type Tried } from './select.js';
+import { best, candidateDivisors, headCandidates, MARGIN, MAX_POSITION_DEPENDENCE, MAX_SYNTHETIC, positionDependence, rankHeads, type FeatureCandidate, type HeadCandidate, type Tried } from './select.js';
 import { appendLogistic, fitSupervised, MIN_LABELLED_DEFECTS, SCORE, supervisedRow, type Supervised } from './supervised.js';
 import { SYNTHETIC_KINDS, synthesizeDefect } from './synthetic.js';
 import { auroc } from './stats.js';
@@ -105,6 +105,21 @@ export interface FitDeps {
   log: Logger;
   progress?: ProgressFactory;
   backbones?: ResolveBackboneOptions;
+  /**
+   * Real defect images that every candidate of the search also scores (out-of-fold, as the
+   * validation defects are) without taking part in the choice: to check the label-free choice
+   * against real labels (bench/quality.ts --audit). The result's `audit` lists both AUROCs.
+   */
+  auditDefects?: readonly string[];
+}
+
+/** One search candidate's validation AUROC beside its AUROC on the audit's real defects. */
+export interface Audited extends Tried {
+  realAuroc: number;
+  /** Validation AUROC on each kind of synthetic defect alone. */
+  byKind?: Record<string, number>;
+  /** The search's choice. */
+  chosen: boolean;
 }
 
 export interface FitResult {
@@ -119,6 +134,8 @@ export interface FitResult {
   seconds: number;
   /** Cross-validated figures found while fitting (out-of-fold). */
   crossValidation: Record<string, number>;
+  /** With deps.auditDefects: every candidate tried, with its AUROC on the real defects. */
+  audit?: Audited[];
 }
 
 /** The options with their defaults, checked. */
@@ -161,6 +178,8 @@ interface Extracted {
   synthetic: Sample[];
   /** Index in `goods` of the good sample (the same tile of the good image) each synthetic sample was made from. */
   syntheticSource: number[];
+  /** deps.auditDefects' samples (`tiles` per image). */
+  audit: Sample[];
   unreadable: string[];
 }
 
@@ -204,7 +223,7 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   const useLabels = labelledDefects >= MIN_LABELLED_DEFECTS && labelledGood >= MIN_LABELLED_DEFECTS;
 
   // 2. Search: the candidates, each cross-fitted and ranked on the validation defects.
-  const { evaluated, chosen, tried, validation, syntheticCount, searching } = await searchConfiguration({ opts, o, backbone, secondSpec, goodFiles, extraLabelled, labelOf, useLabels, geometryFor, progress, log });
+  const { evaluated, chosen, tried, audit, validation, syntheticCount, searching, positionDependence: dependence } = await searchConfiguration({ opts, o, backbone, secondSpec, goodFiles, extraLabelled, labelOf, useLabels, geometryFor, progress, log, auditDefects: deps.auditDefects ?? [] });
   const { data, cv, modes: modeChoice, neighbours } = evaluated;
   const { spec, layout, secondLayout, goods, labelled, tiles } = data;
   const nImages = goods.length / tiles;
@@ -214,7 +233,7 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   }
   if (modeChoice.note) notes.push(modeChoice.note);
   if (searching) {
-    notes.push(`chose the ${chosen.head} head${chosen.head === 'both' ? 's' : ''} (top-${chosen.topK}, neighbourhood normalisation: ${chosen.normalise}), layers ${spec.layers.join('+')} at ${spec.inputSize} px by ${validation} (AUROC ${chosen.auroc}; ${tried.length} configurations tried)`);
+    notes.push(`chose the ${chosen.head} head${chosen.head === 'both' ? 's' : ''} (top-${chosen.topK}, neighbourhood normalisation: ${chosen.normalise}), layers ${spec.layers.join('+')} at ${spec.inputSize} px on a ${layout.height}×${layout.width} grid by ${validation} (AUROC ${chosen.auroc}; ${tried.length} configurations tried)`);
   }
 
   // 3. Calibration on the winner's out-of-fold outputs.
@@ -285,7 +304,7 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
     labelledImages: sup.length,
     labelledDefects: nDefect,
     logistic,
-    selection: searching ? { validation, synthetic: syntheticCount, tried, chosen: { layers: [...spec.layers], inputSize: spec.inputSize, ...chosen } } : undefined,
+    selection: searching ? { validation, synthetic: syntheticCount, positionDependence: dependence, tried, chosen: { layers: [...spec.layers], inputSize: spec.inputSize, ...(spec.grid !== undefined ? { grid: spec.grid } : {}), ...chosen } } : undefined,
     notes,
     crossValidation,
     sha256: sha256Of(onnxBytes),
@@ -297,7 +316,7 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   await writeFile(path.join(outDir, 'model.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   const seconds = secs(t0);
   log.info({ dir: outDir, mb: round3(onnxBytes.length / 1e6), seconds, crossValidation }, 'model written');
-  return { dir: outDir, manifest, notes, geometry: data.geometry.geometry, imageSummary, seconds, crossValidation };
+  return { dir: outDir, manifest, notes, geometry: data.geometry.geometry, imageSummary, seconds, crossValidation, ...(deps.auditDefects ? { audit } : {}) };
 }
 
 interface SearchContext {
@@ -313,6 +332,7 @@ interface SearchContext {
   geometryFor: (inputSize: number) => GeometryChoice;
   progress: ProgressFactory;
   log: Logger;
+  auditDefects: readonly string[];
 }
 
 /**
@@ -321,11 +341,11 @@ interface SearchContext {
  * a search there is one candidate and nothing to rank; its cross-fit is the calibration's input.
  */
 async function searchConfiguration(ctx: SearchContext) {
-  const { opts, o, backbone, secondSpec, goodFiles, extraLabelled, labelOf, useLabels, geometryFor, progress, log } = ctx;
+  const { opts, o, backbone, secondSpec, goodFiles, extraLabelled, labelOf, useLabels, geometryFor, progress, log, auditDefects } = ctx;
   const features = featureCandidates(backbone, opts, o);
   const defaults: HeadCandidate = { head: DEFAULTS.head, topK: DEFAULTS.topK, normalise: DEFAULTS.normalise };
-  const heads = o.search ? headCandidates(opts, defaults) : [{ head: opts.head ?? defaults.head, topK: opts.topK ?? defaults.topK, normalise: opts.normalise ?? defaults.normalise }];
-  const searching = features.length > 1 || heads.length > 1;
+  const allHeads = o.search ? headCandidates(opts, defaults) : [{ head: opts.head ?? defaults.head, topK: opts.topK ?? defaults.topK, normalise: opts.normalise ?? defaults.normalise }];
+  const searching = features.length > 1 || allHeads.length > 1;
   const validation = !searching ? 'none' : useLabels ? 'labelled defects' : 'synthetic defects';
   const syntheticCount = validation === 'synthetic defects' ? Math.min(MAX_SYNTHETIC, 2 * goodFiles.length) : 0;
   const fitHeadsOf = (hs: readonly HeadCandidate[]): HeadChoice => {
@@ -334,20 +354,33 @@ async function searchConfiguration(ctx: SearchContext) {
   };
   let winner: { evaluated: Evaluated; head: HeadCandidate & { auroc: number } } | undefined;
   const tried: Tried[] = [];
+  const audit: Audited[] = [];
+  let dependence: number | undefined;
+  // Aligned parts (by the default candidate's features) are searched on synthetic defects without
+  // the finer grid and neighbourhood normalisation (unless the user asked for it; select.ts):
+  // labelled defects can tell for themselves.
+  const alignedParts = (): boolean => validation === 'synthetic defects' && dependence !== undefined && dependence >= MAX_POSITION_DEPENDENCE;
   for (const [ci, candidate] of features.entries()) {
     const geometry = geometryFor(candidate.inputSize);
-    const spec = { ...featureSpec(backbone, opts), layers: candidate.layers, inputSize: candidate.inputSize, grid: opts.grid, geometry: geometry.geometry };
-    const data = await extractAll(spec, geometry, secondSpec, goodFiles, extraLabelled, labelOf, syntheticCount, o, progress(features.length > 1 ? `features ${ci + 1}/${features.length}` : 'features', goodFiles.length + extraLabelled.length + syntheticCount));
+    const spec = { ...featureSpec(backbone, opts), layers: candidate.layers, inputSize: candidate.inputSize, grid: candidate.grid, geometry: geometry.geometry };
+    // A finer grid than the default is tried with the global bank only (DEFAULTS.search.fineGrid).
+    const fine = candidate.grid !== undefined && candidate.grid !== opts.grid;
+    if (fine && alignedParts()) continue;
+    const data = await extractAll(spec, geometry, secondSpec, goodFiles, extraLabelled, labelOf, syntheticCount, auditDefects, o, progress(features.length > 1 ? `features ${ci + 1}/${features.length}` : 'features', goodFiles.length + extraLabelled.length + syntheticCount + auditDefects.length));
     const images = data.goods.length / data.tiles;
     log.info({ good: images, tiles: data.goods.length, synthetic: syntheticCount, geometry: geometry.reason }, 'features extracted');
     if (images < MIN_GOOD) {
       throw new FitInputError(`only ${images} readable good image(s) in ${path.resolve(opts.goodDir)}; visor fit needs at least ${MIN_GOOD}`);
     }
+    if (ci === 0) dependence = Math.round(positionDependence(data.goods.map((g) => g.features), data.layout.channels) * 1000) / 1000;
+    const heads = (fine ? allHeads.filter((h) => h.head === 'global') : allHeads).filter((h) => opts.normalise !== undefined || !alignedParts() || h.normalise === 'none');
+    if (heads.length === 0) continue;
     const plan = headPlan(backbone, data, o, fitHeadsOf(heads), Math.max(...heads.map((h) => h.topK)));
     const bar = progress('cross-fit', o.folds);
     const cv = await crossFit(plan, data.goods, o.folds, data.tiles, [
       { samples: data.labelled },
       { samples: data.synthetic, source: data.syntheticSource },
+      { samples: data.audit },
     ], bar.tick);
     bar.stop();
     const modes = chooseModes(data.goods, data.layout.channels, o.modes, o.seed);
@@ -361,23 +394,38 @@ async function searchConfiguration(ctx: SearchContext) {
       ranked = rankHeads(cv, [...defects.map((x) => x.h), ...goodsAsDefects.map((x) => x.h)], [...defects.map((x) => x.l), ...goodsAsDefects.map((x) => x.g)], modes, lists, heads, o.far, o.globalWeight);
     }
     for (const r of ranked) tried.push({ ...candidate, ...r });
+    if (data.audit.length > 0) {
+      const real = rankHeads(cv, cv.extras[2]!, data.audit, modes, { goods: neighbours.goods, defects: neighbours.audit }, heads, o.far, o.globalWeight, data.tiles);
+      const byKind = validation === 'synthetic defects' ? SYNTHETIC_KINDS.map((kind) => {
+        const of = data.synthetic.flatMap((s, j) => (syntheticKindOf(s.file) === kind ? [j] : []));
+        const lists = { goods: neighbours.goods, defects: of.map((j) => neighbours.synthetic[j]!) };
+        return rankHeads(cv, of.map((j) => cv.extras[1]![j]!), of.map((j) => data.synthetic[j]!), modes, lists, heads, o.far, o.globalWeight, data.tiles);
+      }) : [];
+      real.forEach((r, i) => audit.push({ ...candidate, ...ranked[i]!, realAuroc: r.auroc, chosen: false, ...(byKind.length > 0 ? { byKind: Object.fromEntries(SYNTHETIC_KINDS.map((k, ki) => [k, byKind[ki]![i]!.auroc])) } : {}) }));
+    }
     const top = best(ranked);
     log.info({ layers: candidate.layers, inputSize: candidate.inputSize, best: top }, 'candidate evaluated');
     // Features other than the defaults (the first candidate) must beat them by MARGIN too.
     if (winner === undefined || top.auroc >= winner.head.auroc + MARGIN) winner = { evaluated: { data, cv, modes, neighbours, ranked }, head: top };
   }
-  return { evaluated: winner!.evaluated, chosen: winner!.head, tried, validation, syntheticCount, searching };
+  const won = winner!.evaluated.data.spec;
+  for (const a of audit) a.chosen = a.head === winner!.head.head && a.topK === winner!.head.topK && a.normalise === winner!.head.normalise && a.inputSize === won.inputSize && a.layers.join() === won.layers.join() && a.grid === won.grid;
+  return { evaluated: winner!.evaluated, chosen: winner!.head, tried, audit, validation, syntheticCount, searching, positionDependence: dependence };
 }
 
 /** The feature candidates: what the user fixed, else the default and, with the default backbone, the search's alternatives. */
 function featureCandidates(backbone: Backbone, opts: FitOptions, o: Resolved): FeatureCandidate[] {
   const base = featureSpec(backbone, opts);
-  const first = { layers: base.layers, inputSize: base.inputSize };
+  const first: FeatureCandidate = { layers: base.layers, inputSize: base.inputSize, ...(opts.grid !== undefined ? { grid: opts.grid } : {}) };
   if (!o.search || backbone.origin !== DEFAULTS.backbone) return [first];
   const layerSets = opts.layers && opts.layers.length > 0 ? [base.layers] : DEFAULTS.search.layerSets;
   const sizes = opts.inputSize !== undefined ? [base.inputSize] : DEFAULTS.search.inputSizes;
-  const all = layerSets.flatMap((layers) => sizes.map((inputSize) => ({ layers, inputSize })));
-  const same = (a: FeatureCandidate, b: FeatureCandidate): boolean => a.inputSize === b.inputSize && a.layers.join() === b.layers.join();
+  // The finer grid where its cells are still 16 px or more and finer than the default's.
+  const fine = DEFAULTS.search.fineGrid;
+  const grids = (inputSize: number): (number | undefined)[] =>
+    opts.grid === undefined && fine !== undefined && (opts.head === undefined || opts.head === 'global') && fine * 16 <= inputSize && fine > Math.round(inputSize / PIXELS_PER_CELL) ? [undefined, fine] : [opts.grid];
+  const all = layerSets.flatMap((layers) => sizes.flatMap((inputSize) => grids(inputSize).map((grid) => ({ layers, inputSize, ...(grid !== undefined ? { grid } : {}) }))));
+  const same = (a: FeatureCandidate, b: FeatureCandidate): boolean => a.inputSize === b.inputSize && a.layers.join() === b.layers.join() && a.grid === b.grid;
   return [first, ...all.filter((c) => !same(c, first))];
 }
 
@@ -387,6 +435,7 @@ interface SampleNeighbours {
   goods: number[][];
   synthetic: number[][];
   labelled: number[][];
+  audit: number[][];
 }
 
 /**
@@ -396,7 +445,7 @@ interface SampleNeighbours {
  */
 function sampleNeighbours(data: Extracted, needed: boolean): SampleNeighbours {
   const descriptors = fitDescriptors(data.goods.map((g) => g.features), data.layout.channels);
-  if (!needed) return { descriptors, goods: data.goods.map(() => []), synthetic: data.synthetic.map(() => []), labelled: data.labelled.map(() => []) };
+  if (!needed) return { descriptors, goods: data.goods.map(() => []), synthetic: data.synthetic.map(() => []), labelled: data.labelled.map(() => []), audit: data.audit.map(() => []) };
   const imageOf = (i: number): number => Math.floor(i / data.tiles);
   const near = (s: Sample, skipImage: number): number[] => neighboursOf(descriptors, descriptorOf(descriptors, s.features), (r) => imageOf(r) === skipImage);
   return {
@@ -404,6 +453,7 @@ function sampleNeighbours(data: Extracted, needed: boolean): SampleNeighbours {
     goods: data.goods.map((g, i) => near(g, imageOf(i))),
     synthetic: data.synthetic.map((s, j) => near(s, imageOf(data.syntheticSource[j]!))),
     labelled: data.labelled.map((l) => near(l, -1)),
+    audit: data.audit.map((a) => near(a, -1)),
   };
 }
 
@@ -435,10 +485,10 @@ function headPlan(backbone: Backbone, data: Extracted, o: Resolved, heads: HeadC
  * made on the whole decoded image, before the geometry, and goes through the same frame and tiles
  * as the real images: the simplest way that keeps it at the scale and place a real defect has.
  */
-async function extractAll(spec: FeatureSpec, geometry: GeometryChoice, secondSpec: FeatureSpec | undefined, goodFiles: readonly string[], extraLabelled: readonly string[], labelOf: ReadonlyMap<string, number>, synthetic: number, o: Resolved, bar: Progress): Promise<Extracted> {
+async function extractAll(spec: FeatureSpec, geometry: GeometryChoice, secondSpec: FeatureSpec | undefined, goodFiles: readonly string[], extraLabelled: readonly string[], labelOf: ReadonlyMap<string, number>, synthetic: number, auditDefects: readonly string[], o: Resolved, bar: Progress): Promise<Extracted> {
   const extractor: FeatureExtractor = await createFeatureExtractor(spec, o.threads, 1, secondSpec);
   const { tiles } = extractor;
-  const out: Extracted = { spec, geometry, tiles, layout: extractor.layout, secondLayout: extractor.secondLayout, projectionDims: extractor.projectionDims, goods: [], labelled: [], synthetic: [], syntheticSource: [], unreadable: [] };
+  const out: Extracted = { spec, geometry, tiles, layout: extractor.layout, secondLayout: extractor.secondLayout, projectionDims: extractor.projectionDims, goods: [], labelled: [], synthetic: [], syntheticSource: [], audit: [], unreadable: [] };
   // Synthetic defect j is made on good file sourceFile[j].
   const sourceFile = Array.from({ length: synthetic }, (_, j) => Math.floor((j * goodFiles.length) / synthetic));
   let donor: RawImage | undefined;
@@ -449,9 +499,10 @@ async function extractAll(spec: FeatureSpec, geometry: GeometryChoice, secondSpe
       const copy = { ...image, data: Buffer.from(image.data) };
       for (let j = 0; j < synthetic; j++) {
         if (sourceFile[j] !== index) continue;
-        const defect = synthesizeDefect(copy, donor ?? copy, SYNTHETIC_KINDS[j % SYNTHETIC_KINDS.length]!, o.seed + j);
+        const kind = SYNTHETIC_KINDS[j % SYNTHETIC_KINDS.length]!;
+        const defect = synthesizeDefect(copy, donor ?? copy, kind, o.seed + j);
         for (const [t, features] of (await extractor.extractTiles(defect)).entries()) {
-          out.synthetic.push({ file: `${file}#synthetic-${j}`, ...features });
+          out.synthetic.push({ file: `${file}#synthetic-${j}-${kind}`, ...features });
           out.syntheticSource.push(first + t);
         }
         bar.tick();
@@ -461,6 +512,9 @@ async function extractAll(spec: FeatureSpec, geometry: GeometryChoice, secondSpe
     const r2 = await forEachImage(extraLabelled, async ({ file, image }) => {
       out.labelled.push({ file, ...(await extractor.extract(image, true)), label: labelOf.get(file)! });
     }, bar.tick);
+    await forEachImage(auditDefects, async ({ file, image }) => {
+      for (const t of await extractor.extractTiles(image)) out.audit.push({ file, ...t });
+    }, bar.tick);
     for (const r of [r1, r2]) out.unreadable.push(...r.unreadable.map((u) => u.file));
   } finally {
     bar.stop();
@@ -468,6 +522,8 @@ async function extractAll(spec: FeatureSpec, geometry: GeometryChoice, secondSpe
   }
   return out;
 }
+
+const syntheticKindOf = (file: string): string => file.slice(file.lastIndexOf('#synthetic-')).replace(/^#synthetic-\d+-/, '');
 
 function featureSpec(backbone: Backbone, opts: FitOptions): FeatureSpec {
   // The default backbone by name gets the layers the cross-validation chose (defaults.ts).

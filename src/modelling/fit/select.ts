@@ -20,6 +20,8 @@ import { auroc } from './stats.js';
 export interface FeatureCandidate {
   layers: readonly string[];
   inputSize: number;
+  /** Feature grid side; unset: the input size / 32 (features.ts). */
+  grid?: number;
 }
 
 export interface HeadCandidate {
@@ -81,6 +83,48 @@ export function rankHeads(cv: CrossFit, defects: readonly HeldOut[], defectSampl
     return { ...c, auroc: Math.round(auroc(good, bad) * 10000) / 10000 };
   });
 }
+
+/**
+ * How much of the good images' feature variance is explained by the grid position, averaged over
+ * channels (0: every position looks alike, as on a randomly shifted surface; 1: each position has
+ * its own look, as on aligned parts). `features` are [C, P] maps.
+ */
+export function positionDependence(features: readonly Float32Array[], channels: number): number {
+  const p = features[0]!.length / channels;
+  let share = 0;
+  for (let c = 0; c < channels; c++) {
+    const at = new Float64Array(p);
+    let s = 0;
+    let s2 = 0;
+    for (const f of features) {
+      for (let i = 0; i < p; i++) {
+        const v = f[c * p + i]!;
+        at[i] += v / features.length;
+        s += v;
+        s2 += v * v;
+      }
+    }
+    const n = features.length * p;
+    const mean = s / n;
+    const total = s2 / n - mean * mean;
+    let between = 0;
+    for (let i = 0; i < p; i++) between += (at[i]! - mean) ** 2 / p;
+    if (total > 1e-12) share += between / total / channels;
+  }
+  return share;
+}
+
+/**
+ * Aligned parts and surfaces that are not aligned are searched differently: the finer grid
+ * (DEFAULTS.search.fineGrid, global bank only) and neighbourhood normalisation (neighbours.ts) are
+ * tried only where the good images' features depend on position less than this. On aligned
+ * parts synthetic defects favoured both, where real defects lose by them: on ELPV cells the finer
+ * grid chose itself in one of two folds (0.883 against 0.919), normalising the patch part in every
+ * fold (0.010–0.017 below no normalisation on the real defects; docs/fit.md). Measured on 40 good
+ * images each: aligned mono cells 0.61, castings 0.62, all ELPV cells 0.28; paper 0.07, shifted
+ * textures 0.06.
+ */
+export const MAX_POSITION_DEPENDENCE = 0.15;
 
 /**
  * How much a candidate must beat the defaults by to be chosen: a tie-breaker that keeps the

@@ -1,13 +1,19 @@
 // Synthetic defects on good images, the validation set `visor fit` chooses its configuration with
 // when no labelled defects are given (CutPaste, DRAEM): a patch cut from another good image and
 // pasted elsewhere, thin scratches, dark and bright blobs with soft edges, and noise-textured
-// regions. They are not real defects; they are local departures from the good images of every
-// kind a defect can be (structure out of place, a line, an intensity change, a texture change),
-// so a configuration that ranks them above held-out good images tends to rank real defects too.
+// regions. They are not real defects; they are departures from the good images of every kind a
+// defect can be (structure out of place, a line, an intensity change, a texture change), so a
+// configuration that ranks them above held-out good images tends to rank real defects too.
+// Two kinds change an image's large-scale appearance, as inactive areas of solar cells and stains
+// on paper do: a large region (a fifth to a half of the image, cut by a straight edge or a large
+// ellipse) a little darker or brighter, and a large region whose fine texture is smoothed or
+// roughened. Without them every synthetic defect was small and local, and the search preferred
+// what sees small things best even where it costs the large ones (normalising the Gaussian part,
+// a finer grid; docs/fit.md).
 import type { RawImage } from '../../common/types.js';
 import { seededRandom } from './stats.js';
 
-export const SYNTHETIC_KINDS = ['cut-paste', 'scratch', 'blob', 'noise'] as const;
+export const SYNTHETIC_KINDS = ['cut-paste', 'scratch', 'blob', 'noise', 'area', 'area-texture'] as const;
 export type SyntheticKind = (typeof SYNTHETIC_KINDS)[number];
 
 /** Side of a defect region as a fraction of the image's shorter side (drawn uniformly). */
@@ -34,7 +40,34 @@ export function synthesizeDefect(image: RawImage, donor: RawImage, kind: Synthet
     for (let c = 0; c < ch; c++) out[o + c] = clamp(out[o + c]! * (1 - alpha) + v[Math.min(c, v.length - 1)]! * alpha);
   };
   const mean = meanIntensity(image);
-  if (kind === 'cut-paste') {
+  if (kind === 'area' || kind === 'area-texture') {
+    const alpha = largeRegion(w, h, rand);
+    if (kind === 'area') {
+      // Low contrast: 15–45% darker or 15–40% brighter, each channel a little differently (a colour cast on colour images).
+      const darker = rand() < 0.5;
+      const f = darker ? 0.55 + 0.3 * rand() : 1.15 + 0.25 * rand();
+      const factors = Array.from({ length: ch }, () => f * (1 + (rand() - 0.5) * 0.1));
+      for (let i = 0; i < w * h; i++) {
+        const a = alpha[i]!;
+        if (a <= 0) continue;
+        for (let c = 0; c < ch; c++) out[i * ch + c] = clamp(out[i * ch + c]! * (1 + a * (factors[c]! - 1)));
+      }
+    } else {
+      // The detail around a local mean (box blur) scaled: smoothed away (× 0–0.3) or roughened (× 2–3).
+      const gain = rand() < 0.5 ? 0.3 * rand() : 2 + rand();
+      const radius = Math.max(1, Math.round(short / 40));
+      const local = boxBlur(out, w, h, ch, radius);
+      for (let i = 0; i < w * h; i++) {
+        const a = alpha[i]!;
+        if (a <= 0) continue;
+        for (let c = 0; c < ch; c++) {
+          const o = i * ch + c;
+          const m = local[o]!;
+          out[o] = clamp(out[o]! * (1 - a) + (m + (out[o]! - m) * gain) * a);
+        }
+      }
+    }
+  } else if (kind === 'cut-paste') {
     // A patch of the donor from a random place, pasted at (x0, y0), at the image's scale.
     const sx = donor.width / w;
     const sy = donor.height / h;
@@ -88,6 +121,71 @@ export function synthesizeDefect(image: RawImage, donor: RawImage, kind: Synthet
     }
   }
   return { width: w, height: h, pixelFormat: image.pixelFormat, data: out };
+}
+
+/** Area of a large region as a fraction of the image (drawn uniformly). */
+const LARGE_REGION = [0.2, 0.5] as const;
+
+/**
+ * A mask [w·h] of weights 0–1 over a large region: the side of a straight line (an edge sharp as a
+ * crack's or soft over up to 5% of the short side) or a large ellipse with a soft edge, placed so
+ * it covers LARGE_REGION of the image.
+ */
+function largeRegion(w: number, h: number, rand: () => number): Float32Array {
+  const alpha = new Float32Array(w * h);
+  const fraction = LARGE_REGION[0] + (LARGE_REGION[1] - LARGE_REGION[0]) * rand();
+  const short = Math.min(w, h);
+  if (rand() < 0.5) {
+    const angle = rand() * 2 * Math.PI;
+    const [dx, dy] = [Math.cos(angle), Math.sin(angle)];
+    // The cut where `fraction` of the pixels lie beyond it, from the projections of a coarse grid.
+    const step = Math.max(1, Math.floor(short / 64));
+    const proj: number[] = [];
+    for (let y = 0; y < h; y += step) for (let x = 0; x < w; x += step) proj.push(x * dx + y * dy);
+    proj.sort((a, b) => a - b);
+    const cut = proj[Math.min(proj.length - 1, Math.floor((1 - fraction) * proj.length))]!;
+    const soft = Math.max(1, short * 0.05 * rand() * rand());
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) alpha[y * w + x] = Math.min(1, Math.max(0, (x * dx + y * dy - cut) / soft + 0.5));
+  } else {
+    const ratio = 0.6 + 0.8 * rand();
+    const rx = Math.sqrt((fraction * w * h * ratio) / Math.PI);
+    const ry = (fraction * w * h) / (Math.PI * rx);
+    const cx = rx * 0.5 + rand() * Math.max(0, w - rx);
+    const cy = ry * 0.5 + rand() * Math.max(0, h - ry);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const r = Math.hypot((x - cx) / rx, (y - cy) / ry);
+        alpha[y * w + x] = Math.min(1, Math.max(0, (1 - r) * 4));
+      }
+    }
+  }
+  return alpha;
+}
+
+/** Mean over a (2r+1)² box around every pixel, per channel (summed-area table; edges clamped). */
+function boxBlur(data: Uint8Array, w: number, h: number, ch: number, r: number): Float32Array {
+  const out = new Float32Array(w * h * ch);
+  const sat = new Float64Array((w + 1) * (h + 1));
+  for (let c = 0; c < ch; c++) {
+    for (let y = 0; y < h; y++) {
+      let row = 0;
+      for (let x = 0; x < w; x++) {
+        row += data[(y * w + x) * ch + c]!;
+        sat[(y + 1) * (w + 1) + x + 1] = sat[y * (w + 1) + x + 1]! + row;
+      }
+    }
+    for (let y = 0; y < h; y++) {
+      const y0 = Math.max(0, y - r);
+      const y1 = Math.min(h, y + r + 1);
+      for (let x = 0; x < w; x++) {
+        const x0 = Math.max(0, x - r);
+        const x1 = Math.min(w, x + r + 1);
+        const sum = sat[y1 * (w + 1) + x1]! - sat[y0 * (w + 1) + x1]! - sat[y1 * (w + 1) + x0]! + sat[y0 * (w + 1) + x0]!;
+        out[(y * w + x) * ch + c] = sum / ((y1 - y0) * (x1 - x0));
+      }
+    }
+  }
+  return out;
 }
 
 function pixelOf(img: RawImage, x: number, y: number, ch: number): number[] {

@@ -139,10 +139,10 @@ describe('visor fit (CLI)', () => {
     const manifest = JSON.parse(await readFile(path.join(out, 'model.json'), 'utf8')) as { thresholds: { calibration: { modes: number } } };
     expect(manifest.thresholds.calibration.modes).toBe(1);
     // What the search tried and chose, in the summary and a note.
-    const { selection } = JSON.parse(stdout) as { selection: { validation: string; chosen: { head: string }; tried: { head: string; normalise: string; auroc: number }[] } };
+    const { selection } = JSON.parse(stdout) as { selection: { validation: string; chosen: { head: string }; tried: { head: string; normalise: string; grid?: number; auroc: number }[] } };
     expect(selection.validation).toBe('synthetic defects');
-    // Every head, without and with neighbourhood normalisation of the patch part.
-    expect(selection.tried.map((t) => `${t.head}/${t.normalise}`)).toEqual(['local/none', 'global/none', 'both/none', 'local/patch', 'global/patch', 'both/patch']);
+    // Every head; cells are aligned parts, so neither neighbourhood normalisation nor the finer grid.
+    expect(selection.tried.map((t) => `${t.head}/${t.normalise}${t.grid ? `@${t.grid}` : ''}`)).toEqual(['local/none', 'global/none', 'both/none']);
     expect(selection.tried.every((t) => t.auroc > 0.5)).toBe(true);
     expect(stderr).toContain(`note: chose the ${selection.chosen.head} head`);
   });

@@ -74,7 +74,10 @@ beforeAll(async () => {
   clean = await strip(good.slice(48, 52), path.join(testDir, 'clean.png'), 330);
   marked = await mark(clean, path.join(testDir, 'marked.png'));
   await writeFile(path.join(testDir, 'labels.csv'), 'file,label\nclean.png,good\nmarked.png,defect\n');
-  fit = await fitModel({ goodDir, outDir: path.join(tmp, 'model'), name: 'strips', threads: 2 }, { log });
+  // The 8×8 grid per tile is fixed: the tiles of strips are not aligned with the cells (position
+  // dependence below 0.15), so the search would also try the finer 16×16 grid, and this is about
+  // the stitching of a known grid. The heads are still searched.
+  fit = await fitModel({ goodDir, outDir: path.join(tmp, 'model'), name: 'strips', threads: 2, grid: 8 }, { log });
   inferencer = await createInferencer({ pkg: await loadModelPackage(fit.dir), threads: 1, log });
 }, 180_000);
 
