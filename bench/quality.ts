@@ -17,7 +17,8 @@
 // `--audit` checks the search's label-free choice against real labels: every candidate it tries
 // also scores the fold's real defects out-of-fold (the fit's cross-validation heads, so about
 // 0.005 below a fitted model), and one line per fold gives each candidate's AUROC on the synthetic
-// defects and on the real ones, what the synthetic defects chose and what the real ones would have.
+// defects it is ranked by (the faint ones) and on the real ones, what the synthetic defects chose
+// and what the real ones would have; then a line by strength (faint/plain) and one by kind.
 // Data: found by datasets/index.ts (`npm run datasets -- fetch NAME` gets a missing set).
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -123,6 +124,7 @@ function printAudit(label: string, fold: number, audit: readonly Audited[]): voi
   const real = audit.reduce((a, b) => (b.realAuroc > a.realAuroc ? b : a));
   const cells = audit.map((a) => `${name(a)} ${a.auroc.toFixed(3)}/${a.realAuroc.toFixed(3)}${a === chosen ? '*' : ''}${a === real ? '!' : ''}`);
   console.log(`[audit] ${label} fold ${fold}: ${cells.join('  ')}  | chosen ${name(chosen)} real ${chosen.realAuroc.toFixed(3)}, best real ${name(real)} ${real.realAuroc.toFixed(3)}`);
+  if (audit[0]!.byStrength) console.log(`[audit] ${label} fold ${fold} by strength (faint/plain): ${audit.map((a) => `${name(a)} ${a.byStrength!.faint.toFixed(3)}/${a.byStrength!.plain.toFixed(3)}`).join('  ')}`);
   if (audit[0]!.byKind) console.log(`[audit] ${label} fold ${fold} by kind: ${audit.map((a) => `${name(a)} ${Object.entries(a.byKind!).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(' ')}`).join('; ')}`);
 }
 

@@ -30,9 +30,9 @@ import { descriptorOf, fitDescriptors, neighboursOf, NORMALISE_CHOICES, type Des
 import { describeModel } from './describe.js';
 import { modeOf } from './modes.js';
 import { decodeModel, encodeModel, floatValueInfo, graphBuilder, graphOf, opsetOf } from './onnx-graph.js';
-import { best, candidateDivisors, headCandidates, MARGIN, MAX_POSITION_DEPENDENCE, MAX_SYNTHETIC, positionDependence, rankHeads, type FeatureCandidate, type HeadCandidate, type Tried } from './select.js';
+import { best, candidateDivisors, FAINT_MARGIN, headCandidates, MARGIN, MAX_POSITION_DEPENDENCE, MAX_SYNTHETIC, positionDependence, rankHeads, type FeatureCandidate, type HeadCandidate, type Tried } from './select.js';
 import { appendLogistic, fitSupervised, MIN_LABELLED_DEFECTS, SCORE, supervisedRow, type Supervised } from './supervised.js';
-import { SYNTHETIC_KINDS, synthesizeDefect } from './synthetic.js';
+import { isFaint, strengthOf, SYNTHETIC_KINDS, synthesizeDefect } from './synthetic.js';
 import { auroc } from './stats.js';
 import { DEFAULTS } from './defaults.js';
 
@@ -118,6 +118,8 @@ export interface Audited extends Tried {
   realAuroc: number;
   /** Validation AUROC on each kind of synthetic defect alone. */
   byKind?: Record<string, number>;
+  /** Validation AUROC on the fainter and the plainer half of the synthetic defects' strengths. */
+  byStrength?: { faint: number; plain: number };
   /** The search's choice. */
   chosen: boolean;
 }
@@ -178,6 +180,8 @@ interface Extracted {
   synthetic: Sample[];
   /** Index in `goods` of the good sample (the same tile of the good image) each synthetic sample was made from. */
   syntheticSource: number[];
+  /** The strength each synthetic sample's defect was made at (synthetic.ts). */
+  syntheticStrength: number[];
   /** deps.auditDefects' samples (`tiles` per image). */
   audit: Sample[];
   unreadable: string[];
@@ -352,7 +356,9 @@ async function searchConfiguration(ctx: SearchContext) {
     const set = new Set(hs.map((h) => h.head));
     return set.size === 1 ? [...set][0]! : 'both';
   };
-  let winner: { evaluated: Evaluated; head: HeadCandidate & { auroc: number } } | undefined;
+  type Choice = { evaluated: Evaluated; head: HeadCandidate & { auroc: number } };
+  let first: Choice | undefined;
+  let leader: Choice | undefined;
   const tried: Tried[] = [];
   const audit: Audited[] = [];
   let dependence: number | undefined;
@@ -385,8 +391,14 @@ async function searchConfiguration(ctx: SearchContext) {
     bar.stop();
     const modes = chooseModes(data.goods, data.layout.channels, o.modes, o.seed);
     const neighbours = sampleNeighbours(data, heads.some((h) => h.normalise !== 'none'));
+    // Validation AUROC of every head candidate on the synthetic defects `keep` selects.
+    const rankSynthetic = (keep: (j: number) => boolean) => {
+      const of = data.synthetic.flatMap((_, j) => (keep(j) ? [j] : []));
+      const lists = { goods: neighbours.goods, defects: of.map((j) => neighbours.synthetic[j]!) };
+      return rankHeads(cv, of.map((j) => cv.extras[1]![j]!), of.map((j) => data.synthetic[j]!), modes, lists, heads, o.far, o.globalWeight, data.tiles);
+    };
     let ranked: Evaluated['ranked'] = heads.map((h) => ({ ...h, auroc: Number.NaN }));
-    if (validation === 'synthetic defects') ranked = rankHeads(cv, cv.extras[1]!, data.synthetic, modes, { goods: neighbours.goods, defects: neighbours.synthetic }, heads, o.far, o.globalWeight, data.tiles);
+    if (validation === 'synthetic defects') ranked = rankSynthetic((j) => isFaint(data.syntheticStrength[j]!));
     else if (validation === 'labelled defects') {
       const defects = data.labelled.map((l, j) => ({ l, h: cv.extras[0]![j]!, n: neighbours.labelled[j]! })).filter((x) => x.l.label === 1);
       const goodsAsDefects = data.goods.map((g, i) => ({ g, h: cv.goods[i]!, n: neighbours.goods[i]! })).filter((x) => labelOf.get(x.g.file) === 1);
@@ -396,21 +408,24 @@ async function searchConfiguration(ctx: SearchContext) {
     for (const r of ranked) tried.push({ ...candidate, ...r });
     if (data.audit.length > 0) {
       const real = rankHeads(cv, cv.extras[2]!, data.audit, modes, { goods: neighbours.goods, defects: neighbours.audit }, heads, o.far, o.globalWeight, data.tiles);
-      const byKind = validation === 'synthetic defects' ? SYNTHETIC_KINDS.map((kind) => {
-        const of = data.synthetic.flatMap((s, j) => (syntheticKindOf(s.file) === kind ? [j] : []));
-        const lists = { goods: neighbours.goods, defects: of.map((j) => neighbours.synthetic[j]!) };
-        return rankHeads(cv, of.map((j) => cv.extras[1]![j]!), of.map((j) => data.synthetic[j]!), modes, lists, heads, o.far, o.globalWeight, data.tiles);
-      }) : [];
-      real.forEach((r, i) => audit.push({ ...candidate, ...ranked[i]!, realAuroc: r.auroc, chosen: false, ...(byKind.length > 0 ? { byKind: Object.fromEntries(SYNTHETIC_KINDS.map((k, ki) => [k, byKind[ki]![i]!.auroc])) } : {}) }));
+      const synthetic = validation === 'synthetic defects';
+      const byKind = synthetic ? SYNTHETIC_KINDS.map((kind) => rankSynthetic((j) => syntheticKindOf(data.synthetic[j]!.file) === kind)) : [];
+      const plain = synthetic ? rankSynthetic((j) => !isFaint(data.syntheticStrength[j]!)) : [];
+      real.forEach((r, i) => audit.push({ ...candidate, ...ranked[i]!, realAuroc: r.auroc, chosen: false, ...(synthetic ? { byKind: Object.fromEntries(SYNTHETIC_KINDS.map((k, ki) => [k, byKind[ki]![i]!.auroc])), byStrength: { faint: ranked[i]!.auroc, plain: plain[i]!.auroc } } : {}) }));
     }
-    const top = best(ranked);
+    const evaluated = { data, cv, modes, neighbours, ranked };
+    const top = ranked.reduce((a, b) => (b.auroc > a.auroc ? b : a));
     log.info({ layers: candidate.layers, inputSize: candidate.inputSize, best: top }, 'candidate evaluated');
-    // Features other than the defaults (the first candidate) must beat them by MARGIN too.
-    if (winner === undefined || top.auroc >= winner.head.auroc + MARGIN) winner = { evaluated: { data, cv, modes, neighbours, ranked }, head: top };
+    first ??= { evaluated, head: ranked[0]! };
+    if (leader === undefined || top.auroc > leader.head.auroc) leader = { evaluated, head: top };
   }
-  const won = winner!.evaluated.data.spec;
-  for (const a of audit) a.chosen = a.head === winner!.head.head && a.topK === winner!.head.topK && a.normalise === winner!.head.normalise && a.inputSize === won.inputSize && a.layers.join() === won.layers.join() && a.grid === won.grid;
-  return { evaluated: winner!.evaluated, chosen: winner!.head, tried, audit, validation, syntheticCount, searching, positionDependence: dependence };
+  // The best candidate over every feature candidate if it beats the defaults (the first feature
+  // candidate's first head) by the margin, else the defaults.
+  const margin = validation === 'synthetic defects' ? FAINT_MARGIN : MARGIN;
+  const winner = best([first!, leader!].map((c) => ({ ...c, auroc: c.head.auroc })), margin);
+  const won = winner.evaluated.data.spec;
+  for (const a of audit) a.chosen = a.head === winner.head.head && a.topK === winner.head.topK && a.normalise === winner.head.normalise && a.inputSize === won.inputSize && a.layers.join() === won.layers.join() && a.grid === won.grid;
+  return { evaluated: winner.evaluated, chosen: winner.head, tried, audit, validation, syntheticCount, searching, positionDependence: dependence };
 }
 
 /** The feature candidates: what the user fixed, else the default and, with the default backbone, the search's alternatives. */
@@ -488,7 +503,7 @@ function headPlan(backbone: Backbone, data: Extracted, o: Resolved, heads: HeadC
 async function extractAll(spec: FeatureSpec, geometry: GeometryChoice, secondSpec: FeatureSpec | undefined, goodFiles: readonly string[], extraLabelled: readonly string[], labelOf: ReadonlyMap<string, number>, synthetic: number, auditDefects: readonly string[], o: Resolved, bar: Progress): Promise<Extracted> {
   const extractor: FeatureExtractor = await createFeatureExtractor(spec, o.threads, 1, secondSpec);
   const { tiles } = extractor;
-  const out: Extracted = { spec, geometry, tiles, layout: extractor.layout, secondLayout: extractor.secondLayout, projectionDims: extractor.projectionDims, goods: [], labelled: [], synthetic: [], syntheticSource: [], audit: [], unreadable: [] };
+  const out: Extracted = { spec, geometry, tiles, layout: extractor.layout, secondLayout: extractor.secondLayout, projectionDims: extractor.projectionDims, goods: [], labelled: [], synthetic: [], syntheticSource: [], syntheticStrength: [], audit: [], unreadable: [] };
   // Synthetic defect j is made on good file sourceFile[j].
   const sourceFile = Array.from({ length: synthetic }, (_, j) => Math.floor((j * goodFiles.length) / synthetic));
   let donor: RawImage | undefined;
@@ -500,10 +515,12 @@ async function extractAll(spec: FeatureSpec, geometry: GeometryChoice, secondSpe
       for (let j = 0; j < synthetic; j++) {
         if (sourceFile[j] !== index) continue;
         const kind = SYNTHETIC_KINDS[j % SYNTHETIC_KINDS.length]!;
-        const defect = synthesizeDefect(copy, donor ?? copy, kind, o.seed + j);
+        const strength = strengthOf(j);
+        const defect = synthesizeDefect(copy, donor ?? copy, kind, o.seed + j, strength);
         for (const [t, features] of (await extractor.extractTiles(defect)).entries()) {
           out.synthetic.push({ file: `${file}#synthetic-${j}-${kind}`, ...features });
           out.syntheticSource.push(first + t);
+          out.syntheticStrength.push(strength);
         }
         bar.tick();
       }

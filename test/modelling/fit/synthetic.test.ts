@@ -3,7 +3,7 @@
 // without those the search could not see what a configuration costs large defects (docs/fit.md).
 import { describe, expect, it } from 'vitest';
 import type { RawImage } from '../../../src/common/types.js';
-import { SYNTHETIC_KINDS, synthesizeDefect } from '../../../src/modelling/fit/synthetic.js';
+import { STRENGTH, strengthOf, SYNTHETIC_KINDS, synthesizeDefect } from '../../../src/modelling/fit/synthetic.js';
 import { seededRandom } from '../../../src/modelling/fit/stats.js';
 
 const W = 160;
@@ -52,4 +52,44 @@ describe('synthetic defects', () => {
       expect(synthesizeDefect(base, donor, 'area', 3).data.equals(synthesizeDefect(base, donor, 'area', 3).data)).toBe(true);
     });
   }
+
+  it('grades the small kinds from faint to plain, whatever the count, and keeps the large-area kinds as drawn', () => {
+    const span = STRENGTH[1] - STRENGTH[0];
+    for (const count of [24, 160]) {
+      SYNTHETIC_KINDS.forEach((kind, k) => {
+        const strengths = Array.from({ length: count }, (_, j) => j).filter((j) => j % SYNTHETIC_KINDS.length === k).map((j) => strengthOf(j));
+        if (kind === 'area' || kind === 'area-texture') {
+          expect(new Set(strengths), kind).toEqual(new Set([1]));
+          return;
+        }
+        // Every quarter of the range holds some of each small kind's defects, and none falls outside it.
+        for (let q = 0; q < 4; q++) {
+          const lo = STRENGTH[0] + (q * span) / 4;
+          expect(strengths.filter((s) => s >= lo && s < lo + span / 4).length, `${kind}, ${count} defects, quarter ${q}`).toBeGreaterThan(0);
+        }
+        expect(Math.min(...strengths)).toBeGreaterThanOrEqual(STRENGTH[0]);
+        expect(Math.max(...strengths)).toBeLessThanOrEqual(STRENGTH[1]);
+      });
+    }
+  });
+
+  it('applies the strength as the share of the change: a faint defect changes the same pixels less', () => {
+    const base = image('gray');
+    const donor = image('gray');
+    for (const kind of SYNTHETIC_KINDS) {
+      const full = synthesizeDefect(base, donor, kind, 4);
+      const faint = synthesizeDefect(base, donor, kind, 4, 0.25);
+      let fullChange = 0;
+      let faintChange = 0;
+      for (let i = 0; i < W * H; i++) {
+        const d = full.data[i]! - base.data[i]!;
+        fullChange += Math.abs(d);
+        faintChange += Math.abs(faint.data[i]! - base.data[i]!);
+        // Same place and direction, a quarter of the size (rounding: half a grey level).
+        expect(Math.abs(faint.data[i]! - base.data[i]! - d * 0.25), `${kind} pixel ${i}`).toBeLessThanOrEqual(0.5);
+      }
+      expect(fullChange, kind).toBeGreaterThan(0);
+      expect(faintChange / fullChange, kind).toBeCloseTo(0.25, 1);
+    }
+  });
 });
