@@ -30,7 +30,11 @@ export interface DiskStatus {
   reason?: string;
   /** Inspections that could not be stored since open (their verdicts are lost: the pipeline logs each). */
   notStored: number;
-  /** The last failed save while saving still fails; cleared by the next successful save. */
+  /**
+   * The last failed save while saving still fails; cleared once saving has worked again for
+   * RECOVERY_SAVES saves in a row and RECOVERY_MS since the last failure (a database at its cap
+   * fits a save now and then as deleted rows free pages, which must not flap health).
+   */
   saveFailure?: SaveFailure;
 }
 
@@ -84,6 +88,11 @@ export function formatBytes(bytes: number): string {
 
 const HYSTERESIS_PERCENT = 0.5;
 
+/** Saving counts as working again after this many successful saves in a row, */
+export const RECOVERY_SAVES = 3;
+/** and this long since the last failure. */
+export const RECOVERY_MS = 5_000;
+
 /** At most one "saving fails" error line per this interval; the rest are counted. */
 const FAILURE_LOG_INTERVAL_MS = 10_000;
 
@@ -95,6 +104,7 @@ export function createDiskMonitor(deps: DiskMonitorDeps): DiskMonitor {
   let level: DiskLevel = 'ok';
   let notStored = 0;
   let failing: SaveFailure | undefined;
+  let savedSinceFailure = 0;
   let failuresSinceLog = 0;
   let lastFailureLogAt = Number.NEGATIVE_INFINITY;
 
@@ -174,6 +184,7 @@ export function createDiskMonitor(deps: DiskMonitorDeps): DiskMonitor {
       const t = now();
       const wasFailing = failing !== undefined;
       failing = { code: rootCode(err) ?? 'UNKNOWN', message: rootMessage(err), at: t };
+      savedSinceFailure = 0;
       if (t - lastFailureLogAt >= FAILURE_LOG_INTERVAL_MS) {
         log.error({ err, code: failing.code, notStored, failedSinceLastLog: failuresSinceLog }, `storing inspections fails: ${failing.code}: ${failing.message}`);
         lastFailureLogAt = t;
@@ -184,6 +195,8 @@ export function createDiskMonitor(deps: DiskMonitorDeps): DiskMonitor {
     },
     saveSucceeded() {
       if (failing === undefined) return;
+      savedSinceFailure += 1;
+      if (savedSinceFailure < RECOVERY_SAVES || now() - failing.at < RECOVERY_MS) return;
       log.info({ notStored, failedFor: now() - failing.at }, 'storing inspections works again');
       failing = undefined;
       lastFailureLogAt = Number.NEGATIVE_INFINITY;

@@ -39,8 +39,9 @@ describe('a store that cannot save', () => {
     const failing = await until('a health message with the failing store', () => healthBodies().find((b) => b.store.failing === 'SQLITE_FULL'), 20_000);
     expect(failing.store.notStored).toBeGreaterThanOrEqual(1);
     expect(failing.store.reason).toMatch(/storing inspections fails: SQLITE_FULL/);
-    // /healthz says so too. Polled: rows the outbox deletes once the hub has them free pages, so a
-    // save now and then fits under the cap and clears the failure until the next one fails.
+    // /healthz says so too. Polled, as the message may come before the report is read; rows the
+    // outbox deletes once the hub has them free pages, so a save now and then fits under the cap,
+    // which does not clear the failure (saving must work RECOVERY_SAVES in a row, RECOVERY_MS on).
     const shown = await until('the line health showing the store failing', () => {
       const store = app.health.report().store;
       return store?.failing ? store : undefined;

@@ -13,6 +13,7 @@ import { createLogger, silentLogger } from '../../src/common/log.js';
 
 import { createSamplingPolicy } from '../../src/line/sampling.js';
 import { diskHealth, diskPressure, openStore, registerStoreMetrics, type Store } from '../../src/store/index.js';
+import { RECOVERY_MS, RECOVERY_SAVES } from '../../src/store/disk.js';
 import type { Inspection, Verdict } from '../../src/common/types.js';
 import { makeInspection as fullInspection, noiseJpeg, tempDir } from './helpers.js';
 
@@ -49,6 +50,9 @@ afterEach(() => {
   fs.rmSync(blocker(), { force: true });
 });
 
+/** The store's clock: the failing state clears only RECOVERY_MS after the last failure. */
+let clock = 0;
+
 function open(): Store {
   const destination = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -57,7 +61,8 @@ function open(): Store {
     },
   });
   const config = parseConfig({ cameras: [{ id: 'cells', source: 'x' }], store: { okSampleFraction: 1, maxDiskMb: 1000 } });
-  store = openStore({ config: config.store, dataDir: dataDir(), log: createLogger({ level: 'info', destination }) });
+  clock = Date.now();
+  store = openStore({ config: config.store, dataDir: dataDir(), log: createLogger({ level: 'info', destination }), now: () => clock });
   return store;
 }
 
@@ -139,10 +144,16 @@ describe.skipIf(mountError !== undefined)(`the data dir on a ${SIZE_MB} MB tmpfs
     const withImage = s.save(makeInspection(), { image: await noiseJpeg(400, 400, 9) });
     expect(withImage.imagePath).toBeUndefined();
     expect(s.get(withImage.id)!.imageShed).toBe('store: image write failed: ENOSPC');
-    expect(diskHealth(s.disk).failing).toBeUndefined(); // saving works again
+    // One save that fits does not make a nearly full disk healthy: health would flap with every
+    // save that happens to fit. Saving works again after RECOVERY_SAVES in a row, RECOVERY_MS on.
+    expect(diskHealth(s.disk).failing).toBe(true);
 
     fs.rmSync(blocker());
+    for (let i = 1; i < RECOVERY_SAVES; i++) s.save(makeInspection());
+    expect(diskHealth(s.disk).failing).toBe(true); // enough saves, too soon after the failure
+    clock += RECOVERY_MS;
     const after = s.save(makeInspection(), { image: await noiseJpeg() });
+    expect(diskHealth(s.disk).failing).toBeUndefined(); // saving works again
     expect(fs.existsSync(s.imageFile(after.imagePath!))).toBe(true);
     expect(s.disk.check()).toMatchObject({ level: 'ok', notStored: 1 });
     expect(diskHealth(s.disk)).toMatchObject({ ok: true });
