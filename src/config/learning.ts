@@ -25,6 +25,11 @@ export const LearningSection = Type.Object(
     train: Type.Object(
       {
         everyVerdicts: Type.Integer({ minimum: 0, default: 0, description: 'Fit a new candidate after this many new reviewer verdicts (0 = only by hand: the Learning page or POST /api/learning/train). A candidate in shadow is not replaced by the rule before it has the reviewed frames promotion.minFrames and minPerClass ask for.' }),
+        minMinutesBetween: Type.Number({
+          minimum: 0,
+          default: 15,
+          description: 'The every-N-verdicts rule starts a fit at most once in this many minutes (counted from the start of the last fit), so a fast reviewer does not keep a core busy refitting; verdicts that came meanwhile count towards the next fit, which starts when the time is up. Fits asked for by hand are not held back.',
+        }),
         unreviewedOk: Type.Boolean({
           default: true,
           description: 'Also fit on stored images the live model judged ok that nobody reviewed (most frames reviewers never see are good; without them a candidate learns "good" only from false alarms).',

@@ -46,6 +46,8 @@ export interface LearningStatus {
   promotion?: PromotionVerdict;
   /** Verdicts still to come before the "every N verdicts" rule fits a candidate (absent when the rule is off). */
   verdictsToNextFit?: number;
+  /** When the rule may start its next fit (learning.train.minMinutesBetween after the last fit started; absent when the rule is off). */
+  nextRuleFitAfter?: number;
   changes: ModelChange[];
 }
 
@@ -246,14 +248,26 @@ export function createLearningExtension(ctx: AppContext): LearningExtension | un
 
   /** After each verdict: the "every N verdicts" rule and the automatic promotion. */
   let checkTimer: NodeJS.Timeout | undefined;
-  function afterVerdict(): void {
+  let coolDownTimer: NodeJS.Timeout | undefined;
+  function afterVerdict(delayMs = 500): void {
     if (checkTimer) return;
     checkTimer = setTimeout(() => {
       checkTimer = undefined;
       if (stopped) return;
       // A candidate in shadow gets its chance first: no new fit replaces it before it has the reviewed frames the rule needs.
       const waiting = shadow.candidate !== undefined && !hasEnoughFrames(comparison(0)!, config.promotion);
-      if (config.train.everyVerdicts > 0 && !training && !waiting && verdictsToNextFit()! <= 0) {
+      const due = config.train.everyVerdicts > 0 && !training && !waiting && verdictsToNextFit()! <= 0;
+      const wait = due ? nextRuleFitAfter()! - Date.now() : 0;
+      if (due && wait > 0) {
+        // Held back by minMinutesBetween: look again when the time is up, verdicts or not.
+        if (!coolDownTimer) {
+          coolDownTimer = setTimeout(() => {
+            coolDownTimer = undefined;
+            afterVerdict(0);
+          }, wait + 10);
+          coolDownTimer.unref();
+        }
+      } else if (due) {
         train('rule').catch((err: unknown) => {
           lastTrainingError = errorMessage(err);
           log.info({ detail: lastTrainingError }, 'the every-N-verdicts rule could not fit a candidate yet');
@@ -262,8 +276,14 @@ export function createLearningExtension(ctx: AppContext): LearningExtension | un
       if (config.promotion.auto && shadow.candidate && comparison(0)?.promotion.allowed) {
         promote('auto').catch((err: unknown) => log.warn({ err, detail: errorMessage(err) }, 'automatic promotion failed'));
       }
-    }, 500);
+    }, delayMs);
     checkTimer.unref();
+  }
+
+  function nextRuleFitAfter(): number | undefined {
+    if (config.train.everyVerdicts <= 0) return undefined;
+    const last = records.candidates(1)[0]?.createdAt;
+    return last === undefined ? 0 : last + config.train.minMinutesBetween * 60_000;
   }
 
   function verdictsToNextFit(): number | undefined {
@@ -290,7 +310,7 @@ export function createLearningExtension(ctx: AppContext): LearningExtension | un
         ...(lastTrainingError ? { lastTrainingError } : {}),
         rule: config.promotion,
         ...(c ? { promotion: comparison(0)!.promotion } : {}),
-        ...(next !== undefined ? { verdictsToNextFit: next } : {}),
+        ...(next !== undefined ? { verdictsToNextFit: next, nextRuleFitAfter: nextRuleFitAfter()! } : {}),
         changes: records.changes(20),
       };
     },
@@ -342,11 +362,12 @@ export function createLearningExtension(ctx: AppContext): LearningExtension | un
       } catch (err) {
         log.error({ err, detail: errorMessage(err) }, 'the candidate could not be loaded; no shadow run');
       }
-      offs.push(bus.on('review', afterVerdict));
+      offs.push(bus.on('review', () => afterVerdict()));
     },
     async stop() {
       stopped = true;
       clearTimeout(checkTimer);
+      clearTimeout(coolDownTimer);
       for (const off of offs.splice(0)) off();
       training?.run.cancel();
       await training?.done;

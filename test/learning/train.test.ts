@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.js';
 import type { Learning } from '../../src/learning/index.js';
 import { thresholdsForMix } from '../helpers/scores.js';
-import { startLearningLine, tempDir, until } from './helpers.js';
+import { candidatePackage, invertedInput, startLearningLine, tempDir, until } from './helpers.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -85,4 +85,37 @@ describe('the every-N-verdicts rule', () => {
       await ruleCleanup();
     }
   }, 120_000);
+
+  it('holds a fit it is due back until minMinutesBetween after the last one, then starts it without another verdict', async () => {
+    const { dir: coolDir, cleanup: coolCleanup } = await tempDir('visor-train-cooldown-');
+    // The configured candidate counts as the last fit, from the line's start.
+    const candidateDir = await candidatePackage(path.join(coolDir, 'candidate'), invertedInput('inverted-cooldown'));
+    const line = await startLearningLine(coolDir, {
+      thresholds: { ...(await thresholdsForMix(4, 0)), uncertainBand: 0 },
+      learning: { candidate: candidateDir, train: { everyVerdicts: 4, minMinutesBetween: 0.75 }, promotion: { minFrames: 4, minPerClass: 1 } },
+    });
+    try {
+      const loop = (line.extensions.find((e) => e.name === 'learning') as unknown as { learning: Learning }).learning;
+      const notBefore = loop.status().nextRuleFitAfter!;
+      expect(notBefore - Date.now()).toBeGreaterThan(30_000);
+      // Reviewed frames both models scored (both classes, so the candidate has had its chance) and
+      // more verdicts than the rule's N: a fit is due but for the interval.
+      const scored = () => line.store.db.prepare("SELECT inspection_id FROM shadow_scores s JOIN inspections i ON i.id = s.inspection_id WHERE s.candidate = 'inverted-cooldown' AND i.image_path IS NOT NULL ORDER BY s.inspection_id").pluck().all() as string[];
+      const ids = await until('frames with images the candidate scored', () => (scored().length >= 14 ? scored().slice(0, 14) : undefined), 60_000);
+      ids.forEach((id, i) => {
+        for (const r of line.store.reviews.record({ ids: [id], decision: i < 2 ? 'confirmed' : 'rejected', user: 'reviewer' })) line.bus.emit('review', r);
+      });
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(Date.now()).toBeLessThan(notBefore);
+      expect(loop.status()).toMatchObject({ verdictsToNextFit: 0, promotion: { allowed: expect.any(Boolean) } });
+      expect(loop.status().training).toBeUndefined();
+      // No verdict after this: the rule looks again when the time is up.
+      const training = await until('a fit started by the rule once the interval is over', () => loop.status().training, 60_000, 100);
+      expect(training).toMatchObject({ source: 'rule' });
+      expect(training.startedAt).toBeGreaterThanOrEqual(notBefore);
+    } finally {
+      await line.stop();
+      await coolCleanup();
+    }
+  }, 150_000);
 });

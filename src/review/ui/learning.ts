@@ -45,6 +45,7 @@ interface Status {
   rule: { minFrames: number; minPerClass: number; margin: number; auto: boolean };
   promotion?: { allowed: boolean; reason: string };
   verdictsToNextFit?: number;
+  nextRuleFitAfter?: number;
   changes: Array<{ id: number; at: number; action: string; user: string; fromVersion: string; toVersion: string }>;
 }
 
@@ -144,7 +145,7 @@ export function LearningPage({ user, session }: { user: User; session: QueueSess
           h('button', { class: 'link', id: 'review-disagreements', onClick: reviewDisagreements }, 'review them'),
         )
       : null,
-    status.verdictsToNextFit !== undefined ? h('p', { class: 'hint' }, `The next candidate is fitted after ${status.verdictsToNextFit} more verdicts.`) : null,
+    status.verdictsToNextFit !== undefined ? h('p', { class: 'hint' }, nextFitText(status.verdictsToNextFit, status.nextRuleFitAfter)) : null,
     engineer ? h('button', { id: 'train', disabled: busy || t !== undefined, onClick: () => act('/api/learning/train', (r) => `fitting ${r.version}`) }, 'Train candidate') : null,
     h('h2', null, 'Comparison'),
     comparison ? h(ComparisonTable, { c: comparison }) : h('p', { class: 'empty' }, 'No comparison yet: it needs a candidate in shadow and reviewed frames.'),
@@ -155,4 +156,11 @@ export function LearningPage({ user, session }: { user: User; session: QueueSess
       ? h('p', { class: 'empty' }, 'No promotion or rollback yet.')
       : h('table', { id: 'changes' }, h('tbody', null, status.changes.map((c) => h('tr', { key: c.id }, h('td', null, fmtTime(c.at)), h('td', null, c.action), h('td', null, `${c.fromVersion} → ${c.toVersion}`), h('td', null, c.user))))),
   );
+}
+
+/** When the every-N-verdicts rule fits next: after N more verdicts, and not before its interval is up. */
+function nextFitText(verdicts: number, notBefore: number | undefined): string {
+  const later = notBefore !== undefined && notBefore > Date.now() ? new Date(notBefore).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : undefined;
+  if (verdicts > 0) return `The next candidate is fitted after ${verdicts} more verdicts${later ? `, not before ${later}` : ''}.`;
+  return later ? `The next candidate is fitted at ${later} (at most one fit per interval).` : 'The next candidate is fitted now.';
 }
