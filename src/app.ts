@@ -7,6 +7,7 @@ import type { AppContext, Extension, ExtensionFactory } from './line/extension.j
 import { resolvePath } from './config/paths.js';
 import { createCamera, type Camera } from './capture/index.js';
 import type { Config } from './config/schema.js';
+import { triggeredOnlyCameras } from './config/stations.js';
 import { createLineControl, type LineControl } from './line/control.js';
 import { lineThreads, loadModelPackage, openInferencer, type Inferencer } from './inference/index.js';
 import type { Logger } from './common/log.js';
@@ -128,6 +129,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       store,
       sampling,
       jpegQuality: config.store.jpegQuality,
+      triggeredOnly: triggeredOnlyCameras(config),
       metrics,
       bus,
       log,

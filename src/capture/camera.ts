@@ -58,6 +58,8 @@ export interface Camera {
   fresher(held: Frame): Frame;
   /** Releases a frame taken and not inspected (one from before a trigger), counted as dropped. */
   drop(frame: Frame): void;
+  /** Releases a frame no one asked to inspect (a camera inspected only on trigger), counted as skipped. */
+  skip(frame: Frame): void;
 }
 
 export function createCamera(deps: CameraDeps): Camera {
@@ -92,6 +94,7 @@ export function createCamera(deps: CameraDeps): Camera {
     framesLost: 0,
     framesCorrupt: 0,
     framesOversized: 0,
+    framesSkipped: 0,
     reconnects: 0,
   };
   let poolDrops = 0;
@@ -311,5 +314,9 @@ export function createCamera(deps: CameraDeps): Camera {
     next: (signal) => slot.take(signal),
     fresher: (held) => slot.fresher(held),
     drop: (frame) => slot.drop(frame),
+    skip: (frame) => {
+      frame.release();
+      state.framesSkipped = (state.framesSkipped ?? 0) + 1;
+    },
   };
 }

@@ -125,6 +125,11 @@ export interface CameraStatus {
   framesCorrupt: number;
   /** Images over the source's limits (cameras[].imageLimits), skipped without decoding. */
   framesOversized?: number;
+  /**
+   * Frames not inspected by policy: the camera is inspected only when a trigger asks for a frame
+   * (stations[].inspect: triggered) and none did. Not a loss, so not in framesDropped.
+   */
+  framesSkipped?: number;
   reconnects: number;
   lastFrameAt?: number;
 }

@@ -163,6 +163,10 @@ export const Station = Type.Object(
     cameras: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Ids of the cameras (`cameras[].id`) whose views make up one part inspection.' }),
     deadlineMs: Type.Integer({ minimum: 1, maximum: 600000, default: 150, description: 'Result deadline after the trigger: without a verdict by then the station reports Ng with result code 10 (timeout) and stores the late verdict, marked late, when it comes.' }),
     settleMs: Type.Integer({ minimum: 0, maximum: 60000, default: 0, description: 'Delay after the trigger (strobe, vibration settling): only a frame captured at least this long after the trigger is a view of the part.' }),
+    inspect: Type.Union([Type.Literal('continuous'), Type.Literal('triggered')], {
+      default: 'continuous',
+      description: 'continuous: the station\'s cameras are inspected all the time (triggered frames go first), so the board, IoT Hub and retraining samples see the line between parts; triggered: only the frames a trigger asks for are run through the model (the others are released unread and counted in visor_camera_frames_skipped_total), which leaves the cores to the parts on a line that only needs them. A camera shared with a continuous station, and sample requests, are still inspected.',
+    }),
     lateWindowMs: Type.Integer({ minimum: 1, default: 10000, description: 'How long after the trigger a late verdict is still waited for; after it the part is closed with the views it has (result code 11, no frame) and stops waiting.' }),
     uncertain: Type.Union([Type.Literal('ng'), Type.Literal('ok')], {
       default: 'ng',

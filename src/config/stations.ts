@@ -97,3 +97,12 @@ export function stationIssues(config: StationRulesInput): string[] {
   });
   return issues;
 }
+
+/**
+ * Cameras inspected only on trigger: every station they belong to says `inspect: triggered`
+ * (a camera shared with a continuous station is inspected all the time).
+ */
+export function triggeredOnlyCameras(config: { stations: Array<{ cameras: string[]; inspect: 'continuous' | 'triggered' }> }): Set<string> {
+  const continuous = new Set(config.stations.filter((s) => s.inspect === 'continuous').flatMap((s) => s.cameras));
+  return new Set(config.stations.filter((s) => s.inspect === 'triggered').flatMap((s) => s.cameras).filter((id) => !continuous.has(id)));
+}

@@ -32,6 +32,7 @@ export function createMetrics(deps: { cameras: () => CameraStatus[]; defaultMetr
   perCamera('visor_camera_frames_total', 'Frames read from the camera.', (s) => s.framesIn);
   perCamera('visor_camera_frames_dropped_total', 'Frames dropped because a newer one arrived before inference took it.', (s) => s.framesDropped);
   perCamera('visor_camera_frames_lost_total', 'Frames a live stream sent (at the camera rate) that were never read.', (s) => s.framesLost ?? 0);
+  perCamera('visor_camera_frames_skipped_total', 'Frames not inspected because the camera is inspected only on trigger (stations[].inspect: triggered) and no trigger asked for them.', (s) => s.framesSkipped ?? 0);
   perCamera('visor_camera_frames_corrupt_total', 'Frames that could not be decoded and were skipped.', (s) => s.framesCorrupt);
   perCamera('visor_camera_frames_oversized_total', 'Images over cameras[].imageLimits (pixels, bytes), skipped without decoding.', (s) => s.framesOversized ?? 0);
   perCamera('visor_camera_reconnects_total', 'Times the camera source was restarted.', (s) => s.reconnects);

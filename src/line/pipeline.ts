@@ -93,6 +93,11 @@ export interface PipelineDeps {
   jpegQuality: number;
   /** JPEG encodes at once (default 2). */
   maxEncodes?: number;
+  /**
+   * Cameras inspected only when a trigger (prioritize) or a sample request asks for a frame
+   * (stations[].inspect: triggered); their other frames are skipped. Default: none.
+   */
+  triggeredOnly?: ReadonlySet<string>;
   /** Encodes a kept frame's picture; default encodeJpeg (sharp, on libuv's threads). */
   encode?: (image: RawImage, quality: number) => Promise<Buffer>;
   metrics: Metrics;
@@ -130,6 +135,7 @@ interface SampleRequest {
 
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const now = deps.now ?? Date.now;
+  const triggeredOnly = deps.triggeredOnly ?? new Set<string>();
   const loops: Promise<void>[] = [];
   const sampleRequests = new Map<string, SampleRequest[]>();
   let inspected = 0;
@@ -277,8 +283,14 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       let frame = again ?? (await camera.next());
       again = undefined;
       if (!frame) break;
-      // A triggered camera's frames from before the trigger take no turns: the part's frame comes first.
+      // A triggered camera's frames from before the trigger take no turns: the part's frame comes
+      // first. A camera inspected only on trigger skips every frame no trigger or sample asks for.
       const from = wantedFrom(camera.id);
+      const onTriggerOnly = triggeredOnly.has(camera.id) && (sampleRequests.get(camera.id)?.length ?? 0) === 0;
+      if (onTriggerOnly && (from === undefined || frame.capturedAt < from)) {
+        camera.skip(frame);
+        continue;
+      }
       if (from !== undefined && frame.capturedAt < from) {
         camera.drop(frame);
         continue;

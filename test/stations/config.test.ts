@@ -19,7 +19,7 @@ describe('stations config', () => {
   it('fills the defaults of a station', () => {
     const config = parseConfig({ cameras, stations: [{ id: 'st1', cameras: ['top', 'side'] }] });
     expect(config.stations[0]).toEqual({
-      id: 'st1', cameras: ['top', 'side'], deadlineMs: 150, settleMs: 0, lateWindowMs: 10000, uncertain: 'ng', triggers: ['http'], transports: [], heartbeatMs: 500, recipes: [],
+      id: 'st1', cameras: ['top', 'side'], deadlineMs: 150, settleMs: 0, inspect: 'continuous', lateWindowMs: 10000, uncertain: 'ng', triggers: ['http'], transports: [], heartbeatMs: 500, recipes: [],
     });
     expect(config.plc.opcua.port).toBe(4840);
     expect(config.plc.modbus.port).toBe(502);
