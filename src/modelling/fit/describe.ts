@@ -69,7 +69,7 @@ export function describeModel(m: ModelDescription): ModelManifest {
   const neighbourText =
     head.normalise === 'none' ? '' : `, first divided by ${head.normalise === 'all' ? 'their' : "the patch part's"} mean over the image's ${NEIGHBOURS} nearest good images by texture (their out-of-fold values),`;
   const anomalyText =
-    `the anomaly score adds the patch part (${patchText}) and ${globalWeight} × the global Mahalanobis distance${neighbourText} each divided by the ${nth(1 - far)} percentile of its out-of-fold good values, ` +
+    `the anomaly score adds the patch part (${patchText}) and ${globalWeight} × the global Mahalanobis distance${neighbourText || ','} each divided by the ${nth(1 - far)} percentile of its out-of-fold good values, ` +
     `and divides the sum by the ${nth(1 - far)} percentile of its out-of-fold good values (${modeText})` +
     (cal.exponent ? `, then raises it to the mode's exponent (the mean over modes of ln(${nth(1 - far)} percentile / median) over the mode's own, so every mode's good scores spread alike on a log scale and its percentile stays at 1)` : '');
   // Extra calibration fields are allowed by the schema (additionalProperties) but not by its static type.
