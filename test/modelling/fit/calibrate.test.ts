@@ -92,6 +92,17 @@ describe('calibration of two kinds of good image', () => {
     expect(auroc(goodScores, badScores)).toBeGreaterThan(Math.min(...within) - 0.004);
   });
 
+  it('keeps a percentile per mode, and finite scores, when a mode’s good scores do not spread', () => {
+    // Mode 1: 30 identical good images (its median is its percentile).
+    const same: HeldOut = { localHeat: Float32Array.of(2), global: 20 };
+    const oof = [...fitted.outputs.filter((_, i) => fitted.kinds[i] === 0).slice(0, 100), ...Array.from({ length: 30 }, () => same)];
+    const goodMode = oof.map((_, i) => (i < 100 ? 0 : 1));
+    const flat = calibrate({ oof, goodMode, k: 2, head: 'local', topK: 1, far, globalWeight: 0.5 });
+    expect(flat.exponent).toBeUndefined();
+    expect(partsOf(flat, 1, same, 1).score).toBeCloseTo(1, 6);
+    expect(Number.isFinite(partsOf(flat, 0, oof[0]!, 1).score)).toBe(true);
+  });
+
   it('leaves one kind of good image as before: the score is the combined part over its percentile', () => {
     const good = set(7, 500, 0);
     const one = calibrate({ oof: good.outputs, goodMode: good.kinds.map(() => 0), k: 1, head: 'local', topK: 1, far, globalWeight: 0.5 });
