@@ -2,7 +2,8 @@
 // patch bank, or the mean of both) and the Gaussian over max-pooled features, each divided by its
 // own out-of-fold good percentile for the image's mode, added with a fixed weight, and divided
 // once more by the percentile of that sum, so 1.0 is the defect threshold at the target
-// false-alarm rate for every mode. The heat map is the patch heads' distance divided by their
+// false-alarm rate for every mode; with several modes the result is raised to the mode's exponent,
+// which gives every mode's good scores the same spread (calibrate.ts). The heat map is the patch heads' distance divided by their
 // normalisers (the mean of the two with both): a position at 1 is as far from every good patch
 // as the threshold image's worst positions are.
 import { appendGlobal, type GlobalGaussian } from './global.js';
@@ -39,7 +40,18 @@ export interface AnomalyCalibration {
   bank?: Float32Array;
   global: Float32Array;
   combined: Float32Array;
+  /**
+   * Per mode, with more than one mode: the exponent the normalised combined score is raised to, so
+   * every mode's good scores have the same spread on a log scale (calibrate.ts). Absent: 1.
+   */
+  exponent?: Float32Array;
   globalWeight: number;
+}
+
+/** The calibrated anomaly score of a combined score: (combined / the mode's percentile) ^ the mode's exponent. */
+export function calibrated(cal: AnomalyCalibration, mode: number, combined: number): number {
+  const normalised = combined / cal.combined[mode]!;
+  return cal.exponent ? normalised ** cal.exponent[mode]! : normalised;
 }
 
 /** Raw head outputs of one image. */
@@ -96,6 +108,11 @@ export function appendAnomaly(model: ModelProto, featuresName: string, grid: { h
   const g = b.node('Mul', [distance, perMode('global', cal.global)], GLOBAL_PART);
   const w = b.init(floatTensor('visor.anomaly.global_weight', [1], new Float32Array([cal.globalWeight])));
   const combined = b.node('Add', [patch, b.node('Mul', [g, w], 'visor.anomaly.global_weighted')], 'visor.anomaly.combined');
-  b.node('Mul', [combined, perMode('combined', cal.combined)], ANOMALY_SCORE);
+  if (!cal.exponent) b.node('Mul', [combined, perMode('combined', cal.combined)], ANOMALY_SCORE);
+  else {
+    const normalised = b.node('Mul', [combined, perMode('combined', cal.combined)], 'visor.anomaly.normalised');
+    const exponents = b.init(floatTensor('visor.anomaly.exponent', [cal.exponent.length], cal.exponent));
+    b.node('Pow', [normalised, mode === null ? exponents : b.node('Gather', [exponents, mode], 'visor.anomaly.exponent_of_mode', { axis: 0 })], ANOMALY_SCORE);
+  }
   graphOf(model).output = [floatValueInfo(ANOMALY_SCORE, [1]), floatValueInfo(HEATMAP, [1, 1, grid.height, grid.width])];
 }

@@ -1,8 +1,9 @@
 // Calibration of the anomaly score on out-of-fold good images: modes (kinds of good image, each
 // with its own normalisers, modes.ts), the percentiles that make 1.0 the threshold at the target
-// false-alarm rate, and the calibrated parts of every image that the supervised head reads.
+// false-alarm rate, with several modes the exponents that give every mode's good scores the same
+// spread, and the calibrated parts of every image that the supervised head reads.
 import { ModelPackageError } from '../../common/errors.js';
-import { combine, combineHeat, usesBank, usesLocal, type AnomalyCalibration, type HeadChoice } from './anomaly.js';
+import { calibrated, combine, combineHeat, usesBank, usesLocal, type AnomalyCalibration, type HeadChoice } from './anomaly.js';
 import { rawParts, type HeldOut, type Sample } from './cross-fit.js';
 import { worstTiles } from './geometry.js';
 import { fitModes, MIN_SEPARATION, modeOf, ONE_MODE, type Modes } from './modes.js';
@@ -80,12 +81,33 @@ export function calibrate(input: CalibrationInput): AnomalyCalibration {
   }
   const combined = raw.map((r, i) => combine(partial, goodMode[i]!, r).combined);
   const worst = worstTiles(combined, tiles);
-  // A mode no image's worst tile falls in keeps the percentile over its tiles.
-  const combinedPerMode = Float32Array.from({ length: k }, (_, m) => {
+  // A mode no image's worst tile falls in keeps the quantiles over its tiles.
+  const quantileOfMode = (m: number, q: number): number => {
     const values = worst.filter((i) => goodMode[i] === m).map((i) => combined[i]!);
-    return values.length > 0 ? quantile(values, 1 - far) : percentile(combined, m);
-  });
-  return { ...partial, combined: combinedPerMode };
+    return values.length > 0 ? quantile(values, q) : quantile(combined.filter((_, i) => goodMode[i] === m), q);
+  };
+  const combinedPerMode = Float32Array.from({ length: k }, (_, m) => quantileOfMode(m, 1 - far));
+  const exponent = k > 1 ? spreadExponents(combinedPerMode, Float32Array.from({ length: k }, (_, m) => quantileOfMode(m, SPREAD_QUANTILE))) : undefined;
+  return { ...partial, combined: combinedPerMode, ...(exponent ? { exponent } : {}) };
+}
+
+/** The lower quantile of a mode's good scores that, with the threshold percentile, measures its spread. */
+export const SPREAD_QUANTILE = 0.5;
+
+/**
+ * Per mode, the exponent that gives every mode's normalised good scores the same spread on a log
+ * scale: a mode's score is (combined / its percentile q) ^ e, so its percentile stays at 1 (the
+ * false-alarm rate holds per mode) and its median m lands at exp(−L) for every mode, L the mean
+ * over modes of ln(q / m). A percentile alone aligns one point of each mode's good scores, not
+ * their spread: on ELPV cells poly cells' good scores spread wider than mono cells', so the
+ * plainest mono defects ranked below the highest good poly cells (docs/fit.md: ELPV's AUROC
+ * 0.913 → 0.923). None (undefined) when a mode's scores do not spread.
+ */
+export function spreadExponents(q: Float32Array, median: Float32Array): Float32Array | undefined {
+  const logSpread = Array.from(q, (v, m) => Math.log(v / median[m]!));
+  if (!logSpread.every((l) => Number.isFinite(l) && l > 1e-6)) return undefined;
+  const common = logSpread.reduce((a, b) => a + b, 0) / logSpread.length;
+  return Float32Array.from(logSpread, (l) => common / l);
 }
 
 /** Each image's score (its worst tile's) from per-sample scores, `tiles` consecutive samples per image. */
@@ -105,5 +127,5 @@ export interface Parts {
 /** The calibrated parts of one sample (`div`: what its parts are divided by first, neighbours.ts). */
 export function partsOf(cal: AnomalyCalibration, mode: number, h: HeldOut, topK: number, div: Divisors = UNIT): Parts {
   const c = combine(cal, mode, rawParts(h, topK, div));
-  return { patch: c.patch, global: c.global, score: c.combined / cal.combined[mode]!, heat: combineHeat(cal, mode, { local: h.localHeat, bank: h.bankHeat }, div) };
+  return { patch: c.patch, global: c.global, score: calibrated(cal, mode, c.combined), heat: combineHeat(cal, mode, { local: h.localHeat, bank: h.bankHeat }, div) };
 }

@@ -59,7 +59,7 @@ export function describeModel(m: ModelDescription): ModelManifest {
   const { modes, separation } = modeChoice;
   const tiles = tileCount(geometry);
   const round = (a: Float32Array | undefined): number | number[] | undefined => (a === undefined ? undefined : a.length === 1 ? a[0]! : [...a]);
-  const rawThresholds = { local: round(cal.local), bank: round(cal.bank), global: round(cal.global), combined: round(cal.combined) };
+  const rawThresholds = { local: round(cal.local), bank: round(cal.bank), global: round(cal.global), combined: round(cal.combined), ...(cal.exponent ? { exponent: round(cal.exponent) } : {}) };
   const patchText = head.head === 'both' ? 'the mean of the local and the global patch bank scores, each divided by its percentile' : head.head === 'global' ? 'the global patch bank score' : 'the local nearest-neighbour score';
   const anomalyBand = bandOf([...goodScores], far);
   const modeText =
@@ -69,8 +69,9 @@ export function describeModel(m: ModelDescription): ModelManifest {
   const neighbourText =
     head.normalise === 'none' ? '' : `, first divided by ${head.normalise === 'all' ? 'their' : "the patch part's"} mean over the image's ${NEIGHBOURS} nearest good images by texture (their out-of-fold values),`;
   const anomalyText =
-    `the anomaly score adds the patch part (${patchText}) and ${globalWeight} × the global Mahalanobis distance${neighbourText} each divided by the ${nth(1 - far)} percentile of its out-of-fold good values, ` +
-    `and divides the sum by the ${nth(1 - far)} percentile of its out-of-fold good values (${modeText})`;
+    `the anomaly score adds the patch part (${patchText}) and ${globalWeight} × the global Mahalanobis distance${neighbourText || ','} each divided by the ${nth(1 - far)} percentile of its out-of-fold good values, ` +
+    `and divides the sum by the ${nth(1 - far)} percentile of its out-of-fold good values (${modeText})` +
+    (cal.exponent ? `, then raises it to the mode's exponent (the mean over modes of ln(${nth(1 - far)} percentile / median) over the mode's own, so every mode's good scores spread alike on a log scale and its percentile stays at 1)` : '');
   // Extra calibration fields are allowed by the schema (additionalProperties) but not by its static type.
   const thresholds = (logistic
     ? {

@@ -14,6 +14,8 @@ import { appendNeighbourhood, descriptorOf, divisorsOf, fitDescriptors, NEIGHBOU
 import { emptyModel, encodeModel, floatValueInfo, graphBuilder, graphOf } from '../../../src/modelling/fit/onnx-graph.js';
 import { imageFromFile } from '../../../src/inference/index.js';
 import { FIT_DEFAULTS } from '../../../src/modelling/fit/index.js';
+import { ANOMALY_SCORE, appendAnomaly, calibrated, type AnomalyCalibration } from '../../../src/modelling/fit/anomaly.js';
+import { fitHeads, type HeadPlan } from '../../../src/modelling/fit/cross-fit.js';
 import { ELPV, elpvRows, type Row } from './helpers.js';
 
 let extractor: FeatureExtractor;
@@ -133,5 +135,38 @@ describe('neighbourhood normalisation', () => {
     const self = 3;
     expect(neighboursOf(descriptors, descriptorOf(descriptors, mono[self]!))[0]).toBe(self);
     expect(neighboursOf(descriptors, descriptorOf(descriptors, mono[self]!), (r) => r === self)).not.toContain(self);
+  });
+});
+
+describe('calibrated score with two modes', () => {
+  it('raises each cell’s normalised score to its mode’s exponent in the graph, as the fit computes it', async () => {
+    const goods = [...mono.slice(0, 20), ...poly.slice(0, 20)];
+    const { modes } = fitModes(goods, C, 2, FIT_DEFAULTS.seed);
+    const layout = { channels: C, height: dims[2], width: dims[3], layers: [] };
+    const plan: HeadPlan = { layout, projectionDims: C, opset: 13, heads: 'local', perPosition: 64, bankSize: 64, topK: 3, seed: 1 };
+    const heads = fitHeads(plan, goods.map((f, i) => ({ file: `good${i}`, features: f, projected: f })));
+    const base: AnomalyCalibration = { local: Float32Array.of(2, 3), global: Float32Array.of(20, 30), combined: Float32Array.of(1.5, 1.2), globalWeight: 0.5 };
+    const exponent = Float32Array.of(0.7, 1.6);
+    const scoreIn = async (cal: AnomalyCalibration, f: Float32Array): Promise<number> => {
+      const model = emptyModel(13, FEATURES, dims);
+      appendAnomaly(model, FEATURES, layout, heads, heads.global, modes, cal);
+      graphOf(model).output = [floatValueInfo(ANOMALY_SCORE, [1])];
+      const session = await ort.InferenceSession.create(encodeModel(model), sessionOptions(1));
+      try {
+        return Number((await session.run({ [FEATURES]: new ort.Tensor('float32', f, dims) }))[ANOMALY_SCORE]!.data[0]);
+      } finally {
+        await session.release();
+      }
+    };
+    const seen = new Set<number>();
+    for (const f of [...mono.slice(20), ...poly.slice(20)]) {
+      const mode = modeOf(modes, f);
+      seen.add(mode);
+      const normalised = await scoreIn(base, f);
+      const score = await scoreIn({ ...base, exponent }, f);
+      expect(score).toBeCloseTo(calibrated({ ...base, exponent }, mode, normalised * base.combined[mode]!), 4);
+      expect(score).toBeCloseTo(normalised ** exponent[mode]!, 4);
+    }
+    expect([...seen].sort()).toEqual([0, 1]);
   });
 });
