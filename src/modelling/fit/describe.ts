@@ -121,7 +121,7 @@ export function describeModel(m: ModelDescription): ModelManifest {
     task: 'anomaly',
     // The model card text always says what an image costs (a tiled image costs its tiles).
     description:
-      `${opts.description ?? `Anomaly model fitted by visor fit on ${goodImages} good images (${backbone.name} features, ${headKind[head.head]} and a Gaussian over max-pooled features${logistic ? ', logistic refinement on labelled images' : ''}). Score >= 1 means defect.`} ` +
+      `${opts.description ?? `Anomaly model fitted by visor fit on ${goodImages} good images (${backbone.name} features${partner ? ` with ${partner.spec.backbone.name}'s as a partner, the two calibrated scores averaged` : ''}, ${headKind[head.head]} and a Gaussian over max-pooled features${logistic ? ', logistic refinement on labelled images' : ''}). Score >= 1 means defect.`} ` +
       `Geometry: ${describeGeometry(geometry, { width: spec.inputSize, height: spec.inputSize })}${tiles > 1 ? `; an image costs ${tiles} model runs, its score is the worst tile's and the heat map is stitched from the tiles` : ''}.`,
     input: manifestInput(spec),
     geometry,

@@ -69,6 +69,7 @@ describe('visor fit with the partner backbone (the default without labels)', () 
     expect(partner!.meanPercentile).toBeGreaterThan(0.5);
     expect(partner!.meanPercentile).toBeLessThan(1.5);
     expect(withPartner.manifest.thresholds.calibration?.method).toMatch(/partner backbone pplcnet .* mean of the two calibrated scores/);
+    expect(withPartner.manifest.description).toMatch(/mobilenet_v2 features with pplcnet's as a partner/);
   });
 
   it('scores an image as the mean of both backbones’ calibrated scores over that percentile, as the runtime runs it', async () => {
