@@ -283,8 +283,7 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   // 5. The partner backbone's anomaly part (the score is then the mean of the two), unsupervised only.
   if (logistic && partnerBackbone && opts.partnerBackbone !== undefined) notes.push(`partner backbone ${opts.partnerBackbone} not used: the supervised head gives the score`);
   const partner = logistic || !partnerBackbone ? undefined : await fitPartner(partnerBackbone, data, chosen, goodParts.map((p) => p.score), o, goodFiles, progress);
-  let goodScores = imageScores(goodParts.map((p) => p.score), tiles);
-  if (partner) goodScores = partner.goodScores;
+  const goodScores = partner?.goodScores ?? imageScores(goodParts.map((p) => p.score), tiles);
 
   // 6. Final heads on all good images, and the one graph: backbone cut + feature merge + heads (+ logistic head).
   const final = fitHeads(headPlan(backbone, data, o, chosen.head, chosen.topK), goods);
