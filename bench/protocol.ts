@@ -1,9 +1,12 @@
 // The fold protocol the fit benchmarks share: stage a fold's images as folders of symlinks (the
 // fit sees a plain folder of good images, `visor eval` a folder with labels.csv), fit with
 // `visor fit`'s code, measure with `visor eval`'s code, clean up.
+import { readdirSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readLabels, type DatasetName } from '../datasets/index.js';
 import { silentLogger } from '../src/common/log.js';
 import { evaluateModel, type EvalReport, type ScoredImage } from '../src/modelling/fit/eval.js';
 import { fitModel, type FitDeps, type FitOptions, type FitResult } from '../src/modelling/fit/fit.js';
@@ -27,6 +30,23 @@ export async function stage(dir: string, images: readonly StagedImage[], withCsv
   }
   if (withCsv) await fs.writeFile(path.join(dir, 'labels.csv'), `file,label\n${rows.join('\n')}\n`);
   return byLink;
+}
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The benchmark sets by their short names (`paper-types`: one model per paper type). */
+export const SETS: Record<string, DatasetName> = { elpv: 'elpv-dev', casting: 'casting-dev', paper: 'paper-dev', 'paper-types': 'paper-dev' };
+
+export interface ProductImage extends StagedImage {
+  kind: string;
+}
+
+/** A set's good and defect images; ELPV's 12 fixture cells (test/fixtures/elpv) and uncertain cells left out. */
+export function productImages(set: DatasetName): ProductImage[] {
+  const fixtures = set === 'elpv-dev' ? new Set(readdirSync(path.join(repoRoot, 'test/fixtures/elpv')).filter((f) => f.endsWith('.png'))) : new Set<string>();
+  return readLabels(set)
+    .filter((r) => (r.label === 'good' || r.label === 'defect') && !fixtures.has(path.basename(r.file)))
+    .map((r) => ({ path: r.path, label: r.label as 'good' | 'defect', kind: r.kind ?? r.cell_type ?? '' }));
 }
 
 export type FoldFitOptions = Omit<FitOptions, 'goodDir' | 'outDir' | 'name' | 'labelled'>;

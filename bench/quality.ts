@@ -2,7 +2,7 @@
 //   npx tsx bench/quality.ts [--sets elpv,casting,paper,paper-types] [--folds 5] [--runs N]
 //                            [--types PU_PNG01_TL,…] [--json] [--audit] [fit options, as `visor fit`:
 //                            --backbone --layers --input-size --grid --modes --global-weight
-//                            --per-position --top-k --head --normalise --bank-size --no-search --threads]
+//                            --per-position --top-k --head --normalise --bank-size --partner-backbone --no-search --threads]
 // Protocol, the same for every set: 5 seeded folds over the good images; fit on 4/5 of them,
 // evaluate with `visor eval`'s code on the other 1/5 plus every defect image. `paper` is all 13
 // paper types in one model; `paper-types` one model per type (figures averaged over the 12 types
@@ -20,16 +20,11 @@
 // defects it is ranked by (the faint ones) and on the real ones, what the synthetic defects chose
 // and what the real ones would have; then a line by strength (faint/plain) and one by kind.
 // Data: found by datasets/index.ts (`npm run datasets -- fetch NAME` gets a missing set).
-import { readdirSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { readLabels, type DatasetName } from '../datasets/index.js';
 import { kFolds } from '../src/modelling/fit/stats.js';
 import type { Audited } from '../src/modelling/fit/fit.js';
-import { fitAndEvaluate, mean, r3, std, type FoldFitOptions, type StagedImage } from './protocol.js';
+import { fitAndEvaluate, mean, productImages, r3, SETS, std, type FoldFitOptions, type ProductImage } from './protocol.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
   options: {
     sets: { type: 'string', default: 'elpv,casting,paper,paper-types' },
@@ -51,6 +46,7 @@ const { values: args } = parseArgs({
     head: { type: 'string' },
     normalise: { type: 'string' },
     'bank-size': { type: 'string' },
+    'partner-backbone': { type: 'string' },
     'no-search': { type: 'boolean', default: false },
     threads: { type: 'string', default: '2' },
   },
@@ -68,6 +64,7 @@ const fitOptions: FoldFitOptions = {
   head: args.head as FoldFitOptions['head'],
   normalise: args.normalise as FoldFitOptions['normalise'],
   bankSize: num(args['bank-size']),
+  partnerBackbone: args['partner-backbone'],
   search: args['no-search'] ? false : undefined,
   threads: Number(args.threads),
 };
@@ -75,17 +72,6 @@ const K = Number(args.folds);
 const START = Number(args.start);
 const RUNS = Math.min(K - START, num(args.runs) ?? K - START);
 const SEED = Number(args.seed);
-
-interface Image extends StagedImage {
-  kind: string;
-}
-
-function images(set: DatasetName): Image[] {
-  const fixtures = set === 'elpv-dev' ? new Set(readdirSync(path.join(repoRoot, 'test/fixtures/elpv')).filter((f) => f.endsWith('.png'))) : new Set<string>();
-  return readLabels(set)
-    .filter((r) => (r.label === 'good' || r.label === 'defect') && !fixtures.has(path.basename(r.file)))
-    .map((r) => ({ path: r.path, label: r.label as 'good' | 'defect', kind: r.kind ?? r.cell_type ?? '' }));
-}
 
 interface FoldFigures {
   auroc: number;
@@ -99,7 +85,7 @@ interface FoldFigures {
 }
 
 /** The protocol on one product: folds over its good images, every defect in every fold. */
-async function runProduct(label: string, all: readonly Image[]): Promise<FoldFigures[]> {
+async function runProduct(label: string, all: readonly ProductImage[]): Promise<FoldFigures[]> {
   const goods = all.filter((i) => i.label === 'good');
   const defects = all.filter((i) => i.label === 'defect');
   const out: FoldFigures[] = [];
@@ -133,12 +119,11 @@ const report = (product: string, figures: FoldFigures[], spread = figures.map((f
   rows.push({ product, figures, aurocSpread: spread });
   if (!args.json) console.error(`[bench/quality] ${product}: AUROC ${r3(mean(figures.map((f) => f.auroc)))} (${figures.length} fold(s))`);
 };
-const SETS: Record<string, DatasetName> = { elpv: 'elpv-dev', casting: 'casting-dev', paper: 'paper-dev', 'paper-types': 'paper-dev' };
 const t0 = performance.now();
 for (const set of args.sets.split(',')) {
   const dataset = SETS[set];
   if (!dataset) throw new Error(`unknown set ${set} (sets: ${Object.keys(SETS).join(', ')})`);
-  const all = images(dataset);
+  const all = productImages(dataset);
   if (set !== 'paper-types') {
     report(set, await runProduct(set, all));
     continue;

@@ -79,8 +79,11 @@ export function combineHeat(cal: AnomalyCalibration, mode: number, heat: { local
   return out;
 }
 
-/** Appends the whole anomaly part (patch heads, global Gaussian, modes, calibration) to the features graph. */
-export function appendAnomaly(model: ModelProto, featuresName: string, grid: { height: number; width: number }, heads: PatchHeads, global: GlobalGaussian, modes: Modes, cal: AnomalyCalibration, neighbourhood?: Neighbourhood): void {
+/**
+ * Appends the whole anomaly part (patch heads, global Gaussian, modes, calibration) to the features
+ * graph; its calibrated score and heat map are `out`'s tensors (by default ANOMALY_SCORE, HEATMAP).
+ */
+export function appendAnomaly(model: ModelProto, featuresName: string, grid: { height: number; width: number }, heads: PatchHeads, global: GlobalGaussian, modes: Modes, cal: AnomalyCalibration, neighbourhood?: Neighbourhood, out: AnomalyOutputs = { score: ANOMALY_SCORE, heatmap: HEATMAP }): void {
   if (heads.local) appendHead(model, featuresName, heads.local.shape, heads.local.bank);
   if (heads.bank) appendPatchBank(model, featuresName, heads.bank.shape, heads.bank.bank);
   const b = graphBuilder(model, 'visor.anomaly');
@@ -103,16 +106,37 @@ export function appendAnomaly(model: ModelProto, featuresName: string, grid: { h
   const sum = (parts: string[], output: string): string => (parts.length === 1 ? b.node('Identity', parts, output) : b.node('Sum', parts, output));
   const inv = used.map((u) => perMode(u.name, u.q, 1 / used.length));
   const heat = sum(used.map((u, i) => b.node('Mul', [u.heat, inv[i]!], `visor.anomaly.heat_${u.name}`)), HEAT_PART);
-  b.node('Reshape', [heat, b.init(int64Tensor('visor.anomaly.shape_heatmap', [1, 1, grid.height, grid.width]))], HEATMAP);
+  b.node('Reshape', [heat, b.init(int64Tensor('visor.anomaly.shape_heatmap', [1, 1, grid.height, grid.width]))], out.heatmap);
   const patch = sum(used.map((u, i) => b.node('Mul', [u.score, inv[i]!], `visor.anomaly.patch_${u.name}`)), PATCH_PART);
   const g = b.node('Mul', [distance, perMode('global', cal.global)], GLOBAL_PART);
   const w = b.init(floatTensor('visor.anomaly.global_weight', [1], new Float32Array([cal.globalWeight])));
   const combined = b.node('Add', [patch, b.node('Mul', [g, w], 'visor.anomaly.global_weighted')], 'visor.anomaly.combined');
-  if (!cal.exponent) b.node('Mul', [combined, perMode('combined', cal.combined)], ANOMALY_SCORE);
+  if (!cal.exponent) b.node('Mul', [combined, perMode('combined', cal.combined)], out.score);
   else {
     const normalised = b.node('Mul', [combined, perMode('combined', cal.combined)], 'visor.anomaly.normalised');
     const exponents = b.init(floatTensor('visor.anomaly.exponent', [cal.exponent.length], cal.exponent));
-    b.node('Pow', [normalised, mode === null ? exponents : b.node('Gather', [exponents, mode], 'visor.anomaly.exponent_of_mode', { axis: 0 })], ANOMALY_SCORE);
+    b.node('Pow', [normalised, mode === null ? exponents : b.node('Gather', [exponents, mode], 'visor.anomaly.exponent_of_mode', { axis: 0 })], out.score);
   }
+  graphOf(model).output = [floatValueInfo(out.score, [1]), floatValueInfo(out.heatmap, [1, 1, grid.height, grid.width])];
+}
+
+/** Names of an anomaly part's calibrated score [1] and heat map [1, 1, H, W]. */
+export interface AnomalyOutputs {
+  score: string;
+  heatmap: string;
+}
+
+/**
+ * The mean of calibrated anomaly parts (each 1.0 at its own threshold) as ANOMALY_SCORE, divided
+ * by `percentile` (the same percentile of the mean over out-of-fold good images, so 1.0 stays the
+ * threshold), and the mean of their heat maps (the same grid) as HEATMAP.
+ */
+export function appendMeanAnomaly(model: ModelProto, parts: readonly AnomalyOutputs[], percentile: number, grid: { height: number; width: number }): void {
+  const b = graphBuilder(model, 'visor.mean');
+  const sum = (names: string[], output: string): string => b.node('Sum', names, output);
+  const share = b.init(floatTensor('visor.mean.share', [1], new Float32Array([1 / parts.length])));
+  const scale = b.init(floatTensor('visor.mean.scale', [1], new Float32Array([1 / (parts.length * percentile)])));
+  b.node('Mul', [sum(parts.map((p) => p.score), 'visor.mean.score_sum'), scale], ANOMALY_SCORE);
+  b.node('Mul', [sum(parts.map((p) => p.heatmap), 'visor.mean.heat_sum'), share], HEATMAP);
   graphOf(model).output = [floatValueInfo(ANOMALY_SCORE, [1]), floatValueInfo(HEATMAP, [1, 1, grid.height, grid.width])];
 }

@@ -19,6 +19,15 @@ export const DEFAULTS = {
    * the first backbone's, converted in the graph to this scaling and size.
    */
   second: { backbone: 'inception_v3', layers: ['mixed2'], inputSize: 224, scaling: 'symmetric' as ScalingName },
+  /**
+   * A partner backbone for unsupervised models with the default backbone: it gets its own patch
+   * heads and Gaussian (the search's choice), calibrated on the same folds, and the model's score
+   * is the mean of the two calibrated scores. Two differently trained networks notice different
+   * things (PP-LCNet sees ELPV's dark areas that MobileNetV2 barely does), and PP-LCNet costs
+   * about as much as MobileNetV2 (docs/fit.md, Quality across products: the partner backbone).
+   * It takes the first backbone's input size and grid.
+   */
+  partner: { backbone: 'pplcnet' },
   perPosition: 128,
   /**
    * Patch heads when they are not searched (`search: false`): the position-restricted local head,

@@ -34,6 +34,8 @@ export interface ModelDescription {
   projectionDims: number;
   secondSpec?: FeatureSpec;
   secondLayout?: FeatureLayout;
+  /** The partner backbone whose calibrated anomaly score is averaged with the first's (fit.ts, fitPartner). */
+  partner?: { spec: FeatureSpec; layout: FeatureLayout; cal: AnomalyCalibration; modes: number; percentile: number };
   heads: FittedHeads;
   head: HeadCandidate;
   cal: AnomalyCalibration;
@@ -55,7 +57,7 @@ export interface ModelDescription {
 }
 
 export function describeModel(m: ModelDescription): ModelManifest {
-  const { opts, far, seed, globalWeight, folds, backbone, spec, layout, projectionDims, secondSpec, secondLayout, heads, head, cal, modes: modeChoice, goodScores, goodImages, geometry, imageSummary, labelledImages, labelledDefects, logistic, selection, notes, crossValidation, sha256 } = m;
+  const { opts, far, seed, globalWeight, folds, backbone, spec, layout, projectionDims, secondSpec, secondLayout, partner, heads, head, cal, modes: modeChoice, goodScores, goodImages, geometry, imageSummary, labelledImages, labelledDefects, logistic, selection, notes, crossValidation, sha256 } = m;
   const { modes, separation } = modeChoice;
   const tiles = tileCount(geometry);
   const round = (a: Float32Array | undefined): number | number[] | undefined => (a === undefined ? undefined : a.length === 1 ? a[0]! : [...a]);
@@ -71,7 +73,10 @@ export function describeModel(m: ModelDescription): ModelManifest {
   const anomalyText =
     `the anomaly score adds the patch part (${patchText}) and ${globalWeight} × the global Mahalanobis distance${neighbourText || ','} each divided by the ${nth(1 - far)} percentile of its out-of-fold good values, ` +
     `and divides the sum by the ${nth(1 - far)} percentile of its out-of-fold good values (${modeText})` +
-    (cal.exponent ? `, then raises it to the mode's exponent (the mean over modes of ln(${nth(1 - far)} percentile / median) over the mode's own, so every mode's good scores spread alike on a log scale and its percentile stays at 1)` : '');
+    (cal.exponent ? `, then raises it to the mode's exponent (the mean over modes of ln(${nth(1 - far)} percentile / median) over the mode's own, so every mode's good scores spread alike on a log scale and its percentile stays at 1)` : '') +
+    (partner
+      ? `; the same for the partner backbone ${partner.spec.backbone.name} (its own heads, Gaussian and ${partner.modes} mode(s), on the same folds), and the model's score is the mean of the two calibrated scores divided by the ${nth(1 - far)} percentile of that mean over out-of-fold good images (${round3(partner.percentile)}); the heat map is the mean of the two`
+      : '');
   // Extra calibration fields are allowed by the schema (additionalProperties) but not by its static type.
   const thresholds = (logistic
     ? {
@@ -117,7 +122,7 @@ export function describeModel(m: ModelDescription): ModelManifest {
     task: 'anomaly',
     // The model card text always says what an image costs (a tiled image costs its tiles).
     description:
-      `${opts.description ?? `Anomaly model fitted by visor fit on ${goodImages} good images (${backbone.name} features, ${headKind[head.head]} and a Gaussian over max-pooled features${logistic ? ', logistic refinement on labelled images' : ''}). Score >= 1 means defect.`} ` +
+      `${opts.description ?? `Anomaly model fitted by visor fit on ${goodImages} good images (${backbone.name} features${partner ? ` with ${partner.spec.backbone.name}'s as a partner, the two calibrated scores averaged` : ''}, ${headKind[head.head]} and a Gaussian over max-pooled features${logistic ? ', logistic refinement on labelled images' : ''}). Score >= 1 means defect.`} ` +
       `Geometry: ${describeGeometry(geometry, { width: spec.inputSize, height: spec.inputSize })}${tiles > 1 ? `; an image costs ${tiles} model runs, its score is the worst tile's and the heat map is stitched from the tiles` : ''}.`,
     input: manifestInput(spec),
     geometry,
@@ -150,13 +155,17 @@ export function describeModel(m: ModelDescription): ModelManifest {
           ? {
               second: {
                 use: 'supervised head only: its mean-, max-pooled and texture features join the logistic row',
-                name: secondSpec.backbone.name,
-                origin: path.isAbsolute(secondSpec.backbone.origin) ? path.basename(secondSpec.backbone.origin) : secondSpec.backbone.origin,
-                sha256: secondSpec.backbone.sha256,
-                layers: secondLayout.layers.map((l) => `${l.name} (${l.channels} ch, ${l.height}x${l.width}${l.merge === 'none' ? '' : `, ${l.merge}`})`),
-                grid: [secondLayout.height, secondLayout.width],
-                inputSize: secondSpec.inputSize,
-                ...secondSpec.backbone.provenance,
+                ...branchEntry(secondSpec, secondLayout),
+              },
+            }
+          : {}),
+        ...(partner
+          ? {
+              partner: {
+                use: "anomaly score: its own patch heads and Gaussian, calibrated; the model's score is the mean of both backbones' calibrated scores",
+                ...branchEntry(partner.spec, partner.layout),
+                rawThresholds: { local: round(partner.cal.local), bank: round(partner.cal.bank), global: round(partner.cal.global), combined: round(partner.cal.combined) },
+                meanPercentile: partner.percentile,
               },
             }
           : {}),
@@ -184,6 +193,20 @@ export function describeModel(m: ModelDescription): ModelManifest {
   return manifest;
 }
 
+/** model.json's entry for a backbone joined into the graph (the second or the partner backbone). */
+function branchEntry(spec: FeatureSpec, layout: FeatureLayout): Record<string, unknown> {
+  return {
+    name: spec.backbone.name,
+    origin: path.isAbsolute(spec.backbone.origin) ? path.basename(spec.backbone.origin) : spec.backbone.origin,
+    sha256: spec.backbone.sha256,
+    layers: layout.layers.map((l) => `${l.name} (${l.channels} ch, ${l.height}x${l.width}${l.merge === 'none' ? '' : `, ${l.merge}`})`),
+    grid: [layout.height, layout.width],
+    inputSize: spec.inputSize,
+    ...spec.backbone.provenance,
+  };
+}
+
+const round3 = (v: number): number => Math.round(v * 1000) / 1000;
 const pct = (v: number): string => `${Math.round(v * 1000) / 10}%`;
 /** 0.95 → "95th" (percentile ordinal). */
 const nth = (v: number): string => `${Math.round(v * 1000) / 10}th`;

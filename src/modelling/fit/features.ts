@@ -11,7 +11,7 @@ import type { Geometry } from '../../common/geometry.js';
 import type { Backbone, BackboneInput } from '../backbones/load.js';
 import type { ModelManifest } from '../../inference/manifest.js';
 import { createPreprocessor } from '../../inference/preprocess.js';
-import { decodeModel, encodeModel, floatTensor, floatValueInfo, FLOAT, graphBuilder, graphOf, int64Tensor, mergeGraph, opsetOf, pruneToOutputs, type GraphBuilder, type ModelProto } from './onnx-graph.js';
+import { decodeModel, encodeModel, floatTensor, floatValueInfo, FLOAT, graphBuilder, graphOf, int64Tensor, liftOpset, mergeGraph, opsetOf, pruneToOutputs, type GraphBuilder, type ModelProto } from './onnx-graph.js';
 
 export const FEATURES = 'visor.features';
 /** The reductions and Resize the head writes need opset 11 or newer. */
@@ -44,6 +44,8 @@ export interface FeatureSpec {
   grid?: number;
   /** How an image becomes input tiles (default: stretched to the input, one tile). */
   geometry?: Geometry;
+  /** ONNX opset the cut backbone is declared at (liftOpset), to join a graph of that opset; default its own. */
+  opset?: number;
 }
 
 export const PIXELS_PER_CELL = 32;
@@ -70,6 +72,7 @@ function cutBackbone(spec: FeatureSpec): ModelProto {
   } catch (err) {
     throw new ModelPackageError(`backbone ${spec.backbone.origin}: ${errorMessage(err)}`, { cause: err });
   }
+  if (spec.opset !== undefined) liftOpset(model, spec.opset, `backbone ${spec.backbone.origin} cut at ${spec.layers.join(', ')}`);
   const graph = graphOf(model);
   const planes = spec.input.channels === 'GRAY' ? 1 : 3;
   graph.input = [floatValueInfo(spec.input.name, [1, planes, spec.inputSize, spec.inputSize])];
@@ -127,10 +130,19 @@ export async function buildFeatureGraph(spec: FeatureSpec, second?: FeatureSpec)
 /** Adds the second backbone to a graph whose input is `primary`'s; output SECOND. */
 async function appendSecondBranch(model: ModelProto, primary: FeatureSpec, second: FeatureSpec): Promise<FeatureLayout> {
   const branch = await buildOne(second, SECOND);
-  const converted = appendInputConversion(model, primary, second);
-  mergeGraph(model, branch.model, 'visor.second', new Map([[second.input.name, converted], [SECOND, SECOND]]));
+  appendBranch(model, primary, second, branch.model, 'visor.second', [SECOND]);
   graphOf(model).output.push(floatValueInfo(SECOND, [1, branch.layout.channels, branch.layout.height, branch.layout.width]));
   return branch.layout;
+}
+
+/**
+ * Joins `branch`, a graph whose input is `to`'s, into `model`, whose input is `from`'s: the branch
+ * reads `from`'s input tensor converted to `to`'s scaling, channel order and size (so one
+ * preprocessed image feeds both), and its tensors are renamed `${prefix}/…` except those in `keep`.
+ */
+export function appendBranch(model: ModelProto, from: FeatureSpec, to: FeatureSpec, branch: ModelProto, prefix: string, keep: readonly string[] = []): void {
+  const converted = appendInputConversion(model, from, to, `${prefix}.input`);
+  mergeGraph(model, branch, prefix, new Map([[to.input.name, converted], ...keep.map((k) => [k, k] as const)]));
 }
 
 /** Output of the second backbone's feature graph (see buildFeatureGraph). */
@@ -172,8 +184,8 @@ async function buildOne(spec: FeatureSpec, output: string): Promise<{ model: Mod
  * the channel order changed (RGB ↔ BGR; grey repeated into three planes), `to`'s scaling, and a
  * bilinear resize to its size. Returns the converted tensor's name.
  */
-function appendInputConversion(model: ModelProto, from: FeatureSpec, to: FeatureSpec): string {
-  const b = graphBuilder(model, 'visor.second.input');
+function appendInputConversion(model: ModelProto, from: FeatureSpec, to: FeatureSpec, prefix: string): string {
+  const b = graphBuilder(model, prefix);
   const f = from.input;
   const t = to.input;
   if (t.channels === 'GRAY' && f.channels !== 'GRAY') {
@@ -185,15 +197,15 @@ function appendInputConversion(model: ModelProto, from: FeatureSpec, to: Feature
   const source = Array.from({ length: planes }, (_, c) => (f.channels === 'GRAY' ? 0 : f.channels === t.channels ? c : 2 - c));
   let x = from.input.name;
   if (source.some((s, c) => s !== c) || planes !== (f.channels === 'GRAY' ? 1 : 3)) {
-    x = b.node('Gather', [x, b.init(int64Tensor('visor.second.input.planes', source))], 'visor.second.input.reordered', { axis: 1 });
+    x = b.node('Gather', [x, b.init(int64Tensor(`${prefix}.planes`, source))], `${prefix}.reordered`, { axis: 1 });
   }
   // x = (p·s_f − m_f)/d_f  →  p = (x·d_f + m_f)/s_f  →  y = (p·s_t − m_t)/d_t = x·a + c.
   const a = source.map((s, c) => (at(f.std, s) * t.scale) / (f.scale * at(t.std, c)));
   const c0 = source.map((s, c) => ((at(f.mean, s) * t.scale) / f.scale - at(t.mean, c)) / at(t.std, c));
-  const mul = b.init(floatTensor('visor.second.input.a', [1, planes, 1, 1], Float32Array.from(a)));
-  const add = b.init(floatTensor('visor.second.input.c', [1, planes, 1, 1], Float32Array.from(c0)));
-  x = b.node('Add', [b.node('Mul', [x, mul], 'visor.second.input.scaled'), add], 'visor.second.input.shifted');
-  if (to.inputSize !== from.inputSize) x = appendResize(b, x, [1, planes, to.inputSize, to.inputSize], 'visor.second.input', '');
+  const mul = b.init(floatTensor(`${prefix}.a`, [1, planes, 1, 1], Float32Array.from(a)));
+  const add = b.init(floatTensor(`${prefix}.c`, [1, planes, 1, 1], Float32Array.from(c0)));
+  x = b.node('Add', [b.node('Mul', [x, mul], `${prefix}.scaled`), add], `${prefix}.shifted`);
+  if (to.inputSize !== from.inputSize) x = appendResize(b, x, [1, planes, to.inputSize, to.inputSize], prefix, '');
   return x;
 }
 

@@ -22,10 +22,10 @@ import type { ModelManifest } from '../../inference/manifest.js';
 import { RESIZES, tileCount, type Geometry, type Resize } from '../../common/geometry.js';
 import { FitInputError, forEachImage, listImages, type LabelledImage } from './data.js';
 import { chooseGeometry, imageSizes, sizesSummary, type GeometryChoice } from './geometry.js';
-import { buildFeatureGraph, createFeatureExtractor, FEATURES, PIXELS_PER_CELL, type FeatureExtractor, type FeatureLayout, type FeatureSpec } from './features.js';
-import { ANOMALY_SCORE, appendAnomaly, HEATMAP, usesBank, usesLocal, type HeadChoice } from './anomaly.js';
+import { appendBranch, buildFeatureGraph, createFeatureExtractor, FEATURES, PIXELS_PER_CELL, type FeatureExtractor, type FeatureLayout, type FeatureSpec } from './features.js';
+import { ANOMALY_SCORE, appendAnomaly, appendMeanAnomaly, HEATMAP, usesBank, usesLocal, type AnomalyCalibration, type AnomalyOutputs, type HeadChoice } from './anomaly.js';
 import { calibrate, chooseModes, imageScores, partsOf, type ModeChoice, type Parts } from './calibrate.js';
-import { crossFit, fitHeads, rawParts, type CrossFit, type HeadPlan, type Sample } from './cross-fit.js';
+import { crossFit, fitHeads, rawParts, type CrossFit, type FittedHeads, type HeadPlan, type Sample } from './cross-fit.js';
 import { descriptorOf, fitDescriptors, neighboursOf, NORMALISE_CHOICES, type Descriptors, type Neighbourhood, type Normalise } from './neighbours.js';
 import { describeModel } from './describe.js';
 import { modeOf } from './modes.js';
@@ -33,7 +33,7 @@ import { decodeModel, encodeModel, floatValueInfo, graphBuilder, graphOf, opsetO
 import { best, candidateDivisors, FAINT_MARGIN, headCandidates, MARGIN, MAX_POSITION_DEPENDENCE, MAX_SYNTHETIC, positionDependence, rankHeads, type FeatureCandidate, type HeadCandidate, type Tried } from './select.js';
 import { appendLogistic, fitSupervised, MIN_LABELLED_DEFECTS, SCORE, supervisedRow, type Supervised } from './supervised.js';
 import { isFaint, strengthOf, SYNTHETIC_KINDS, synthesizeDefect } from './synthetic.js';
-import { auroc } from './stats.js';
+import { auroc, quantile } from './stats.js';
 import { DEFAULTS } from './defaults.js';
 
 export { SCORE, MIN_LABELLED_DEFECTS };
@@ -73,6 +73,12 @@ export interface FitOptions {
   secondBackbone?: string;
   secondLayers?: readonly string[];
   secondInputSize?: number;
+  /**
+   * Partner backbone of unsupervised models (built-in name, folder or .onnx path; 'none' for none):
+   * its own anomaly part, averaged with the first's. Default: DEFAULTS.partner with the default
+   * backbone, none with any other.
+   */
+  partnerBackbone?: string;
   /** Patch heads: local (position-restricted), global (patch bank), both; unset: searched. */
   head?: HeadChoice;
   perPosition?: number;
@@ -208,6 +214,7 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
     throw new FitInputError(`only ${goodFiles.length} good image(s) in ${path.resolve(opts.goodDir)}; visor fit needs at least ${MIN_GOOD} (a few hundred is better)`);
   }
   const backbone = await resolveBackbone(opts.backbone ?? DEFAULTS.backbone, deps.backbones);
+  const partnerBackbone = await resolvePartner(opts, deps);
   // Geometry (geometry.ts) from the good images' sizes, for a candidate's input size. Tiling is not
   // combined with labelled images yet (a labelled defect is in one tile, its label on the image).
   const goodSizes = await imageSizes(goodFiles);
@@ -273,17 +280,29 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
     }
   }
 
-  // 5. Final heads on all good images, and the one graph: backbone cut + feature merge + heads (+ logistic head).
+  // 5. The partner backbone's anomaly part (the score is then the mean of the two), unsupervised only.
+  if (logistic && partnerBackbone && opts.partnerBackbone !== undefined) notes.push(`partner backbone ${opts.partnerBackbone} not used: the supervised head gives the score`);
+  const partner = logistic || !partnerBackbone ? undefined : await fitPartner(partnerBackbone, data, chosen, goodParts.map((p) => p.score), o, goodFiles, progress);
+  const goodScores = partner?.goodScores ?? imageScores(goodParts.map((p) => p.score), tiles);
+
+  // 6. Final heads on all good images, and the one graph: backbone cut + feature merge + heads (+ logistic head).
   const final = fitHeads(headPlan(backbone, data, o, chosen.head, chosen.topK), goods);
   const { model } = await buildFeatureGraph(spec, logistic ? secondSpec : undefined);
-  appendAnomaly(model, FEATURES, layout, final, final.global, modes, cal, neighbourhoodOf(chosen, cv, neighbours.descriptors));
+  const own: AnomalyOutputs = partner ? { score: 'visor.anomaly.own_score', heatmap: 'visor.anomaly.own_heatmap' } : { score: ANOMALY_SCORE, heatmap: HEATMAP };
+  appendAnomaly(model, FEATURES, layout, final, final.global, modes, cal, neighbourhoodOf(chosen, cv, neighbours.descriptors), own);
+  if (partner) {
+    const branch = (await buildFeatureGraph(partner.spec)).model;
+    appendAnomaly(branch, FEATURES, partner.layout, partner.heads, partner.heads.global, partner.modes.modes, partner.cal, partner.neighbourhood);
+    appendBranch(model, spec, partner.spec, branch, PARTNER);
+    appendMeanAnomaly(model, [own, { score: `${PARTNER}/${ANOMALY_SCORE}`, heatmap: `${PARTNER}/${HEATMAP}` }], partner.percentile, layout);
+  }
   if (logistic) appendLogistic(model, layout, logistic.model, logistic.threshold, secondLayout);
   else graphBuilder(model, 'visor.out').node('Identity', [ANOMALY_SCORE], SCORE);
   graphOf(model).output = [floatValueInfo(SCORE, [1]), floatValueInfo(HEATMAP, [1, 1, layout.height, layout.width])];
   graphOf(model).name = `visor-${opts.name}`;
   model.producerName = 'visor fit';
 
-  // 6. model.json.
+  // 7. model.json.
   const onnxBytes = encodeModel(model);
   const manifest = describeModel({
     opts,
@@ -301,7 +320,8 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
     head: chosen,
     cal,
     modes: modeChoice,
-    goodScores: imageScores(goodParts.map((p) => p.score), tiles),
+    goodScores,
+    partner: partner ? { spec: partner.spec, layout: partner.layout, cal: partner.cal, modes: partner.modes.modes.k, percentile: partner.percentile } : undefined,
     goodImages: nImages,
     geometry: data.geometry.geometry,
     imageSummary,
@@ -538,6 +558,73 @@ async function extractAll(spec: FeatureSpec, geometry: GeometryChoice, secondSpe
     await extractor.close();
   }
   return out;
+}
+
+/** Prefix of the partner backbone's tensors in the fitted graph. */
+const PARTNER = 'visor.partner';
+
+/** The partner backbone (DEFAULTS.partner with the default backbone), or undefined for none. */
+async function resolvePartner(opts: FitOptions, deps: FitDeps): Promise<Backbone | undefined> {
+  const name = opts.partnerBackbone ?? ((opts.backbone ?? DEFAULTS.backbone) === DEFAULTS.backbone ? DEFAULTS.partner.backbone : 'none');
+  if (name === 'none') return undefined;
+  const partner = await resolveBackbone(name, deps.backbones);
+  if (partner.defaultLayers.length === 0) throw new FitInputError(`partner backbone ${partner.origin} has no backbone.json listing default layers`);
+  return partner;
+}
+
+interface PartnerFit {
+  spec: FeatureSpec;
+  layout: FeatureLayout;
+  heads: FittedHeads;
+  modes: ModeChoice;
+  cal: AnomalyCalibration;
+  neighbourhood?: Neighbourhood;
+  /** The percentile of the two calibrated scores' mean over out-of-fold good images (the mean is divided by it). */
+  percentile: number;
+  /** The good images' out-of-fold scores of the mean, divided by the percentile (worst tile per image). */
+  goodScores: number[];
+}
+
+/**
+ * The partner backbone's anomaly part for the chosen head candidate: features of the same good
+ * images through the same geometry (its input size and grid are the first backbone's), heads
+ * cross-fitted on the same folds and calibrated as the first's, then refitted on every good image.
+ * The model's score is the mean of the two calibrated scores divided by that mean's percentile over
+ * out-of-fold good images, so 1.0 stays the threshold. `ownScores`: the first backbone's
+ * calibrated out-of-fold scores, sample by sample.
+ */
+async function fitPartner(backbone: Backbone, first: Extracted, chosen: HeadCandidate, ownScores: readonly number[], o: Resolved, goodFiles: readonly string[], progress: ProgressFactory): Promise<PartnerFit> {
+  const spec: FeatureSpec = {
+    backbone,
+    layers: backbone.defaultLayers,
+    inputSize: first.spec.inputSize,
+    input: backbone.input,
+    grid: first.layout.height,
+    geometry: first.geometry.geometry,
+    opset: opsetOf(decodeModel(first.spec.backbone.onnx, first.spec.backbone.origin)),
+  };
+  const data = await extractAll(spec, first.geometry, undefined, goodFiles, [], new Map(), 0, [], o, progress('partner features', goodFiles.length));
+  if (data.goods.length !== first.goods.length) throw new FitInputError(`the partner backbone ${backbone.origin} read ${data.goods.length / data.tiles} good images where the first read ${first.goods.length / first.tiles}`);
+  const plan = headPlan(backbone, data, o, chosen.head, chosen.topK);
+  const bar = progress('partner cross-fit', o.folds);
+  const cv = await crossFit(plan, data.goods, o.folds, data.tiles, [], bar.tick);
+  bar.stop();
+  const modes = chooseModes(data.goods, data.layout.channels, o.modes, o.seed);
+  const neighbours = sampleNeighbours(data, chosen.normalise !== 'none');
+  const div = candidateDivisors(cv, chosen, neighbours.goods);
+  const cal = calibrate({ oof: cv.goods, goodMode: modes.goodMode, k: modes.modes.k, head: chosen.head, topK: chosen.topK, far: o.far, globalWeight: o.globalWeight, tiles: data.tiles, divisors: div });
+  const mean = cv.goods.map((h, i) => (ownScores[i]! + partsOf(cal, modes.goodMode[i]!, h, chosen.topK, div[i]).score) / 2);
+  const percentile = quantile(imageScores(mean, data.tiles), 1 - o.far);
+  return {
+    spec,
+    layout: data.layout,
+    heads: fitHeads(plan, data.goods),
+    modes,
+    cal,
+    neighbourhood: neighbourhoodOf(chosen, cv, neighbours.descriptors),
+    percentile,
+    goodScores: imageScores(mean.map((m) => m / percentile), data.tiles),
+  };
 }
 
 const syntheticKindOf = (file: string): string => file.slice(file.lastIndexOf('#synthetic-')).replace(/^#synthetic-\d+-/, '');

@@ -34,6 +34,28 @@ export function opsetOf(model: ModelProto): number {
   return entry ? Number(entry.version) : 1;
 }
 
+/**
+ * Operators whose definition for float tensors (inputs, attributes, what they compute) is the same
+ * from opset 11 to 13: a graph of only these can be declared at 13 unchanged. Opset 13 moved
+ * ReduceSum's, Squeeze's, Unsqueeze's and Split's axes into inputs and changed Softmax's axis, so
+ * those and every other operator are left out.
+ */
+const UNCHANGED_11_TO_13 = new Set(['Add', 'AveragePool', 'BatchNormalization', 'Cast', 'Clip', 'Concat', 'Constant', 'Conv', 'Div', 'Flatten', 'Gemm', 'GlobalAveragePool', 'GlobalMaxPool', 'HardSigmoid', 'Identity', 'MatMul', 'MaxPool', 'Mul', 'Pad', 'Relu', 'Reshape', 'Sigmoid', 'Sqrt', 'Sub', 'Tanh', 'Transpose']);
+
+/**
+ * Declares the model at opset `to` (at most 13) when its graph is at 11 or newer and uses only
+ * operators unchanged since (UNCHANGED_11_TO_13), so it can join a graph of that opset; else a
+ * ModelPackageError naming what stands in the way.
+ */
+export function liftOpset(model: ModelProto, to: number, source: string): void {
+  const from = opsetOf(model);
+  if (from === to) return;
+  if (from > to || from < 11 || to > 13) throw new ModelPackageError(`${source} uses ONNX opset ${from}; it cannot be brought to opset ${to} (only 11–13, upwards)`);
+  const changed = [...new Set(graphOf(model).node.map((n) => n.opType ?? ''))].filter((op) => !UNCHANGED_11_TO_13.has(op));
+  if (changed.length > 0) throw new ModelPackageError(`${source} uses ONNX opset ${from} and operators ${changed.join(', ')}, which opset ${to} defines differently or were not checked; re-export it with opset ${to}`);
+  for (const entry of model.opsetImport ?? []) if ((entry.domain ?? '') === '' || entry.domain === 'ai.onnx') entry.version = to;
+}
+
 /** An empty model (IR 7, given opset) whose graph has one float input. */
 export function emptyModel(opset: number, inputName: string, dims: readonly number[]): ModelProto {
   return onnx.ModelProto.create({

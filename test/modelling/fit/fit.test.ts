@@ -190,6 +190,8 @@ describe('visor fit with labels', () => {
     const backbone = res.manifest.provenance?.backbone as { second?: { name: string; layers: string[]; inputSize: number } };
     expect(backbone.second).toMatchObject({ name: 'inception_v3', inputSize: FIT_DEFAULTS.second.inputSize });
     expect(backbone.second!.layers[0]).toMatch(/^mixed2 \(288 ch/);
+    // The logistic head gives the score, so no partner backbone's anomaly part is fitted.
+    expect(backbone).not.toHaveProperty('partner');
     const inf = await createInferencer({ pkg: await loadModelPackage(res.dir), threads: 1, log });
     try {
       // The logistic head learnt from these very labels, so the package (run by the runtime)
