@@ -88,6 +88,34 @@ describe('video file source', () => {
     expect(Math.max(...other)).toBeGreaterThan(Math.max(...own) + 5);
   });
 
+  /** Reads a non-looping file to its end; returns the frames read. */
+  async function framesReadToEnd(cam: Camera): Promise<number> {
+    cam.start();
+    for (;;) {
+      const frame = await cam.next(AbortSignal.timeout(15_000));
+      if (!frame) break;
+      frame.release();
+    }
+    return cam.status().framesIn;
+  }
+
+  it('reads a stream with missing frames as it is, without copies filling the gap, and caps a faster one', async () => {
+    // 30 frames at 10 fps with the middle 10 missing (their timestamps kept): a stream that lost
+    // frames on the way. The fps filter used to fill the gap with copies of the last frame.
+    const gap = path.join(dir, 'gap.mkv');
+    await ffmpeg(['-f', 'lavfi', '-i', 'testsrc=size=64x64:rate=10:duration=3', '-vf', "select='not(between(n,10,19))'", '-fps_mode', 'passthrough', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', gap]);
+    const fast = path.join(dir, 'fast.mkv');
+    await ffmpeg(['-f', 'lavfi', '-i', 'testsrc=size=64x64:rate=30', '-frames:v', '45', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', fast]);
+    const [gapRead, fastRead] = await Promise.all([
+      framesReadToEnd(camera({ id: 'gap', source: gap, fps: 10, loop: false, fullResolution: false })),
+      framesReadToEnd(camera({ id: 'fast', source: fast, fps: 10, loop: false, fullResolution: true })),
+    ]);
+    expect(gapRead).toBe(20);
+    // 1.5 s of a 30 fps stream at 10 fps at most.
+    expect(fastRead).toBeGreaterThanOrEqual(14);
+    expect(fastRead).toBeLessThanOrEqual(16);
+  });
+
   it('crops the region of interest before scaling (two cameras at once, each its own ffmpeg)', async () => {
     const img = path.join(dir, 'halves.png');
     const width = 200;

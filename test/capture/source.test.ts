@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFfmpegArgs, createCamera, resolveSourceKind } from '../../src/capture/index.js';
+import { buildFfmpegArgs, createCamera, frameRateCap, resolveSourceKind } from '../../src/capture/index.js';
 import { PpmFrameReader } from '../../src/capture/readers.js';
 import { ConfigError } from '../../src/common/errors.js';
 import { silentLogger } from '../../src/common/log.js';
@@ -36,7 +36,7 @@ describe('buildFfmpegArgs', () => {
   it('reads V4L2 devices with -f v4l2 and emits rgb24 frames at inference size', () => {
     const args = buildFfmpegArgs({ ...base, kind: 'v4l2', input: '/dev/video2' }).join(' ');
     expect(args).toContain('-f v4l2 -i /dev/video2');
-    expect(args).toContain('-vf fps=5,scale=224:160:flags=bilinear,format=rgb24');
+    expect(args).toContain(`-vf ${frameRateCap(5)},scale=224:160:flags=bilinear,format=rgb24`);
     expect(args).toMatch(/-f rawvideo -pix_fmt rgb24 pipe:1$/);
   });
 
