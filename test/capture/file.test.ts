@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -86,6 +87,32 @@ describe('video file source', () => {
     }
     // Consecutive frames show different solar cells, so a frame paired with its neighbour's full image would differ clearly.
     expect(Math.max(...other)).toBeGreaterThan(Math.max(...own) + 5);
+  });
+
+  it('reads every frame of a file with its full-resolution picture, the last one too, and leaves no socket behind', async () => {
+    // The full-resolution frames come over a socket in a private temp folder of their own.
+    const tmpdir = process.env.TMPDIR;
+    const own = path.join(dir, 'own-tmp');
+    fs.mkdirSync(own);
+    process.env.TMPDIR = own;
+    try {
+      const cam = camera({ id: 'fullonce', source: clip, fps: 10, loop: false, fullResolution: true });
+      cam.start();
+      const seqs: number[] = [];
+      for (;;) {
+        const frame = await cam.next(AbortSignal.timeout(15_000));
+        if (!frame) break;
+        expect(frame.full && [frame.full.width, frame.full.height]).toEqual([300, 300]);
+        seqs.push(frame.seq);
+        frame.release();
+      }
+      expect(cam.status()).toMatchObject({ state: 'stopped', framesIn: 12, framesDropped: 0 });
+      expect(seqs.at(-1)).toBe(12);
+      expect(fs.readdirSync(own)).toEqual([]);
+    } finally {
+      if (tmpdir === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmpdir;
+    }
   });
 
   /** Reads a non-looping file to its end; returns the frames read. */

@@ -41,11 +41,11 @@ describe('buildFfmpegArgs', () => {
   });
 
   it('uses the configured RTSP transport, and the ROI as fractions of the frame', () => {
-    const args = buildFfmpegArgs({ ...base, kind: 'rtsp', input: 'rtsp://cam/s', roi: { x: 0.25, y: 0, width: 0.5, height: 1 }, fullResolution: true }).join(' ');
+    const args = buildFfmpegArgs({ ...base, kind: 'rtsp', input: 'rtsp://cam/s', roi: { x: 0.25, y: 0, width: 0.5, height: 1 }, fullResolution: true, fullSocket: '/run/v/frames.sock' }).join(' ');
     expect(args).toContain('-rtsp_transport udp');
     expect(args).toContain('crop=w=iw*0.5:h=ih*1:x=iw*0.25:y=ih*0,scale=224:160');
     expect(args).toContain('split=2');
-    expect(args).toMatch(/-c:v ppm -f image2pipe pipe:3$/);
+    expect(args).toMatch(/-c:v ppm -f image2pipe -listen 1 unix:\/run\/v\/frames.sock$/);
   });
 
   it('replays files in real time, looping only when asked', () => {
