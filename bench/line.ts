@@ -317,8 +317,11 @@ try {
     const thresholds = thresholdsFor(mixes[0]!, scores);
     const rss: number[] = [];
     const row = await line(rtsp, clip, cameraCounts[0]!, mixes[0]!, thresholds, dir, minutes * 60, (m) => {
-      rss.push(process.memoryUsage().rss / 2 ** 20);
-      console.log(JSON.stringify({ minute: m, rssMb: round(rss.at(-1)!), heapMb: round(process.memoryUsage().heapUsed / 2 ** 20) }));
+      const mem = process.memoryUsage();
+      rss.push(mem.rss / 2 ** 20);
+      const mb = (x: number) => round(x / 2 ** 20);
+      // Where RSS grows: V8's heap (used, and reserved), or memory outside it (Buffers, native).
+      console.log(JSON.stringify({ minute: m, rssMb: round(rss.at(-1)!), heapMb: mb(mem.heapUsed), heapTotalMb: mb(mem.heapTotal), externalMb: mb(mem.external), arrayBuffersMb: mb(mem.arrayBuffers) }));
     });
     const at5 = rss[Math.min(4, rss.length - 1)]!;
     console.log(JSON.stringify({ ...row, rssGrowthMinute5ToEnd: `${round(((rss.at(-1)! - at5) / at5) * 100)}%` }));
