@@ -5,7 +5,10 @@
 // session.run throughput of the model. Two defect mixes: realistic (thresholds set so about
 // 2% of the clip's frames are flagged) and flood (every frame a defect).
 //   npx tsx bench/line.ts [--cameras 1,2,4,6,8] [--mix realistic,flood] [--seconds 10]
-//                         [--width 1280 --height 720 --fps 10] [--threads 0] [--worker] [--stages]
+//                         [--width 1280 --height 720 --fps 10] [--threads 0] [--worker] [--stages] [--no-full]
+// --no-full: the cameras without the full-resolution picture (what piping it costs the line).
+// Counting starts SETTLE_MS after every camera was first inspected; "node CPU ms / frame" is
+// this process's CPU time (all threads) per inspected frame, beside bare session.run's per run.
 // --threads 0 (the default, as model.threads) lets the app choose from the cores and cameras;
 // the bare session.run beside it then runs with what it picks for one camera.
 //   npx tsx bench/line.ts --soak [--minutes 30] [--cameras 6]   (saturated run, RSS per minute)
@@ -50,6 +53,8 @@ const worker = process.argv.includes('--worker');
 /** Distinct frames in the clip: 1 of them flagged in the realistic mix is 2%. */
 const CLIP_FRAMES = 50;
 const log = silentLogger();
+/** Time the line runs before counting starts, once every camera was inspected. */
+const SETTLE_MS = 2000;
 
 type Mix = 'realistic' | 'flood';
 const round = (x: number, d = 1) => Number(x.toFixed(d));
@@ -158,20 +163,22 @@ function thresholdsFor(mix: Mix, scores: number[]): { defect: number; uncertainB
   return { defect: (above + below) / 2, uncertainBand: (above - below) / 4 };
 }
 
-async function bareSessionRun(runSeconds: number): Promise<{ fps: number; ms: number }> {
+async function bareSessionRun(runSeconds: number): Promise<{ fps: number; ms: number; cpuMs: number }> {
   const inferencer = await createInferencer({ pkg: await loadModelPackage(MODEL), threads: bareThreads, log });
   const { width: w, height: h } = inferencer.inputSize;
   const input = new Float32Array(3 * w * h).map(() => Math.random());
   const end = Date.now() + runSeconds * 1000;
   let n = 0;
   const t0 = performance.now();
+  const cpu0 = procCpu(process.pid)!.cpu;
   while (Date.now() < end) {
     await inferencer.runRaw(input);
     n++;
   }
   const elapsed = (performance.now() - t0) / 1000;
+  const cpu = procCpu(process.pid)!.cpu - cpu0;
   await inferencer.close();
-  return { fps: n / elapsed, ms: (elapsed * 1000) / n };
+  return { fps: n / elapsed, ms: (elapsed * 1000) / n, cpuMs: (cpu * 1000) / n };
 }
 
 interface Row {
@@ -190,6 +197,8 @@ interface Row {
   lostCounted: number;
   defectsStored: number;
   cpu: ReturnType<typeof cpuPercent>;
+  /** CPU time of this process (all its threads) per inspected frame. */
+  nodeCpuMsPerFrame: number;
   frameToStoredMs: { p50: number; p99: number };
   rssMb: { start: number; end: number };
   /** Mean ms per stage of the inspections counted. */
@@ -208,7 +217,7 @@ async function line(rtsp: RtspProcess, clip: string, n: number, mix: Mix, thresh
     // The cameras retry until their stream is published; counting starts once each was inspected.
     await new Promise((r) => setTimeout(r, 1000));
     const config = parseConfig({
-      cameras: names.map((id) => ({ id, source: rtsp.url(id), kind: 'rtsp', rtspTransport: 'udp', fps, fullResolution: true, watchdog: { backoffInitialMs: 300, backoffMaxMs: 1000 } })),
+      cameras: names.map((id) => ({ id, source: rtsp.url(id), kind: 'rtsp', rtspTransport: 'udp', fps, fullResolution: !process.argv.includes('--no-full'), watchdog: { backoffInitialMs: 300, backoffMaxMs: 1000 } })),
       model: { package: MODEL, threads, thresholds, ...(worker ? { worker } : {}) },
       store: { dataDir: path.join(dir, `data-${mix}-${n}`), maxDiskMb: 4096 },
       review: { enabled: false },
@@ -233,11 +242,13 @@ async function line(rtsp: RtspProcess, clip: string, n: number, mix: Mix, thresh
     });
     await app.start();
     try {
-      // Skip start-up: count once every camera has been inspected.
+      // Skip start-up: count from SETTLE_MS after every camera was first inspected, so frames
+      // read in the window were sent in it (not a connection's first frames, nor a backlog).
       const inspectedCams = new Set<string>();
       const offFirst = app.bus.on('inspection', ({ inspection }) => void inspectedCams.add(inspection.cameraId));
       await until('every camera inspected', () => inspectedCams.size === n, 60_000, 20);
       offFirst();
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
       const status0 = app.cameras.map((c) => c.status());
       const cpu0 = cpuSnapshot();
       const rss0 = process.memoryUsage().rss;
@@ -278,6 +289,7 @@ async function line(rtsp: RtspProcess, clip: string, n: number, mix: Mix, thresh
         defectsStored: tally.defectsStored,
         lostCounted: delta((s) => s.framesLost ?? 0),
         cpu: cpuPercent(cpu0, cpu1, elapsed),
+        nodeCpuMsPerFrame: round(((cpu1.get('node')! - cpu0.get('node')!) * 1000) / Math.max(1, tally.inspected)),
         frameToStoredMs: { p50: round(percentile(latencies, 50)), p99: round(percentile(latencies, 99)) },
         rssMb: { start: round(rss0 / 2 ** 20), end: round(process.memoryUsage().rss / 2 ** 20) },
         eventLoopDelayMs: { p99: round(loopDelay.percentile(99) / 1e6), max: round(loopDelay.max / 1e6) },
@@ -300,26 +312,29 @@ try {
   const { clip } = await makeClip(dir);
   const scores = await clipScores(clip);
   const bare = await bareSessionRun(Math.min(10, seconds));
-  console.log(JSON.stringify({ model: 'elpv-cells', resolution: `${width}x${height}`, fps, threads, bareThreads, worker, cores: os.availableParallelism(), bareSessionRun: { fps: round(bare.fps), ms: round(bare.ms, 2) }, clipFrames: scores.length }));
+  console.log(JSON.stringify({ model: 'elpv-cells', resolution: `${width}x${height}`, fps, threads, bareThreads, worker, cores: os.availableParallelism(), bareSessionRun: { fps: round(bare.fps), ms: round(bare.ms, 2), cpuMs: round(bare.cpuMs, 2) }, clipFrames: scores.length }));
   if (soak) {
     const thresholds = thresholdsFor(mixes[0]!, scores);
     const rss: number[] = [];
     const row = await line(rtsp, clip, cameraCounts[0]!, mixes[0]!, thresholds, dir, minutes * 60, (m) => {
-      rss.push(process.memoryUsage().rss / 2 ** 20);
-      console.log(JSON.stringify({ minute: m, rssMb: round(rss.at(-1)!), heapMb: round(process.memoryUsage().heapUsed / 2 ** 20) }));
+      const mem = process.memoryUsage();
+      rss.push(mem.rss / 2 ** 20);
+      const mb = (x: number) => round(x / 2 ** 20);
+      // Where RSS grows: V8's heap (used, and reserved), or memory outside it (Buffers, native).
+      console.log(JSON.stringify({ minute: m, rssMb: round(rss.at(-1)!), heapMb: mb(mem.heapUsed), heapTotalMb: mb(mem.heapTotal), externalMb: mb(mem.external), arrayBuffersMb: mb(mem.arrayBuffers) }));
     });
     const at5 = rss[Math.min(4, rss.length - 1)]!;
     console.log(JSON.stringify({ ...row, rssGrowthMinute5ToEnd: `${round(((rss.at(-1)! - at5) / at5) * 100)}%` }));
   } else {
-    console.log('| mix | cameras | sent | read | inspected | dropped (slot) | never read | lost (counted by the cameras) | inspected/s | ratio to bare | slowest camera fps | defects stored | CPU node % | CPU RTSP server % | CPU reader ffmpeg % each | frame→stored p50 / p99 ms |');
-    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+    console.log('| mix | cameras | sent | read | inspected | dropped (slot) | never read | lost (counted by the cameras) | inspected/s | ratio to bare | slowest camera fps | defects stored | CPU node % | node CPU ms / frame | CPU RTSP server % | CPU reader ffmpeg % each | frame→stored p50 / p99 ms |');
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
     for (const mix of mixes) {
       const thresholds = thresholdsFor(mix, scores);
       for (const n of cameraCounts) {
         const r = await line(rtsp, clip, n, mix, thresholds, dir, seconds);
         const pct = (x: number) => `${x} (${round((x / r.sent) * 100)}%)`;
         console.log(
-          `| ${mix} | ${n} | ${r.sent} | ${r.read} | ${pct(r.inspected)} | ${r.droppedSlot} | ${pct(r.neverRead)} | ${r.lostCounted} | ${r.inspectedFps} | ${round(r.inspectedFps / bare.fps, 2)} | ${r.minCameraFps} | ${r.defectsStored}/${r.defects} | ${r.cpu.node} | ${r.cpu.rtspServer} | ${r.cpu.readerEach} | ${r.frameToStoredMs.p50} / ${r.frameToStoredMs.p99} |`,
+          `| ${mix} | ${n} | ${r.sent} | ${r.read} | ${pct(r.inspected)} | ${r.droppedSlot} | ${pct(r.neverRead)} | ${r.lostCounted} | ${r.inspectedFps} | ${round(r.inspectedFps / bare.fps, 2)} | ${r.minCameraFps} | ${r.defectsStored}/${r.defects} | ${r.cpu.node} | ${r.nodeCpuMsPerFrame} | ${r.cpu.rtspServer} | ${r.cpu.readerEach} | ${r.frameToStoredMs.p50} / ${r.frameToStoredMs.p99} |`,
         );
         if (process.argv.includes('--stages')) console.log(JSON.stringify({ mix, cameras: n, stagesMs: r.stagesMs, eventLoopDelayMs: r.eventLoopDelayMs, rssMb: r.rssMb }));
       }

@@ -6,7 +6,7 @@ import type { Logger } from '../common/log.js';
 import type { CameraState, CameraStatus, Frame } from '../common/types.js';
 import { backoffDelay } from '../common/backoff.js';
 import type { Resize } from '../common/geometry.js';
-import { buildFfmpegArgs, startFfmpegSession } from './ffmpeg.js';
+import { buildFfmpegArgs, fullResolutionSocket, startFfmpegSession } from './ffmpeg.js';
 import { startFolderSession, startHttpSession } from './images.js';
 import { FramePools } from './pool.js';
 import type { FrameParts, SessionHooks, SessionOutcome, SourceSession, Timers } from './session.js';
@@ -206,9 +206,10 @@ export function createCamera(deps: CameraDeps): Camera {
     if (kind === 'http') {
       return startHttpSession({ ...decode, url: input, ...(credentials ? { credentials } : {}), fps: config.fps, hooks, timers, now, fetch: deps.fetch ?? globalThis.fetch, timeoutMs: stallMs });
     }
-    const args = buildFfmpegArgs({ kind, input, fps: config.fps, loop: config.loop, rtspTransport: config.rtspTransport, inferenceSize, resize, ...(padValue !== undefined ? { padValue } : {}), fullResolution: config.fullResolution, ...(roi ? { roi } : {}) });
+    const fullSocket = config.fullResolution ? fullResolutionSocket() : undefined;
+    const args = buildFfmpegArgs({ kind, input, fps: config.fps, loop: config.loop, rtspTransport: config.rtspTransport, inferenceSize, resize, ...(padValue !== undefined ? { padValue } : {}), fullResolution: config.fullResolution, ...(fullSocket ? { fullSocket } : {}), ...(roi ? { roi } : {}) });
     const ffmpegPath = deps.ffmpegPath ?? 'ffmpeg';
-    const s = startFfmpegSession({ ffmpegPath, args, inferenceBytes: pools.inference.bytes, fullResolution: config.fullResolution, pools, hooks, log, timers, killGraceMs });
+    const s = startFfmpegSession({ ffmpegPath, args, inferenceBytes: pools.inference.bytes, ...(fullSocket ? { fullSocket } : {}), pools, hooks, log, timers, killGraceMs });
     log.debug({ pid: s.pid, args: args.map(redactText) }, 'ffmpeg started');
     return s;
   };

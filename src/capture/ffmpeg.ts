@@ -1,7 +1,12 @@
 // ffmpeg-backed sources (RTSP, V4L2, video files): one child process per attempt, raw rgb24
-// frames at inference size on stdout and, optionally, full-resolution PPM frames on fd 3.
+// frames at inference size on stdout and, optionally, full-resolution PPM frames on a Unix
+// socket ffmpeg listens on (read into one reused buffer: a 720p frame is 2.76 MB, and a pipe
+// hands it over as ~40 fresh chunks, whose garbage cost the line more CPU per frame than the model).
 import { spawn } from 'node:child_process';
-import type { Readable } from 'node:stream';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import type { Logger } from '../common/log.js';
 import type { FramePools } from './pool.js';
 import { PpmFrameReader, RawFrameReader, type PpmFrame } from './readers.js';
@@ -25,6 +30,17 @@ export interface FfmpegInput {
   padValue?: number;
   roi?: Roi;
   fullResolution: boolean;
+  /** Where ffmpeg listens for the full-resolution output (fullResolutionSocket()); needed with fullResolution. */
+  fullSocket?: string;
+}
+
+/** A path in a private (0700) folder of its own, for one session's full-resolution socket. */
+export function fullResolutionSocket(): string {
+  return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'visor-full-')), 'frames.sock');
+}
+
+function removeSocket(socketPath: string): void {
+  fs.rmSync(path.dirname(socketPath), { recursive: true, force: true });
 }
 
 function num(value: number): string {
@@ -32,10 +48,24 @@ function num(value: number): string {
   return Number(value.toFixed(6)).toString();
 }
 
+/**
+ * A frame-rate cap that only drops: at most one frame per 1/fps slot of the stream's time.
+ * ffmpeg's fps filter keeps a constant rate by duplicating the last frame into every gap, so
+ * frames lost on the way (UDP, a pipe read late) came back as copies: inspected again, and
+ * counted as read rather than lost (11–48 per camera in 10 s at six cameras). Frames without
+ * a timestamp pass.
+ */
+export function frameRateCap(fps: number): string {
+  const slot = (t: string) => `floor(${t}*${num(fps)}+0.5)`;
+  return `select='isnan(t)+isnan(prev_selected_t)+gte(${slot('t')}-${slot('prev_selected_t')},1)'`;
+}
+
 export function buildFfmpegArgs(o: FfmpegInput): string[] {
   const args = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'warning'];
   // A live stream needs little probing; the default 5 s analysis delays the first frame by seconds.
-  if (o.kind === 'rtsp') args.push('-rtsp_transport', o.rtspTransport, '-analyzeduration', '1000000');
+  // nobuffer: the packets read while probing are not decoded afterwards, so a connection does
+  // not start with a burst of stale frames (a second's worth, all at once, beyond the camera rate).
+  if (o.kind === 'rtsp') args.push('-rtsp_transport', o.rtspTransport, '-analyzeduration', '1000000', '-fflags', 'nobuffer');
   if (o.kind === 'v4l2') args.push('-f', 'v4l2');
   // -re: replay files at their own frame rate, as a camera would deliver them.
   if (o.kind === 'file') args.push('-re', ...(o.loop ? ['-stream_loop', '-1'] : []));
@@ -43,7 +73,7 @@ export function buildFfmpegArgs(o: FfmpegInput): string[] {
 
   const crop = o.roi ? `crop=w=iw*${num(o.roi.width)}:h=ih*${num(o.roi.height)}:x=iw*${num(o.roi.x)}:y=ih*${num(o.roi.y)},` : '';
   const toInference = `${crop}${ffmpegFrameFilter(o.resize ?? 'stretch', o.inferenceSize, o.padValue)}`;
-  const fps = `fps=${num(o.fps)}`;
+  const fps = frameRateCap(o.fps);
   // passthrough: one output frame per filtered frame, never duplicated or dropped by the muxer,
   // so the n-th inference frame and the n-th full frame are the same picture.
   const rawOut = ['-an', '-sn', '-dn', '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
@@ -51,6 +81,7 @@ export function buildFfmpegArgs(o: FfmpegInput): string[] {
     args.push('-map', '0:v:0', '-vf', `${fps},${toInference}`, ...rawOut);
     return args;
   }
+  if (o.fullSocket === undefined) throw new Error('buildFfmpegArgs: fullResolution needs fullSocket');
   args.push(
     '-filter_complex',
     `[0:v:0]${fps},split=2[inf0][full0];[inf0]${toInference}[inf];[full0]format=rgb24[full]`,
@@ -66,7 +97,9 @@ export function buildFfmpegArgs(o: FfmpegInput): string[] {
     'ppm',
     '-f',
     'image2pipe',
-    'pipe:3',
+    '-listen',
+    '1',
+    `unix:${o.fullSocket}`,
   );
   return args;
 }
@@ -75,7 +108,8 @@ export interface FfmpegSessionDeps {
   ffmpegPath: string;
   args: string[];
   inferenceBytes: number;
-  fullResolution: boolean;
+  /** The socket the args have ffmpeg listen on for full-resolution frames (fullResolutionSocket()); removed by the session. */
+  fullSocket?: string;
   pools: FramePools;
   hooks: SessionHooks;
   log: Logger;
@@ -87,16 +121,19 @@ export interface FfmpegSessionDeps {
 const STDERR_LINES = 10;
 /** Bound on frames read from one output while the other lags behind; beyond it the pipes are out of step. */
 const MAX_UNPAIRED = 32;
+/** Between attempts to connect to the full-resolution socket (ffmpeg listens once its input is open). */
+const CONNECT_RETRY_MS = 25;
+/** What one read of the full-resolution socket can take. */
+const FULL_READ_BYTES = 1 << 20;
 
 export interface FfmpegSession extends SourceSession {
   readonly pid: number | undefined;
 }
 
 export function startFfmpegSession(deps: FfmpegSessionDeps): FfmpegSession {
-  const { pools, hooks, log, timers } = deps;
-  const child = spawn(deps.ffmpegPath, deps.args, {
-    stdio: deps.fullResolution ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
-  });
+  const { pools, hooks, log, timers, fullSocket } = deps;
+  const fullResolution = fullSocket !== undefined;
+  const child = spawn(deps.ffmpegPath, deps.args, { stdio: ['ignore', 'pipe', 'pipe'] });
 
   let closed = false;
   let stopping = false;
@@ -125,9 +162,9 @@ export function startFfmpegSession(deps: FfmpegSessionDeps): FfmpegSession {
   const fullQueue: PpmFrame[] = [];
 
   const pair = (): void => {
-    while (inferenceQueue.length > 0 && (!deps.fullResolution || fullQueue.length > 0)) {
+    while (inferenceQueue.length > 0 && (!fullResolution || fullQueue.length > 0)) {
       const inference = inferenceQueue.shift();
-      const full = deps.fullResolution ? fullQueue.shift() : undefined;
+      const full = fullResolution ? fullQueue.shift() : undefined;
       if (stopping || closed || !inference || (full && !full.data)) {
         if (inference) pools.inference.release(inference);
         if (full?.data) pools.releaseFull(full.data);
@@ -150,8 +187,12 @@ export function startFfmpegSession(deps: FfmpegSessionDeps): FfmpegSession {
   child.stdout!.on('data', (chunk: Buffer) => rawReader.push(chunk));
 
   let ppmReader: PpmFrameReader | undefined;
-  if (deps.fullResolution) {
-    ppmReader = new PpmFrameReader(
+  /** Resolves once the full-resolution socket has closed (at once when there is none or it never connected). */
+  let fullEnded: Promise<void> = Promise.resolve();
+  /** Stops trying to connect when ffmpeg exited before it listened (or before it was reached). */
+  let stopConnecting = (): void => undefined;
+  if (fullSocket !== undefined) {
+    const reader = new PpmFrameReader(
       (width, height) => pools.full(width, height).acquire(),
       (frame) => {
         fullQueue.push(frame);
@@ -159,12 +200,56 @@ export function startFfmpegSession(deps: FfmpegSessionDeps): FfmpegSession {
       },
       (message) => abort(message),
     );
-    (child.stdio[3] as Readable).on('data', (chunk: Buffer) => ppmReader?.push(chunk));
+    ppmReader = reader;
+    const scratch = Buffer.allocUnsafe(FULL_READ_BYTES);
+    let endFull!: () => void;
+    fullEnded = new Promise<void>((resolve) => (endFull = resolve));
+    let connected = false;
+    let gaveUp = false;
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    stopConnecting = () => {
+      if (connected || gaveUp) return;
+      gaveUp = true;
+      clearTimeout(retry);
+      removeSocket(fullSocket);
+      endFull();
+    };
+    const connect = (): void => {
+      retry = undefined;
+      if (gaveUp) return;
+      const socket = net.connect({
+        path: fullSocket,
+        onread: {
+          buffer: scratch,
+          callback: (n: number) => {
+            reader.push(scratch.subarray(0, n));
+            return true;
+          },
+        },
+      });
+      socket.once('connect', () => {
+        if (gaveUp) return void socket.destroy();
+        connected = true;
+        removeSocket(fullSocket);
+      });
+      socket.on('error', (err: NodeJS.ErrnoException) => {
+        if (connected) return abort(`full-resolution output: ${err.message}`);
+        // Not listening yet (the input is still being opened): try again shortly.
+        if (gaveUp) return;
+        if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') retry = setTimeout(connect, CONNECT_RETRY_MS); // plumbing, not the watchdog's timers
+        else abort(`full-resolution output: ${err.message}`);
+      });
+      socket.once('close', () => {
+        if (connected) endFull();
+      });
+    };
+    connect();
   }
 
   const finish = (outcome: { code: number | null; signal: NodeJS.Signals | null } | { spawnError: Error }): void => {
     if (closed) return;
     closed = true;
+    stopConnecting();
     // Buffers still queued or half filled go back to their pools.
     for (const buf of inferenceQueue.splice(0)) if (buf) pools.inference.release(buf);
     for (const f of fullQueue.splice(0)) if (f.data) pools.releaseFull(f.data);
@@ -187,8 +272,11 @@ export function startFfmpegSession(deps: FfmpegSessionDeps): FfmpegSession {
     }
   };
 
-  // 'close' comes after the process exited and its pipes are drained, so the last frames are read.
-  child.once('close', (code, signal) => finish({ code, signal }));
+  // 'close' comes after the process exited and its pipes are drained; the socket's last frames are read before finishing too.
+  child.once('close', (code, signal) => {
+    stopConnecting();
+    void fullEnded.then(() => finish({ code, signal }));
+  });
   child.once('error', (err) => {
     if (child.pid === undefined) finish({ spawnError: err });
     else log.warn({ err }, 'ffmpeg process error');

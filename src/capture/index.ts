@@ -4,5 +4,5 @@ export { resolveSourceKind, type SourceKind } from './source.js';
 export { backoffDelay, BACKOFF_JITTER, type BackoffPolicy } from '../common/backoff.js';
 export { FrameSlot } from './slot.js';
 export { BufferPool } from './pool.js';
-export { buildFfmpegArgs, type FfmpegInput } from './ffmpeg.js';
+export { buildFfmpegArgs, frameRateCap, type FfmpegInput } from './ffmpeg.js';
 export type { Timers } from './session.js';

@@ -82,7 +82,7 @@ export const Camera = Type.Object(
     ),
     password: Type.Optional(Type.String({ description: 'Password for `username` (secret; never logged). Can come from the environment, e.g. VISOR_CAMERAS__0__PASSWORD.' })),
     rtspTransport: Type.Union([Type.Literal('tcp'), Type.Literal('udp')], { default: 'tcp', description: 'RTSP transport.' }),
-    fps: Type.Number({ exclusiveMinimum: 0, maximum: 120, default: 5, description: 'Frame-rate cap (and replay rate for folders, poll rate for snapshot URLs).' }),
+    fps: Type.Number({ exclusiveMinimum: 0, maximum: 120, default: 5, description: 'Frame-rate cap: at most this many frames a second are read, frames over it dropped (never filled in with copies); the replay rate for folders, the poll rate for snapshot URLs.' }),
     loop: Type.Boolean({ default: true, description: 'Replay video files and image folders from the start when they end.' }),
     inferenceSize: Type.Optional(Type.Intersect([Size], { description: "Size frames are delivered at for inference. Default: the model's frame size (its input size unless the model tiles images), brought there by the model's geometry (stretch, pad or crop). Another size is brought to the model's frame a second time, so scores no longer match `visor inspect` exactly." })),
     roi: Type.Optional(Roi),

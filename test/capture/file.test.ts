@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -86,6 +87,60 @@ describe('video file source', () => {
     }
     // Consecutive frames show different solar cells, so a frame paired with its neighbour's full image would differ clearly.
     expect(Math.max(...other)).toBeGreaterThan(Math.max(...own) + 5);
+  });
+
+  it('reads every frame of a file with its full-resolution picture, the last one too, and leaves no socket behind', async () => {
+    // The full-resolution frames come over a socket in a private temp folder of their own.
+    const tmpdir = process.env.TMPDIR;
+    const own = path.join(dir, 'own-tmp');
+    fs.mkdirSync(own);
+    process.env.TMPDIR = own;
+    try {
+      const cam = camera({ id: 'fullonce', source: clip, fps: 10, loop: false, fullResolution: true });
+      cam.start();
+      const seqs: number[] = [];
+      for (;;) {
+        const frame = await cam.next(AbortSignal.timeout(15_000));
+        if (!frame) break;
+        expect(frame.full && [frame.full.width, frame.full.height]).toEqual([300, 300]);
+        seqs.push(frame.seq);
+        frame.release();
+      }
+      expect(cam.status()).toMatchObject({ state: 'stopped', framesIn: 12, framesDropped: 0 });
+      expect(seqs.at(-1)).toBe(12);
+      expect(fs.readdirSync(own)).toEqual([]);
+    } finally {
+      if (tmpdir === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmpdir;
+    }
+  });
+
+  /** Reads a non-looping file to its end; returns the frames read. */
+  async function framesReadToEnd(cam: Camera): Promise<number> {
+    cam.start();
+    for (;;) {
+      const frame = await cam.next(AbortSignal.timeout(15_000));
+      if (!frame) break;
+      frame.release();
+    }
+    return cam.status().framesIn;
+  }
+
+  it('reads a stream with missing frames as it is, without copies filling the gap, and caps a faster one', async () => {
+    // 30 frames at 10 fps with the middle 10 missing (their timestamps kept): a stream that lost
+    // frames on the way. The fps filter used to fill the gap with copies of the last frame.
+    const gap = path.join(dir, 'gap.mkv');
+    await ffmpeg(['-f', 'lavfi', '-i', 'testsrc=size=64x64:rate=10:duration=3', '-vf', "select='not(between(n,10,19))'", '-fps_mode', 'passthrough', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', gap]);
+    const fast = path.join(dir, 'fast.mkv');
+    await ffmpeg(['-f', 'lavfi', '-i', 'testsrc=size=64x64:rate=30', '-frames:v', '45', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', fast]);
+    const [gapRead, fastRead] = await Promise.all([
+      framesReadToEnd(camera({ id: 'gap', source: gap, fps: 10, loop: false, fullResolution: false })),
+      framesReadToEnd(camera({ id: 'fast', source: fast, fps: 10, loop: false, fullResolution: true })),
+    ]);
+    expect(gapRead).toBe(20);
+    // 1.5 s of a 30 fps stream at 10 fps at most.
+    expect(fastRead).toBeGreaterThanOrEqual(14);
+    expect(fastRead).toBeLessThanOrEqual(16);
   });
 
   it('crops the region of interest before scaling (two cameras at once, each its own ffmpeg)', async () => {

@@ -28,6 +28,20 @@ async function stopPublisher(): Promise<void> {
 
 const mounted = (): boolean => rtsp.mounted('cam1');
 
+/** The clip published, and a started camera reading it over UDP at 10 fps. */
+async function publishedCamera(): Promise<Camera> {
+  startPublisher();
+  await until('the stream to be published', mounted, 10_000);
+  const cam = createCamera({
+    config: cameraConfig({ source: rtsp.url('cam1'), rtspTransport: 'udp', fps: 10, watchdog: { stallSeconds: 20, backoffInitialMs: 200, backoffMaxMs: 1000, offlineAfterFailures: 20 } }),
+    inferenceSize: { width: 64, height: 64 },
+    baseDir: dir,
+    log: silentLogger(),
+  });
+  cam.start();
+  return cam;
+}
+
 beforeAll(async () => {
   ({ dir, cleanup } = await tempDir());
   clip = await makeClip(dir);
@@ -101,16 +115,24 @@ describe('RTSP source', () => {
     expect(await childProcesses(url)).toEqual([]);
   });
 
+  it("starts a connection at the stream's rate, without a burst of the frames read while probing", async () => {
+    // ffmpeg used to decode the packets it read while probing the stream (about a second's worth)
+    // and hand them over at once: 16-18 frames in the first second at 10 fps, stale ones, which
+    // also hid as many frames lost later from framesLost.
+    camera = await publishedCamera();
+    const first = await camera.next(AbortSignal.timeout(20_000));
+    expect(first).toBeDefined();
+    first!.release();
+    await new Promise((r) => setTimeout(r, first!.capturedAt + 1000 - Date.now()));
+    const inFirstSecond = camera.status().framesIn;
+    expect(inFirstSecond).toBeGreaterThanOrEqual(7);
+    expect(inFirstSecond).toBeLessThanOrEqual(13);
+    await camera.stop();
+    await stopPublisher();
+  });
+
   it('counts the frames a stream sent that were never read while the reader was held back', async () => {
-    startPublisher();
-    await until('the stream to be published', mounted, 10_000);
-    camera = createCamera({
-      config: cameraConfig({ source: rtsp.url('cam1'), rtspTransport: 'udp', fps: 10, watchdog: { stallSeconds: 20, backoffInitialMs: 200, backoffMaxMs: 1000, offlineAfterFailures: 20 } }),
-      inferenceSize: { width: 64, height: 64 },
-      baseDir: dir,
-      log: silentLogger(),
-    });
-    camera.start();
+    camera = await publishedCamera();
     await takeFrames(camera, 5, 20_000);
     const before = camera.status();
     // Hold the event loop (as a busy main thread did): ffmpeg cannot hand over its frames, stops

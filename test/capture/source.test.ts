@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFfmpegArgs, createCamera, resolveSourceKind } from '../../src/capture/index.js';
+import { buildFfmpegArgs, createCamera, frameRateCap, resolveSourceKind } from '../../src/capture/index.js';
 import { PpmFrameReader } from '../../src/capture/readers.js';
 import { ConfigError } from '../../src/common/errors.js';
 import { silentLogger } from '../../src/common/log.js';
@@ -36,16 +36,16 @@ describe('buildFfmpegArgs', () => {
   it('reads V4L2 devices with -f v4l2 and emits rgb24 frames at inference size', () => {
     const args = buildFfmpegArgs({ ...base, kind: 'v4l2', input: '/dev/video2' }).join(' ');
     expect(args).toContain('-f v4l2 -i /dev/video2');
-    expect(args).toContain('-vf fps=5,scale=224:160:flags=bilinear,format=rgb24');
+    expect(args).toContain(`-vf ${frameRateCap(5)},scale=224:160:flags=bilinear,format=rgb24`);
     expect(args).toMatch(/-f rawvideo -pix_fmt rgb24 pipe:1$/);
   });
 
   it('uses the configured RTSP transport, and the ROI as fractions of the frame', () => {
-    const args = buildFfmpegArgs({ ...base, kind: 'rtsp', input: 'rtsp://cam/s', roi: { x: 0.25, y: 0, width: 0.5, height: 1 }, fullResolution: true }).join(' ');
+    const args = buildFfmpegArgs({ ...base, kind: 'rtsp', input: 'rtsp://cam/s', roi: { x: 0.25, y: 0, width: 0.5, height: 1 }, fullResolution: true, fullSocket: '/run/v/frames.sock' }).join(' ');
     expect(args).toContain('-rtsp_transport udp');
     expect(args).toContain('crop=w=iw*0.5:h=ih*1:x=iw*0.25:y=ih*0,scale=224:160');
     expect(args).toContain('split=2');
-    expect(args).toMatch(/-c:v ppm -f image2pipe pipe:3$/);
+    expect(args).toMatch(/-c:v ppm -f image2pipe -listen 1 unix:\/run\/v\/frames.sock$/);
   });
 
   it('replays files in real time, looping only when asked', () => {

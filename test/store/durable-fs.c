@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "watched-path.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -76,13 +77,8 @@ static void record(int fd) {
   const char *watch = getenv("DURABLE_WATCH");
   const char *shadow = getenv("DURABLE_SHADOW");
   if (!watch || !shadow) return;
-  char link[64], path[PATH_MAX];
-  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-  ssize_t n = readlink(link, path, sizeof path - 1);
-  if (n <= 0) return;
-  path[n] = '\0';
-  size_t w = strlen(watch);
-  if (strncmp(path, watch, w) != 0 || (path[w] != '/' && path[w] != '\0')) return;
+  char path[PATH_MAX];
+  if (!watched_path(fd, watch, path)) return;
   struct stat st;
   if (fstat(fd, &st) != 0) return;
   pthread_mutex_lock(&lock);

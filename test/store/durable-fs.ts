@@ -9,17 +9,23 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-const SOURCE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'durable-fs.c');
+const HERE = path.dirname(fileURLToPath(import.meta.url));
 
-/** Compiles the shim into `dir`; returns the shared library's path. */
-export async function buildDurableFs(dir: string): Promise<string> {
-  const out = path.join(dir, 'durable-fs.so');
+/** Compiles an LD_PRELOAD shim of this folder (`name`.c) into `dir`; returns the shared library's path. */
+export async function buildShim(dir: string, name: string): Promise<string> {
+  const source = path.join(HERE, `${name}.c`);
+  const out = path.join(dir, `${name}.so`);
   try {
-    await promisify(execFile)('cc', ['-shared', '-fPIC', '-O2', '-Wall', '-Werror', '-o', out, SOURCE, '-ldl', '-lpthread']);
+    await promisify(execFile)('cc', ['-shared', '-fPIC', '-O2', '-Wall', '-Werror', '-o', out, source, '-ldl', '-lpthread']);
   } catch (err) {
-    throw new Error(`cannot compile ${path.basename(SOURCE)} with cc (scripts/system-deps.sh --test installs gcc): ${(err as Error).message}`);
+    throw new Error(`cannot compile ${path.basename(source)} with cc (scripts/system-deps.sh --test installs gcc): ${(err as Error).message}`);
   }
   return out;
+}
+
+/** Compiles the power-loss shim (durable-fs.c) into `dir`; returns the shared library's path. */
+export function buildDurableFs(dir: string): Promise<string> {
+  return buildShim(dir, 'durable-fs');
 }
 
 /** Environment for a child process whose writes under `watched` are recorded into `shadow`. */
