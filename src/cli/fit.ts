@@ -88,7 +88,7 @@ export function registerFitCommands(program: Command): void {
     .option('--second-backbone <nameOrPath>', `with labels: a second backbone whose pooled features the supervised head also reads, or "none" (default: ${FIT_DEFAULTS.second.backbone} with the default backbone, none otherwise)`)
     .option('--second-layers <l1,l2>', `layers of the second backbone (default: ${FIT_DEFAULTS.second.layers.join(',')} for ${FIT_DEFAULTS.second.backbone}, else the backbone’s)`, list)
     .option('--second-input-size <n>', `input side of the second backbone (default: ${FIT_DEFAULTS.second.inputSize} for ${FIT_DEFAULTS.second.backbone}, else the backbone’s)`, integer())
-    .option('--partner-backbone <nameOrPath>', `without labels: a partner backbone with its own anomaly heads, the score the mean of both, or "none" (default: ${FIT_DEFAULTS.partner.backbone} with the default backbone, none otherwise)`)
+    .option('--partner-backbone <nameOrPath>', `without labels: a partner backbone with its own anomaly heads, the score the mean of both, or "none" (default: ${FIT_DEFAULTS.partner.backbone} with the default backbone on surfaces that are not aligned, none on aligned parts and otherwise; named, it is used on any product)`)
     .option('--modes <k>', 'kinds of good image calibrated separately (1 = one mode)', integer(), FIT_DEFAULTS.modes)
     .option('--global-weight <w>', 'weight of the global (Gaussian) part of the anomaly score; 0 = nearest neighbour only', finiteNumber, FIT_DEFAULTS.globalWeight)
     .option('--resize <how>', `how images are brought to the model's frame: ${RESIZES.join(', ')} (pad keeps the aspect ratio and every pixel)`, 'pad')

@@ -282,7 +282,12 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
 
   // 5. The partner backbone's anomaly part (the score is then the mean of the two), unsupervised only.
   if (logistic && partnerBackbone && opts.partnerBackbone !== undefined) notes.push(`partner backbone ${opts.partnerBackbone} not used: the supervised head gives the score`);
-  const partner = logistic || !partnerBackbone ? undefined : await fitPartner(partnerBackbone, data, chosen, goodParts.map((p) => p.score), o, goodFiles, progress);
+  // By default the partner joins on surfaces only; one the user names joins on any product.
+  const aligned = opts.partnerBackbone === undefined && dependence !== undefined && dependence >= MAX_POSITION_DEPENDENCE;
+  if (!logistic && partnerBackbone && aligned) {
+    notes.push(`partner backbone ${partnerBackbone.name} not used: aligned parts (position dependence ${dependence} ≥ ${MAX_POSITION_DEPENDENCE}), where it did not help (docs/fit.md); --partner-backbone ${partnerBackbone.name} adds it`);
+  }
+  const partner = logistic || !partnerBackbone || aligned ? undefined : await fitPartner(partnerBackbone, data, chosen, goodParts.map((p) => p.score), o, goodFiles, progress);
   const goodScores = partner?.goodScores ?? imageScores(goodParts.map((p) => p.score), tiles);
 
   // 6. Final heads on all good images, and the one graph: backbone cut + feature merge + heads (+ logistic head).

@@ -13,7 +13,7 @@ import { createFeatureExtractor, sessionOptions } from '../../../src/modelling/f
 import { fitModel, type FitResult } from '../../../src/modelling/fit/index.js';
 import { decodeModel, emptyModel, encodeModel, floatValueInfo, graphBuilder, graphOf, liftOpset, opsetOf } from '../../../src/modelling/fit/onnx-graph.js';
 import { FIXTURES } from '../../helpers/paths.js';
-import { ELPV, elpvRows, linkFolder } from './helpers.js';
+import { ELPV, elpvRows, linkFolder, shiftedTextures } from './helpers.js';
 
 const log = silentLogger();
 let tmp: string;
@@ -25,7 +25,8 @@ beforeAll(async () => {
   const good = (await elpvRows()).filter((r) => r.label === 'good');
   goodDir = await linkFolder(path.join(tmp, 'good'), [...good.filter((r) => r.cellType === 'mono').slice(0, 15), ...good.filter((r) => r.cellType === 'poly').slice(0, 15)]);
   // Both patch heads and neighbourhood normalisation: every part the partner can have.
-  withPartner = await fitModel({ goodDir, outDir: path.join(tmp, 'partner'), name: 'partner', inputSize: 128, head: 'both', normalise: 'patch', search: false, threads: 1 }, { log });
+  // Named, so it joins on these aligned cells too.
+  withPartner = await fitModel({ goodDir, outDir: path.join(tmp, 'partner'), name: 'partner', inputSize: 128, head: 'both', normalise: 'patch', search: false, partnerBackbone: 'pplcnet', threads: 1 }, { log });
 }, 120_000);
 
 afterAll(async () => {
@@ -104,6 +105,15 @@ describe('visor fit with the partner backbone (the default without labels)', () 
       await inferencer.close();
     }
   });
+
+  it('joins by default on a surface that is not aligned, and not on aligned cells, saying why', async () => {
+    const cells = await fitModel({ goodDir, outDir: path.join(tmp, 'cells'), name: 'cells', inputSize: 128, search: false, threads: 1 }, { log });
+    expect((cells.manifest.provenance?.backbone as { partner?: unknown }).partner).toBeUndefined();
+    expect(cells.notes.join('\n')).toMatch(/partner backbone pplcnet not used: aligned parts \(position dependence 0\.\d+ ≥ 0\.15\)/);
+    const textures = await shiftedTextures(path.join(tmp, 'textures'), 30, 5, 128);
+    const surface = await fitModel({ goodDir: textures, outDir: path.join(tmp, 'surface'), name: 'surface', inputSize: 128, search: false, threads: 1 }, { log });
+    expect((surface.manifest.provenance?.backbone as { partner?: { name: string } }).partner).toMatchObject({ name: 'pplcnet' });
+  }, 120_000);
 
   it('is left out with --partner-backbone none and with another backbone; an unknown one is named', async () => {
     const none = await fitModel({ goodDir, outDir: path.join(tmp, 'none'), name: 'none', inputSize: 128, search: false, partnerBackbone: 'none', threads: 1 }, { log });
