@@ -182,7 +182,7 @@ describe('visor fit with labels', () => {
     const { readLabelsCsv } = await import('../../../src/modelling/fit/index.js');
     const { images, ignored } = await readLabelsCsv(csv);
     expect(ignored).toBe(1);
-    const res = await fitModel({ goodDir: dir, outDir: path.join(tmp, 'sup-model'), name: 'sup', labelled: images, inputSize: 128, threads: 1 }, { log });
+    const res = await fitModel({ goodDir: dir, outDir: path.join(tmp, 'sup-model'), name: 'sup', labelled: images, inputSize: 128, partnerBackbone: 'pplcnet', threads: 1 }, { log });
     expect(res.manifest.thresholds.calibration?.method).toMatch(/logistic regression/);
     expect(res.manifest.thresholds.calibration?.method).toMatch(/of both backbones \(the second, inception_v3/);
     expect(res.manifest.thresholds.calibration?.heldOutDefect).toBe(12);
@@ -190,8 +190,9 @@ describe('visor fit with labels', () => {
     const backbone = res.manifest.provenance?.backbone as { second?: { name: string; layers: string[]; inputSize: number } };
     expect(backbone.second).toMatchObject({ name: 'inception_v3', inputSize: FIT_DEFAULTS.second.inputSize });
     expect(backbone.second!.layers[0]).toMatch(/^mixed2 \(288 ch/);
-    // The logistic head gives the score, so no partner backbone's anomaly part is fitted.
+    // The logistic head gives the score, so even a named partner backbone's anomaly part is not fitted.
     expect(backbone).not.toHaveProperty('partner');
+    expect(res.notes.join('\n')).toMatch(/partner backbone pplcnet not used: the supervised head gives the score/);
     const inf = await createInferencer({ pkg: await loadModelPackage(res.dir), threads: 1, log });
     try {
       // The logistic head learnt from these very labels, so the package (run by the runtime)
