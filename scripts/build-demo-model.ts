@@ -27,7 +27,7 @@ const fixturesDir = path.join(repoRoot, 'test/fixtures/elpv');
 const dataDir = datasetDir('elpv-dev');
 const SPLIT_SEED = 20261126;
 const FIT_FRACTION = 0.8;
-const VERSION = '0.4.0';
+const VERSION = '0.5.0';
 
 const { values: args } = parseArgs({
   options: { backbone: { type: 'string', default: DEFAULTS.backbone }, layers: { type: 'string' }, supervised: { type: 'boolean', default: false } },

@@ -39,7 +39,7 @@ describe('fleet upload', () => {
         status: 'ready',
         source: 'review:alice',
         createdAt: 1,
-        dataset: { liveModel: { name: 'elpv-cells', version: '0.4.0' }, skipped: 0, images: [{ inspectionId: 'i-1', cameraId: 'a', file: '/data/images/a/2026-12-01/i-1.jpg', label: 'good', reviewed: true }] },
+        dataset: { liveModel: { name: 'elpv-cells', version: '0.5.0' }, skipped: 0, images: [{ inspectionId: 'i-1', cameraId: 'a', file: '/data/images/a/2026-12-01/i-1.jpg', label: 'good', reviewed: true }] },
       },
       comparison,
     });

@@ -71,13 +71,13 @@ describe('Learning page', () => {
     const quinn = await session('quinn', 'line-3-quality');
     const get = await fetch(`${app.reviewUrl}/api/learning/comparison`, { headers: olga });
     expect(get.status).toBe(200);
-    expect(await get.json()).toMatchObject({ candidateVersion: 'inverted-page', liveVersion: '0.4.0', frames: 0, promotion: { allowed: false } });
+    expect(await get.json()).toMatchObject({ candidateVersion: 'inverted-page', liveVersion: '0.5.0', frames: 0, promotion: { allowed: false } });
     const post = (headers: Record<string, string>) => fetch(`${app.reviewUrl}/api/learning/promote`, { method: 'POST', headers });
     expect((await post(olga)).status).toBe(403);
     const refused = await post(quinn);
     expect(refused.status).toBe(409);
     expect(await refused.json()).toMatchObject({ code: 'PROMOTION_REFUSED', error: expect.stringMatching(/0 reviewed frames .* at least 20/) });
-    expect(app.control.inferencer.manifest.version).toBe('0.4.0');
+    expect(app.control.inferencer.manifest.version).toBe('0.5.0');
   });
 
   it('lets an engineer promote once the comparison allows it, then roll back', async () => {
@@ -95,12 +95,12 @@ describe('Learning page', () => {
     await page.click('#promote');
     await page.waitForFunction(() => document.querySelector('#live-model')?.textContent?.includes('inverted-page'));
     expect(app.control.inferencer.manifest.version).toBe('inverted-page');
-    expect(await page.textContent('#changes')).toMatch(/promote\s*0\.4\.0 → inverted-page\s*quinn/);
+    expect(await page.textContent('#changes')).toMatch(/promote\s*0\.5\.0 → inverted-page\s*quinn/);
 
     await page.click('#rollback');
-    await page.waitForFunction(() => document.querySelector('#live-model')?.textContent?.includes('0.4.0'));
-    expect(app.control.inferencer.manifest.version).toBe('0.4.0');
-    expect(await page.textContent('#changes')).toMatch(/rollback\s*inverted-page → 0\.4\.0\s*quinn/);
+    await page.waitForFunction(() => document.querySelector('#live-model')?.textContent?.includes('0.5.0'));
+    expect(app.control.inferencer.manifest.version).toBe('0.5.0');
+    expect(await page.textContent('#changes')).toMatch(/rollback\s*inverted-page → 0\.5\.0\s*quinn/);
     const audit = app.store.db.prepare("SELECT action, user FROM audit WHERE action LIKE 'learning.%' ORDER BY id").all();
     expect(audit).toEqual([
       { action: 'learning.promote', user: 'quinn' },

@@ -43,7 +43,7 @@ describe('promotion', () => {
   it('refuses with too few reviewed frames, and the live model stays', async () => {
     expect(review(10)).toBe(10);
     await expect(learning.promote('alice')).rejects.toMatchObject({ code: 'PROMOTION_REFUSED', message: expect.stringMatching(/10 reviewed frames .* at least 24/) });
-    expect(app.control.inferencer.manifest.version).toBe('0.4.0');
+    expect(app.control.inferencer.manifest.version).toBe('0.5.0');
     expect(learning.status().promotion).toMatchObject({ allowed: false });
   });
 
@@ -56,26 +56,26 @@ describe('promotion', () => {
     expect(comparison.promotion.allowed).toBe(true);
 
     const change = await learning.promote('alice');
-    expect(change).toMatchObject({ action: 'promote', user: 'alice', fromVersion: '0.4.0', toVersion: 'inverted-test', fromDir: DEMO_MODEL });
+    expect(change).toMatchObject({ action: 'promote', user: 'alice', fromVersion: '0.5.0', toVersion: 'inverted-test', fromDir: DEMO_MODEL });
     expect(app.control.inferencer.manifest.version).toBe('inverted-test');
     const after = seen.length;
     await until('inspections by the promoted model', () => seen.slice(after).filter((i) => i.model.version === 'inverted-test').length >= 3);
     // The candidate left the shadow: it is live now.
     expect(learning.status().shadow).toBeUndefined();
-    expect(learning.status().rollbackTo).toEqual({ version: '0.4.0' });
+    expect(learning.status().rollbackTo).toEqual({ version: '0.5.0' });
     await until('the promotion event sent', async () => (await sinkEvents(app)).find((e) => e.body.eventType === 'model'));
     const event = (await sinkEvents(app)).find((e) => e.body.eventType === 'model')!;
     expect(event.properties).toMatchObject({ eventType: 'model', modelVersion: 'inverted-test', severity: 'info' });
-    expect(event.body).toMatchObject({ action: 'promote', user: 'alice', from: { version: '0.4.0' }, to: { version: 'inverted-test' }, comparison: { frames: 40, candidate: { auroc: 1 } } });
+    expect(event.body).toMatchObject({ action: 'promote', user: 'alice', from: { version: '0.5.0' }, to: { version: 'inverted-test' }, comparison: { frames: 40, candidate: { auroc: 1 } } });
   });
 
   it('rolls back to the old package in one step', async () => {
     const change = await learning.rollback('bob');
-    expect(change).toMatchObject({ action: 'rollback', user: 'bob', fromVersion: 'inverted-test', toVersion: '0.4.0', toDir: DEMO_MODEL });
+    expect(change).toMatchObject({ action: 'rollback', user: 'bob', fromVersion: 'inverted-test', toVersion: '0.5.0', toDir: DEMO_MODEL });
     expect(app.control.modelDir).toBe(DEMO_MODEL);
-    expect(app.control.inferencer.manifest.version).toBe('0.4.0');
+    expect(app.control.inferencer.manifest.version).toBe('0.5.0');
     const after = seen.length;
-    await until('inspections by the old model again', () => seen.slice(after).filter((i) => i.model.version === '0.4.0').length >= 3);
+    await until('inspections by the old model again', () => seen.slice(after).filter((i) => i.model.version === '0.5.0').length >= 3);
     await until('the rollback event sent', async () => (await sinkEvents(app)).find((e) => e.body.action === 'rollback'));
     // Nothing further back to go to.
     await expect(learning.rollback('bob')).rejects.toMatchObject({ code: 'NOTHING_TO_ROLL_BACK' });

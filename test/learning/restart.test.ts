@@ -37,7 +37,7 @@ describe('after a restart', () => {
     app = await startLearningLine(dir, options);
     expect(app.control.inferencer.manifest.version).toBe('inverted-restart');
     expect(app.control.modelDir).toBe(candidateDir);
-    expect(loop(app).status()).toMatchObject({ live: { version: 'inverted-restart' }, rollbackTo: { version: '0.4.0' } });
+    expect(loop(app).status()).toMatchObject({ live: { version: 'inverted-restart' }, rollbackTo: { version: '0.5.0' } });
     expect(loop(app).status().shadow).toBeUndefined();
     const seen: string[] = [];
     app.bus.on('inspection', ({ inspection }) => seen.push(inspection.model.version));

@@ -67,7 +67,7 @@ describe('shadow run', () => {
     const events = (await sinkEvents(app)).filter((e) => e.body.eventType === 'defect');
     for (const e of events) {
       expect(defects.has(e.body.inspectionId)).toBe(true);
-      expect(e.body.model.version).toBe('0.4.0');
+      expect(e.body.model.version).toBe('0.5.0');
     }
     // Uploads: decided by the live verdict at the save; a disagreement whose image was kept later is not selected.
     const decisions = app.store.db

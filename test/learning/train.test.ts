@@ -40,7 +40,7 @@ describe('candidates', () => {
     app.store.reviews.record({ ids: flagged.map((i) => i.id), decision: 'rejected', user: 'reviewer' });
 
     const started = await learning.train('review:alice');
-    expect(started.version).toMatch(/^0\.4\.0-learned\.\d{8}t\d{6}$/);
+    expect(started.version).toMatch(/^0\.5\.0-learned\.\d{8}t\d{6}$/);
     expect(started.pid).toBeDefined();
     expect(getPriority(started.pid!)).toBe(19);
     await expect(learning.train('review:bob')).rejects.toMatchObject({ code: 'TRAINING_UNDER_WAY' });
