@@ -30,6 +30,8 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 bash scripts/system-deps.sh --image
 use_project_node
+# The base image carries the project's pinned Node.js (tools/node), even where the system's is new enough.
+install_project_node always
 
 engine=${VISOR_IMAGE_ENGINE:-podman}
 run_mode=${VISOR_IMAGE_RUN:-auto}

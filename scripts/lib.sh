@@ -19,9 +19,10 @@ project_node_bin() {
   echo "$root/tools/node/node_modules/node-linux-$arch/bin"
 }
 
-# Installs Node.js 24 under tools/node when the system's node is older (never over the system's).
+# Installs Node.js 24 under tools/node when the system's node is older (never over the system's);
+# with "always", whatever the system has (the image carries the project's pinned Node.js).
 install_project_node() {
-  [[ $(node_major) -ge $NODE_MAJOR ]] && return 0
+  [[ ${1:-} != always && $(node_major) -ge $NODE_MAJOR ]] && return 0
   local bin
   bin=$(project_node_bin) || return 1
   [[ -x $bin/node ]] && return 0
