@@ -280,15 +280,18 @@ export function createLearningExtension(ctx: AppContext): LearningExtension | un
     checkTimer.unref();
   }
 
+  /** When the newest candidate was fitted (or registered): the every-N rule counts from it. */
+  const lastFitAt = (): number | undefined => records.candidates(1)[0]?.createdAt;
+
   function nextRuleFitAfter(): number | undefined {
     if (config.train.everyVerdicts <= 0) return undefined;
-    const last = records.candidates(1)[0]?.createdAt;
+    const last = lastFitAt();
     return last === undefined ? 0 : last + config.train.minMinutesBetween * 60_000;
   }
 
   function verdictsToNextFit(): number | undefined {
     if (config.train.everyVerdicts <= 0) return undefined;
-    const since = records.candidates(1)[0]?.createdAt ?? 0;
+    const since = lastFitAt() ?? 0;
     return Math.max(0, config.train.everyVerdicts - records.verdictsSince(since));
   }
 

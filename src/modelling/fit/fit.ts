@@ -30,7 +30,7 @@ import { descriptorOf, fitDescriptors, neighboursOf, NORMALISE_CHOICES, type Des
 import { describeModel } from './describe.js';
 import { modeOf } from './modes.js';
 import { decodeModel, encodeModel, floatValueInfo, graphBuilder, graphOf, opsetOf } from './onnx-graph.js';
-import { best, candidateDivisors, FAINT_MARGIN, headCandidates, MARGIN, MAX_POSITION_DEPENDENCE, MAX_SYNTHETIC, positionDependence, rankHeads, type FeatureCandidate, type HeadCandidate, type Tried } from './select.js';
+import { best, candidateDivisors, FAINT_MARGIN, headCandidates, isAligned, MARGIN, MAX_POSITION_DEPENDENCE, MAX_SYNTHETIC, positionDependence, rankHeads, type FeatureCandidate, type HeadCandidate, type Tried } from './select.js';
 import { appendLogistic, fitSupervised, MIN_LABELLED_DEFECTS, SCORE, supervisedRow, type Supervised } from './supervised.js';
 import { isFaint, strengthOf, SYNTHETIC_KINDS, synthesizeDefect } from './synthetic.js';
 import { auroc, quantile } from './stats.js';
@@ -283,7 +283,7 @@ export async function fitModel(opts: FitOptions, deps: FitDeps): Promise<FitResu
   // 5. The partner backbone's anomaly part (the score is then the mean of the two), unsupervised only.
   if (logistic && partnerBackbone && opts.partnerBackbone !== undefined) notes.push(`partner backbone ${opts.partnerBackbone} not used: the supervised head gives the score`);
   // By default the partner joins on surfaces only; one the user names joins on any product.
-  const aligned = opts.partnerBackbone === undefined && dependence !== undefined && dependence >= MAX_POSITION_DEPENDENCE;
+  const aligned = opts.partnerBackbone === undefined && isAligned(dependence);
   if (!logistic && partnerBackbone && aligned) {
     notes.push(`partner backbone ${partnerBackbone.name} not used: aligned parts (position dependence ${dependence} ≥ ${MAX_POSITION_DEPENDENCE}), where it did not help (docs/fit.md); --partner-backbone ${partnerBackbone.name} adds it`);
   }
@@ -390,7 +390,7 @@ async function searchConfiguration(ctx: SearchContext) {
   // Aligned parts (by the default candidate's features) are searched on synthetic defects without
   // the finer grid and neighbourhood normalisation (unless the user asked for it; select.ts):
   // labelled defects can tell for themselves.
-  const alignedParts = (): boolean => validation === 'synthetic defects' && dependence !== undefined && dependence >= MAX_POSITION_DEPENDENCE;
+  const alignedParts = (): boolean => validation === 'synthetic defects' && isAligned(dependence);
   for (const [ci, candidate] of features.entries()) {
     const geometry = geometryFor(candidate.inputSize);
     const spec = { ...featureSpec(backbone, opts), layers: candidate.layers, inputSize: candidate.inputSize, grid: candidate.grid, geometry: geometry.geometry };

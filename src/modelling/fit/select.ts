@@ -127,6 +127,9 @@ export function positionDependence(features: readonly Float32Array[], channels: 
  */
 export const MAX_POSITION_DEPENDENCE = 0.15;
 
+/** Whether good images of this position dependence are aligned parts (undefined: not measured, so not). */
+export const isAligned = (dependence: number | undefined): boolean => dependence !== undefined && dependence >= MAX_POSITION_DEPENDENCE;
+
 /**
  * How much a candidate must beat the defaults by to be chosen: a tie-breaker that keeps the
  * defaults (local head) when the validation cannot tell the heads apart. On the development sets
