@@ -13,8 +13,6 @@
 // the bare session.run beside it then runs with what it picks for one camera.
 //   npx tsx bench/line.ts --soak [--minutes 30] [--cameras 6]   (saturated run, RSS per minute)
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import readline from 'node:readline';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -27,7 +25,7 @@ import { createInferencer, lineThreads, loadModelPackage } from '../src/inferenc
 import { silentLogger } from '../src/common/log.js';
 import { ffmpegFrameFilter } from '../src/common/geometry.js';
 import type { Inspection } from '../src/common/types.js';
-import { publish, stopPublisher } from '../test/helpers/rtsp.js';
+import { publish, startRtspServerProcess, stopPublisher, type RtspServerProcess } from '../test/helpers/rtsp.js';
 import { until } from '../test/helpers/wait.js';
 
 const run = promisify(execFile);
@@ -75,20 +73,6 @@ function procCpu(pid: number): { cpu: number; ppid: number; cmd: string } | unde
   } catch {
     return undefined;
   }
-}
-
-/** The RTSP server in a process of its own (bench/rtsp-server.ts). */
-interface RtspProcess {
-  child: ChildProcess;
-  publishPort: number;
-  url(name: string): string;
-}
-
-async function startRtspProcess(): Promise<RtspProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'rtsp-server.ts'), '200'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [line] = (await once(readline.createInterface({ input: child.stdout! }), 'line')) as [string];
-  const { publishPort, clientPort } = JSON.parse(line) as { publishPort: number; clientPort: number };
-  return { child, publishPort, url: (name) => `rtsp://127.0.0.1:${clientPort}/${name}` };
 }
 
 let rtspPid = 0;
@@ -208,7 +192,7 @@ interface Row {
 
 let runs = 0;
 
-async function line(rtsp: RtspProcess, clip: string, n: number, mix: Mix, thresholds: { defect: number; uncertainBand: number }, dir: string, runSeconds: number, onMinute?: (m: number) => void): Promise<Row> {
+async function line(rtsp: RtspServerProcess, clip: string, n: number, mix: Mix, thresholds: { defect: number; uncertainBand: number }, dir: string, runSeconds: number, onMinute?: (m: number) => void): Promise<Row> {
   // Names of their own per run: the server may still hold the last run's mounts for a moment.
   const run = ++runs;
   const names = Array.from({ length: n }, (_, i) => `r${run}cam${i + 1}`);
@@ -306,7 +290,7 @@ async function line(rtsp: RtspProcess, clip: string, n: number, mix: Mix, thresh
 }
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'visor-bench-line-'));
-const rtsp = await startRtspProcess();
+const rtsp = await startRtspServerProcess();
 rtspPid = rtsp.child.pid!;
 try {
   const { clip } = await makeClip(dir);
@@ -341,6 +325,6 @@ try {
     }
   }
 } finally {
-  rtsp.child.kill('SIGTERM');
+  await rtsp.close();
   rmSync(dir, { recursive: true, force: true });
 }

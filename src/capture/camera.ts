@@ -6,7 +6,8 @@ import type { Logger } from '../common/log.js';
 import type { CameraState, CameraStatus, Frame } from '../common/types.js';
 import { backoffDelay } from '../common/backoff.js';
 import type { Resize } from '../common/geometry.js';
-import { buildFfmpegArgs, fullResolutionSocket, startFfmpegSession } from './ffmpeg.js';
+import { buildFfmpegArgs, startFfmpegSession } from './ffmpeg.js';
+import { frameSockets } from './frame-worker-client.js';
 import { startFolderSession, startHttpSession } from './images.js';
 import { FramePools } from './pool.js';
 import type { FrameParts, SessionHooks, SessionOutcome, SourceSession, Timers } from './session.js';
@@ -34,7 +35,7 @@ export interface CameraDeps {
   random?: () => number;
   /** Called on every state change. */
   onStatus?: (status: CameraStatus) => void;
-  /** Clock for timestamps and the stall watchdog; default Date.now. */
+  /** Clock for timestamps and the stall watchdog; default Date.now. Frames read on the frame reader thread carry the time they were read there (Date.now). */
   now?: () => number;
   /** Timers for backoff, stall checks and frame pacing; default the global ones. */
   timers?: Timers;
@@ -147,8 +148,8 @@ export function createCamera(deps: CameraDeps): Camera {
   };
 
   /** A frame was read from the source: the source is alive, and the backoff starts over. */
-  const progress = (): number => {
-    const t = now();
+  const progress = (at?: number): number => {
+    const t = at ?? now();
     seq += 1;
     state.framesIn += 1;
     state.lastFrameAt = t;
@@ -167,7 +168,7 @@ export function createCamera(deps: CameraDeps): Camera {
       releaseParts(pools, parts);
       return;
     }
-    const capturedAt = progress();
+    const capturedAt = progress(parts.readAt);
     let released = false;
     const frame: Frame = {
       cameraId: id,
@@ -188,9 +189,9 @@ export function createCamera(deps: CameraDeps): Camera {
     slot.put(frame);
   };
 
-  const dropped = (gen: number): void => {
+  const dropped = (gen: number, readAt?: number): void => {
     if (gen !== generation || stopped) return;
-    progress();
+    progress(readAt);
     poolDrops += 1;
     if (!warnedPoolExhausted) {
       warnedPoolExhausted = true;
@@ -206,10 +207,10 @@ export function createCamera(deps: CameraDeps): Camera {
     if (kind === 'http') {
       return startHttpSession({ ...decode, url: input, ...(credentials ? { credentials } : {}), fps: config.fps, hooks, timers, now, fetch: deps.fetch ?? globalThis.fetch, timeoutMs: stallMs });
     }
-    const fullSocket = config.fullResolution ? fullResolutionSocket() : undefined;
-    const args = buildFfmpegArgs({ kind, input, fps: config.fps, loop: config.loop, rtspTransport: config.rtspTransport, inferenceSize, resize, ...(padValue !== undefined ? { padValue } : {}), fullResolution: config.fullResolution, ...(fullSocket ? { fullSocket } : {}), ...(roi ? { roi } : {}) });
+    const sockets = frameSockets(config.fullResolution);
+    const args = buildFfmpegArgs({ kind, input, fps: config.fps, loop: config.loop, rtspTransport: config.rtspTransport, inferenceSize, resize, ...(padValue !== undefined ? { padValue } : {}), fullResolution: config.fullResolution, sockets, ...(roi ? { roi } : {}) });
     const ffmpegPath = deps.ffmpegPath ?? 'ffmpeg';
-    const s = startFfmpegSession({ ffmpegPath, args, inferenceBytes: pools.inference.bytes, ...(fullSocket ? { fullSocket } : {}), pools, hooks, log, timers, killGraceMs });
+    const s = startFfmpegSession({ ffmpegPath, args, inferenceBytes: pools.inference.bytes, sockets, capacity: pools.inference.capacity, hooks, log, timers, killGraceMs });
     log.debug({ pid: s.pid, args: args.map(redactText) }, 'ffmpeg started');
     return s;
   };
@@ -263,7 +264,7 @@ export function createCamera(deps: CameraDeps): Camera {
     warnedPoolExhausted = false;
     const hooks: SessionHooks = {
       frame: (parts) => deliver(gen, parts),
-      dropped: () => dropped(gen),
+      dropped: (readAt) => dropped(gen, readAt),
       corrupt: (what, err) => {
         if (gen !== generation || stopped) return;
         if (err instanceof OversizedImageError) {

@@ -1,15 +1,10 @@
 // ffmpeg-backed sources (RTSP, V4L2, video files): one child process per attempt, raw rgb24
-// frames at inference size on stdout and, optionally, full-resolution PPM frames on a Unix
-// socket ffmpeg listens on (read into one reused buffer: a 720p frame is 2.76 MB, and a pipe
-// hands it over as ~40 fresh chunks, whose garbage cost the line more CPU per frame than the model).
+// frames at inference size and, optionally, full-resolution PPM frames, each on a Unix socket
+// ffmpeg listens on. The frame reader thread reads them (frame-worker.ts): ffmpeg stops reading
+// its camera while an output waits to be read, so they are read off the line's busy thread.
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import type { Logger } from '../common/log.js';
-import type { FramePools } from './pool.js';
-import { PpmFrameReader, RawFrameReader, type PpmFrame } from './readers.js';
+import { openFrameStream, type FrameSockets } from './frame-worker-client.js';
 import type { SessionHooks, SourceSession, Timers } from './session.js';
 import type { Roi } from './source.js';
 import { redactText } from '../common/redact.js';
@@ -30,17 +25,8 @@ export interface FfmpegInput {
   padValue?: number;
   roi?: Roi;
   fullResolution: boolean;
-  /** Where ffmpeg listens for the full-resolution output (fullResolutionSocket()); needed with fullResolution. */
-  fullSocket?: string;
-}
-
-/** A path in a private (0700) folder of its own, for one session's full-resolution socket. */
-export function fullResolutionSocket(): string {
-  return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'visor-full-')), 'frames.sock');
-}
-
-function removeSocket(socketPath: string): void {
-  fs.rmSync(path.dirname(socketPath), { recursive: true, force: true });
+  /** Where ffmpeg listens for its outputs (frameSockets()); `full` is needed with fullResolution. */
+  sockets: Pick<FrameSockets, 'inference' | 'full'>;
 }
 
 function num(value: number): string {
@@ -76,12 +62,12 @@ export function buildFfmpegArgs(o: FfmpegInput): string[] {
   const fps = frameRateCap(o.fps);
   // passthrough: one output frame per filtered frame, never duplicated or dropped by the muxer,
   // so the n-th inference frame and the n-th full frame are the same picture.
-  const rawOut = ['-an', '-sn', '-dn', '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
+  const rawOut = ['-an', '-sn', '-dn', '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-listen', '1', `unix:${o.sockets.inference}`];
   if (!o.fullResolution) {
     args.push('-map', '0:v:0', '-vf', `${fps},${toInference}`, ...rawOut);
     return args;
   }
-  if (o.fullSocket === undefined) throw new Error('buildFfmpegArgs: fullResolution needs fullSocket');
+  if (o.sockets.full === undefined) throw new Error('buildFfmpegArgs: fullResolution needs sockets.full');
   args.push(
     '-filter_complex',
     `[0:v:0]${fps},split=2[inf0][full0];[inf0]${toInference}[inf];[full0]format=rgb24[full]`,
@@ -99,7 +85,7 @@ export function buildFfmpegArgs(o: FfmpegInput): string[] {
     'image2pipe',
     '-listen',
     '1',
-    `unix:${o.fullSocket}`,
+    `unix:${o.sockets.full}`,
   );
   return args;
 }
@@ -108,9 +94,10 @@ export interface FfmpegSessionDeps {
   ffmpegPath: string;
   args: string[];
   inferenceBytes: number;
-  /** The socket the args have ffmpeg listen on for full-resolution frames (fullResolutionSocket()); removed by the session. */
-  fullSocket?: string;
-  pools: FramePools;
+  /** The sockets the args have ffmpeg listen on (frameSockets()); removed once connected or when the session ends. */
+  sockets: FrameSockets;
+  /** Frames per output the line may hold at once (the camera's pool size). */
+  capacity: number;
   hooks: SessionHooks;
   log: Logger;
   timers: Timers;
@@ -119,21 +106,14 @@ export interface FfmpegSessionDeps {
 }
 
 const STDERR_LINES = 10;
-/** Bound on frames read from one output while the other lags behind; beyond it the pipes are out of step. */
-const MAX_UNPAIRED = 32;
-/** Between attempts to connect to the full-resolution socket (ffmpeg listens once its input is open). */
-const CONNECT_RETRY_MS = 25;
-/** What one read of the full-resolution socket can take. */
-const FULL_READ_BYTES = 1 << 20;
 
 export interface FfmpegSession extends SourceSession {
   readonly pid: number | undefined;
 }
 
 export function startFfmpegSession(deps: FfmpegSessionDeps): FfmpegSession {
-  const { pools, hooks, log, timers, fullSocket } = deps;
-  const fullResolution = fullSocket !== undefined;
-  const child = spawn(deps.ffmpegPath, deps.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const { hooks, log, timers } = deps;
+  const child = spawn(deps.ffmpegPath, deps.args, { stdio: ['ignore', 'ignore', 'pipe'] });
 
   let closed = false;
   let stopping = false;
@@ -158,105 +138,21 @@ export function startFfmpegSession(deps: FfmpegSessionDeps): FfmpegSession {
     }
   });
 
-  const inferenceQueue: (Buffer | undefined)[] = [];
-  const fullQueue: PpmFrame[] = [];
-
-  const pair = (): void => {
-    while (inferenceQueue.length > 0 && (!fullResolution || fullQueue.length > 0)) {
-      const inference = inferenceQueue.shift();
-      const full = fullResolution ? fullQueue.shift() : undefined;
-      if (stopping || closed || !inference || (full && !full.data)) {
-        if (inference) pools.inference.release(inference);
-        if (full?.data) pools.releaseFull(full.data);
-        if (!stopping && !closed) hooks.dropped();
-        continue;
-      }
-      hooks.frame({ inference, ...(full?.data ? { full: { width: full.width, height: full.height, data: full.data } } : {}) });
-    }
-    if (inferenceQueue.length > MAX_UNPAIRED || fullQueue.length > MAX_UNPAIRED) abort('ffmpeg outputs out of step');
-  };
-
-  const rawReader = new RawFrameReader(
-    deps.inferenceBytes,
-    () => pools.inference.acquire(),
-    (data) => {
-      inferenceQueue.push(data);
-      pair();
+  // The frames themselves are read on the frame reader thread (frame-worker.ts).
+  const frames = openFrameStream(deps.sockets, { inferenceBytes: deps.inferenceBytes, capacity: deps.capacity }, {
+    frame: (parts) => {
+      if (stopping || closed) return void parts.release?.();
+      hooks.frame(parts);
     },
-  );
-  child.stdout!.on('data', (chunk: Buffer) => rawReader.push(chunk));
-
-  let ppmReader: PpmFrameReader | undefined;
-  /** Resolves once the full-resolution socket has closed (at once when there is none or it never connected). */
-  let fullEnded: Promise<void> = Promise.resolve();
-  /** Stops trying to connect when ffmpeg exited before it listened (or before it was reached). */
-  let stopConnecting = (): void => undefined;
-  if (fullSocket !== undefined) {
-    const reader = new PpmFrameReader(
-      (width, height) => pools.full(width, height).acquire(),
-      (frame) => {
-        fullQueue.push(frame);
-        pair();
-      },
-      (message) => abort(message),
-    );
-    ppmReader = reader;
-    const scratch = Buffer.allocUnsafe(FULL_READ_BYTES);
-    let endFull!: () => void;
-    fullEnded = new Promise<void>((resolve) => (endFull = resolve));
-    let connected = false;
-    let gaveUp = false;
-    let retry: ReturnType<typeof setTimeout> | undefined;
-    stopConnecting = () => {
-      if (connected || gaveUp) return;
-      gaveUp = true;
-      clearTimeout(retry);
-      removeSocket(fullSocket);
-      endFull();
-    };
-    const connect = (): void => {
-      retry = undefined;
-      if (gaveUp) return;
-      const socket = net.connect({
-        path: fullSocket,
-        onread: {
-          buffer: scratch,
-          callback: (n: number) => {
-            reader.push(scratch.subarray(0, n));
-            return true;
-          },
-        },
-      });
-      socket.once('connect', () => {
-        if (gaveUp) return void socket.destroy();
-        connected = true;
-        removeSocket(fullSocket);
-      });
-      socket.on('error', (err: NodeJS.ErrnoException) => {
-        if (connected) return abort(`full-resolution output: ${err.message}`);
-        // Not listening yet (the input is still being opened): try again shortly.
-        if (gaveUp) return;
-        if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') retry = setTimeout(connect, CONNECT_RETRY_MS); // plumbing, not the watchdog's timers
-        else abort(`full-resolution output: ${err.message}`);
-      });
-      socket.once('close', () => {
-        if (connected) endFull();
-      });
-    };
-    connect();
-  }
+    dropped: (readAt) => {
+      if (!stopping && !closed) hooks.dropped(readAt);
+    },
+    failed: (message) => abort(message),
+  });
 
   const finish = (outcome: { code: number | null; signal: NodeJS.Signals | null } | { spawnError: Error }): void => {
     if (closed) return;
     closed = true;
-    stopConnecting();
-    // Buffers still queued or half filled go back to their pools.
-    for (const buf of inferenceQueue.splice(0)) if (buf) pools.inference.release(buf);
-    for (const f of fullQueue.splice(0)) if (f.data) pools.releaseFull(f.data);
-    const partial = rawReader.takePartial();
-    if (partial) pools.inference.release(partial);
-    const partialFull = ppmReader?.takePartial();
-    if (partialFull) pools.releaseFull(partialFull);
     resolveClosed();
     if (stopping) return;
     const tail = stderrTail.slice(-3).join(' | ');
@@ -274,11 +170,14 @@ export function startFfmpegSession(deps: FfmpegSessionDeps): FfmpegSession {
 
   // 'close' comes after the process exited and its pipes are drained; the socket's last frames are read before finishing too.
   child.once('close', (code, signal) => {
-    stopConnecting();
-    void fullEnded.then(() => finish({ code, signal }));
+    frames.close();
+    void frames.ended.then(() => finish({ code, signal }));
   });
   child.once('error', (err) => {
-    if (child.pid === undefined) finish({ spawnError: err });
+    if (child.pid === undefined) {
+      frames.close();
+      void frames.ended.then(() => finish({ spawnError: err }));
+    }
     else log.warn({ err }, 'ffmpeg process error');
   });
 

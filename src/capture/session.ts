@@ -8,14 +8,18 @@ export interface FrameParts {
   /** rgb24 of the whole field of view, when full resolution is kept. */
   full?: { width: number; height: number; data: Buffer };
   sourceFile?: string;
+  /** When the frame was read (Date.now), if not just now: frames read on the frame reader thread. */
+  readAt?: number;
+  /** Hands the buffers back when they are not the camera's own pools' (frames read on the frame reader thread). */
+  release?: () => void;
 }
 
 export type SessionOutcome = { ok: true } | { ok: false; error: string };
 
 export interface SessionHooks {
   frame(parts: FrameParts): void;
-  /** A frame was read but no pool buffer was free (the consumer holds them all). */
-  dropped(): void;
+  /** A frame was read (at `readAt`, Date.now, when not just now) but no pool buffer was free (the consumer holds them all). */
+  dropped(readAt?: number): void;
   /** One image could not be decoded; it was skipped. */
   corrupt(what: string, err: unknown): void;
   /** The attempt is over: the source ended (ok) or failed. Not called after stop(). */
@@ -42,6 +46,7 @@ export const realTimers: Timers = {
 };
 
 export function releaseParts(pools: FramePools, parts: FrameParts): void {
+  if (parts.release) return parts.release();
   pools.inference.release(parts.inference);
   if (parts.full) pools.releaseFull(parts.full.data);
 }

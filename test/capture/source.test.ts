@@ -31,21 +31,22 @@ describe('resolveSourceKind', () => {
 });
 
 describe('buildFfmpegArgs', () => {
-  const base = { fps: 5, loop: true, rtspTransport: 'udp' as const, inferenceSize: { width: 224, height: 160 }, fullResolution: false };
+  const base = { fps: 5, loop: true, rtspTransport: 'udp' as const, inferenceSize: { width: 224, height: 160 }, fullResolution: false, sockets: { inference: '/run/v/inference.sock' } };
 
   it('reads V4L2 devices with -f v4l2 and emits rgb24 frames at inference size', () => {
     const args = buildFfmpegArgs({ ...base, kind: 'v4l2', input: '/dev/video2' }).join(' ');
     expect(args).toContain('-f v4l2 -i /dev/video2');
     expect(args).toContain(`-vf ${frameRateCap(5)},scale=224:160:flags=bilinear,format=rgb24`);
-    expect(args).toMatch(/-f rawvideo -pix_fmt rgb24 pipe:1$/);
+    expect(args).toMatch(/-f rawvideo -pix_fmt rgb24 -listen 1 unix:\/run\/v\/inference.sock$/);
   });
 
   it('uses the configured RTSP transport, and the ROI as fractions of the frame', () => {
-    const args = buildFfmpegArgs({ ...base, kind: 'rtsp', input: 'rtsp://cam/s', roi: { x: 0.25, y: 0, width: 0.5, height: 1 }, fullResolution: true, fullSocket: '/run/v/frames.sock' }).join(' ');
+    const args = buildFfmpegArgs({ ...base, kind: 'rtsp', input: 'rtsp://cam/s', roi: { x: 0.25, y: 0, width: 0.5, height: 1 }, fullResolution: true, sockets: { inference: '/run/v/inference.sock', full: '/run/v/full.sock' } }).join(' ');
     expect(args).toContain('-rtsp_transport udp');
     expect(args).toContain('crop=w=iw*0.5:h=ih*1:x=iw*0.25:y=ih*0,scale=224:160');
     expect(args).toContain('split=2');
-    expect(args).toMatch(/-c:v ppm -f image2pipe -listen 1 unix:\/run\/v\/frames.sock$/);
+    expect(args).toContain('-f rawvideo -pix_fmt rgb24 -listen 1 unix:/run/v/inference.sock');
+    expect(args).toMatch(/-c:v ppm -f image2pipe -listen 1 unix:\/run\/v\/full.sock$/);
   });
 
   it('replays files in real time, looping only when asked', () => {

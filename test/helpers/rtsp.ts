@@ -2,7 +2,10 @@
 // looping clip to it as an IP camera would serve it: for the capture tests and bench/line.ts.
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
+import { once } from 'node:events';
 import net from 'node:net';
+import path from 'node:path';
+import readline from 'node:readline';
 import { RtspServer } from 'rtsp-streaming-server';
 
 export async function freeTcpPort(): Promise<number> {
@@ -63,6 +66,31 @@ export async function startRtspServer(options: { rtpPorts?: number } = {}): Prom
     close() {
       server.PublishServer.server.close();
       server.ClientServer.server.close();
+    },
+  };
+}
+
+/** The RTSP server in a process of its own (rtsp-server.ts), with `rtpPorts` UDP ports. */
+export interface RtspServerProcess {
+  child: ChildProcess;
+  publishPort: number;
+  url(name: string): string;
+  close(): Promise<void>;
+}
+
+export async function startRtspServerProcess(rtpPorts = 200): Promise<RtspServerProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'rtsp-server.ts'), String(rtpPorts)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await once(readline.createInterface({ input: child.stdout! }), 'line')) as [string];
+  const { publishPort, clientPort } = JSON.parse(line) as { publishPort: number; clientPort: number };
+  return {
+    child,
+    publishPort,
+    url: (name) => `rtsp://127.0.0.1:${clientPort}/${name}`,
+    async close() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
     },
   };
 }
