@@ -2,7 +2,9 @@
 // per camera to the local RTSP server (as the capture tests do), the app reads them all,
 // and per N this prints frames sent, read, inspected, dropped from the slot and never read,
 // CPU per process (from /proc), frame-to-stored p50/p99 and, in the same run, bare
-// session.run throughput of the model. Two defect mixes: realistic (thresholds set so about
+// session.run throughput of the model: alone, and right after each line's run beside N ffmpeg
+// decoders reading the same streams as the app's readers do (the most the model can run here
+// beside the decoding the line needs anyway). Two defect mixes: realistic (thresholds set so about
 // 2% of the clip's frames are flagged) and flood (every frame a defect).
 //   npx tsx bench/line.ts [--cameras 1,2,4,6,8] [--mix realistic,flood] [--seconds 10]
 //                         [--width 1280 --height 720 --fps 10] [--threads 0] [--worker] [--stages] [--no-full]
@@ -23,7 +25,8 @@ import { createApp } from '../src/app.js';
 import { parseConfig } from '../src/config/index.js';
 import { createInferencer, lineThreads, loadModelPackage } from '../src/inference/index.js';
 import { silentLogger } from '../src/common/log.js';
-import { ffmpegFrameFilter } from '../src/common/geometry.js';
+import { ffmpegFrameFilter, type Resize } from '../src/common/geometry.js';
+import { buildFfmpegArgs } from '../src/capture/index.js';
 import type { Inspection } from '../src/common/types.js';
 import { publish, startRtspServerProcess, stopPublisher, type RtspServerProcess } from '../test/helpers/rtsp.js';
 import { until } from '../test/helpers/wait.js';
@@ -123,6 +126,7 @@ async function makeClip(dir: string): Promise<{ clip: string; cells: string[] }>
 async function clipScores(clip: string): Promise<number[]> {
   const inferencer = await createInferencer({ pkg: await loadModelPackage(MODEL), threads: bareThreads, log });
   const { frame, resize } = inferencer.geometry;
+  geometry = { frame, resize };
   const { stdout } = await run('ffmpeg', ['-v', 'error', '-i', clip, '-vf', ffmpegFrameFilter(resize, frame), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], {
     encoding: 'buffer',
     maxBuffer: 1 << 30,
@@ -165,6 +169,30 @@ async function bareSessionRun(runSeconds: number): Promise<{ fps: number; ms: nu
   return { fps: n / elapsed, ms: (elapsed * 1000) / n, cpuMs: (cpu * 1000) / n };
 }
 
+/** The model's frame geometry (set by clipScores), for the decoders of bareBesideDecoders. */
+let geometry: { frame: { width: number; height: number }; resize: Resize } | undefined;
+
+/**
+ * Bare session.run while N ffmpeg processes decode the cameras' streams exactly as the app's
+ * readers do (same arguments; outputs thrown away instead of read): the most the model can
+ * run on this machine beside the decoders the line needs anyway. The ratio to it is what the
+ * line costs beyond decoding; the ratio to bare alone includes what decoding takes from the cores.
+ */
+async function bareBesideDecoders(rtsp: RtspServerProcess, names: string[], runSeconds: number): Promise<number> {
+  const decoders = names.map((name) => {
+    const args = buildFfmpegArgs({ kind: 'rtsp', input: rtsp.url(name), fps, loop: false, rtspTransport: 'udp', inferenceSize: geometry!.frame, resize: geometry!.resize, fullResolution: !process.argv.includes('--no-full'), sockets: { inference: 'x', full: 'x' } });
+    // The outputs go to /dev/null: no -listen, no socket.
+    const toNull = args.filter((a, i) => a !== '-listen' && args[i - 1] !== '-listen').map((a) => (a.startsWith('unix:') ? '/dev/null' : a));
+    return spawn('ffmpeg', ['-y', ...toNull], { stdio: 'ignore' });
+  });
+  try {
+    await new Promise((r) => setTimeout(r, SETTLE_MS + 1000));
+    return (await bareSessionRun(runSeconds)).fps;
+  } finally {
+    for (const d of decoders) d.kill('SIGKILL');
+  }
+}
+
 interface Row {
   cameras: number;
   mix: Mix;
@@ -188,6 +216,10 @@ interface Row {
   /** Mean ms per stage of the inspections counted. */
   stagesMs: Record<string, number>;
   eventLoopDelayMs: { p99: number; max: number };
+  /** Bare session.run beside N decoders (bareBesideDecoders), measured right after the line's run. */
+  bareBesideFps?: number;
+  /** Bare session.run alone, right after that. */
+  bareFps?: number;
 }
 
 let runs = 0;
@@ -225,6 +257,7 @@ async function line(rtsp: RtspServerProcess, clip: string, n: number, mix: Mix, 
       if (counting) count(inspection, storedAt);
     });
     await app.start();
+    let row: Row;
     try {
       // Skip start-up: count from SETTLE_MS after every camera was first inspected, so frames
       // read in the window were sent in it (not a connection's first frames, nor a backlog).
@@ -258,7 +291,7 @@ async function line(rtsp: RtspServerProcess, clip: string, n: number, mix: Mix, 
       const sent = Math.round(fps * elapsed * n);
       const perCamera = names.map((id) => (tally.perCamera.get(id) ?? 0) / elapsed);
       const latencies = tally.latencies.sort((a, b) => a - b);
-      return {
+      row = {
         cameras: n,
         mix,
         seconds: round(elapsed),
@@ -284,6 +317,13 @@ async function line(rtsp: RtspServerProcess, clip: string, n: number, mix: Mix, 
     } finally {
       await app.stop();
     }
+    // Not in a soak: its figure is memory. Both right after the run, so the load on the machine
+    // (shared, noisy) is about what the line had: the row's ratios are to these.
+    if (!onMinute) {
+      row.bareBesideFps = round(await bareBesideDecoders(rtsp, names, Math.min(10, runSeconds)), 1);
+      row.bareFps = round((await bareSessionRun(Math.min(10, runSeconds))).fps, 1);
+    }
+    return row;
   } finally {
     await Promise.all(publishers.map((p) => stopPublisher(p)));
   }
@@ -310,15 +350,15 @@ try {
     const at5 = rss[Math.min(4, rss.length - 1)]!;
     console.log(JSON.stringify({ ...row, rssGrowthMinute5ToEnd: `${round(((rss.at(-1)! - at5) / at5) * 100)}%` }));
   } else {
-    console.log('| mix | cameras | sent | read | inspected | dropped (slot) | never read | lost (counted by the cameras) | inspected/s | ratio to bare | slowest camera fps | defects stored | CPU node % | node CPU ms / frame | CPU RTSP server % | CPU reader ffmpeg % each | frame→stored p50 / p99 ms |');
-    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+    console.log('| mix | cameras | sent | read | inspected | dropped (slot) | never read | lost (counted by the cameras) | inspected/s | bare alone, ratio to it | bare beside the decoders, ratio to it | slowest camera fps | defects stored | CPU node % | node CPU ms / frame | CPU RTSP server % | CPU reader ffmpeg % each | frame→stored p50 / p99 ms |');
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
     for (const mix of mixes) {
       const thresholds = thresholdsFor(mix, scores);
       for (const n of cameraCounts) {
         const r = await line(rtsp, clip, n, mix, thresholds, dir, seconds);
         const pct = (x: number) => `${x} (${round((x / r.sent) * 100)}%)`;
         console.log(
-          `| ${mix} | ${n} | ${r.sent} | ${r.read} | ${pct(r.inspected)} | ${r.droppedSlot} | ${pct(r.neverRead)} | ${r.lostCounted} | ${r.inspectedFps} | ${round(r.inspectedFps / bare.fps, 2)} | ${r.minCameraFps} | ${r.defectsStored}/${r.defects} | ${r.cpu.node} | ${r.nodeCpuMsPerFrame} | ${r.cpu.rtspServer} | ${r.cpu.readerEach} | ${r.frameToStoredMs.p50} / ${r.frameToStoredMs.p99} |`,
+          `| ${mix} | ${n} | ${r.sent} | ${r.read} | ${pct(r.inspected)} | ${r.droppedSlot} | ${pct(r.neverRead)} | ${r.lostCounted} | ${r.inspectedFps} | ${r.bareFps}, ${round(r.inspectedFps / r.bareFps!, 2)} | ${r.bareBesideFps}, ${round(r.inspectedFps / r.bareBesideFps!, 2)} | ${r.minCameraFps} | ${r.defectsStored}/${r.defects} | ${r.cpu.node} | ${r.nodeCpuMsPerFrame} | ${r.cpu.rtspServer} | ${r.cpu.readerEach} | ${r.frameToStoredMs.p50} / ${r.frameToStoredMs.p99} |`,
         );
         if (process.argv.includes('--stages')) console.log(JSON.stringify({ mix, cameras: n, stagesMs: r.stagesMs, eventLoopDelayMs: r.eventLoopDelayMs, rssMb: r.rssMb }));
       }

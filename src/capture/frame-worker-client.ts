@@ -58,7 +58,6 @@ function frameThread(): NonNullable<typeof thread> {
   const streams = new Map<number, Open>();
   const current = { worker, streams };
   thread = current;
-  worker.unref();
   worker.on('message', (m: FromFrameWorker) => {
     const open = streams.get(m.session);
     if (!open) return;
@@ -95,6 +94,8 @@ function frameThread(): NonNullable<typeof thread> {
   };
   worker.on('error', (err) => lost(`failed: ${err.message}`));
   worker.on('exit', (code) => lost(`exited (code ${code})`));
+  // After the listeners: adding a 'message' listener refs the worker again.
+  worker.unref();
   return current;
 }
 

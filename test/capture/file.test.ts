@@ -212,3 +212,32 @@ describe('video file source', () => {
     await gray.stop();
   });
 });
+
+describe('a process that reads cameras', () => {
+  it('exits by itself once its cameras are stopped (the frame reader thread does not hold it open)', async () => {
+    const script = path.join(dir, 'exits.mts');
+    const src = (f: string) => JSON.stringify(path.join(import.meta.dirname, '../../src', f));
+    fs.writeFileSync(
+      script,
+      `import { createCamera } from ${src('capture/index.ts')};
+       import { parseConfig } from ${src('config/index.ts')};
+       import { silentLogger } from ${src('common/log.ts')};
+       const config = parseConfig({ cameras: [{ id: 'c', source: ${JSON.stringify(clip)}, fps: 10, fullResolution: true }] }).cameras[0]!;
+       const cam = createCamera({ config, inferenceSize: { width: 64, height: 64 }, baseDir: '/', log: silentLogger() });
+       cam.start();
+       for (let i = 0; i < 3; i++) (await cam.next())!.release();
+       await cam.stop();
+       console.log('stopped');`,
+    );
+    const { execFile } = await import('node:child_process');
+    const started = Date.now();
+    const out = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      const child = execFile(process.execPath, ['--import', 'tsx', script], { timeout: 30_000 }, (err, stdout) => resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout }));
+      void child;
+    });
+    expect(out.stdout.trim()).toBe('stopped');
+    // Killed at 30 s by the timeout when something holds it open.
+    expect(out.code).toBe(0);
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
+});
