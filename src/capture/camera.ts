@@ -41,7 +41,7 @@ export interface CameraDeps {
   timers?: Timers;
   /** fetch for HTTP snapshot sources; default the global fetch. */
   fetch?: typeof fetch;
-  /** Buffers per pool (inference frames, full frames). Default 5: one being read, one in the slot, one in inference, one being stored, one spare while the two ffmpeg outputs pair up. */
+  /** Buffers per pool (inference frames, full frames). Default 6: one being read, two waiting in the slot, one in inference, one being stored, one spare while the two ffmpeg outputs pair up. */
   poolSize?: number;
   /** Time ffmpeg gets after SIGTERM before SIGKILL. Default 2000 ms. */
   killGraceMs?: number;
@@ -86,8 +86,9 @@ export function createCamera(deps: CameraDeps): Camera {
   // Files and folders that do not loop simply end; everything else is expected to run forever.
   const finite = (kind === 'file' || kind === 'folder') && !config.loop;
 
-  const pools = new FramePools(inferenceSize.width * inferenceSize.height * 3, Math.max(2, deps.poolSize ?? 5));
-  const slot = new FrameSlot();
+  const pools = new FramePools(inferenceSize.width * inferenceSize.height * 3, Math.max(2, deps.poolSize ?? 6));
+  // Frames are taken in order while the line keeps up; one interval old, a waiting frame gives way to a newer one.
+  const slot = new FrameSlot({ staleMs: 1000 / config.fps, now });
   const state: Omit<CameraStatus, 'framesDropped'> = {
     cameraId: id,
     state: 'stopped',

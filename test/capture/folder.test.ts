@@ -131,7 +131,7 @@ describe('image folder source', () => {
     expect(mean(l!.full!.data)).toBeCloseTo(127.5, 0);
   });
 
-  it('gives a slow consumer the newest frame, counts the drops and reuses a fixed set of buffers', async () => {
+  it('gives a slow consumer the newest frame (or the one before it, when that is under a frame interval old), counts the drops and reuses a fixed set of buffers', async () => {
     const folder = await folderWith('fast', pngs);
     const cam = camera({ id: 'slow', source: folder, fps: 30 }, { poolSize: 4 });
     cam.start();
@@ -140,8 +140,9 @@ describe('image folder source', () => {
     const seqs: number[] = [];
     for (let i = 0; i < 8; i++) {
       const frame = (await cam.next(AbortSignal.timeout(10_000)))!;
-      // Nothing newer exists than what the consumer just got.
-      expect(frame.seq).toBe(cam.status().framesIn);
+      // At most one frame newer exists than what the consumer just got: the slot keeps two
+      // while the older is under an interval old (jitter), and only the newest beyond that.
+      expect(frame.seq).toBeGreaterThanOrEqual(cam.status().framesIn - 1);
       seqs.push(frame.seq);
       inferenceBuffers.add(frame.data.buffer);
       fullBuffers.add(frame.full!.data.buffer);

@@ -85,3 +85,53 @@ describe('BufferPool', () => {
     expect(pool.allocated).toBe(2);
   });
 });
+
+describe('FrameSlot with staleMs (one frame interval)', () => {
+  const at = (seq: number, capturedAt: number, released: number[]): Frame => ({ ...frame(seq, released), capturedAt });
+
+  it('keeps two frames that came close together, in order, while the consumer keeps up', async () => {
+    let now = 1000;
+    const released: number[] = [];
+    const slot = new FrameSlot({ staleMs: 100, now: () => now });
+    // Jitter: two frames 10 ms apart while the consumer is busy with an earlier one.
+    slot.put(at(1, 1000, released));
+    now = 1010;
+    slot.put(at(2, 1010, released));
+    now = 1030;
+    expect((await slot.take())?.seq).toBe(1);
+    expect((await slot.take())?.seq).toBe(2);
+    expect(slot.dropped).toBe(0);
+    expect(released).toEqual([]);
+  });
+
+  it('lets the newest win once a waiting frame is an interval old, and never holds more than two', async () => {
+    let now = 1000;
+    const released: number[] = [];
+    const slot = new FrameSlot({ staleMs: 100, now: () => now });
+    slot.put(at(1, 1000, released));
+    slot.put(at(2, 1001, released));
+    slot.put(at(3, 1002, released));
+    // A third frame: the oldest is dropped, whatever its age.
+    expect(released).toEqual([1]);
+    now = 1150;
+    // Both waiting frames are stale: only the newest is worth inspecting.
+    expect((await slot.take())?.seq).toBe(3);
+    expect(released).toEqual([1, 2]);
+    expect(slot.dropped).toBe(2);
+  });
+
+  it('keeps a held frame that is not stale at the model door, and swaps a stale one for the next waiting', () => {
+    let now = 1000;
+    const released: number[] = [];
+    const slot = new FrameSlot({ staleMs: 100, now: () => now });
+    const held = at(1, 990, released);
+    slot.put(at(2, 1000, released));
+    expect(slot.fresher(held)).toBe(held);
+    expect(slot.full).toBe(true);
+    now = 1095;
+    const next = slot.fresher(held);
+    expect(next.seq).toBe(2);
+    expect(released).toEqual([1]);
+    expect(slot.dropped).toBe(1);
+  });
+});
