@@ -40,7 +40,7 @@ describe('retention by age', () => {
     const middle = s.save(makeInspection({ capturedAt: clock - 5 * DAY_MS }), { image });
     const fresh = s.save(makeInspection({ capturedAt: clock - DAY_MS, verdict: 'ok' }));
 
-    const result = s.runRetention();
+    const result = await s.runRetention();
     expect(result).toEqual({ deletedInspections: 3, deletedImages: 6, freedBytes: 3 * (image.length + overlay.length), orphansRemoved: 0 });
     for (const i of old) {
       expect(s.get(i.id)).toBeUndefined();
@@ -57,6 +57,7 @@ describe('retention by age', () => {
     // Three days later, reopening removes `middle` (5 + 3 > 7) before anything else happens.
     clock += 3 * DAY_MS;
     const reopened = open({ retentionDays: 7 }, () => clock);
+    await reopened.retentionIdle();
     expect(reopened.get(middle.id)).toBeUndefined();
     expect(fs.existsSync(abs(middle.imagePath!))).toBe(false);
     expect(reopened.stats().retention.deletedInspections).toBe(1);
@@ -66,7 +67,9 @@ describe('retention by age', () => {
     const timed = open({ retentionDays: 7, retentionIntervalSeconds: 60 }, () => clock);
     clock += 7 * DAY_MS;
     expect(timed.get(fresh.id)).toEqual(fresh);
+    await timed.retentionIdle(); // the pass at open
     vi.advanceTimersByTime(60_000);
+    await timed.retentionIdle();
     expect(timed.get(fresh.id)).toBeUndefined();
     expect(timed.stats().inspections).toBe(0);
   });
@@ -101,9 +104,10 @@ describe('retention by disk quota', () => {
 
     // A smaller quota takes effect at open: only the newest image stays.
     const smaller = open({ maxDiskMb: (1.5 * size) / MB }, () => clock);
+    await smaller.retentionIdle();
     expect(smaller.list().map((i) => i.imagePath !== undefined)).toEqual([true, false, false, false, false, false, false, false]);
     expect(smaller.stats().imageBytes).toBe(size);
-    expect(smaller.runRetention()).toEqual({ deletedInspections: 0, deletedImages: 0, freedBytes: 0, orphansRemoved: 0 });
+    expect(await smaller.runRetention()).toEqual({ deletedInspections: 0, deletedImages: 0, freedBytes: 0, orphansRemoved: 0 });
   });
 
   it('removes an image and its overlay together', async () => {
@@ -113,6 +117,7 @@ describe('retention by disk quota', () => {
     const older = s.save(makeInspection({ capturedAt: clock - 2000 }), { image, overlay });
     const newer = s.save(makeInspection({ capturedAt: clock - 1000 }), { image, overlay });
     const tight = open({ maxDiskMb: (1.5 * (image.length + overlay.length)) / MB }, () => clock);
+    await tight.retentionIdle();
     expect(tight.get(older.id)).not.toHaveProperty('overlayPath');
     expect(fs.existsSync(abs(older.overlayPath!))).toBe(false);
     expect(fs.existsSync(abs(older.imagePath!))).toBe(false);
@@ -124,6 +129,7 @@ describe('retention by disk quota', () => {
 describe('orphan files', () => {
   it('removes old image and temp files no inspection refers to, and nothing else', async () => {
     const s = open();
+    await s.retentionIdle(); // the pass at open, so that the one below is the one that finds them
     const image = await noiseJpeg();
     const kept = s.save(makeInspection({ capturedAt: Date.now() - 3_600_000 }), { image });
     const dayDir = path.dirname(abs(kept.imagePath!));
@@ -148,7 +154,7 @@ describe('orphan files', () => {
     ];
     fs.utimesSync(abs(kept.imagePath!), twoMinutesAgo, twoMinutesAgo);
 
-    const result = s.runRetention();
+    const result = await s.runRetention();
     expect(result).toEqual({ deletedInspections: 0, deletedImages: 0, freedBytes: removed.length * image.length, orphansRemoved: removed.length });
     for (const f of removed) expect(fs.existsSync(f), f).toBe(false);
     for (const f of left) expect(fs.existsSync(f), f).toBe(true);
@@ -168,9 +174,10 @@ describe('a failing pass', () => {
     s.db.prepare('INSERT INTO pinned VALUES (?)').run(old.id);
 
     const tight = open({ retentionDays: 7, maxDiskMb: (1.5 * image.length) / MB }, () => clock);
+    await tight.retentionIdle();
     expect(tight.get(old.id)).toEqual(old);
     expect(tight.get(images[0]!.id)!.imagePath).toBeUndefined();
     expect(tight.get(images[1]!.id)!.imagePath).toBe(images[1]!.imagePath);
-    expect(tight.runRetention()).toMatchObject({ deletedInspections: 0, deletedImages: 0 });
+    expect(await tight.runRetention()).toMatchObject({ deletedInspections: 0, deletedImages: 0 });
   });
 });
