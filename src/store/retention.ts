@@ -6,8 +6,10 @@
 // 22: done in one go, a pass over 100,000 images held it for 1.6–6.7 s): rows are changed
 // CHUNK at a time, folders are read and files removed on libuv's threads, and whether files
 // are referenced is one query per chunk. Between chunks the line runs, so a save may happen
-// at any await: each chunk's row change and the choice of its files happen in one tick, and
-// an orphan is removed only after a fresh check in the tick that removes it.
+// at any await: each chunk's row change and the choice of its files happen in one tick, an
+// orphan is handed to removal only after a fresh check in that tick, and until a file is gone
+// removing() tells attachImage() not to write an image at its path (saves of new inspections
+// write paths of ids no row has, and files of saves in flight are no orphans).
 //
 // The orphan sweep walks every folder at every pass. Orphans come from a crash (between an
 // image write and its row, or between a row change and its unlink) but also from a failed
@@ -129,9 +131,12 @@ export function createRetention(deps: RetentionDeps): Retention {
     return { files, bytes };
   }
 
-  /** removeFiles on libuv's threads, REMOVALS_IN_FLIGHT at a time. */
-  async function removeFilesAsync(rows: ImageRow[]): Promise<{ files: number; bytes: number }> {
-    const files = filesOf(rows);
+  /**
+   * Removes files (absolute paths) on libuv's threads, REMOVALS_IN_FLIGHT at a time. Call it in
+   * the tick that took them from their rows (or found them unreferenced): from then until each
+   * is gone, removing() says so.
+   */
+  async function removeFilesAsync(files: string[]): Promise<{ files: number; bytes: number }> {
     for (const file of files) removingFiles.add(file);
     const removed = { files: 0, bytes: 0 };
     let next = 0;
@@ -160,8 +165,8 @@ export function createRetention(deps: RetentionDeps): Retention {
   }
 
   /** Adds what removeFilesAsync removed to a step's counts. */
-  async function removeCounted(rows: ImageRow[], counts: Counts): Promise<void> {
-    const removed = await removeFilesAsync(rows);
+  async function removeCounted(files: string[], counts: Counts): Promise<void> {
+    const removed = await removeFilesAsync(files);
     counts.files += removed.files;
     counts.bytes += removed.bytes;
   }
@@ -176,7 +181,7 @@ export function createRetention(deps: RetentionDeps): Retention {
         if (rows.length === 0) break;
         deleteRows(rows);
         counts.rows += rows.length;
-        await removeCounted(rows, counts);
+        await removeCounted(filesOf(rows), counts);
       }
     } finally {
       if (counts.rows > 0) {
@@ -232,7 +237,7 @@ export function createRetention(deps: RetentionDeps): Retention {
         for (const row of taken.victims) over -= row.image_bytes;
         counts.rows += taken.victims.length; // rows keep living, without their images
         awaitingUpload += taken.awaitingUpload;
-        await removeCounted(taken.victims, counts);
+        await removeCounted(filesOf(taken.victims), counts);
       }
     } finally {
       if (counts.rows > 0) log.warn({ inspections: counts.rows, deletedImages: counts.files, freedBytes: counts.bytes, awaitingUpload, maxDiskMb: config.maxDiskMb }, QUOTA_MESSAGE);
@@ -273,14 +278,9 @@ export function createRetention(deps: RetentionDeps): Retention {
       }
     }
     if (old.length === 0) return;
-    // Checked again in the tick that removes them: a save may have committed a row for one while its age was read.
+    // Checked again in the tick that hands them to removal: an attachImage() may have written one for its row while its age was read.
     proceed(signal);
-    for (const c of unreferenced(old)) {
-      const size = removeQuietly(c.abs);
-      if (size === undefined) continue;
-      counts.files += 1;
-      counts.bytes += size;
-    }
+    await removeCounted(unreferenced(old).map((c) => c.abs), counts);
   }
 
   /** Walks images/<camera>/<day>/ and removes old unreferenced images, stale temp files and empty folders. */
