@@ -256,6 +256,26 @@ describe('a pass over many files', () => {
     expect(s.stats().retention.orphansRemoved).toBe(orphans.length + 1);
   });
 
+  it('lets no image be attached to a row while a pass still removes the one the quota took from it', async () => {
+    const image = await noiseJpeg(8, 8, 12);
+    const at = Date.now() + 2 * MINUTE;
+    const filling = open({ retentionIntervalSeconds: 86_400 }, () => at);
+    await filling.retentionIdle();
+    const paths = fillStore(filling, { count: 2000, image, from: at - 10 * MINUTE, stepMs: 100 });
+    // Reopened with room for half: the pass at open takes the older 1,000, a chunk at a time.
+    const s = open({ maxDiskMb: (1000.5 * image.length) / MB, retentionIntervalSeconds: 86_400 }, () => at);
+    const idOf = (rel: string): string => path.basename(rel, '.jpg');
+    const cleared = s.db.prepare<[string], { found: number }>('SELECT 1 AS found FROM inspections WHERE id = ? AND image_path IS NULL');
+    // A row the quota cleared whose file is still there: its removal is under way.
+    const pending = await until('a row whose image is being removed', () => paths.slice(0, 1000).find((rel) => cleared.get(idOf(rel)) !== undefined && fs.existsSync(abs(rel))), 30_000, 0);
+    expect(s.attachImage(idOf(pending), image)).toBeUndefined();
+    await s.retentionIdle();
+    expect(fs.existsSync(abs(pending))).toBe(false);
+    const held = s.db.prepare<[], { image_path: string }>('SELECT image_path FROM inspections WHERE image_path IS NOT NULL').all();
+    expect(held.map((r) => r.image_path)).toEqual(paths.slice(1000));
+    for (const { image_path } of held) expect(fs.existsSync(abs(image_path)), image_path).toBe(true);
+  });
+
   it('stops at close: no error, every row left still has its image, and the next open finishes the job', async () => {
     const { log, text } = capturingLogger();
     const image = await noiseJpeg(8, 8, 11);
