@@ -286,22 +286,32 @@ export function createRetention(deps: RetentionDeps): Retention {
   /** Walks images/<camera>/<day>/ and removes old unreferenced images, stale temp files and empty folders. */
   async function removeOrphans(counts: Counts, signal: AbortSignal | undefined): Promise<void> {
     const oldBefore = now() - ORPHAN_GRACE_MS;
-    const visit = async (dir: string, rel: string, depth: number): Promise<void> => {
+    /** Returns whether it removed the folder (it was empty, or emptied). */
+    const visit = async (dir: string, rel: string, depth: number): Promise<boolean> => {
       let handle: fs.Dir;
       try {
         handle = await fsp.opendir(dir, { bufferSize: 128 });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn({ err, dir: rel }, 'retention: cannot read image folder');
-        return;
+        return false;
       }
+      let entries = 0;
+      let gone = 0;
       let chunk: Candidate[] = [];
+      const sweepChunk = async (): Promise<void> => {
+        const before = counts.files;
+        await sweep(chunk, oldBefore, counts, signal);
+        gone += counts.files - before;
+        chunk = [];
+      };
       // The async iterator closes the folder when the loop ends, however it ends.
       for await (const entry of handle) {
         if (signal?.aborted) throw new Stopped();
+        entries += 1;
         const abs = path.join(dir, entry.name);
         const entryRel = `${rel}/${entry.name}`;
         if (entry.isDirectory()) {
-          if (depth < 2) await visit(abs, entryRel, depth + 1);
+          if (depth < 2 && (await visit(abs, entryRel, depth + 1))) gone += 1;
           continue;
         }
         if (!entry.isFile()) continue;
@@ -309,19 +319,16 @@ export function createRetention(deps: RetentionDeps): Retention {
         const parsed = parseImageFileName(stale ? entry.name.slice(0, -TMP_SUFFIX.length) : entry.name);
         if (!stale && parsed === undefined) continue; // not a file this module writes: leave it alone
         chunk.push({ abs, rel: entryRel, id: parsed?.id, kind: parsed?.kind ?? 'image', stale });
-        if (chunk.length >= CHUNK) {
-          await sweep(chunk, oldBefore, counts, signal);
-          chunk = [];
-        }
+        if (chunk.length >= CHUNK) await sweepChunk();
       }
-      if (chunk.length > 0) await sweep(chunk, oldBefore, counts, signal);
-      if (depth > 0) {
-        try {
-          // Synchronous (one call per folder): a save() on the main thread must not find the folder it just made gone.
-          fs.rmdirSync(dir); // only succeeds when empty
-        } catch {
-          // not empty, or already gone
-        }
+      if (chunk.length > 0) await sweepChunk();
+      if (depth === 0 || gone < entries) return false; // a folder still holding files is not even tried
+      try {
+        // Synchronous: a save() on the main thread must not find the folder it just made gone.
+        fs.rmdirSync(dir); // only succeeds when empty (a save may have added a file since)
+        return true;
+      } catch {
+        return false; // not empty, or already gone
       }
     };
     try {
