@@ -1,10 +1,10 @@
 // Retention over a data dir that holds N images (issue 22: a 9.5-s event-loop stall in
 // 30-minute soaks): how long each pass takes and the longest the main thread was held up
 // meanwhile (monitorEventLoopDelay, 10 ms resolution, and the largest gap between the ticks of
-// a 5-ms interval). Per N: 2 s with nothing running (the floor: the cores are shared), then
-// three passes: the periodic pass when nothing is due (the orphan sweep over every file, 1% of
-// them orphans), the age pass with half the rows past retentionDays, and reopening with a
-// quota that keeps a quarter of what is left.
+// a 5-ms interval). Per N: 2 s with nothing running (the floor: the cores are shared), the
+// periodic pass when nothing is due (the orphan sweep over every file, 1% of them orphans),
+// 200 saves at a full quota (each evicts the oldest image), the age pass with half the rows
+// past retentionDays, and reopening with a quota that keeps a quarter of what is left.
 // Run: npx tsx bench/retention.ts [10000,50000,100000]
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { newId } from '../src/common/ids.js';
 import { silentLogger } from '../src/common/log.js';
 import { openStore, type Store } from '../src/store/index.js';
+import { makeInspection } from '../test/helpers/inspection.js';
 import { fillStore, noiseJpeg, storeConfig, tempDir } from '../test/store/helpers.js';
 
 const counts = (process.argv[2] ?? '10000,50000,100000').split(',').map(Number);
@@ -90,10 +91,23 @@ for (const n of counts) {
     // What the machine does to the main thread anyway (the cores are shared): the floor for the pauses below.
     print(n, 'idle', await watched(() => new Promise((resolve) => setTimeout(() => resolve('nothing running'), 2000))));
     print(n, 'sweep', await watched(() => store.runRetention()));
+
+    // Saves at a full quota: each takes the oldest image; the main thread's time on a core per save.
+    const held = store.stats().imageBytes;
+    await store.close();
+    store = open(held / 1024 / 1024);
+    await store.retentionIdle?.();
+    const saves = 200;
+    const cpuBefore = threadTimes().cpu;
+    const savesStarted = performance.now();
+    for (let i = 0; i < saves; i++) store.save(makeInspection({ cameraId: 'cam-1', frameSeq: n + i }), { image });
+    const cpuPerSave = (threadTimes().cpu - cpuBefore) / saves;
+    console.log(`N=${n} save   ${saves} saves at a full quota: ${((performance.now() - savesStarted) / saves).toFixed(1)} ms each, ${cpuPerSave.toFixed(2)} ms of it on a core  ${JSON.stringify(store.stats().retention)}`);
+
     offset = DAY - 15 * MINUTE; // half the rows are now older than retentionDays
     print(n, 'age', await watched(() => store.runRetention()));
     const left = store.stats().imageBytes;
-    store.close();
+    await store.close();
     print(
       n,
       'quota',
@@ -103,7 +117,7 @@ for (const n of counts) {
         return store.stats().retention;
       }),
     );
-    store.close();
+    await store.close();
   } finally {
     await tmp.cleanup();
   }

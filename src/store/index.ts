@@ -228,8 +228,6 @@ export function openStore(deps: StoreDeps): Store {
   boundWal(db, disk.check().totalBytes);
   let earlyRetentionAt = Number.NEGATIVE_INFINITY;
   const quotaBytes = config.maxDiskMb * 1024 * 1024;
-  // Running total of stored image bytes (re-read from SQL after each quota pass); lets save() enforce the quota without a query per save.
-  let imageBytesEstimate = retention.imageBytes();
   let imageWriteErrors = 0;
   let lastImageErrorLogAt = Number.NEGATIVE_INFINITY;
   let suppressedImageErrors = 0;
@@ -327,15 +325,14 @@ export function openStore(deps: StoreDeps): Store {
     disk.saveSucceeded();
     relieveDisk();
 
-    imageBytesEstimate += imageBytes;
+    retention.added(imageBytes);
     // One chunk of the oldest images at most per save; a larger excess (a quota lowered since the
     // last start) is taken a chunk per save, and by the pass that runs at open.
-    if (imageBytesEstimate > quotaBytes) {
+    if (retention.imageBytes() > quotaBytes) {
       try {
         const evicted = retention.enforceQuota();
         retentionTotals.deletedImages += evicted.deletedImages;
         retentionTotals.freedBytes += evicted.freedBytes;
-        imageBytesEstimate = retention.imageBytes();
       } catch (err) {
         log.error({ err }, 'disk quota enforcement failed');
       }
@@ -347,7 +344,6 @@ export function openStore(deps: StoreDeps): Store {
     let result: RetentionResult = { deletedInspections: 0, deletedImages: 0, freedBytes: 0, orphansRemoved: 0 };
     try {
       result = await retention.run(closing.signal);
-      if (db.open) imageBytesEstimate = retention.imageBytes();
     } catch (err) {
       log.error({ err }, 'retention failed; will try again at the next interval');
     }
@@ -393,7 +389,6 @@ export function openStore(deps: StoreDeps): Store {
         const evicted = retention.freeSpace(wanted, { freeBytes: disk.status().freeBytes, diskLevel: level });
         retentionTotals.deletedImages += evicted.deletedImages;
         retentionTotals.freedBytes += evicted.freedBytes;
-        imageBytesEstimate = retention.imageBytes();
       }
       const t = now();
       if (t - earlyRetentionAt >= EARLY_RETENTION_INTERVAL_MS) {
@@ -456,7 +451,7 @@ export function openStore(deps: StoreDeps): Store {
         for (const file of written.files) removeQuietly(file);
         return undefined;
       }
-      imageBytesEstimate += jpeg.length;
+      retention.added(jpeg.length);
       relieveDisk();
       return rel;
     },
@@ -549,6 +544,6 @@ export function openStore(deps: StoreDeps): Store {
   diskTimer = setInterval(relieveDisk, DISK_POLL_MS);
   diskTimer.unref();
 
-  log.info({ dataDir, inspections: store.stats().inspections, imageBytes: imageBytesEstimate }, 'store open');
+  log.info({ dataDir, inspections: store.stats().inspections, imageBytes: retention.imageBytes() }, 'store open');
   return store;
 }

@@ -46,6 +46,7 @@ export async function noiseJpeg(width = 48, height = 48, seed = 1): Promise<Buff
  * Fills a store with `count` inspections whose images are on disk, the way the line leaves a
  * data dir after a long run: rows through the store's own save(), files at the store's own
  * paths, but without a file or WAL fsync per image (so 100,000 take seconds, not an hour).
+ * The store's running total of image bytes learns of them at the next retention pass (or open).
  * Captured times run from `from` in steps of `stepMs`, round-robin over `cameras`. Returns
  * the images' relative paths, oldest first.
  */
