@@ -374,8 +374,8 @@ export function openStore(deps: StoreDeps): Store {
 
   /**
    * After each save (and every DISK_POLL_MS): re-reads free space. Below the retention
-   * watermark the WAL is truncated, the oldest images go until free space is back above
-   * shedOk, and the full retention pass (age, orphans) runs early, at most every
+   * watermark the WAL is truncated, the oldest images go (a chunk per call) until free space is
+   * back above shedOk, and a retention pass (age, quota, orphans) starts early, at most every
    * EARLY_RETENTION_INTERVAL_MS.
    */
   function relieveDisk(): void {
