@@ -195,7 +195,7 @@ function assemble(ctx: AppContext, extensions: Extension[]): App {
         }
       }
       await control.close();
-      store.close();
+      await store.close();
       log.info({ inspected: pipeline.inspected }, 'stopped');
     },
   };

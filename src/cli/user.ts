@@ -14,7 +14,7 @@ async function withUsers(configFile: string, fn: (users: UserStore) => Promise<v
   try {
     await fn(createUserStore({ db: store.db }));
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -97,7 +97,8 @@ export interface Store {
    * Stores the image of an inspection that was stored without one (a frame someone needs to see
    * after all, such as one a shadow model disagrees on); the inspection's verdict and everything
    * decided at its save stay as they were. Returns the image's relative path, or undefined when
-   * the inspection is unknown, has an image already, or the write failed (logged and counted).
+   * the inspection is unknown, has an image already, the write failed (logged and counted), or a
+   * retention pass is still removing the image the quota took from it.
    */
   attachImage(id: string, jpeg: Buffer): string | undefined;
   get(id: string): Inspection | undefined;
@@ -108,7 +109,15 @@ export interface Store {
   countByVerdict(): Record<Verdict, number>;
   /** Absolute path for a stored relative image path; throws ImagePathError on path traversal or paths no inspection refers to. */
   imageFile(relPath: string): string;
-  runRetention(): RetentionResult;
+  /**
+   * A retention pass (age, quota, orphans) beside the line: it yields to the event loop between
+   * chunks. One pass at a time: a call during a pass gets the next one, which starts when it
+   * ends (the calls in between share it). Resolves with what the pass removed, never rejects (a
+   * failing step is logged). At open and every retentionIntervalSeconds the store starts one.
+   */
+  runRetention(): Promise<RetentionResult>;
+  /** Resolves once no retention pass is running or waiting. */
+  retentionIdle(): Promise<void>;
   stats(): StoreStats;
   /**
    * Registers a hook that runs inside the transaction that inserts each inspection, so
@@ -122,7 +131,12 @@ export interface Store {
   readonly disk: DiskMonitor;
   /** For later modules' queries; their tables come from migrations.ts. */
   readonly db: Database.Database;
-  close(): void;
+  /**
+   * Closes the database at once; a retention pass in flight stops before its next database
+   * step. Resolves once that pass has stopped (its folders closed, its removals done): await it
+   * before removing the data dir.
+   */
+  close(): Promise<void>;
 }
 
 /** The image files of one save: paths of those written, and why the others failed. */
@@ -203,13 +217,17 @@ export function openStore(deps: StoreDeps): Store {
   const attach = db.prepare<[string, number, string]>('UPDATE inspections SET image_path = ?, image_bytes = image_bytes + ?, image_shed = NULL WHERE id = ? AND image_path IS NULL');
   const countVerdicts = db.prepare<[], { verdict: Verdict; n: number }>('SELECT verdict, COUNT(*) AS n FROM inspections GROUP BY verdict');
 
-  const retention = createRetention({ db, dataDir, config, log, now });
+  /** Ids whose images are being written by saveAsync: a second save of one must not overwrite them, nor retention take them for orphans. */
+  const saving = new Set<string>();
+  const retention = createRetention({ db, dataDir, config, log, now, saving: (id) => saving.has(id) });
+  /** Aborted by close(): a pass in flight stops before its next database step. */
+  const closing = new AbortController();
+  let passRunning: Promise<RetentionResult> | undefined;
+  let passWaiting: Promise<RetentionResult> | undefined;
   const disk = createDiskMonitor({ dataDir, watermarks: config.diskWatermarks, log, now, statfs: deps.statfs });
   boundWal(db, disk.check().totalBytes);
   let earlyRetentionAt = Number.NEGATIVE_INFINITY;
   const quotaBytes = config.maxDiskMb * 1024 * 1024;
-  // Running total of stored image bytes (re-read from SQL after each quota pass); lets save() enforce the quota without a query per save.
-  let imageBytesEstimate = retention.imageBytes();
   let imageWriteErrors = 0;
   let lastImageErrorLogAt = Number.NEGATIVE_INFINITY;
   let suppressedImageErrors = 0;
@@ -276,9 +294,6 @@ export function openStore(deps: StoreDeps): Store {
     }
   }
 
-  /** Ids whose images are being written by saveAsync: a second save of one must not overwrite them. */
-  const saving = new Set<string>();
-
   /** Checked before writing files: ids and camera ids are path segments, and a second save with the same id must not overwrite the first one's images. */
   function checkNew(inspection: Inspection): void {
     if (!isSafeSegment(inspection.id)) throw new StoreError(`inspection id ${JSON.stringify(inspection.id)} is not a safe file name`);
@@ -310,13 +325,14 @@ export function openStore(deps: StoreDeps): Store {
     disk.saveSucceeded();
     relieveDisk();
 
-    imageBytesEstimate += imageBytes;
-    if (imageBytesEstimate > quotaBytes) {
+    retention.added(imageBytes);
+    // One chunk of the oldest images at most per save; a larger excess (a quota lowered since the
+    // last start) is taken a chunk per save, and by the pass that runs at open.
+    if (retention.imageBytes() > quotaBytes) {
       try {
         const evicted = retention.enforceQuota();
         retentionTotals.deletedImages += evicted.deletedImages;
         retentionTotals.freedBytes += evicted.freedBytes;
-        imageBytesEstimate = retention.imageBytes();
       } catch (err) {
         log.error({ err }, 'disk quota enforcement failed');
       }
@@ -324,9 +340,13 @@ export function openStore(deps: StoreDeps): Store {
     return stored;
   }
 
-  function runRetention(): RetentionResult {
-    const result = retention.run();
-    imageBytesEstimate = retention.imageBytes();
+  async function retentionPass(): Promise<RetentionResult> {
+    let result: RetentionResult = { deletedInspections: 0, deletedImages: 0, freedBytes: 0, orphansRemoved: 0 };
+    try {
+      result = await retention.run(closing.signal);
+    } catch (err) {
+      log.error({ err }, 'retention failed; will try again at the next interval');
+    }
     retentionTotals.deletedInspections += result.deletedInspections;
     retentionTotals.deletedImages += result.deletedImages;
     retentionTotals.freedBytes += result.freedBytes;
@@ -334,10 +354,28 @@ export function openStore(deps: StoreDeps): Store {
     return result;
   }
 
+  function runRetention(): Promise<RetentionResult> {
+    if (passWaiting !== undefined) return passWaiting;
+    const start = (): Promise<RetentionResult> => {
+      const pass = retentionPass().finally(() => {
+        if (passRunning === pass) passRunning = undefined;
+      });
+      passRunning = pass;
+      return pass;
+    };
+    if (passRunning === undefined) return start();
+    const waiting = passRunning.then(() => {
+      passWaiting = undefined;
+      return start();
+    });
+    passWaiting = waiting;
+    return waiting;
+  }
+
   /**
    * After each save (and every DISK_POLL_MS): re-reads free space. Below the retention
-   * watermark the WAL is truncated, the oldest images go until free space is back above
-   * shedOk, and the full retention pass (age, orphans) runs early, at most every
+   * watermark the WAL is truncated, the oldest images go (a chunk per call) until free space is
+   * back above shedOk, and a retention pass (age, quota, orphans) starts early, at most every
    * EARLY_RETENTION_INTERVAL_MS.
    */
   function relieveDisk(): void {
@@ -351,24 +389,15 @@ export function openStore(deps: StoreDeps): Store {
         const evicted = retention.freeSpace(wanted, { freeBytes: disk.status().freeBytes, diskLevel: level });
         retentionTotals.deletedImages += evicted.deletedImages;
         retentionTotals.freedBytes += evicted.freedBytes;
-        imageBytesEstimate = retention.imageBytes();
       }
       const t = now();
       if (t - earlyRetentionAt >= EARLY_RETENTION_INTERVAL_MS) {
         earlyRetentionAt = t;
-        runRetention();
+        void runRetention();
       }
       disk.check();
     } catch (err) {
       log.error({ err }, 'early retention on a filling disk failed');
-    }
-  }
-
-  function runRetentionLogged(): void {
-    try {
-      runRetention();
-    } catch (err) {
-      log.error({ err }, 'retention failed; will try again at the next interval');
     }
   }
 
@@ -404,6 +433,8 @@ export function openStore(deps: StoreDeps): Store {
       const row = queries.byId(id);
       if (row === undefined || row.image_path !== null) return undefined;
       const inspection = fromRow(row);
+      // A pass may be removing the image the quota took from this row: the new one would go with it.
+      if (retention.removing(path.join(dataDir, ...imageRelPath(inspection.cameraId, inspection.capturedAt, id, 'image').split('/')))) return undefined;
       const written: Written = { files: [], failed: [] };
       if (!writeImage(inspection, 'image', jpeg, written)) return undefined;
       const rel = written.imagePath!;
@@ -420,7 +451,7 @@ export function openStore(deps: StoreDeps): Store {
         for (const file of written.files) removeQuietly(file);
         return undefined;
       }
-      imageBytesEstimate += jpeg.length;
+      retention.added(jpeg.length);
       relieveDisk();
       return rel;
     },
@@ -474,6 +505,10 @@ export function openStore(deps: StoreDeps): Store {
 
     runRetention,
 
+    async retentionIdle() {
+      for (let pass = passWaiting ?? passRunning; pass !== undefined; pass = passWaiting ?? passRunning) await pass;
+    },
+
     stats() {
       return {
         inspections: countRows.get()!.n,
@@ -485,27 +520,30 @@ export function openStore(deps: StoreDeps): Store {
     },
 
     close() {
+      closing.abort();
       if (timer !== undefined) clearInterval(timer);
       clearInterval(diskTimer);
       timer = undefined;
-      if (!db.open) return;
-      try {
-        db.pragma('optimize');
-      } catch {
-        // best effort; closing matters more
+      if (db.open) {
+        try {
+          db.pragma('optimize');
+        } catch {
+          // best effort; closing matters more
+        }
+        db.close();
       }
-      db.close();
+      return store.retentionIdle();
     },
   };
 
-  runRetentionLogged();
+  void runRetention();
   relieveDisk(); // a start on an already-full disk is reported, and relieved, at once
-  timer = setInterval(runRetentionLogged, Math.min(MAX_TIMER_MS, config.retentionIntervalSeconds * 1000));
+  timer = setInterval(() => void runRetention(), Math.min(MAX_TIMER_MS, config.retentionIntervalSeconds * 1000));
   timer.unref(); // retention must never keep the process alive on shutdown
   // Free space also changes while nothing is saved (a camera offline, another writer on the disk).
   diskTimer = setInterval(relieveDisk, DISK_POLL_MS);
   diskTimer.unref();
 
-  log.info({ dataDir, inspections: store.stats().inspections, imageBytes: imageBytesEstimate }, 'store open');
+  log.info({ dataDir, inspections: store.stats().inspections, imageBytes: retention.imageBytes() }, 'store open');
   return store;
 }

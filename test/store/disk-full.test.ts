@@ -42,8 +42,8 @@ let logLines: Array<{ level: number; msg: string; err?: { message: string; cause
 const dataDir = () => path.join(tmp.dir, 'data');
 const blocker = () => path.join(tmp.dir, 'blocker');
 
-afterEach(() => {
-  store?.close();
+afterEach(async () => {
+  await store?.close(); // a retention pass's open folder would keep the file system busy at umount
   store = undefined;
   logLines = [];
   fs.rmSync(dataDir(), { recursive: true, force: true });

@@ -1,6 +1,9 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { StoreSection, type StoreConfig } from '../../src/config/schema.js';
-import { encodeJpeg } from '../../src/store/images.js';
+import { encodeJpeg, imageRelPath } from '../../src/store/images.js';
+import type { Store } from '../../src/store/index.js';
 import type { Inspection } from '../../src/common/types.js';
 import { makeInspection as baseInspection } from '../helpers/inspection.js';
 
@@ -37,4 +40,43 @@ export async function noiseJpeg(width = 48, height = 48, seed = 1): Promise<Buff
     data[i] = x >>> 24;
   }
   return encodeJpeg({ width, height, pixelFormat: 'rgb24', data }, 80);
+}
+
+/**
+ * Fills a store with `count` inspections whose images are on disk, the way the line leaves a
+ * data dir after a long run: rows through the store's own save(), files at the store's own
+ * paths, but without a file or WAL fsync per image (so 100,000 take seconds, not an hour).
+ * The store's running total of image bytes learns of them at the next retention pass (or open).
+ * Captured times run from `from` in steps of `stepMs`, round-robin over `cameras`. Returns
+ * the images' relative paths, oldest first.
+ */
+export function fillStore(store: Store, opts: { count: number; image: Buffer; from: number; stepMs: number; cameras?: string[] }): string[] {
+  const cameras = opts.cameras ?? ['cam-1', 'cam-2', 'cam-3', 'cam-4', 'cam-5', 'cam-6'];
+  const paths: string[] = [];
+  const attach = store.db.prepare<[string, number, string]>('UPDATE inspections SET image_path = ?, image_bytes = ? WHERE id = ?');
+  const synchronous = store.db.pragma('synchronous', { simple: true });
+  store.db.pragma('synchronous = OFF');
+  const made = new Set<string>();
+  const CHUNK = 5000;
+  try {
+    for (let start = 0; start < opts.count; start += CHUNK) {
+      store.db.transaction(() => {
+        for (let i = start; i < Math.min(opts.count, start + CHUNK); i++) {
+          const capturedAt = opts.from + i * opts.stepMs;
+          const inspection = store.save(baseInspection({ capturedAt, cameraId: cameras[i % cameras.length]!, frameSeq: i }));
+          const rel = imageRelPath(inspection.cameraId, capturedAt, inspection.id, 'image');
+          const abs = path.join(store.dataDir, ...rel.split('/'));
+          const dir = path.dirname(abs);
+          if (!made.has(dir)) fs.mkdirSync(dir, { recursive: true });
+          made.add(dir);
+          fs.writeFileSync(abs, opts.image);
+          attach.run(rel, opts.image.length, inspection.id);
+          paths.push(rel);
+        }
+      })();
+    }
+  } finally {
+    store.db.pragma(`synchronous = ${synchronous}`);
+  }
+  return paths;
 }

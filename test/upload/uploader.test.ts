@@ -169,7 +169,7 @@ describe('upload extension', () => {
       const old = Date.now() - 3 * dayMs;
       const queuedOld = line.save('defect', { capturedAt: old });
       const plainOld = line.save('ok', { capturedAt: old + 1 });
-      line.ctx.store.runRetention();
+      await line.ctx.store.runRetention();
       expect(line.ctx.store.get(plainOld.id)).toBeUndefined();
       expect(line.ctx.store.get(queuedOld.id)?.imagePath).toBeTruthy();
 
