@@ -181,8 +181,9 @@ let geometry: { frame: { width: number; height: number }; resize: Resize } | und
 async function bareBesideDecoders(rtsp: RtspServerProcess, names: string[], runSeconds: number): Promise<number> {
   const decoders = names.map((name) => {
     const args = buildFfmpegArgs({ kind: 'rtsp', input: rtsp.url(name), fps, loop: false, rtspTransport: 'udp', inferenceSize: geometry!.frame, resize: geometry!.resize, fullResolution: !process.argv.includes('--no-full'), sockets: { inference: 'x', full: 'x' } });
-    // The outputs go to /dev/null: no -listen, no socket.
-    const toNull = args.filter((a, i) => a !== '-listen' && args[i - 1] !== '-listen').map((a) => (a.startsWith('unix:') ? '/dev/null' : a));
+    // The outputs go to /dev/null: no socket, so none of its options (-timeout, -listen).
+    const socketOption = (a: string) => a === '-listen' || a === '-timeout';
+    const toNull = args.filter((a, i) => !socketOption(a) && !socketOption(args[i - 1] ?? '')).map((a) => (a.startsWith('unix:') ? '/dev/null' : a));
     return spawn('ffmpeg', ['-y', ...toNull], { stdio: 'ignore' });
   });
   try {

@@ -27,7 +27,16 @@ export interface FfmpegInput {
   fullResolution: boolean;
   /** Where ffmpeg listens for its outputs (frameSockets()); `full` is needed with fullResolution. */
   sockets: Pick<FrameSockets, 'inference' | 'full'>;
+  /** How long ffmpeg waits for its outputs to be connected before it gives up (ms; default 10 s). */
+  acceptTimeoutMs?: number;
 }
+
+/**
+ * ffmpeg waits this long for the frame reader thread to connect to each output, then exits: an
+ * ffmpeg whose parent died before connecting would otherwise hold the camera's stream forever.
+ * Once connected, the parent's death closes the sockets and ffmpeg's next write ends it.
+ */
+export const ACCEPT_TIMEOUT_MS = 10_000;
 
 function num(value: number): string {
   // Plain decimal notation: ffmpeg's expression parser does not need exponents here.
@@ -62,7 +71,8 @@ export function buildFfmpegArgs(o: FfmpegInput): string[] {
   const fps = frameRateCap(o.fps);
   // passthrough: one output frame per filtered frame, never duplicated or dropped by the muxer,
   // so the n-th inference frame and the n-th full frame are the same picture.
-  const rawOut = ['-an', '-sn', '-dn', '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-listen', '1', `unix:${o.sockets.inference}`];
+  const listen = ['-timeout', String(o.acceptTimeoutMs ?? ACCEPT_TIMEOUT_MS), '-listen', '1'];
+  const rawOut = ['-an', '-sn', '-dn', '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', ...listen, `unix:${o.sockets.inference}`];
   if (!o.fullResolution) {
     args.push('-map', '0:v:0', '-vf', `${fps},${toInference}`, ...rawOut);
     return args;
@@ -83,8 +93,7 @@ export function buildFfmpegArgs(o: FfmpegInput): string[] {
     'ppm',
     '-f',
     'image2pipe',
-    '-listen',
-    '1',
+    ...listen,
     `unix:${o.sockets.full}`,
   );
   return args;

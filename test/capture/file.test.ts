@@ -241,3 +241,23 @@ describe('a process that reads cameras', () => {
     expect(Date.now() - started).toBeLessThan(30_000);
   });
 });
+
+describe('an ffmpeg whose outputs nobody reads', () => {
+  it('exits by itself when its parent died before connecting (it would hold the camera forever)', async () => {
+    const { spawn } = await import('node:child_process');
+    const { buildFfmpegArgs } = await import('../../src/capture/index.js');
+    const sockets = { inference: path.join(dir, 'orphan-inference.sock'), full: path.join(dir, 'orphan-full.sock') };
+    const args = buildFfmpegArgs({ kind: 'file', input: clip, fps: 10, loop: true, rtspTransport: 'tcp', inferenceSize: { width: 64, height: 64 }, fullResolution: true, sockets, acceptTimeoutMs: 1000 });
+    const child = spawn('ffmpeg', args, { stdio: 'ignore' });
+    const code = await new Promise<number | null>((resolve) => {
+      const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      child.once('exit', (c) => {
+        clearTimeout(killer);
+        resolve(c);
+      });
+    });
+    // Not killed by the test: it gave up waiting for the frame reader thread.
+    expect(code).not.toBeNull();
+    expect(code).not.toBe(0);
+  });
+});

@@ -37,7 +37,7 @@ describe('buildFfmpegArgs', () => {
     const args = buildFfmpegArgs({ ...base, kind: 'v4l2', input: '/dev/video2' }).join(' ');
     expect(args).toContain('-f v4l2 -i /dev/video2');
     expect(args).toContain(`-vf ${frameRateCap(5)},scale=224:160:flags=bilinear,format=rgb24`);
-    expect(args).toMatch(/-f rawvideo -pix_fmt rgb24 -listen 1 unix:\/run\/v\/inference.sock$/);
+    expect(args).toMatch(/-f rawvideo -pix_fmt rgb24 -timeout 10000 -listen 1 unix:\/run\/v\/inference.sock$/);
   });
 
   it('uses the configured RTSP transport, and the ROI as fractions of the frame', () => {
@@ -45,8 +45,8 @@ describe('buildFfmpegArgs', () => {
     expect(args).toContain('-rtsp_transport udp');
     expect(args).toContain('crop=w=iw*0.5:h=ih*1:x=iw*0.25:y=ih*0,scale=224:160');
     expect(args).toContain('split=2');
-    expect(args).toContain('-f rawvideo -pix_fmt rgb24 -listen 1 unix:/run/v/inference.sock');
-    expect(args).toMatch(/-c:v ppm -f image2pipe -listen 1 unix:\/run\/v\/full.sock$/);
+    expect(args).toContain('-f rawvideo -pix_fmt rgb24 -timeout 10000 -listen 1 unix:/run/v/inference.sock');
+    expect(args).toMatch(/-c:v ppm -f image2pipe -timeout 10000 -listen 1 unix:\/run\/v\/full.sock$/);
   });
 
   it('replays files in real time, looping only when asked', () => {
