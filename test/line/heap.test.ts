@@ -94,11 +94,13 @@ describe('heap release', () => {
   });
 
   it.runIf(process.platform === 'linux')('the default collect gives back the pages V8 kept after a heap peak', async () => {
-    // A peak of ~150 MB of short-lived objects, then enough garbage for V8 to shrink its heap by
-    // itself: the pages it freed stay resident in its pool.
+    // A peak of ~150 MB of short-lived objects, then garbage: whatever V8 does by itself meanwhile
+    // (it shrinks its heap after a major GC, the freed pages stay resident in its pool), the
+    // pages of the peak must be gone after the collect. A regular major GC leaves most of them.
     let peak: unknown[] = [];
     for (let i = 0; i < 2_000_000; i++) peak.push({ i, s: `x${i}` });
     const atPeak = memoryBreakdown()!.smapsMb.v8Pages;
+    expect(atPeak).toBeGreaterThan(100);
     peak = [];
     for (let round = 0; round < 5; round++) {
       let churn: unknown[] = [];
@@ -108,12 +110,7 @@ describe('heap release', () => {
       }
       await new Promise((r) => setTimeout(r, 10));
     }
-    const before = memoryBreakdown()!;
-    // What a regular GC leaves: most of the peak's pages still resident, beyond what V8 counts as its heap.
-    expect(before.smapsMb.v8Pages).toBeGreaterThan(atPeak * 0.5);
-    expect(before.smapsMb.v8Pages - before.v8PhysicalMb).toBeGreaterThan(32);
     await inspectorCollect()();
-    const after = memoryBreakdown()!;
-    expect(after.smapsMb.v8Pages).toBeLessThan(before.smapsMb.v8Pages - 0.5 * (before.smapsMb.v8Pages - before.v8PhysicalMb));
+    expect(memoryBreakdown()!.smapsMb.v8Pages).toBeLessThan(atPeak * 0.4);
   });
 });
