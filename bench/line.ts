@@ -13,7 +13,11 @@
 // this process's CPU time (all threads) per inspected frame, beside bare session.run's per run.
 // --threads 0 (the default, as model.threads) lets the app choose from the cores and cameras;
 // the bare session.run beside it then runs with what it picks for one camera.
-//   npx tsx bench/line.ts --soak [--minutes 30] [--cameras 6]   (saturated run, RSS per minute)
+//   npx tsx bench/line.ts --soak [--minutes 30] [--cameras 6] [--max-disk-mb 4096]   (saturated run, RSS per minute)
+// Each soak minute prints RSS beside where it is (test/helpers/memory.ts): V8's heap as V8 counts
+// it (now, and its peaks within the minute), its 256 KiB pages as resident in /proc/self/smaps,
+// malloc's heap and arenas, other anonymous mappings, and the heap releases so far
+// (visor_heap_releases_total). --max-disk-mb is store.maxDiskMb: small, retention evicts from the start.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -21,7 +25,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { readLabels } from '../datasets/index.js';
-import { createApp } from '../src/app.js';
+import { createApp, type App } from '../src/app.js';
 import { parseConfig } from '../src/config/index.js';
 import { createInferencer, lineThreads, loadModelPackage } from '../src/inference/index.js';
 import { silentLogger } from '../src/common/log.js';
@@ -29,6 +33,7 @@ import { ffmpegFrameFilter, type Resize } from '../src/common/geometry.js';
 import { buildFfmpegArgs } from '../src/capture/index.js';
 import type { Inspection } from '../src/common/types.js';
 import { publish, startRtspServerProcess, stopPublisher, type RtspServerProcess } from '../test/helpers/rtsp.js';
+import { heapPeaks, memoryBreakdown } from '../test/helpers/memory.js';
 import { until } from '../test/helpers/wait.js';
 
 const run = promisify(execFile);
@@ -51,6 +56,8 @@ const threads = Number(arg('threads', '0'));
 /** What the bare runs use: the app's choice for one camera when --threads is 0. */
 const bareThreads = threads || lineThreads(1);
 const worker = process.argv.includes('--worker');
+/** The store's disk quota (store.maxDiskMb): a small one makes the soak evict images from its first minutes. */
+const maxDiskMb = Number(arg('max-disk-mb', '4096'));
 /** Distinct frames in the clip: 1 of them flagged in the realistic mix is 2%. */
 const CLIP_FRAMES = 50;
 const log = silentLogger();
@@ -225,7 +232,7 @@ interface Row {
 
 let runs = 0;
 
-async function line(rtsp: RtspServerProcess, clip: string, n: number, mix: Mix, thresholds: { defect: number; uncertainBand: number }, dir: string, runSeconds: number, onMinute?: (m: number) => void): Promise<Row> {
+async function line(rtsp: RtspServerProcess, clip: string, n: number, mix: Mix, thresholds: { defect: number; uncertainBand: number }, dir: string, runSeconds: number, onMinute?: (m: number, app: App) => Promise<void>): Promise<Row> {
   // Names of their own per run: the server may still hold the last run's mounts for a moment.
   const run = ++runs;
   const names = Array.from({ length: n }, (_, i) => `r${run}cam${i + 1}`);
@@ -236,7 +243,7 @@ async function line(rtsp: RtspServerProcess, clip: string, n: number, mix: Mix, 
     const config = parseConfig({
       cameras: names.map((id) => ({ id, source: rtsp.url(id), kind: 'rtsp', rtspTransport: 'udp', fps, fullResolution: !process.argv.includes('--no-full'), watchdog: { backoffInitialMs: 300, backoffMaxMs: 1000 } })),
       model: { package: MODEL, threads, thresholds, ...(worker ? { worker } : {}) },
-      store: { dataDir: path.join(dir, `data-${mix}-${n}`), maxDiskMb: 4096 },
+      store: { dataDir: path.join(dir, `data-${mix}-${n}`), maxDiskMb },
       review: { enabled: false },
     });
     const app = await createApp({ config, baseDir: dir, log, extensions: [] });
@@ -277,7 +284,7 @@ async function line(rtsp: RtspServerProcess, clip: string, n: number, mix: Mix, 
       if (onMinute) {
         for (let m = 1; m * 60 <= runSeconds; m++) {
           await new Promise((r) => setTimeout(r, 60_000));
-          onMinute(m);
+          await onMinute(m, app);
         }
       } else {
         await new Promise((r) => setTimeout(r, runSeconds * 1000));
@@ -341,13 +348,16 @@ try {
   if (soak) {
     const thresholds = thresholdsFor(mixes[0]!, scores);
     const rss: number[] = [];
-    const row = await line(rtsp, clip, cameraCounts[0]!, mixes[0]!, thresholds, dir, minutes * 60, (m) => {
+    const peaks = heapPeaks();
+    const row = await line(rtsp, clip, cameraCounts[0]!, mixes[0]!, thresholds, dir, minutes * 60, async (m, app) => {
       const mem = process.memoryUsage();
+      const releases = (await app.metrics.registry.getSingleMetric('visor_heap_releases_total')?.get())?.values[0]?.value;
       rss.push(mem.rss / 2 ** 20);
       const mb = (x: number) => round(x / 2 ** 20);
       // Where RSS grows: V8's heap (used, and reserved), or memory outside it (Buffers, native).
-      console.log(JSON.stringify({ minute: m, rssMb: round(rss.at(-1)!), heapMb: mb(mem.heapUsed), heapTotalMb: mb(mem.heapTotal), externalMb: mb(mem.external), arrayBuffersMb: mb(mem.arrayBuffers) }));
+      console.log(JSON.stringify({ minute: m, rssMb: round(rss.at(-1)!), heapMb: mb(mem.heapUsed), heapTotalMb: mb(mem.heapTotal), externalMb: mb(mem.external), arrayBuffersMb: mb(mem.arrayBuffers), ...peaks.take(), heapReleases: releases, ...memoryBreakdown() }));
     });
+    peaks.stop();
     const at5 = rss[Math.min(4, rss.length - 1)]!;
     console.log(JSON.stringify({ ...row, rssGrowthMinute5ToEnd: `${round(((rss.at(-1)! - at5) / at5) * 100)}%` }));
   } else {

@@ -24,6 +24,7 @@ import {
   createTwinExtension,
 } from './events/index.js';
 import { createHealthRegistry, type HealthRegistry } from './line/health.js';
+import { createHeapRelease, type HeapRelease } from './line/heap.js';
 import { createReviewExtension } from './review/index.js';
 import { createLearningExtension } from './learning/index.js';
 import { createStationsExtension } from './stations/index.js';
@@ -146,7 +147,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
       const built = await factory(ctx);
       if (built) extensions.push(...[built].flat());
     }
-    return assemble(ctx, extensions);
+    // A saturated line never lets V8 give back the pages of a heap peak by itself (src/line/heap.ts).
+    const heap = createHeapRelease({ log, registry: metrics.registry });
+    return assemble(ctx, extensions, heap);
   } catch (err) {
     for (const close of opened.reverse()) {
       try {
@@ -160,7 +163,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
 }
 
 /** The running app: extensions first, then cameras and the pipeline; stopped in reverse. */
-function assemble(ctx: AppContext, extensions: Extension[]): App {
+function assemble(ctx: AppContext, extensions: Extension[], heap: HeapRelease): App {
   const { log, cameras, pipeline, control, store } = ctx;
   const started: Extension[] = [];
 
@@ -181,10 +184,12 @@ function assemble(ctx: AppContext, extensions: Extension[]): App {
       }
       for (const camera of cameras) camera.start();
       pipeline.start();
+      heap.start();
       log.info({ cameras: cameras.map((c) => c.id) }, 'line running');
     },
     async stop() {
       log.info('stopping');
+      await heap.stop();
       await Promise.all(cameras.map((c) => c.stop()));
       await pipeline.stopped();
       for (const extension of started.reverse()) {

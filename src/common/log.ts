@@ -11,7 +11,7 @@ export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** The `module` each part of Visor names itself by in the log (and in `log.modules`). */
-export const LOG_MODULES = ['capture', 'pipeline', 'inference', 'store', 'bus', 'sampling', 'review', 'events', 'upload', 'stations', 'fit', 'learning'] as const;
+export const LOG_MODULES = ['capture', 'pipeline', 'inference', 'store', 'bus', 'sampling', 'review', 'events', 'upload', 'stations', 'fit', 'learning', 'heap'] as const;
 export type LogModule = (typeof LOG_MODULES)[number];
 
 /** Paths pino blanks in every log line, wherever a secret could appear. */
