@@ -110,7 +110,7 @@ export const ModelSection = Type.Object(
     }),
     worker: Type.Boolean({
       default: false,
-      description: "Run the model in a worker thread, so session.run (which otherwise occupies the line's event loop while the model works) does not hold up camera pipes, SQLite and the review API. Cameras share the model either way, one frame at a time, each camera in turn. Off by default: on a loaded 2-core machine the hand-over to the worker added latency (see the README's performance section).",
+      description: "Run the model in a worker thread, so session.run (which otherwise occupies the line's event loop while the model works) does not hold up SQLite and the review API (camera frames are read on a thread of their own either way). Cameras share the model either way, one frame at a time, each camera in turn. Off by default: on a loaded 2-core machine the hand-over to the worker added latency (see the README's performance section).",
     }),
     thresholds: Type.Optional(ThresholdOverrides),
   },
