@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { FrameParts } from './session.js';
 import type { FromFrameWorker, SlotRef, ToFrameWorker } from './frame-worker.js';
+import { workerEntry } from '../common/worker-entry.js';
 
 /** Where one session's ffmpeg listens: a private (0700) folder of its own under the temp folder. */
 export interface FrameSockets {
@@ -45,15 +46,10 @@ interface Open {
 let thread: { worker: Worker; streams: Map<number, Open> } | undefined;
 let nextSession = 1;
 
-/** Where the thread's code is: beside this file, as TypeScript (run through tsx) when this file is. */
-function workerEntry(): { url: URL; execArgv: string[] } {
-  const fromSource = import.meta.url.endsWith('.ts');
-  return { url: new URL(fromSource ? './frame-worker.ts' : './frame-worker.js', import.meta.url), execArgv: fromSource ? ['--import', 'tsx'] : [] };
-}
 
 function frameThread(): NonNullable<typeof thread> {
   if (thread) return thread;
-  const { url, execArgv } = workerEntry();
+  const { url, execArgv } = workerEntry(import.meta.url, 'frame-worker');
   const worker = new Worker(url, { execArgv, name: 'camera frames' });
   const streams = new Map<number, Open>();
   const current = { worker, streams };

@@ -8,6 +8,7 @@ import type { Logger } from '../common/log.js';
 import type { RawImage } from '../common/types.js';
 import { ExecutionProviderError, createInferencer, type InferenceResult, type Inferencer, type InferencerDeps } from './session.js';
 import type { FromWorker, ToWorker, WorkerError, WorkerInit } from './worker.js';
+import { workerEntry } from '../common/worker-entry.js';
 
 function fromWorkerError(e: WorkerError): Error {
   if (e.name === 'ModelPackageError' || e.code === 'MODEL_PACKAGE') return new ModelPackageError(e.message);
@@ -16,11 +17,6 @@ function fromWorkerError(e: WorkerError): Error {
   return new VisorError(e.code ?? 'INFERENCE_FAILED', e.message);
 }
 
-/** Where the worker's code is: beside this file, as TypeScript (run through tsx) when this file is. */
-function workerEntry(): { url: URL; execArgv: string[] } {
-  const fromSource = import.meta.url.endsWith('.ts');
-  return { url: new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url), execArgv: fromSource ? ['--import', 'tsx'] : [] };
-}
 
 /** The line's inferencer: in a worker thread (default) or on the calling thread. */
 export function openInferencer(deps: InferencerDeps & { worker?: boolean }): Promise<Inferencer> {
@@ -32,7 +28,7 @@ export async function createWorkerInferencer(deps: InferencerDeps): Promise<Infe
   const { pkg } = deps;
   const log: Logger = deps.log.child({ module: 'inference', model: pkg.manifest.name, version: pkg.manifest.version });
   const init: WorkerInit = { dir: pkg.dir, ...(deps.executionProviders ? { executionProviders: deps.executionProviders } : {}), ...(deps.threads !== undefined ? { threads: deps.threads } : {}) };
-  const { url, execArgv } = workerEntry();
+  const { url, execArgv } = workerEntry(import.meta.url, 'worker');
   const started = performance.now();
   const worker = new Worker(url, { workerData: init, execArgv, name: `inference ${pkg.manifest.name}` });
 

@@ -9,6 +9,7 @@ import type { Logger } from '../common/log.js';
 import { labelOf, type Store } from '../store/index.js';
 import type { FitJob, FitMessage } from './fit-worker.js';
 import type { DatasetManifest } from './records.js';
+import { workerEntry } from '../common/worker-entry.js';
 
 /** visor fit needs at least this many good images (src/modelling/fit MIN_GOOD). */
 export const MIN_GOOD_IMAGES = 10;
@@ -56,15 +57,11 @@ export interface FitRun {
   cancel(): void;
 }
 
-/** Where the worker's code is: beside this file, as TypeScript (run through tsx) when this file is. */
-function workerEntry(): { file: string; execArgv: string[] } {
-  const fromSource = import.meta.url.endsWith('.ts');
-  return { file: new URL(fromSource ? './fit-worker.ts' : './fit-worker.js', import.meta.url).pathname, execArgv: fromSource ? ['--import', 'tsx'] : [] };
-}
 
 /** Forks the fitting process at priority `nice` and hands it the job. */
 export function startFit(job: FitJob, deps: { nice: number; log: Logger; onProgress: (p: FitProgress) => void }): FitRun {
-  const { file, execArgv } = workerEntry();
+  const { url, execArgv } = workerEntry(import.meta.url, 'fit-worker');
+  const file = url.pathname;
   const child: ChildProcess = fork(file, [], { execArgv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   if (child.pid !== undefined) {
     try {
