@@ -177,16 +177,15 @@ export function startFfmpegSession(deps: FfmpegSessionDeps): FfmpegSession {
     }
   };
 
-  // 'close' comes after the process exited and its pipes are drained; the socket's last frames are read before finishing too.
-  child.once('close', (code, signal) => {
+  // 'close' comes after the process exited and its stderr is drained.
+  /** ffmpeg is gone: what it wrote is read first (the frame reader thread drains its sockets), then the session ends. */
+  const finishAfterFrames = (outcome: Parameters<typeof finish>[0]): void => {
     frames.close();
-    void frames.ended.then(() => finish({ code, signal }));
-  });
+    void frames.ended.then(() => finish(outcome));
+  };
+  child.once('close', (code, signal) => finishAfterFrames({ code, signal }));
   child.once('error', (err) => {
-    if (child.pid === undefined) {
-      frames.close();
-      void frames.ended.then(() => finish({ spawnError: err }));
-    }
+    if (child.pid === undefined) finishAfterFrames({ spawnError: err });
     else log.warn({ err }, 'ffmpeg process error');
   });
 

@@ -1,4 +1,4 @@
-// Split ffmpeg's output pipes into frames, copying each frame's bytes straight into a pooled
+// Split ffmpeg's output streams into frames, copying each frame's bytes straight into a pooled
 // buffer. When the pool is exhausted the frame's bytes are skipped (no scratch allocation) and
 // the frame is reported as undefined, so the caller can count it as dropped.
 
@@ -30,14 +30,6 @@ export class RawFrameReader {
         this.onFrame(done);
       }
     }
-  }
-
-  /** The partly filled buffer, if any (stream ended mid-frame), so it can go back to its pool. */
-  takePartial(): Buffer | undefined {
-    const partial = this.current;
-    this.current = undefined;
-    this.filled = 0;
-    return partial;
   }
 }
 
@@ -104,12 +96,6 @@ export class PpmFrameReader {
         this.onFrame(frame);
       }
     }
-  }
-
-  takePartial(): Buffer | undefined {
-    const partial = this.current;
-    this.current = undefined;
-    return partial;
   }
 
   private fail(message: string): void {
