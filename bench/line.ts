@@ -7,7 +7,7 @@
 // beside the decoding the line needs anyway). Two defect mixes: realistic (thresholds set so about
 // 2% of the clip's frames are flagged) and flood (every frame a defect).
 //   npx tsx bench/line.ts [--cameras 1,2,4,6,8] [--mix realistic,flood] [--seconds 10]
-//                         [--width 1280 --height 720 --fps 10] [--threads 0] [--worker] [--stages] [--no-full]
+//                         [--width 1280 --height 720 --fps 10] [--threads 0] [--no-worker] [--stages] [--no-full]
 // --no-full: the cameras without the full-resolution picture (what piping it costs the line).
 // Counting starts SETTLE_MS after every camera was first inspected; "node CPU ms / frame" is
 // this process's CPU time (all threads) per inspected frame, beside bare session.run's per run.
@@ -55,7 +55,8 @@ const fps = Number(arg('fps', '10'));
 const threads = Number(arg('threads', '0'));
 /** What the bare runs use: the app's choice for one camera when --threads is 0. */
 const bareThreads = threads || lineThreads(1);
-const worker = process.argv.includes('--worker');
+/** --no-worker: the model on the line's thread (model.worker false) instead of the default worker. */
+const worker = !process.argv.includes('--no-worker');
 /** The store's disk quota (store.maxDiskMb): a small one makes the soak evict images from its first minutes. */
 const maxDiskMb = Number(arg('max-disk-mb', '4096'));
 /** Distinct frames in the clip: 1 of them flagged in the realistic mix is 2%. */
@@ -242,7 +243,7 @@ async function line(rtsp: RtspServerProcess, clip: string, n: number, mix: Mix, 
     await new Promise((r) => setTimeout(r, 1000));
     const config = parseConfig({
       cameras: names.map((id) => ({ id, source: rtsp.url(id), kind: 'rtsp', rtspTransport: 'udp', fps, fullResolution: !process.argv.includes('--no-full'), watchdog: { backoffInitialMs: 300, backoffMaxMs: 1000 } })),
-      model: { package: MODEL, threads, thresholds, ...(worker ? { worker } : {}) },
+      model: { package: MODEL, threads, thresholds, worker },
       store: { dataDir: path.join(dir, `data-${mix}-${n}`), maxDiskMb },
       review: { enabled: false },
     });

@@ -109,8 +109,8 @@ export const ModelSection = Type.Object(
       description: 'Intra-op threads for onnxruntime. 0: chosen from the cores and the cameras, max(1, cores − 1 − cameras / 10) (a core for the event loop, a tenth per camera for its ffmpeg; 1 on 2 cores).',
     }),
     worker: Type.Boolean({
-      default: false,
-      description: "Run the model in a worker thread, so session.run (which otherwise occupies the line's event loop while the model works) does not hold up SQLite and the review API (camera frames are read on a thread of their own either way). Cameras share the model either way, one frame at a time, each camera in turn. Off by default: on a loaded 2-core machine the hand-over to the worker added latency (see the README's performance section).",
+      default: true,
+      description: "Run the model in a worker thread, so session.run (which otherwise occupies the line's event loop while the model works) does not hold up SQLite, the review API and the hand-over of frames. Cameras share the model either way, each camera in turn; in a worker the next frame waits beside the running one, so the model does not idle between frames. Off: the model runs on the line's thread (one thread less; see the README's performance section).",
     }),
     thresholds: Type.Optional(ThresholdOverrides),
   },

@@ -39,6 +39,12 @@ export interface Inferencer {
   readonly inputSize: Size;
   /** How an image becomes model input; `geometry.frame` is the size capture should deliver frames at. */
   readonly geometry: Geometry;
+  /**
+   * Frames the line may hand over at once (default 1). A worker's session takes 2: the next
+   * frame waits in the worker while the model runs, so the model does not idle while the line's
+   * thread hands it over.
+   */
+  readonly inFlight?: number;
   /** Scores one image: brought to the frame, cut into tiles, each tile scored, merged (tiles.ts). */
   infer(image: RawImage): Promise<InferenceResult>;
   /** bare session.run on an already prepared input (one tile), for benchmarks */

@@ -88,6 +88,7 @@ export async function createWorkerInferencer(deps: InferencerDeps): Promise<Infe
     manifest: info.manifest,
     inputSize: info.inputSize,
     geometry: info.geometry,
+    inFlight: 2,
     async infer(image: RawImage) {
       // A copy of the pixels travels (the frame's buffer belongs to the camera's pool).
       const data = new Uint8Array(image.data.length);

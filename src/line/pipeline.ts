@@ -35,15 +35,16 @@ interface TurnOptions {
 }
 
 /**
- * At most `max` holders at once, the others served in the order they asked (urgent ones
+ * At most `max()` holders at once, the others served in the order they asked (urgent ones
  * first); resolves with the function that ends a turn, or undefined when `signal` aborted the wait.
  */
-function turns(max: number): (options?: TurnOptions) => Promise<(() => void) | undefined> {
+function turns(max: () => number): (options?: TurnOptions) => Promise<(() => void) | undefined> {
   const waiting: Array<{ go: () => void; urgent: boolean }> = [];
   let active = 0;
   const done = (): void => {
-    // The turn passes straight to the next in line, so no newcomer slips in between.
-    const next = waiting.shift();
+    // The turn passes straight to the next in line, so no newcomer slips in between (unless
+    // max() has shrunk below the holders, a swapped model's).
+    const next = active <= max() ? waiting.shift() : undefined;
     if (next) next.go();
     else active--;
   };
@@ -51,7 +52,7 @@ function turns(max: number): (options?: TurnOptions) => Promise<(() => void) | u
     new Promise((resolve) => {
       const { urgent = false, signal } = options;
       if (signal?.aborted) return resolve(undefined);
-      if (active < max) {
+      if (active < max()) {
         active++;
         return resolve(done);
       }
@@ -168,10 +169,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     now,
   });
 
-  // The model's queue: one frame at a time, cameras in the order they asked (each asks again only after its turn).
-  const modelTurn = turns(1);
+  // The model's queue: one frame at a time (two for a model in a worker: one runs, the next waits
+  // there), cameras in the order they asked (each asks again only after its frame is scored).
+  const modelTurn = turns(() => deps.inferencer().inFlight ?? 1);
   // JPEG encodes: a bounded number at once, the rest wait their turn (in order).
-  const encodeTurn = turns(maxEncodes);
+  const encodeTurn = turns(() => maxEncodes);
   const encode = deps.encode ?? encodeJpeg;
   async function encodeBounded(frame: Frame): Promise<Buffer> {
     // Without a signal the wait always ends in a turn.

@@ -27,7 +27,7 @@ describe('config', () => {
   it('fills every default from the schema', () => {
     const config = parseConfig({ cameras: [{ id: 'cam-1', source: 'rtsp://10.0.0.5/stream' }] });
     expect(config.cameras[0]).toMatchObject({ kind: 'auto', rtspTransport: 'tcp', fps: 5, loop: true, watchdog: { stallSeconds: 10, backoffMaxMs: 30000 } });
-    expect(config.model).toEqual({ package: 'models/elpv-cells', executionProviders: ['cpu'], threads: 0, worker: false });
+    expect(config.model).toEqual({ package: 'models/elpv-cells', executionProviders: ['cpu'], threads: 0, worker: true });
     expect(config.review).toEqual({
       enabled: true,
       host: '127.0.0.1',

@@ -38,6 +38,18 @@ describe('the worker inferencer', () => {
     }
   });
 
+  it('takes a second frame while it scores one, and gives each its own result', async () => {
+    expect(worker.inFlight).toBe(2);
+    const images = await Promise.all((await fixtureImages()).slice(0, 4).map((f) => imageFromFile(f)));
+    const alone: number[] = [];
+    for (const image of images) alone.push((await direct.infer(image)).output.score);
+    // Two at a time, as the line hands them over: the answers come back to their own frames.
+    const paired: number[] = [];
+    for (let i = 0; i < images.length; i += 2) paired.push(...(await Promise.all([worker.infer(images[i]!), worker.infer(images[i + 1]!)])).map((r) => r.output.score));
+    expect(new Set(alone.map((s) => s.toFixed(3))).size).toBe(images.length);
+    paired.forEach((score, i) => expect(score).toBeCloseTo(alone[i]!, 5));
+  });
+
   it('leaves the event loop free while the model runs', async () => {
     const image = await imageFromFile((await fixtureImages())[0]!);
     let ticks = 0;

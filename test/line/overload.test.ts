@@ -117,6 +117,46 @@ describe('a line that cannot keep up', () => {
     expect(await counted('defect')).toBe(0);
   });
 
+  it('hands a model that takes two frames at once (one in a worker) the next camera\'s frame while it scores one, never a camera\'s second', async () => {
+    for (const inFlight of [undefined, 2]) {
+      let active = 0;
+      let most = 0;
+      const busy = new Set<string>();
+      let sameCamera = 0;
+      const slow: Inferencer = {
+        ...model,
+        ...(inFlight ? { inFlight } : {}),
+        infer: async (image) => {
+          const camera = (image as { cameraId?: string }).cameraId ?? '';
+          if (busy.has(camera)) sameCamera++;
+          busy.add(camera);
+          most = Math.max(most, ++active);
+          try {
+            await new Promise((r) => setTimeout(r, 30));
+            return await model.infer(image);
+          } finally {
+            active--;
+            busy.delete(camera);
+          }
+        },
+      };
+      const { cameras, pipeline, seen } = await line({ cameras: 3, fps: 20, inferencer: slow });
+      await until('frames from every camera', () => new Set(seen.map((i) => i.cameraId)).size === 3 && seen.length >= 20, 30_000);
+      await Promise.all(cameras.map((c) => c.stop()));
+      await pipeline.stopped();
+      running!.store.close();
+      await running!.cleanup();
+      running = undefined;
+      expect(most, `inFlight ${inFlight}`).toBe(inFlight ?? 1);
+      expect(sameCamera).toBe(0);
+      // Each camera's frames are stored in the order they were taken.
+      for (const c of cameras) {
+        const seqs = seen.filter((i) => i.cameraId === c.id).map((i) => i.frameSeq);
+        expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      }
+    }
+  });
+
   it('inspects every camera at a fair share of a slow model and counts the frames it could not take', async () => {
     // About 40 ms a frame against 3 cameras at 20 fps: the model can take a third of the frames.
     const slow = delayedInferencer(model, () => new Promise((r) => setTimeout(r, 40)));
