@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { parentPort } from 'node:worker_threads';
-import { PpmFrameReader, RawFrameReader, type PpmFrame } from './readers.js';
+import { PpmFrameReader, RawFrameReader, type FrameReader, type PpmFrame } from './readers.js';
 
 /** A buffer of one of a session's pools. */
 export interface SlotRef {
@@ -167,7 +167,8 @@ function maybeEnd(s: Session): void {
   send({ op: 'ended', session: s.id });
 }
 
-function connect(s: Session, socketPath: string, what: string, push: (chunk: Buffer) => void): void {
+function connect(s: Session, socketPath: string, what: string, reader: FrameReader): void {
+  // Reads land where the reader wants them (a frame's own buffer), else here.
   const scratch = Buffer.allocUnsafe(READ_BYTES);
   let connected = false;
   const attempt = (): void => {
@@ -175,9 +176,9 @@ function connect(s: Session, socketPath: string, what: string, push: (chunk: Buf
     const socket = net.connect({
       path: socketPath,
       onread: {
-        buffer: scratch,
-        callback: (n: number) => {
-          push(scratch.subarray(0, n));
+        buffer: () => reader.target() ?? scratch,
+        callback: (n: number, buf: Uint8Array) => {
+          reader.push(Buffer.from(buf.buffer, buf.byteOffset, n));
           return true;
         },
       },
@@ -240,7 +241,7 @@ function open(m: OpenSession): void {
       pair(s);
     },
   );
-  connect(s, m.inference.path, 'inference output', (chunk) => raw.push(chunk));
+  connect(s, m.inference.path, 'inference output', raw);
   if (m.full) {
     const ppm = new PpmFrameReader(
       (width, height) => fullPool(s, width, height).acquire(),
@@ -250,7 +251,7 @@ function open(m: OpenSession): void {
       },
       (message) => fail(s, message),
     );
-    connect(s, m.full.path, 'full-resolution output', (chunk) => ppm.push(chunk));
+    connect(s, m.full.path, 'full-resolution output', ppm);
   }
 }
 

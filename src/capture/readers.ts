@@ -1,12 +1,27 @@
-// Split ffmpeg's output streams into frames, copying each frame's bytes straight into a pooled
-// buffer. When the pool is exhausted the frame's bytes are skipped (no scratch allocation) and
+// Split ffmpeg's output streams into frames, each frame's bytes in a pooled buffer. A reader
+// names where the next bytes belong (target()): the socket reads a frame's body straight into
+// its buffer, so 2.76 MB of a 720p frame are not copied again after the kernel's copy. Bytes
+// read elsewhere are copied in. When the pool is exhausted the frame's bytes are skipped and
 // the frame is reported as undefined, so the caller can count it as dropped.
 
 export type FrameCallback = (data: Buffer | undefined) => void;
 
+/** Whether `chunk[offset]` is the very byte `buf[at]` (read there in place: nothing to copy). */
+function inPlace(chunk: Buffer, offset: number, buf: Buffer, at: number): boolean {
+  return chunk.buffer === buf.buffer && chunk.byteOffset + offset === buf.byteOffset + at;
+}
+
+export interface FrameReader {
+  push(chunk: Buffer): void;
+  /** Where the next read should land, or undefined for any buffer (the caller's scratch). */
+  target(): Buffer | undefined;
+}
+
 /** Fixed-size frames (rawvideo: width*height*3 bytes each). */
-export class RawFrameReader {
+export class RawFrameReader implements FrameReader {
   private current: Buffer | undefined;
+  /** Whether a frame has begun: its buffer (or undefined, when the pool had none) is taken. */
+  private started = false;
   private filled = 0;
 
   constructor(
@@ -15,17 +30,32 @@ export class RawFrameReader {
     private readonly onFrame: FrameCallback,
   ) {}
 
+  target(): Buffer | undefined {
+    // A frame begins here only when a buffer is free; else its first bytes decide (push).
+    if (!this.started) {
+      const buf = this.acquire();
+      if (!buf) return undefined;
+      this.current = buf;
+      this.started = true;
+    }
+    return this.current?.subarray(this.filled, this.frameBytes);
+  }
+
   push(chunk: Buffer): void {
     let offset = 0;
     while (offset < chunk.length) {
-      if (this.filled === 0) this.current = this.acquire();
+      if (!this.started) {
+        this.current = this.acquire();
+        this.started = true;
+      }
       const n = Math.min(this.frameBytes - this.filled, chunk.length - offset);
-      if (this.current) chunk.copy(this.current, this.filled, offset, offset + n);
+      if (this.current && !inPlace(chunk, offset, this.current, this.filled)) chunk.copy(this.current, this.filled, offset, offset + n);
       this.filled += n;
       offset += n;
       if (this.filled === this.frameBytes) {
         const done = this.current;
         this.current = undefined;
+        this.started = false;
         this.filled = 0;
         this.onFrame(done);
       }
@@ -49,8 +79,10 @@ function isSpace(byte: number): boolean {
  * Binary PPM (P6) frames as written by `-c:v ppm -f image2pipe`: each frame carries its own
  * size, so the full-resolution output needs no probing and survives a resolution change.
  */
-export class PpmFrameReader {
+export class PpmFrameReader implements FrameReader {
   private readonly header = Buffer.alloc(MAX_HEADER);
+  /** Where a header is read: small, so a read takes little of the body with it (that part is copied). */
+  private readonly headerRead = Buffer.alloc(MAX_HEADER);
   private headerLen = 0;
   private tokens = 0;
   private inBody = false;
@@ -83,7 +115,7 @@ export class PpmFrameReader {
         continue;
       }
       const n = Math.min(this.frameBytes - this.filled, chunk.length - offset);
-      if (this.current) chunk.copy(this.current, this.filled, offset, offset + n);
+      if (this.current && !inPlace(chunk, offset, this.current, this.filled)) chunk.copy(this.current, this.filled, offset, offset + n);
       this.filled += n;
       offset += n;
       if (this.filled === this.frameBytes) {
@@ -96,6 +128,12 @@ export class PpmFrameReader {
         this.onFrame(frame);
       }
     }
+  }
+
+  target(): Buffer | undefined {
+    if (this.failed) return undefined;
+    if (!this.inBody) return this.headerRead;
+    return this.current?.subarray(this.filled, this.frameBytes);
   }
 
   private fail(message: string): void {

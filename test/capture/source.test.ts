@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFfmpegArgs, createCamera, frameRateCap, resolveSourceKind } from '../../src/capture/index.js';
-import { PpmFrameReader } from '../../src/capture/readers.js';
+import { PpmFrameReader, RawFrameReader, type FrameReader } from '../../src/capture/readers.js';
 import { ConfigError } from '../../src/common/errors.js';
 import { silentLogger } from '../../src/common/log.js';
 import { cameraConfig } from './helpers.js';
@@ -75,5 +75,75 @@ describe('PpmFrameReader', () => {
     );
     for (let i = 0; i < stream.length; i += 5) reader.push(stream.subarray(i, i + 5));
     expect(got).toEqual(['2x2:7', '3x1:9', '2x2:11']);
+  });
+});
+
+/**
+ * What a socket does with a reader: each read lands in reader.target() (else a scratch buffer),
+ * at most `step` bytes; counts the bytes read into a frame's buffer (one `frames` holds) and elsewhere.
+ */
+function readThrough(reader: FrameReader, stream: Buffer, step: number, frames: Set<ArrayBufferLike>): { inPlace: number; elsewhere: number } {
+  const scratch = Buffer.alloc(1000);
+  const landed = { inPlace: 0, elsewhere: 0 };
+  for (let pos = 0; pos < stream.length; ) {
+    const target = reader.target();
+    const into = target ?? scratch;
+    const n = Math.min(step, into.length, stream.length - pos);
+    stream.copy(into, 0, pos, pos + n);
+    if (target && frames.has(target.buffer)) landed.inPlace += n;
+    else landed.elsewhere += n;
+    reader.push(Buffer.from(into.buffer, into.byteOffset, n));
+    pos += n;
+  }
+  return landed;
+}
+
+describe('frames read in place', () => {
+  const ppm = (w: number, h: number, fill: number): Buffer => Buffer.concat([Buffer.from(`P6\n${w} ${h}\n255\n`), Buffer.alloc(w * h * 3, fill)]);
+
+  it("reads a PPM frame's body straight into its buffer, through a resolution change", () => {
+    const stream = Buffer.concat([ppm(40, 30, 7), ppm(50, 20, 9), ppm(40, 30, 11)]);
+    const got: string[] = [];
+    const frames = new Set<ArrayBufferLike>();
+    const reader = new PpmFrameReader(
+      (w, h) => {
+        const buf = new Uint8Array(w * h * 3);
+        frames.add(buf.buffer);
+        return Buffer.from(buf.buffer);
+      },
+      (f) => got.push(`${f.width}x${f.height}:${[...new Set(f.data!)].join()}`),
+      (message) => got.push(`error ${message}`),
+    );
+    const landed = readThrough(reader, stream, 997, frames);
+    expect(got).toEqual(['40x30:7', '50x20:9', '40x30:11']);
+    // Only each header's small read (the header and a few body bytes after it) went elsewhere.
+    expect(landed.elsewhere).toBeLessThanOrEqual(3 * 64);
+    expect(landed.inPlace + landed.elsewhere).toBe(stream.length);
+  });
+
+  it('skips a raw frame when the pool has no buffer, and stays in step for the next', () => {
+    const bytes = 300;
+    const frames = new Set<ArrayBufferLike>();
+    const buffer = (): Buffer => {
+      const buf = new Uint8Array(bytes);
+      frames.add(buf.buffer);
+      return Buffer.from(buf.buffer);
+    };
+    const free = [buffer()];
+    const got: (string | undefined)[] = [];
+    const reader = new RawFrameReader(
+      bytes,
+      () => free.pop(),
+      (data) => {
+        got.push(data ? [...new Set(data)].join() : undefined);
+        // The first frame's buffer comes back only after the second frame is read.
+        if (got.length === 2) free.push(buffer());
+      },
+    );
+    const stream = Buffer.concat([Buffer.alloc(bytes, 1), Buffer.alloc(bytes, 2), Buffer.alloc(bytes, 3)]);
+    const landed = readThrough(reader, stream, 100, frames);
+    expect(got).toEqual(['1', undefined, '3']);
+    // The skipped frame's bytes went to scratch; the others landed in their buffers.
+    expect(landed).toEqual({ inPlace: 2 * bytes, elsewhere: bytes });
   });
 });
