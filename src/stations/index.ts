@@ -2,7 +2,7 @@
 // the PLC links (OPC UA server, Modbus TCP server, MQTT) that carry it. An extension of the
 // line: it takes inspections from the bus and the store's save hook, nothing else.
 import type { AppContext, Extension } from '../line/extension.js';
-import { createParts, type Parts } from '../store/parts.js';
+import { createParts, pruneParts, type Parts } from '../store/parts.js';
 import { createStation, type Station } from './station.js';
 import { createRecipes, type Recipes } from './recipes.js';
 import { LINKS, type LinkName } from '../config/stations.js';
@@ -75,6 +75,8 @@ export async function createStationsExtension(ctx: AppContext): Promise<Stations
   ctx.health.add('stations', () => ({ ok: true, stations: Object.fromEntries(stations.map((s) => [s.id, { ...s.handshake.state, ...s.counters }])) }));
   const off: Array<() => void> = [];
   let retention: NodeJS.Timeout | undefined;
+  let pruning: Promise<unknown> | undefined;
+  let stopping = false;
 
   return {
     name: 'stations',
@@ -98,13 +100,22 @@ export async function createStationsExtension(ctx: AppContext): Promise<Stations
           log.error({ err, link: link.name }, 'PLC link failed to start; the stations run without it');
         }
       }
-      const prune = () => parts.prune(Date.now() - config.store.retentionDays * DAY_MS);
-      prune();
+      // One pass at a time, in steps (pruneParts); stop() waits for the one running.
+      stopping = false;
+      const prune = (): void => {
+        if (pruning) return;
+        pruning = pruneParts(parts, Date.now() - config.store.retentionDays * DAY_MS, () => stopping)
+          .catch((err: unknown) => log.warn({ err }, 'pruning old parts failed; the next pass tries again'))
+          .finally(() => (pruning = undefined));
+      };
       retention = setInterval(prune, config.store.retentionIntervalSeconds * 1000);
       retention.unref();
+      prune();
     },
     async stop() {
       clearInterval(retention);
+      stopping = true;
+      await pruning;
       for (const o of off.splice(0)) o();
       // Stations first: their last state (Error high, waiting parts answered) reaches the PLC before the links close.
       for (const station of stations) station.stop();

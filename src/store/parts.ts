@@ -64,8 +64,12 @@ export interface Parts {
   partOfInspection(inspectionId: string): { row: number; partId: string; stationId: string } | undefined;
   recipeChanged(change: Omit<RecipeChange, 'id'>): void;
   recipeChanges(stationId: string, limit?: number): RecipeChange[];
-  /** Deletes parts triggered before `before` (retention); returns how many. */
-  prune(before: number): number;
+  /**
+   * Deletes parts triggered before `before` (retention), the oldest first, at most `limit` of
+   * them (default 500) in one transaction, so a long backlog is pruned in steps between which
+   * the line's commits go on; returns how many.
+   */
+  prune(before: number, limit?: number): number;
 }
 
 interface PartRow {
@@ -82,6 +86,25 @@ interface PartRow {
   late: number;
   views_verdict: Verdict | null;
   completed_at: number | null;
+}
+
+/** Parts deleted per step of a retention pass. */
+export const PRUNE_STEP = 500;
+
+/**
+ * A retention pass over parts: steps of PRUNE_STEP with the event loop free between them
+ * (a day of a fast station is ~100,000 parts); `stop()` true ends it before the next step.
+ * Resolves with how many parts went.
+ */
+export async function pruneParts(parts: Parts, before: number, stop: () => boolean = () => false): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const n = parts.prune(before);
+    total += n;
+    if (n < PRUNE_STEP || stop()) return total;
+    await new Promise((resolve) => setImmediate(resolve));
+    if (stop()) return total;
+  }
 }
 
 export function createParts(db: Database.Database): Parts {
@@ -101,7 +124,7 @@ export function createParts(db: Database.Database): Parts {
   const changes = db.prepare<[string, number], { id: number; station_id: string; from_index: number | null; to_index: number; source: string; changed_at: number }>(
     'SELECT * FROM recipe_changes WHERE station_id = ? ORDER BY id DESC LIMIT ?',
   );
-  const prune = db.prepare('DELETE FROM parts WHERE triggered_at < ?');
+  const prune = db.prepare('DELETE FROM parts WHERE id IN (SELECT id FROM parts WHERE triggered_at < ? ORDER BY triggered_at LIMIT ?)');
 
   function record(row: PartRow): PartRecord {
     return {
@@ -159,8 +182,8 @@ export function createParts(db: Database.Database): Parts {
     recipeChanges(stationId, limit = 100) {
       return changes.all(stationId, limit).map((c) => ({ id: c.id, stationId: c.station_id, fromIndex: c.from_index, toIndex: c.to_index, source: c.source, changedAt: c.changed_at }));
     },
-    prune(before) {
-      return prune.run(before).changes;
+    prune(before, limit = PRUNE_STEP) {
+      return prune.run(before, limit).changes;
     },
   };
 }
