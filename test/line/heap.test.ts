@@ -1,3 +1,4 @@
+import v8 from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { createHeapRelease, inspectorCollect } from '../../src/line/heap.js';
@@ -8,13 +9,15 @@ const MB = 2 ** 20;
 
 /** A release watcher on a heapTotal the test sets, counting the collects it asks for. */
 function watcher(options: { slackMb?: number; minIntervalMs?: number; collect?: () => Promise<void> } = {}) {
-  const state = { heapTotal: 60 * MB, now: 0, collects: 0 };
+  // heapUsed: what lives in the heap; unset, the heap is as full as V8 keeps it (20 MB of room).
+  const state: { heapTotal: number; heapUsed?: number; now: number; collects: number } = { heapTotal: 60 * MB, now: 0, collects: 0 };
   const { log, lines } = captureLogger('info');
   const registry = new Registry();
   const heap = createHeapRelease({
     log,
     registry,
     heapTotal: () => state.heapTotal,
+    heapUsed: () => state.heapUsed ?? state.heapTotal - 20 * MB,
     collect:
       options.collect ??
       (async () => {
@@ -44,8 +47,23 @@ describe('heap release', () => {
     expect(state.collects).toBe(1);
     expect(heap.releases).toBe(1);
     const line = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'released the V8 heap pages kept since a peak');
-    expect(line).toMatchObject({ module: 'heap', peakMb: 170, heapTotalMb: 60, afterMb: 50 });
+    expect(line).toMatchObject({ module: 'heap', why: 'peak', peakMb: 170, heapTotalMb: 60, afterMb: 50 });
     expect((await registry.getSingleMetric('visor_heap_releases_total')!.get()).values[0]!.value).toBe(1);
+  });
+
+  it('asks for one when the heap stays reserved far beyond what lives in it (a grown young generation)', async () => {
+    const { state, heap, lines } = watcher();
+    // 108 MB reserved for 44 MB: V8's usual room.
+    state.heapTotal = 108 * MB;
+    state.heapUsed = 44 * MB;
+    await heap.check();
+    expect(state.collects).toBe(0);
+    // The young generation grew to its largest and stays there: 128 MB more than lives in it.
+    state.heapTotal = 172 * MB;
+    await heap.check();
+    expect(state.collects).toBe(1);
+    const line = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'released the V8 heap reserved beyond what it holds');
+    expect(line).toMatchObject({ why: 'reserve', heapTotalMb: 172, heapUsedMb: 44, afterMb: 50 });
   });
 
   it('releases at most once per interval, and measures the next peak from after the release', async () => {
@@ -110,7 +128,12 @@ describe('heap release', () => {
       }
       await new Promise((r) => setTimeout(r, 10));
     }
+    // The churn grew the young generation too; the collect shrinks it (the 'reserve' release).
+    const young = () => v8.getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')!.space_size;
+    const youngBefore = young();
+    expect(youngBefore).toBeGreaterThan(16 * MB);
     await inspectorCollect()();
     expect(memoryBreakdown()!.smapsMb.v8Pages).toBeLessThan(atPeak * 0.4);
+    expect(young()).toBeLessThan(youngBefore / 4);
   });
 });
