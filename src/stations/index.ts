@@ -76,7 +76,7 @@ export async function createStationsExtension(ctx: AppContext): Promise<Stations
   const off: Array<() => void> = [];
   let retention: NodeJS.Timeout | undefined;
   let pruning: Promise<unknown> | undefined;
-  let stopping = false;
+  let stopping = new AbortController();
 
   return {
     name: 'stations',
@@ -101,10 +101,10 @@ export async function createStationsExtension(ctx: AppContext): Promise<Stations
         }
       }
       // One pass at a time, in steps (pruneParts); stop() waits for the one running.
-      stopping = false;
+      stopping = new AbortController();
       const prune = (): void => {
         if (pruning) return;
-        pruning = pruneParts(parts, Date.now() - config.store.retentionDays * DAY_MS, () => stopping)
+        pruning = pruneParts(parts, Date.now() - config.store.retentionDays * DAY_MS, stopping.signal)
           .catch((err: unknown) => log.warn({ err }, 'pruning old parts failed; the next pass tries again'))
           .finally(() => (pruning = undefined));
       };
@@ -114,7 +114,7 @@ export async function createStationsExtension(ctx: AppContext): Promise<Stations
     },
     async stop() {
       clearInterval(retention);
-      stopping = true;
+      stopping.abort();
       await pruning;
       for (const o of off.splice(0)) o();
       // Stations first: their last state (Error high, waiting parts answered) reaches the PLC before the links close.

@@ -93,18 +93,18 @@ export const PRUNE_STEP = 500;
 
 /**
  * A retention pass over parts: steps of PRUNE_STEP with the event loop free between them
- * (a day of a fast station is ~100,000 parts); `stop()` true ends it before the next step.
- * Resolves with how many parts went.
+ * (a day of a fast station is ~100,000 parts); `signal` aborted ends it before the next step,
+ * as it does the store's retention pass. Resolves with how many parts went.
  */
-export async function pruneParts(parts: Parts, before: number, stop: () => boolean = () => false): Promise<number> {
+export async function pruneParts(parts: Parts, before: number, signal?: AbortSignal): Promise<number> {
   let total = 0;
-  for (;;) {
+  while (!signal?.aborted) {
     const n = parts.prune(before);
     total += n;
-    if (n < PRUNE_STEP || stop()) return total;
+    if (n < PRUNE_STEP) break;
     await new Promise((resolve) => setImmediate(resolve));
-    if (stop()) return total;
   }
+  return total;
 }
 
 export function createParts(db: Database.Database): Parts {

@@ -64,9 +64,9 @@ describe('pruning old parts', () => {
   it('takes no further step once asked to stop', async () => {
     const now = Date.now();
     const parts = await partsWith(3 * PRUNE_STEP, 0, now);
-    let asked = false;
-    const pass = pruneParts(parts, now - DAY_MS, () => asked);
-    asked = true;
+    const stop = new AbortController();
+    const pass = pruneParts(parts, now - DAY_MS, stop.signal);
+    stop.abort();
     expect(await pass).toBe(PRUNE_STEP);
     expect(count('parts')).toBe(2 * PRUNE_STEP);
   });
