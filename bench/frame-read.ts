@@ -10,6 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { PpmFrameReader } from '../src/capture/readers.js';
+import { threadTimes } from '../test/helpers/thread-times.js';
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -20,8 +21,6 @@ const ROUNDS = arg('rounds', 3);
 const WIDTH = 1280;
 const HEIGHT = 720;
 
-/** This thread's CPU time (Linux's schedstat), ms. */
-const threadCpuMs = (): number => Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
 
 // The writer: ffmpeg's part, in a process of its own so its CPU is not counted here.
 const writer = `
@@ -51,7 +50,7 @@ async function round(inPlace: boolean): Promise<{ fps: number; cpuMsPerFrame: nu
   );
   const scratch = Buffer.allocUnsafe(1 << 20);
   const started = performance.now();
-  const cpu0 = threadCpuMs();
+  const cpu0 = threadTimes().cpu;
   await new Promise<void>((resolve, reject) => {
     const socket = net.connect({
       path: socketPath,
@@ -66,7 +65,7 @@ async function round(inPlace: boolean): Promise<{ fps: number; cpuMsPerFrame: nu
     socket.on('error', reject);
     socket.on('close', () => resolve());
   });
-  const cpu = threadCpuMs() - cpu0;
+  const cpu = threadTimes().cpu - cpu0;
   const seconds = (performance.now() - started) / 1000;
   child.kill();
   fs.rmSync(dir, { recursive: true, force: true });

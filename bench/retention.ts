@@ -14,17 +14,12 @@ import { silentLogger } from '../src/common/log.js';
 import { openStore, type Store } from '../src/store/index.js';
 import { makeInspection } from '../test/helpers/inspection.js';
 import { fillStore, noiseJpeg, storeConfig, tempDir } from '../test/store/helpers.js';
+import { threadTimes } from '../test/helpers/thread-times.js';
 
 const counts = (process.argv[2] ?? '10000,50000,100000').split(',').map(Number);
 const MINUTE = 60_000;
 const DAY = 86_400_000;
 const image = await noiseJpeg(64, 64, 3);
-
-/** The main thread's time on a core and waiting for one (Linux's schedstat), in ms. */
-const threadTimes = (): { cpu: number; queued: number } => {
-  const [cpu, queued] = fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ').map(Number);
-  return { cpu: cpu! / 1e6, queued: queued! / 1e6 };
-};
 
 interface Watched<T> {
   result: T;
